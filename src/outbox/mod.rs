@@ -1,1 +1,182 @@
-//! (being built)
+//! The durable delivery queue. Records are enqueued by ingest in the same transaction that
+//! stores them; lanes (one per peer) claim due work as batches, send them through the peer and
+//! record the outcome. Policy lives here; all SQL lives in the store.
+//!
+//! Invariants:
+//! - A batch has one id (the `X-Request-ID`) and one body for life: it is stored before it is
+//!   sent, and every retry of it (timeout, 5xx, crash and restart) resends it unchanged.
+//! - A batch that must change (only the failed items of a partly applied batch, a create turned
+//!   into an update) is a new batch with a new id; a fully failed batch is retried as it is.
+//! - Per dossier, messages go in queue order (header first, steps by time); a failing dossier
+//!   holds back only itself.
+//! - Nothing is deleted on failure: permanent errors are dead-lettered with the peer's reason.
+
+pub mod policy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::DeliveryConfig;
+use crate::peer::Peer;
+use crate::store::{now_ms, Batch, Claim, Store, StoreError};
+
+pub use policy::{decide, Backoff};
+
+/// What one [`Lane::try_execute`] did, so tests can drive the queue without sleeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was due.
+    Idle,
+    /// A batch was sent; how many of its items were delivered.
+    Sent { items: usize, delivered: usize },
+}
+
+/// One peer's delivery lane.
+pub struct Lane {
+    store: Arc<dyn Store>,
+    peer: Arc<dyn Peer>,
+    operations: Vec<String>,
+    policy: DeliveryConfig,
+    owner: String,
+    wake: Arc<Notify>,
+}
+
+impl Lane {
+    /// `operations` are claimed in this order (e.g. dossier headers before steps).
+    pub fn new(
+        store: Arc<dyn Store>,
+        peer: Arc<dyn Peer>,
+        operations: Vec<String>,
+        policy: DeliveryConfig,
+        owner: String,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            peer,
+            operations,
+            policy,
+            owner,
+            wake,
+        }
+    }
+
+    /// Claims one batch (a due retry first, else a new one) and delivers it.
+    pub async fn try_execute(&self) -> Result<Outcome, StoreError> {
+        let now = now_ms();
+        let lease_until = now + self.policy.lease().as_millis() as i64;
+        let mut claim = Claim {
+            peer: self.peer.name(),
+            operation: "",
+            limit: 0,
+            now_ms: now,
+            lease_until_ms: lease_until,
+            owner: &self.owner,
+        };
+        let mut batch = self.store.claim_open_batch(&claim).await?;
+        if batch.is_none() {
+            for op in &self.operations {
+                claim.operation = op;
+                claim.limit = self.peer.max_batch(op).max(1);
+                let peer = self.peer.clone();
+                let op_name = op.clone();
+                let build = move |is_update: bool, items: &[serde_json::Value]| {
+                    peer.build_body(&op_name, is_update, items)
+                };
+                batch = self.store.claim_new_batch(&claim, &build).await?;
+                if batch.is_some() {
+                    break;
+                }
+            }
+        }
+        let Some(batch) = batch else {
+            return Ok(Outcome::Idle);
+        };
+        self.deliver(batch).await
+    }
+
+    async fn deliver(&self, batch: Batch) -> Result<Outcome, StoreError> {
+        let verdict = self
+            .peer
+            .send(batch.id, &batch.operation, &batch.body)
+            .await;
+        let now = now_ms();
+        let fate = decide(&batch, &verdict, &self.policy, now, &mut rand::thread_rng());
+        let delivered = policy::delivered_count(&fate);
+        tracing::debug!(
+            peer = %batch.peer,
+            request_id = %batch.id,
+            items = batch.messages.len(),
+            delivered,
+            "batch settled"
+        );
+        if let crate::store::BatchFate::Reopen { error, .. } = &fate {
+            tracing::info!(peer = %batch.peer, request_id = %batch.id, %error, "batch will be retried");
+        }
+        self.store.resolve_batch(&batch, fate, now).await?;
+        Ok(Outcome::Sent {
+            items: batch.messages.len(),
+            delivered,
+        })
+    }
+
+    /// Runs `try_execute` until `shutdown`, sleeping while idle until work is due or ingest wakes
+    /// the lane.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut store_backoff = Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            match self.try_execute().await {
+                Ok(Outcome::Sent { .. }) => {
+                    store_backoff = Duration::from_millis(200);
+                    continue;
+                }
+                Ok(Outcome::Idle) => {
+                    store_backoff = Duration::from_millis(200);
+                    let wait = self.idle_wait().await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(e) => {
+                    // The store is down or full: pause and try again, never lose the claim.
+                    tracing::warn!(peer = %self.peer.name(), error = %e, "delivery paused: store unavailable");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(store_backoff) => {}
+                    }
+                    store_backoff = (store_backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Sleeps until the next retry is due, but never longer than the poll interval: other
+    /// instances may have queued work this one was not woken for.
+    async fn idle_wait(&self) -> Duration {
+        let poll = self.policy.poll_interval();
+        match self.store.next_due(self.peer.name()).await {
+            Ok(Some(due)) if due > now_ms() => {
+                Duration::from_millis((due - now_ms()) as u64).clamp(Duration::from_millis(1), poll)
+            }
+            _ => poll,
+        }
+    }
+}
+
+/// Starts `concurrency` workers on a lane; they stop when `shutdown` is cancelled.
+pub fn spawn_lane(
+    lane: Arc<Lane>,
+    concurrency: usize,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    for _ in 0..concurrency.max(1) {
+        tracker.spawn(lane.clone().run(shutdown.clone()));
+    }
+}

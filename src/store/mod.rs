@@ -1,1 +1,310 @@
-//! (being built)
+//! Durable state behind one trait, [`Store`], with a SQLite backend (the default, embedded) and a
+//! PostgreSQL backend (several instances sharing one database). Every SQL statement of the
+//! project lives in this folder; no other module writes SQL.
+//!
+//! Times are stored as milliseconds since the Unix epoch (`i64`) so both backends share one schema
+//! shape. Ids are UUIDs stored as text.
+
+mod backend;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or cannot write (down, disk full, locked too long).
+    /// Callers answer 503 and try again later; nothing was half-written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Another request stored the same idempotency key first.
+    #[error("idempotency key already used")]
+    KeyTaken,
+    /// A row could not be read back (corrupt or written by an incompatible version).
+    #[error("store row unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::KeyTaken,
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Unavailable(format!("migration failed: {e}"))
+    }
+}
+
+/// What kind of local record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Dossier,
+    Step,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Dossier => "dossier",
+            RecordKind::Step => "step",
+        }
+    }
+}
+
+/// One accepted record and the message rendered from it.
+#[derive(Debug, Clone)]
+pub struct AcceptedRecord {
+    pub record_id: Uuid,
+    /// The record as the source sent it.
+    pub record: Value,
+    pub mapping_version: String,
+    /// `MaHoSo`.
+    pub dossier: String,
+    /// The portal item.
+    pub item: Value,
+    /// When it happened (ms), for information and ordering within one request.
+    pub at_ms: Option<i64>,
+    pub source_seq: Option<i64>,
+    pub warnings: Vec<String>,
+}
+
+/// One record rejected at ingest, kept for the operator.
+#[derive(Debug, Clone)]
+pub struct QuarantinedRecord {
+    pub index: usize,
+    pub dossier: Option<String>,
+    pub record: Value,
+    pub error: String,
+}
+
+/// Everything one ingest request writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct IngestWrite {
+    pub source: String,
+    pub kind: RecordKind,
+    /// The peer and operation accepted records are queued for.
+    pub peer: String,
+    pub operation: String,
+    /// In the order they must be sent (steps sorted by time, then source sequence).
+    pub accepted: Vec<AcceptedRecord>,
+    pub rejected: Vec<QuarantinedRecord>,
+    /// The request's `Idempotency-Key` and body hash; its answer is stored with the records.
+    pub idempotency: Option<IdempotencyKey>,
+    pub now_ms: i64,
+}
+
+/// What ingest wrote, per accepted record in order: whether each step must wait for its dossier.
+#[derive(Debug, Clone, Default)]
+pub struct IngestResult {
+    pub waiting: Vec<bool>,
+}
+
+/// An `Idempotency-Key` and the hash of the body it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub body_hash: String,
+}
+
+/// Builds the 202 answer of an ingest request once the store knows which steps wait.
+pub type AnswerFn<'a> = &'a (dyn Fn(&IngestResult) -> String + Send + Sync);
+
+/// A remembered first answer to an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentAnswer {
+    pub key: String,
+    pub body_hash: String,
+    pub status: u16,
+    pub answer: String,
+}
+
+/// A batch claimed for sending: one request to one peer.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The `X-Request-ID`, for life.
+    pub id: Uuid,
+    pub peer: String,
+    pub operation: String,
+    pub is_update: bool,
+    /// The body exactly as stored; sent unchanged on every try.
+    pub body: Value,
+    /// The messages it carries, in body order.
+    pub messages: Vec<BatchMessage>,
+    /// Tries of this batch so far.
+    pub attempts: u32,
+    /// The instance holding the lease; only it may settle the batch.
+    pub owner: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchMessage {
+    pub id: Uuid,
+    pub dossier: String,
+    pub attempts: u32,
+}
+
+/// Builds a batch body from its items (the peer's `build_body`).
+pub type BuildBody<'a> = &'a (dyn Fn(bool, &[Value]) -> Value + Send + Sync);
+
+/// What to claim.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub peer: &'a str,
+    pub operation: &'a str,
+    pub limit: usize,
+    pub now_ms: i64,
+    pub lease_until_ms: i64,
+    pub owner: &'a str,
+}
+
+/// How a sent batch ended.
+#[derive(Debug, Clone)]
+pub enum BatchFate {
+    /// Nothing applied: keep the batch (same id, same body) and try it again at `next_attempt_ms`.
+    Reopen {
+        next_attempt_ms: i64,
+        error: String,
+        /// False for pauses and re-logins that must not use up a retry.
+        count_attempt: bool,
+    },
+    /// The batch is finished; each message goes its own way.
+    Close(Vec<(Uuid, MessageFate)>),
+}
+
+#[derive(Debug, Clone)]
+pub enum MessageFate {
+    Delivered,
+    /// Back to the queue, to go in a new batch at `next_attempt_ms`.
+    Retry {
+        next_attempt_ms: i64,
+        error: String,
+        count_attempt: bool,
+        /// Send next time as an update (`true`) or a create (`false`).
+        is_update: bool,
+    },
+    Dead {
+        error: String,
+    },
+}
+
+/// Message counts by peer and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCount {
+    pub peer: String,
+    pub operation: String,
+    pub state: String,
+    pub count: i64,
+    /// Of these, how many needed more than one try.
+    pub retried: i64,
+}
+
+/// A dead-lettered message, for the operator.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: Uuid,
+    pub peer: String,
+    pub operation: String,
+    pub dossier: String,
+    pub attempts: u32,
+    pub error: String,
+}
+
+/// A quarantined record as listed for the operator.
+#[derive(Debug, Clone)]
+pub struct QuarantineEntry {
+    pub source: String,
+    pub kind: String,
+    pub dossier: Option<String>,
+    pub error: String,
+}
+
+/// The gateway's durable state.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Cheap liveness check.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn find_idempotent(
+        &self,
+        source: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentAnswer>, StoreError>;
+    /// Stores accepted records with their messages, quarantined records and the idempotent
+    /// answer (made by `answer`, status 202), all or nothing. Returns the answer.
+    async fn ingest(
+        &self,
+        write: IngestWrite,
+        answer: AnswerFn<'_>,
+    ) -> Result<String, StoreError>;
+
+    /// Claims an open batch that is due again (a retry) or whose lease ran out (its instance
+    /// died mid-send).
+    async fn claim_open_batch(&self, claim: &Claim<'_>) -> Result<Option<Batch>, StoreError>;
+    /// Claims the due heads of dossiers (one message per dossier, oldest first) and stores them
+    /// as a new batch whose body `build` makes.
+    async fn claim_new_batch(
+        &self,
+        claim: &Claim<'_>,
+        build: BuildBody<'_>,
+    ) -> Result<Option<Batch>, StoreError>;
+    /// Records how a sent batch ended.
+    async fn resolve_batch(
+        &self,
+        batch: &Batch,
+        fate: BatchFate,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The earliest time a message or batch of `peer` becomes due, if any is waiting.
+    async fn next_due(&self, peer: &str) -> Result<Option<i64>, StoreError>;
+
+    async fn outbox_counts(&self) -> Result<Vec<StateCount>, StoreError>;
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError>;
+    async fn quarantine(&self, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError>;
+    async fn quarantine_count(&self) -> Result<i64, StoreError>;
+}
+
+/// Opens the store named by `url` (`sqlite:...` or `postgres://...`) and applies migrations.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+    {
+        Arc::new(postgres::PostgresStore::connect(url, max_connections).await?)
+    } else if url.starts_with("sqlite:") {
+        Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?)
+    } else {
+        return Err(StoreError::Unavailable(format!(
+            "store url must start with sqlite: or postgres:// (got \"{}\")",
+            crate::config::redact_url(url)
+        )));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
+}
+
+fn parse_json(s: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

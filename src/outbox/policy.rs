@@ -1,0 +1,417 @@
+//! What to do with a batch once its peer has answered: pure (no I/O, no clock; `now` and the
+//! random source are arguments), so every rule is tested directly.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::config::DeliveryConfig;
+use crate::peer::{BatchVerdict, ItemVerdict};
+use crate::store::{Batch, BatchFate, MessageFate};
+
+/// How long a destination that refuses our credentials is left alone before the next try.
+pub const PAUSE: Duration = Duration::from_secs(60);
+
+/// Exponential back-off with full jitter: a uniform delay in `[0, min(cap, initial * 2^attempt)]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    pub fn from_policy(p: &DeliveryConfig) -> Self {
+        Self {
+            initial: Duration::from_millis(p.backoff_initial_ms),
+            cap: Duration::from_millis(p.backoff_cap_ms),
+        }
+    }
+
+    /// The upper bound of the delay after `attempt` failed tries (0-based).
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let factor = 1u64 << attempt.min(32);
+        let ms = (self.initial.as_millis() as u64).saturating_mul(factor);
+        Duration::from_millis(ms).min(self.cap)
+    }
+
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.ceiling(attempt).as_millis() as u64;
+        Duration::from_millis(rng.gen_range(0..=ceiling))
+    }
+}
+
+/// Decides the fate of a sent batch from the peer's verdict.
+pub fn decide(
+    batch: &Batch,
+    verdict: &BatchVerdict,
+    policy: &DeliveryConfig,
+    now_ms: i64,
+    rng: &mut impl Rng,
+) -> BatchFate {
+    let backoff = Backoff::from_policy(policy);
+    let at = |d: Duration| now_ms + d.as_millis() as i64;
+    let whole_retry = |reason: &str, after: Option<Duration>, rng: &mut dyn rand::RngCore| {
+        let tried = batch.messages.iter().map(|m| m.attempts).max().unwrap_or(0) + 1;
+        if tried >= policy.max_attempts {
+            return give_up(batch, &format!("gave up after {tried} attempts: {reason}"));
+        }
+        let delay = match after {
+            Some(d) => d.min(Duration::from_secs(policy.retry_after_cap_seconds)),
+            None => {
+                let ceiling = backoff.ceiling(batch.attempts).as_millis() as u64;
+                Duration::from_millis(rng.gen_range(0..=ceiling))
+            }
+        };
+        BatchFate::Reopen {
+            next_attempt_ms: at(delay),
+            error: reason.to_string(),
+            count_attempt: true,
+        }
+    };
+    match verdict {
+        BatchVerdict::Retry { reason, after } => whole_retry(reason, *after, rng),
+        BatchVerdict::Reject { reason } => give_up(batch, reason),
+        BatchVerdict::Paused { reason } => BatchFate::Reopen {
+            next_attempt_ms: at(PAUSE),
+            error: format!("destination paused: {reason}"),
+            count_attempt: false,
+        },
+        BatchVerdict::Items(items) if items.len() != batch.messages.len() => whole_retry(
+            &format!(
+                "answer has {} results for {} items",
+                items.len(),
+                batch.messages.len()
+            ),
+            None,
+            rng,
+        ),
+        BatchVerdict::Items(items) => {
+            // Nothing applied: the same batch goes again under the same id.
+            if let Some(reason) = all_retry(items) {
+                return whole_retry(reason, None, rng);
+            }
+            let is_dossier = batch.operation == "DongBoHoSoMC";
+            let fates = batch
+                .messages
+                .iter()
+                .zip(items)
+                .map(|(m, v)| {
+                    let retry = |reason: &str, rng: &mut dyn rand::RngCore| {
+                        if m.attempts + 1 >= policy.max_attempts {
+                            return MessageFate::Dead {
+                                error: format!(
+                                    "gave up after {} attempts: {reason}",
+                                    m.attempts + 1
+                                ),
+                            };
+                        }
+                        let ceiling = backoff.ceiling(m.attempts).as_millis() as u64;
+                        MessageFate::Retry {
+                            next_attempt_ms: at(Duration::from_millis(rng.gen_range(0..=ceiling))),
+                            error: reason.to_string(),
+                            count_attempt: true,
+                            is_update: batch.is_update,
+                        }
+                    };
+                    // Create ↔ update switches go at once, but count, so a peer that answers
+                    // "exists" and "does not exist" in turn cannot keep a message forever.
+                    let switch = |reason: &str, is_update: bool| {
+                        if m.attempts + 1 >= policy.max_attempts {
+                            return MessageFate::Dead {
+                                error: format!(
+                                    "gave up after {} attempts: {reason}",
+                                    m.attempts + 1
+                                ),
+                            };
+                        }
+                        MessageFate::Retry {
+                            next_attempt_ms: now_ms,
+                            error: reason.to_string(),
+                            count_attempt: true,
+                            is_update,
+                        }
+                    };
+                    let fate = match v {
+                        ItemVerdict::Delivered => MessageFate::Delivered,
+                        ItemVerdict::AlreadyExists { reason } if is_dossier && !batch.is_update => {
+                            switch(reason, true)
+                        }
+                        ItemVerdict::NotFound { reason } if is_dossier && batch.is_update => {
+                            switch(reason, false)
+                        }
+                        ItemVerdict::AlreadyExists { reason }
+                        | ItemVerdict::NotFound { reason }
+                        | ItemVerdict::Retry { reason } => retry(reason, rng),
+                        ItemVerdict::Reject { reason } => MessageFate::Dead {
+                            error: reason.clone(),
+                        },
+                    };
+                    (m.id, fate)
+                })
+                .collect();
+            BatchFate::Close(fates)
+        }
+    }
+}
+
+/// `Some(reason)` when every item failed temporarily (so nothing was applied).
+fn all_retry(items: &[ItemVerdict]) -> Option<&str> {
+    let mut first = None;
+    for v in items {
+        match v {
+            ItemVerdict::Retry { reason } => {
+                first.get_or_insert(reason.as_str());
+            }
+            _ => return None,
+        }
+    }
+    first
+}
+
+fn give_up(batch: &Batch, reason: &str) -> BatchFate {
+    BatchFate::Close(
+        batch
+            .messages
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    MessageFate::Dead {
+                        error: reason.to_string(),
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+/// How many messages a fate marks delivered.
+pub fn delivered_count(fate: &BatchFate) -> usize {
+    match fate {
+        BatchFate::Close(f) => f
+            .iter()
+            .filter(|(_, f)| matches!(f, MessageFate::Delivered))
+            .count(),
+        BatchFate::Reopen { .. } => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BatchMessage;
+    use rand::rngs::mock::StepRng;
+    use uuid::Uuid;
+
+    fn batch(op: &str, is_update: bool, n: usize, attempts: u32) -> Batch {
+        Batch {
+            id: Uuid::new_v4(),
+            peer: "dvcqg".into(),
+            operation: op.into(),
+            is_update,
+            body: serde_json::json!({}),
+            messages: (0..n)
+                .map(|i| BatchMessage {
+                    id: Uuid::new_v4(),
+                    dossier: format!("000.00.56.H56-261105-{i:04}"),
+                    attempts,
+                })
+                .collect(),
+            attempts,
+            owner: "me".into(),
+        }
+    }
+
+    fn policy() -> DeliveryConfig {
+        DeliveryConfig {
+            backoff_initial_ms: 1_000,
+            backoff_cap_ms: 60_000,
+            retry_after_cap_seconds: 600,
+            max_attempts: 5,
+            ..DeliveryConfig::default()
+        }
+    }
+
+    fn max_rng() -> StepRng {
+        StepRng::new(u64::MAX, 0)
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap() {
+        let b = Backoff::from_policy(&policy());
+        assert_eq!(b.ceiling(0), Duration::from_secs(1));
+        assert_eq!(b.ceiling(3), Duration::from_secs(8));
+        assert_eq!(b.ceiling(10), Duration::from_secs(60));
+        assert_eq!(b.ceiling(200), Duration::from_secs(60));
+        let mut rng = rand::thread_rng();
+        for attempt in 0..20 {
+            assert!(b.delay(attempt, &mut rng) <= b.ceiling(attempt));
+        }
+    }
+
+    #[test]
+    fn retry_after_is_obeyed_and_capped() {
+        let b = batch("DongBoHoSoMC", false, 2, 0);
+        let v = BatchVerdict::Retry {
+            reason: "HTTP 503".into(),
+            after: Some(Duration::from_secs(120)),
+        };
+        match decide(&b, &v, &policy(), 1_000, &mut max_rng()) {
+            BatchFate::Reopen {
+                next_attempt_ms,
+                count_attempt,
+                ..
+            } => {
+                assert_eq!(next_attempt_ms, 1_000 + 120_000);
+                assert!(count_attempt);
+            }
+            other => panic!("{other:?}"),
+        }
+        let v = BatchVerdict::Retry {
+            reason: "HTTP 429".into(),
+            after: Some(Duration::from_secs(86_400)),
+        };
+        match decide(&b, &v, &policy(), 0, &mut max_rng()) {
+            BatchFate::Reopen {
+                next_attempt_ms, ..
+            } => assert_eq!(next_attempt_ms, 600_000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn all_items_temporary_keeps_the_same_batch() {
+        let b = batch("CapNhatTienDoHoSoMC", false, 2, 1);
+        let v = BatchVerdict::Items(vec![
+            ItemVerdict::Retry { reason: "9".into() },
+            ItemVerdict::Retry { reason: "9".into() },
+        ]);
+        assert!(matches!(
+            decide(&b, &v, &policy(), 0, &mut max_rng()),
+            BatchFate::Reopen { .. }
+        ));
+    }
+
+    #[test]
+    fn partial_failure_requeues_only_failed_items() {
+        let b = batch("DongBoHoSoMC", false, 4, 0);
+        let v = BatchVerdict::Items(vec![
+            ItemVerdict::Delivered,
+            ItemVerdict::Retry {
+                reason: "tạm thời".into(),
+            },
+            ItemVerdict::Reject {
+                reason: "Trường NgayHenTra không đúng định dạng".into(),
+            },
+            ItemVerdict::AlreadyExists {
+                reason: "Hồ sơ đã tồn tại".into(),
+            },
+        ]);
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+            panic!("expected close");
+        };
+        assert!(matches!(f[0].1, MessageFate::Delivered));
+        assert!(matches!(
+            f[1].1,
+            MessageFate::Retry {
+                is_update: false,
+                count_attempt: true,
+                ..
+            }
+        ));
+        match &f[2].1 {
+            MessageFate::Dead { error } => assert!(error.contains("NgayHenTra")),
+            other => panic!("{other:?}"),
+        }
+        // "already exists" on a create: the same item again, now as an update, at once.
+        assert!(matches!(
+            f[3].1,
+            MessageFate::Retry {
+                is_update: true,
+                next_attempt_ms: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn update_of_unknown_dossier_turns_into_create() {
+        let b = batch("DongBoHoSoMC", true, 1, 0);
+        let v = BatchVerdict::Items(vec![ItemVerdict::NotFound {
+            reason: "không tồn tại".into(),
+        }]);
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+            panic!("expected close");
+        };
+        assert!(matches!(
+            f[0].1,
+            MessageFate::Retry {
+                is_update: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn step_of_unknown_dossier_waits_with_backoff() {
+        let b = batch("CapNhatTienDoHoSoMC", false, 2, 0);
+        let v = BatchVerdict::Items(vec![
+            ItemVerdict::Delivered,
+            ItemVerdict::NotFound {
+                reason: "Hồ sơ không tồn tại".into(),
+            },
+        ]);
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+            panic!("expected close");
+        };
+        match f[1].1 {
+            MessageFate::Retry {
+                next_attempt_ms, ..
+            } => assert!(next_attempt_ms > 0),
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts_with_the_reason() {
+        let b = batch("DongBoHoSoMC", false, 1, 4);
+        let v = BatchVerdict::Retry {
+            reason: "HTTP 500".into(),
+            after: None,
+        };
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+            panic!("expected close");
+        };
+        match &f[0].1 {
+            MessageFate::Dead { error } => {
+                assert!(error.contains("5 attempts") && error.contains("HTTP 500"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pause_does_not_use_up_a_retry() {
+        let b = batch("DongBoHoSoMC", false, 1, 0);
+        let v = BatchVerdict::Paused {
+            reason: "Sai tên đăng nhập hoặc mật khẩu".into(),
+        };
+        assert!(matches!(
+            decide(&b, &v, &policy(), 0, &mut max_rng()),
+            BatchFate::Reopen {
+                count_attempt: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn mismatched_answer_is_retried_whole() {
+        let b = batch("DongBoHoSoMC", false, 3, 0);
+        let v = BatchVerdict::Items(vec![ItemVerdict::Delivered]);
+        match decide(&b, &v, &policy(), 0, &mut max_rng()) {
+            BatchFate::Reopen { error, .. } => assert!(error.contains("1 results for 3")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

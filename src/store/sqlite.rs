@@ -1,0 +1,43 @@
+//! The embedded SQLite backend: one file, WAL journal, full sync (a commit survives a power cut).
+//! One process per file; several instances share work through PostgreSQL instead.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::StoreError;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite:path`).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+// Writes take the database lock up front (BEGIN IMMEDIATE): a deferred transaction that reads
+// and then writes would fail instead of waiting when another connection wrote in between.
+super::backend::impl_store!(
+    store = SqliteStore,
+    db = sqlx::Sqlite,
+    name = "sqlite",
+    begin_write = "BEGIN IMMEDIATE",
+    next_position = "(SELECT COALESCE(MAX(position), 0) + 1 FROM outbox)",
+    lock_rows = "",
+    migrator = sqlx::migrate!("src/store/migrations/sqlite"),
+);
