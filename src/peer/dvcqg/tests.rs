@@ -1,0 +1,1 @@
+//! Wire tests of the DVCQG peer against wiremock.
