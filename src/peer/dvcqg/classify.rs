@@ -436,3 +436,381 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> SystemTime {
+        // 2026-11-22 02:00:00 UTC
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_312_800)
+    }
+
+    fn run(status: u16, body: Value, sent: usize) -> Classified {
+        classify(status, None, body.to_string().as_bytes(), sent, &[], now())
+    }
+
+    fn items(codes: &[Value]) -> Value {
+        let result: Vec<Value> = codes
+            .iter()
+            .map(|c| json!({"MaHoSo": "X", "error_code": c, "message": "m"}))
+            .collect();
+        json!({"error_code": 0, "message": "ok", "result": result})
+    }
+
+    fn rule(scope: ClassifyScope, outcome: ClassifyOutcome) -> ClassifyRule {
+        ClassifyRule {
+            scope,
+            error_code: None,
+            http_status: None,
+            message_contains: None,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn envelope_success_codes_as_number_or_string() {
+        for code in [json!(0), json!("0"), json!("00")] {
+            let body = json!({"error_code": code, "message": "Thành công",
+                "result": [{"error_code": code, "message": "Thành công"}]});
+            assert_eq!(
+                run(200, body, 1),
+                Classified::Items(vec![ItemVerdict::Delivered]),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn item_codes_follow_the_spec() {
+        let got = run(
+            200,
+            items(&[
+                json!(0),
+                json!(2),
+                json!(3),
+                json!("4"),
+                json!(5),
+                json!("09"),
+            ]),
+            6,
+        );
+        let Classified::Items(v) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(v[0], ItemVerdict::Delivered);
+        assert!(matches!(&v[1], ItemVerdict::Reject { reason } if reason == "error_code 2: m"));
+        assert!(matches!(v[2], ItemVerdict::AlreadyExists { .. }));
+        assert!(matches!(v[3], ItemVerdict::NotFound { .. }));
+        assert!(matches!(v[4], ItemVerdict::Reject { .. }));
+        assert!(matches!(v[5], ItemVerdict::Retry { .. }));
+    }
+
+    #[test]
+    fn invalid_item_reason_carries_the_peer_message() {
+        let body = json!({"error_code": 0, "result": [
+            {"error_code": 2, "message": "Trường NgayHenTra không đúng định dạng"}]});
+        assert_eq!(
+            run(200, body, 1),
+            Classified::Items(vec![ItemVerdict::Reject {
+                reason: "error_code 2: Trường NgayHenTra không đúng định dạng".into()
+            }])
+        );
+    }
+
+    #[test]
+    fn items_without_a_code_are_read_by_message() {
+        let body = json!({"error_code": 0, "result": [
+            {"message": "Thành công"},
+            {"error_code": null, "message": "Hồ sơ đã tồn tại"},
+            {"error_code": "", "message": "Hồ sơ KHÔNG TỒN TẠI"},
+            {"message": "Cập nhật không thành công"},
+            {"message": "???"},
+            {"error_code": 77, "message": "thành công"},
+        ]});
+        let Classified::Items(v) = run(200, body, 6) else {
+            panic!()
+        };
+        assert_eq!(v[0], ItemVerdict::Delivered);
+        assert!(matches!(v[1], ItemVerdict::AlreadyExists { .. }));
+        assert!(matches!(v[2], ItemVerdict::NotFound { .. }));
+        assert!(matches!(v[3], ItemVerdict::Retry { .. }));
+        assert!(matches!(v[4], ItemVerdict::Retry { .. }));
+        assert_eq!(v[5], ItemVerdict::Delivered);
+    }
+
+    #[test]
+    fn message_text_matching_ignores_unicode_composition() {
+        // "đã tồn tại" written decomposed (NFD).
+        let nfd: String = "Hồ sơ đã tồn tại".nfd().collect();
+        let body = json!({"error_code": 0, "result": [{"message": nfd}]});
+        let Classified::Items(v) = run(200, body, 1) else {
+            panic!()
+        };
+        assert!(matches!(v[0], ItemVerdict::AlreadyExists { .. }));
+    }
+
+    #[test]
+    fn envelope_failures_without_items_apply_to_the_batch() {
+        let with = |code: Value| run(200, json!({"error_code": code, "message": "msg"}), 3);
+        assert!(matches!(with(json!(-2)), Classified::Reauth { .. }));
+        assert!(matches!(with(json!("-1")), Classified::Paused { .. }));
+        assert_eq!(
+            with(json!(2)),
+            Classified::Reject {
+                reason: "error_code 2: msg".into()
+            }
+        );
+        assert!(matches!(
+            with(json!(9)),
+            Classified::Retry { after: None, .. }
+        ));
+        assert!(
+            matches!(with(json!(42)), Classified::Retry { reason, .. } if reason.contains("42"))
+        );
+        assert!(matches!(with(json!("abc")), Classified::Retry { .. }));
+        assert!(matches!(
+            run(200, json!({"message": "x"}), 1),
+            Classified::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn session_expired_example_means_reauth() {
+        let body =
+            json!({"error_code": -2, "message": "Phiên làm việc không hợp lệ hoặc đã hết hạn"});
+        assert_eq!(
+            run(200, body, 2),
+            Classified::Reauth {
+                reason: "error_code -2: Phiên làm việc không hợp lệ hoặc đã hết hạn".into()
+            }
+        );
+    }
+
+    #[test]
+    fn envelope_failure_with_items_is_decided_per_item() {
+        let body = json!({"error_code": 1, "message": "Có lỗi",
+            "result": [{"error_code": 0}, {"error_code": 3, "message": "Hồ sơ đã tồn tại"}]});
+        let Classified::Items(v) = run(200, body, 2) else {
+            panic!()
+        };
+        assert_eq!(v[0], ItemVerdict::Delivered);
+        assert!(matches!(v[1], ItemVerdict::AlreadyExists { .. }));
+    }
+
+    #[test]
+    fn item_count_mismatch_retries_the_batch() {
+        let got = run(200, items(&[json!(0), json!(0)]), 3);
+        assert!(
+            matches!(&got, Classified::Retry { reason, .. } if reason.contains("2 result items for 3 sent")),
+            "{got:?}"
+        );
+        let got = run(
+            200,
+            json!({"error_code": 0, "message": "ok", "result": []}),
+            2,
+        );
+        assert!(
+            matches!(&got, Classified::Retry { reason, .. } if reason.contains("no result items")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn unreadable_success_body_retries() {
+        for body in [
+            &b"<html>oops</html>"[..],
+            b"",
+            b"[1,2]",
+            b"{\"error_code\":0,\"result\":{}}",
+        ] {
+            let got = classify(200, None, body, 1, &[], now());
+            assert!(matches!(got, Classified::Retry { .. }), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn http_statuses() {
+        let got = classify(429, Some("120"), b"", 1, &[], now());
+        assert_eq!(
+            got,
+            Classified::Retry {
+                reason: "HTTP 429 Too Many Requests".into(),
+                after: Some(Duration::from_secs(120))
+            }
+        );
+        let got = classify(
+            503,
+            Some("Sun, 22 Nov 2026 02:01:30 GMT"),
+            b"",
+            1,
+            &[],
+            now(),
+        );
+        assert!(
+            matches!(got, Classified::Retry { after: Some(d), .. } if d == Duration::from_secs(90)),
+            "{got:?}"
+        );
+        for status in [500, 502, 504] {
+            let got = classify(status, None, b"{\"error_code\":0}", 1, &[], now());
+            assert!(
+                matches!(got, Classified::Retry { after: None, .. }),
+                "{got:?}"
+            );
+        }
+        assert!(matches!(
+            classify(401, None, b"", 1, &[], now()),
+            Classified::Reauth { .. }
+        ));
+        assert!(matches!(
+            classify(404, None, b"", 1, &[], now()),
+            Classified::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(
+            parse_retry_after(" 7 ", now()),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 02:00:10 GMT", now()),
+            Some(Duration::from_secs(10))
+        );
+        // A date in the past: go now.
+        assert_eq!(
+            parse_retry_after("Sun, 22 Nov 2026 01:00:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now()), None);
+        assert_eq!(parse_retry_after("-5", now()), None);
+    }
+
+    #[test]
+    fn item_rule_with_message_overrides_default() {
+        let mut r = rule(ClassifyScope::Item, ClassifyOutcome::Retry);
+        r.message_contains = Some("ĐANG BẢO TRÌ".into());
+        let body = json!({"error_code": 0, "result": [
+            {"error_code": 2, "message": "Hệ thống đang bảo trì"},
+            {"error_code": 2, "message": "Trường X sai"}]});
+        let got = classify(200, None, body.to_string().as_bytes(), 2, &[r], now());
+        let Classified::Items(v) = got else { panic!() };
+        assert!(matches!(v[0], ItemVerdict::Retry { .. }), "{v:?}");
+        assert!(matches!(v[1], ItemVerdict::Reject { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn rule_error_code_is_compared_as_integer_and_all_conditions_must_hold() {
+        let mut r = rule(ClassifyScope::Item, ClassifyOutcome::Delivered);
+        r.error_code = Some(7);
+        r.message_contains = Some("đã xử lý".into());
+        let body = json!({"error_code": 0, "result": [
+            {"error_code": "007", "message": "Đã xử lý trước đó"},
+            {"error_code": 7, "message": "khác"}]});
+        let Classified::Items(v) = classify(200, None, body.to_string().as_bytes(), 2, &[r], now())
+        else {
+            panic!()
+        };
+        assert_eq!(v[0], ItemVerdict::Delivered);
+        assert!(matches!(v[1], ItemVerdict::Retry { .. }));
+    }
+
+    #[test]
+    fn envelope_rules_come_before_http_and_envelope_defaults() {
+        let mut pause = rule(ClassifyScope::Envelope, ClassifyOutcome::Pause);
+        pause.http_status = Some(403);
+        assert!(matches!(
+            classify(403, None, b"forbidden", 1, &[pause], now()),
+            Classified::Paused { .. }
+        ));
+
+        let mut retry = rule(ClassifyScope::Envelope, ClassifyOutcome::Retry);
+        retry.error_code = Some(2);
+        retry.message_contains = Some("quá tải".into());
+        let body = json!({"error_code": "02", "message": "Hệ thống quá tải"});
+        assert!(matches!(
+            classify(200, Some("5"), body.to_string().as_bytes(), 1, &[retry.clone()], now()),
+            Classified::Retry { after: Some(d), .. } if d == Duration::from_secs(5)
+        ));
+        // Without the message the default (2 = reject) holds.
+        let body = json!({"error_code": 2, "message": "Sai cú pháp"});
+        assert!(matches!(
+            classify(200, None, body.to_string().as_bytes(), 1, &[retry], now()),
+            Classified::Reject { .. }
+        ));
+
+        let mut done = rule(ClassifyScope::Envelope, ClassifyOutcome::Delivered);
+        done.error_code = Some(1);
+        let body = json!({"error_code": 1, "message": "Đã nhận"});
+        assert_eq!(
+            classify(200, None, body.to_string().as_bytes(), 3, &[done], now()),
+            Classified::Items(vec![ItemVerdict::Delivered; 3])
+        );
+    }
+
+    #[test]
+    fn rule_without_condition_never_matches_and_item_rules_cannot_pause() {
+        let empty = rule(ClassifyScope::Item, ClassifyOutcome::Reject);
+        let mut pause = rule(ClassifyScope::Item, ClassifyOutcome::Pause);
+        pause.error_code = Some(0);
+        let got = classify(
+            200,
+            None,
+            items(&[json!(0)]).to_string().as_bytes(),
+            1,
+            &[empty, pause],
+            now(),
+        );
+        assert_eq!(got, Classified::Items(vec![ItemVerdict::Delivered]));
+    }
+
+    #[test]
+    fn partial_example_from_the_spec() {
+        let body = r#"{"error_code": 0, "message": "Đồng bộ hoàn tất: 1 hồ sơ thành công, 1 hồ sơ lỗi",
+          "result": [{"MaHoSo": "a", "error_code": 0, "message": "Thành công"},
+                     {"MaHoSo": "b", "error_code": 3, "message": "Hồ sơ đã tồn tại"}]}"#;
+        assert_eq!(
+            classify(200, None, body.as_bytes(), 2, &[], now()),
+            Classified::Items(vec![
+                ItemVerdict::Delivered,
+                ItemVerdict::AlreadyExists {
+                    reason: "error_code 3: Hồ sơ đã tồn tại".into()
+                }
+            ])
+        );
+    }
+
+    #[test]
+    fn lookup_answers() {
+        let known = json!({"error_code": 0, "result": [{"MaHoSo": "a", "TrangThaiHoSo": "9"}]});
+        assert_eq!(
+            classify_lookup(200, None, known.to_string().as_bytes(), &[], now()),
+            Ok(Some(json!({"MaHoSo": "a", "TrangThaiHoSo": "9"})))
+        );
+        let unknown = json!({"error_code": "0", "result": []});
+        assert_eq!(
+            classify_lookup(200, None, unknown.to_string().as_bytes(), &[], now()),
+            Ok(None)
+        );
+        let expired = json!({"error_code": -2, "message": "hết hạn"});
+        assert!(matches!(
+            classify_lookup(200, None, expired.to_string().as_bytes(), &[], now()),
+            Err(Classified::Reauth { .. })
+        ));
+        assert!(matches!(
+            classify_lookup(502, None, b"", &[], now()),
+            Err(Classified::Retry { .. })
+        ));
+    }
+
+    #[test]
+    fn into_verdict_turns_a_second_reauth_into_retry() {
+        let v = Classified::Reauth {
+            reason: "error_code -2: x".into(),
+        }
+        .into_verdict();
+        assert!(matches!(v, BatchVerdict::Retry { after: None, .. }));
+    }
+}
