@@ -65,6 +65,26 @@ pub enum DvcqgError {
     Rejected { reason: String },
 }
 
+impl From<Classified> for DvcqgError {
+    /// What an answer that is not a result means to a caller outside the outbox.
+    fn from(classified: Classified) -> Self {
+        match classified {
+            Classified::Reject { reason } => DvcqgError::Rejected { reason },
+            Classified::Paused { reason } => DvcqgError::Refused { reason },
+            Classified::Items(_) => DvcqgError::Temporary {
+                reason: "a classify rule answered with item verdicts where none apply".into(),
+                after: None,
+            },
+            Classified::Retry { reason, after } => DvcqgError::Temporary { reason, after },
+            // Reaches a caller only when the repeat after a fresh login expired too.
+            Classified::Reauth { reason } => DvcqgError::Temporary {
+                reason: format!("{reason} (again, right after a fresh login)"),
+                after: None,
+            },
+        }
+    }
+}
+
 /// The DVCQG peer. Cheap to share behind an `Arc`; concurrent sends share one login.
 pub struct DvcqgPeer {
     http: Client,
@@ -188,22 +208,7 @@ impl DvcqgPeer {
             )
         })
         .await
-        .map_err(|classified| match classified {
-            Classified::Retry { reason, after } => DvcqgError::Temporary { reason, after },
-            Classified::Reject { reason } => DvcqgError::Rejected { reason },
-            Classified::Paused { reason } => DvcqgError::Refused { reason },
-            reauth @ Classified::Reauth { .. } => match reauth.into_verdict() {
-                BatchVerdict::Retry { reason, after } => DvcqgError::Temporary { reason, after },
-                _ => DvcqgError::Temporary {
-                    reason: "session expired again after a fresh login".into(),
-                    after: None,
-                },
-            },
-            Classified::Items(_) => DvcqgError::Temporary {
-                reason: "a classify rule gave item verdicts to a lookup answer".into(),
-                after: None,
-            },
-        })
+        .map_err(DvcqgError::from)
     }
 
     /// One request with the current credential. When `decide` says the credential expired
