@@ -885,3 +885,75 @@ async fn lookup_known_unknown_and_failing() {
     );
     assert_all_have_request_id(&server).await;
 }
+
+/// Collects everything logged on this thread (tokio tests run on one thread).
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn nothing_secret_is_logged_even_at_trace() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    mount_login(&server, "s-logged-never").await;
+    Mock::given(method("POST"))
+        .and(path("/integration"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"error_code": -2, "message": "hết hạn"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(token_ok("tok-logged-never", 3600))
+        .mount(&server)
+        .await;
+
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
+    peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), true)).unwrap();
+    peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
+
+    let text = logs.text();
+    assert!(text.contains("dvcqg"), "the test captured nothing: {text}");
+    for secret in [
+        PASSWORD,
+        CLIENT_SECRET,
+        SECRET_KEY,
+        "access-Key-000",
+        "s-logged-never",
+        "tok-logged-never",
+    ] {
+        assert!(!text.contains(secret), "{secret} logged:\n{text}");
+    }
+}
