@@ -36,24 +36,17 @@ pub(super) enum Credential {
 }
 
 impl Credential {
-    fn same_as(&self, other: &Credential) -> bool {
-        match (self, other) {
-            (Credential::Session(a), Credential::Session(b)) => {
-                a.expose_secret() == b.expose_secret()
-            }
-            (Credential::Bearer { token: a, .. }, Credential::Bearer { token: b, .. }) => {
-                a.expose_secret() == b.expose_secret()
-            }
-            _ => false,
+    /// The token itself (session or bearer), for comparison and masking only.
+    fn secret(&self) -> &str {
+        match self {
+            Credential::Session(s) => s.expose_secret(),
+            Credential::Bearer { token, .. } => token.expose_secret(),
         }
     }
 
     /// Replaces the credential's own text in `text` (in case a peer echoes it in a message).
     pub(super) fn mask(&self, text: String) -> String {
-        let secret = match self {
-            Credential::Session(s) => s.expose_secret(),
-            Credential::Bearer { token, .. } => token.expose_secret(),
-        };
+        let secret = self.secret();
         if secret.len() >= 4 && text.contains(secret) {
             text.replace(secret, "***")
         } else {
@@ -117,25 +110,20 @@ impl Auth {
     /// Forgets `stale` if it is still the cached credential, so the next
     /// [`Auth::credential`] logs in again.
     pub(super) async fn invalidate(&self, stale: &Credential) {
+        let stale = stale.secret();
         match self {
             Auth::Session(s) => {
                 let mut cached = s.session.lock().await;
-                if cached
-                    .as_ref()
-                    .is_some_and(|c| Credential::Session(c.clone()).same_as(stale))
-                {
+                if cached.as_ref().is_some_and(|c| c.expose_secret() == stale) {
                     *cached = None;
                 }
             }
             Auth::Lgsp(l) => {
                 let mut cached = l.token.lock().await;
-                if cached.as_ref().is_some_and(|c| {
-                    Credential::Bearer {
-                        token: c.value.clone(),
-                        access_header: None,
-                    }
-                    .same_as(stale)
-                }) {
+                if cached
+                    .as_ref()
+                    .is_some_and(|c| c.value.expose_secret() == stale)
+                {
                     *cached = None;
                 }
             }
@@ -175,6 +163,9 @@ impl SessionLogin {
 
     async fn login(&self, http: &Client) -> Result<SecretString, AuthError> {
         tracing::info!(username = %self.username, "dvcqg: logging in");
+        let broken = |e: reqwest::Error| {
+            AuthError::Temporary(format!("/auth: {}", describe_transport_error(&e)))
+        };
         let body = serde_json::json!({
             "username": self.username,
             "password": self.password.expose_secret(),
@@ -189,24 +180,20 @@ impl SessionLogin {
             .body(bytes)
             .send()
             .await
-            .map_err(|e| {
-                AuthError::Temporary(format!("login: {}", describe_transport_error(&e)))
-            })?;
+            .map_err(broken)?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(AuthError::Refused(format!("login answered HTTP {status}")));
+            return Err(AuthError::Refused(format!("/auth answered HTTP {status}")));
         }
         if !status.is_success() {
             return Err(AuthError::Temporary(format!(
-                "login answered HTTP {status}"
+                "/auth answered HTTP {status}"
             )));
         }
-        let bytes = response.bytes().await.map_err(|e| {
-            AuthError::Temporary(format!("login: {}", describe_transport_error(&e)))
-        })?;
+        let bytes = response.bytes().await.map_err(broken)?;
         let answer: LoginAnswer = serde_json::from_slice(&bytes).map_err(|e| {
             AuthError::Temporary(format!(
-                "login answer unreadable ({} bytes): {e}",
+                "/auth answer unreadable ({} bytes): {e}",
                 bytes.len()
             ))
         })?;
@@ -218,17 +205,17 @@ impl SessionLogin {
                     Ok(SecretString::from(session))
                 }
                 None => Err(AuthError::Temporary(
-                    "login answered success without a session".into(),
+                    "/auth answered success without a session".into(),
                 )),
             },
             Some(-1) => Err(AuthError::Refused(format!(
-                "login error_code -1: {message}"
+                "/auth error_code -1: {message}"
             ))),
             Some(code) => Err(AuthError::Temporary(format!(
-                "login error_code {code}: {message}"
+                "/auth error_code {code}: {message}"
             ))),
             None => Err(AuthError::Temporary(format!(
-                "login answer without a usable error_code: {message}"
+                "/auth answer without a usable error_code: {message}"
             ))),
         }
     }
@@ -304,11 +291,11 @@ impl LgspToken {
             .send()
             .await
             .map_err(|e| {
-                AuthError::Temporary(format!("token: {}", describe_transport_error(&e)))
+                AuthError::Temporary(format!("token endpoint: {}", describe_transport_error(&e)))
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
-            AuthError::Temporary(format!("token: {}", describe_transport_error(&e)))
+            AuthError::Temporary(format!("token endpoint: {}", describe_transport_error(&e)))
         })?;
         let answer: Option<TokenAnswer> = serde_json::from_slice(&bytes).ok();
         let oauth_error = answer

@@ -246,7 +246,9 @@ impl DvcqgPeer {
             .await
             {
                 Ok(answer) => {
-                    tracing::debug!(%request_id, operation, status = answer.status, "dvcqg answered");
+                    tracing::debug!(
+                        %request_id, operation, status = answer.status, "dvcqg: answered"
+                    );
                     decide(&answer)
                 }
                 Err(e) => Err(Classified::Retry {
@@ -329,16 +331,21 @@ fn log_verdict(request_id: Uuid, operation: &str, verdict: &BatchVerdict) {
                 .iter()
                 .filter(|v| matches!(v, ItemVerdict::Delivered))
                 .count();
-            tracing::debug!(%request_id, operation, delivered, of = items.len(), "dvcqg: batch answered");
+            tracing::debug!(
+                %request_id, operation, delivered, of = items.len(), "dvcqg: batch answered"
+            );
         }
         BatchVerdict::Retry { reason, after } => {
-            tracing::warn!(%request_id, operation, %reason, after_s = after.map(|d| d.as_secs()), "dvcqg: batch to retry");
+            let after_s = after.map(|d| d.as_secs());
+            tracing::warn!(%request_id, operation, %reason, after_s, "dvcqg: batch to retry");
         }
         BatchVerdict::Reject { reason } => {
             tracing::warn!(%request_id, operation, %reason, "dvcqg: batch rejected");
         }
         BatchVerdict::Paused { reason } => {
-            tracing::error!(%request_id, operation, %reason, "dvcqg: credentials refused; destination paused");
+            tracing::error!(
+                %request_id, operation, %reason, "dvcqg: credentials refused; destination paused"
+            );
         }
     }
 }
