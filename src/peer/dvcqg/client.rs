@@ -1,0 +1,130 @@
+//! The HTTP side of the DVCQG peer: the reqwest client, one POST of a stored body with the
+//! credential added at send time, and the wording of transport failures. No decisions about
+//! what an answer means are made here (that is `classify`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Client, Url};
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::auth::{sensitive_header, Credential};
+
+pub(super) const X_REQUEST_ID: &str = "x-request-id";
+pub(super) const JSON_UTF8: &str = "application/json; charset=utf-8";
+const LGSP_ACCESS_TOKEN: &str = "lgspaccesstoken";
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug)]
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) retry_after: Option<String>,
+    pub(super) body: Bytes,
+}
+
+/// The client every DVCQG call goes through: rustls with the platform's roots (certificate
+/// checks are never switched off), one overall timeout per request, no redirects (a POST
+/// redirected elsewhere would be neither delivered nor safe to follow with credentials).
+pub(super) fn build_http(timeout: Duration) -> Result<Client, reqwest::Error> {
+    Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("lienthong/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// POSTs `body` (plus the credential) to `url` under `request_id`.
+pub(super) async fn post(
+    http: &Client,
+    url: &Url,
+    request_id: Uuid,
+    body: &Value,
+    credential: &Credential,
+) -> Result<Answer, reqwest::Error> {
+    let mut request = http
+        .post(url.clone())
+        .header(X_REQUEST_ID, request_id.to_string())
+        .header(CONTENT_TYPE, JSON_UTF8);
+    let bytes = match credential {
+        Credential::Session(session) => encode(&with_session(body, session.expose_secret())),
+        Credential::Bearer {
+            token,
+            access_header,
+        } => {
+            if let Some(v) = sensitive_header(&format!("Bearer {}", token.expose_secret())) {
+                request = request.header(AUTHORIZATION, v);
+            }
+            if let Some(v) = access_header
+                .as_ref()
+                .and_then(|h| sensitive_header(h.expose_secret()))
+            {
+                request = request.header(LGSP_ACCESS_TOKEN, v);
+            }
+            encode(body)
+        }
+    };
+    let response = request.body(bytes).send().await?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response.bytes().await?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// A copy of the stored body with `"session"` first (the stored body never holds it).
+pub(super) fn with_session(body: &Value, session: &str) -> Value {
+    match body {
+        Value::Object(fields) => {
+            let mut out = Map::with_capacity(fields.len() + 1);
+            out.insert("session".into(), Value::String(session.to_string()));
+            for (k, v) in fields {
+                if k != "session" {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn encode(body: &Value) -> Vec<u8> {
+    // Serialising a `Value` cannot fail (its keys are strings).
+    serde_json::to_vec(body).unwrap_or_default()
+}
+
+/// A transport failure in words, without the URL (which could carry credentials).
+pub(super) fn describe_transport_error(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_body() || err.is_decode() {
+        "answer broken off"
+    } else {
+        "request failed"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", causes.join(": "))
+    }
+}
