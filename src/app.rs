@@ -1,1 +1,148 @@
-//! (being built)
+//! Builds the gateway from config and runs it until shutdown: HTTP (ingest + admin) on a
+//! listener the caller binds, and one delivery lane per peer. One cancellation token tells
+//! every task to stop; one task tracker waits for them, bounded by [`DRAIN`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, AdminState};
+use crate::config::{resolve_secret, Config};
+use crate::outbox::{spawn_lane, Lane};
+use crate::peer::dvcqg::DvcqgPeer;
+use crate::peer::Peer;
+use crate::source::http::{self as ingest, IngestState, Limits};
+use crate::source::Sources;
+use crate::store::{self, Store};
+
+/// How long shutdown waits for in-flight deliveries to settle. A batch cut off here is not
+/// lost: its lease runs out and it is sent again, under the same id, at the next start.
+pub const DRAIN: Duration = Duration::from_secs(20);
+
+/// A built gateway, ready to run.
+pub struct Gateway {
+    pub store: Arc<dyn Store>,
+    pub wake: Arc<Notify>,
+    router: axum::Router,
+    lanes: Vec<(Arc<Lane>, usize)>,
+}
+
+impl Gateway {
+    /// Opens the store (applying migrations), loads sources and mappings, builds peers.
+    /// Relative paths in `cfg` are resolved against `base_dir`.
+    pub async fn build(cfg: &Config, base_dir: &Path) -> anyhow::Result<Self> {
+        let store = store::open(&cfg.store.url, cfg.store.max_connections)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening store {}",
+                    crate::config::redact_url(&cfg.store.url)
+                )
+            })?;
+        Self::build_with_store(cfg, base_dir, store)
+    }
+
+    /// Like [`Gateway::build`] with a store the caller opened.
+    pub fn build_with_store(
+        cfg: &Config,
+        base_dir: &Path,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Self> {
+        let sources = Arc::new(Sources::from_config(&cfg.sources, base_dir)?);
+        let wake = Arc::new(Notify::new());
+        let admin_token = resolve_secret(
+            "server.admin_token",
+            &cfg.server.admin_token,
+            &cfg.server.admin_token_file,
+        )
+        .map_err(anyhow::Error::msg)?;
+        let router = ingest::router(IngestState {
+            store: store.clone(),
+            sources,
+            limits: Limits {
+                body_bytes: cfg.server.body_limit_bytes,
+                records: cfg.server.max_records_per_request,
+            },
+            wake: wake.clone(),
+        })
+        .merge(admin::router(AdminState {
+            store: store.clone(),
+            token: admin_token,
+        }));
+        let owner = format!(
+            "{}-{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "lienthong".into()),
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut lanes = Vec::new();
+        if let Some(p) = &cfg.peers.dvcqg {
+            let peer: Arc<dyn Peer> =
+                Arc::new(DvcqgPeer::new(p).map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?);
+            let lane = Lane::new(
+                store.clone(),
+                peer,
+                vec![
+                    ingest::DOSSIER_ROUTE.1.to_string(),
+                    ingest::STEP_ROUTE.1.to_string(),
+                ],
+                cfg.delivery.clone(),
+                owner.clone(),
+                wake.clone(),
+            );
+            lanes.push((Arc::new(lane), p.concurrency));
+        }
+        Ok(Self {
+            store,
+            wake,
+            router,
+            lanes,
+        })
+    }
+
+    /// Serves HTTP on `listener` and delivers until `shutdown` is cancelled.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        for (lane, concurrency) in &self.lanes {
+            spawn_lane(lane.clone(), *concurrency, &tracker, &shutdown);
+        }
+        tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
+        let served = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+            tracing::warn!("shutdown: deliveries still running after {DRAIN:?}; they resume at next start");
+        }
+        served.context("HTTP server failed")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,1 +1,6 @@
+//! The one integration-test binary: every module below drives the real gateway (store, HTTP,
+//! simulator) over real sockets and databases.
 
+mod support;
+
+mod store_story;
