@@ -547,7 +547,14 @@ fn step_actor(
             unit.leader.1.to_string(),
             unit.leadership.clone(),
         ),
-        _ => (spec.clone(), "Chuyên viên".into(), dept),
+        _ => {
+            let title = if proc.dept == Dept::Office {
+                "Công chức Tư pháp - Hộ tịch"
+            } else {
+                "Chuyên viên"
+            };
+            (spec.clone(), title.into(), dept)
+        }
     };
     let text = match status {
         Moi => "Hồ sơ nộp trực tuyến trên Cổng Dịch vụ công được ghi nhận, chờ kiểm tra thành phần hồ sơ".to_string(),
@@ -581,7 +588,7 @@ fn step_actor(
                 .last()
                 .and_then(|r| r["NoiDung"].as_str())
                 .unwrap_or("Bổ sung thành phần hồ sơ còn thiếu");
-            format!("Hồ sơ chưa đầy đủ, đề nghị bổ sung: {asked}")
+            format!("Hồ sơ chưa đầy đủ. {asked}")
         }
         ChoNopPhi => "Chuyển thông tin sang cơ quan thuế; thông báo nghĩa vụ tài chính cho người nộp".to_string(),
         Rut => "Người nộp có đơn đề nghị rút hồ sơ; dừng giải quyết và trả lại hồ sơ".to_string(),
@@ -1034,7 +1041,7 @@ fn supplement_request(g: &mut Draw, proc: &Procedure) -> String {
     };
     let text = g.pick(specific);
     if g.pct(30) {
-        format!("{text} (bản nộp ngày đầu thiếu trang 2)")
+        format!("{text} (bản đã nộp thiếu trang 2)")
     } else {
         text.to_string()
     }
