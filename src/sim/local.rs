@@ -263,7 +263,6 @@ fn horizon() -> NaiveDateTime {
     november(30, 16, 0)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn dossier(
     g: &mut Draw,
     units: &[Unit],
@@ -291,6 +290,13 @@ fn dossier(
     let times = schedule(g, first, path);
     let specialist = g.below(unit.specialists.len() as u32) as usize;
     let by_post = channel == Channel::Postal || g.pct(15);
+    let handling = Handling {
+        unit,
+        proc: &proc,
+        specialist,
+        channel,
+        by_post,
+    };
 
     let mut due = received.map(|r| due_after(r, proc.days));
     let mut rounds: Vec<Value> = Vec::new();
@@ -353,9 +359,7 @@ fn dossier(
             DaTra => returned = Some(t),
             _ => {}
         }
-        let (who, title, office_name, text) = step_actor(
-            g, unit, &proc, specialist, status, prev, channel, by_post, &rounds,
-        );
+        let (who, title, office_name, text) = step_actor(g, &handling, status, prev, &rounds);
         let mut deadline = at(add_working_days(t.date(), g.range(0, 3)), 17, 0);
         if let Some(d) = due {
             if deadline > d && d >= t {
@@ -510,21 +514,35 @@ fn schedule(g: &mut Draw, first: NaiveDateTime, path: &[Status]) -> Vec<NaiveDat
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn step_actor(
-    g: &mut Draw,
-    unit: &Unit,
-    proc: &Procedure,
+/// What stays the same across the steps of one dossier.
+struct Handling<'a> {
+    unit: &'a Unit,
+    proc: &'a Procedure,
+    /// Index of the specialist in charge (the same one throughout).
     specialist: usize,
-    status: Status,
-    prev: Option<Status>,
     channel: Channel,
     by_post: bool,
+}
+
+/// Who did a step (name, title, office) and what they wrote.
+fn step_actor(
+    g: &mut Draw,
+    h: &Handling,
+    status: Status,
+    prev: Option<Status>,
     rounds: &[Value],
 ) -> (String, String, String, String) {
+    let Handling {
+        unit,
+        proc,
+        specialist,
+        channel,
+        by_post,
+    } = *h;
     let clerk = || {
         (
-            g_pick_name(&unit.clerks, specialist),
+            // The counter clerk who took the dossier in also hands the result back.
+            unit.clerks[specialist % unit.clerks.len()].clone(),
             "Công chức tiếp nhận và trả kết quả".to_string(),
             unit.center.clone(),
         )
@@ -603,10 +621,6 @@ fn step_actor(
         }
     };
     (who, title, office_name, text)
-}
-
-fn g_pick_name(names: &[String], salt: usize) -> String {
-    names[salt % names.len()].clone()
 }
 
 fn fee_rows(
