@@ -339,6 +339,7 @@ fn call(
 
     if let Some(token) = bearer {
         if !still_valid(&mut state.tokens, token) {
+            state.stats.unauthorized += 1;
             return json_reply(
                 StatusCode::UNAUTHORIZED,
                 &json!({"error": "invalid_token", "message": "Access token không hợp lệ hoặc đã hết hạn"}),
@@ -353,6 +354,7 @@ fn call(
     } else {
         let session = request.get("session").and_then(Value::as_str).unwrap_or("");
         if !still_valid(&mut state.sessions, session) {
+            state.stats.session_errors += 1;
             return envelope(-2, MSG_SESSION);
         }
     }
@@ -363,11 +365,12 @@ fn call(
     let state = &mut *state;
     if let (Some(id), Some(hash)) = (&request_id, &body_hash) {
         if let Some(seen) = state.requests_by_id.get(id) {
-            if seen.body_hash == *hash {
+            if seen.body_hash != *hash {
+                state.stats.violations.id_reused_with_different_body += 1;
+            } else if let Some(answer) = &seen.answer {
                 state.stats.duplicates_absorbed += 1;
-                return Reply::Json(StatusCode::OK, seen.answer.clone());
+                return Reply::Json(StatusCode::OK, answer.clone());
             }
-            state.stats.violations.id_reused_with_different_body += 1;
         }
         if state
             .first_id_by_body
@@ -400,31 +403,29 @@ fn call(
             json!({"error_code": 0, "message": MSG_OK, "result": catalog().fields()})
         }
     };
+    // A batch in which no item was accepted changed nothing (all refused, all temporary, steps
+    // still waiting for their dossier): a repeat of its id is processed afresh, so a step that
+    // got 4 can go again under the same id once its dossier is in.
+    let applied = answer["result"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|i| i["error_code"] == 0));
     let answer = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
     if let (Some(id), Some(hash)) = (request_id, body_hash) {
-        remember(
-            state,
-            sim.settings().request_id_capacity,
-            id,
-            hash,
-            answer.clone(),
-        );
+        let remembered = RememberedRequest {
+            body_hash: hash,
+            answer: applied.then(|| answer.clone()),
+        };
+        remember(state, sim.settings().request_id_capacity, id, remembered);
     }
     Reply::Json(StatusCode::OK, answer)
 }
 
-fn remember(state: &mut State, capacity: usize, id: String, hash: [u8; 32], answer: Bytes) {
+fn remember(state: &mut State, capacity: usize, id: String, request: RememberedRequest) {
     state
         .first_id_by_body
-        .entry(hash)
+        .entry(request.body_hash)
         .or_insert_with(|| id.clone());
-    let previous = state.requests_by_id.insert(
-        id.clone(),
-        RememberedRequest {
-            body_hash: hash,
-            answer,
-        },
-    );
+    let previous = state.requests_by_id.insert(id.clone(), request);
     if previous.is_none() {
         state.request_id_order.push_back(id);
     }
@@ -451,7 +452,7 @@ fn hash_without_session(map: &Map<String, Value>) -> [u8; 32] {
         if i > 0 {
             out.push(b',');
         }
-        canonical(&Value::String(k.clone()), &mut out);
+        let _ = serde_json::to_writer(&mut out, k);
         out.push(b':');
         if let Some(v) = map.get(k) {
             canonical(v, &mut out);
@@ -471,7 +472,7 @@ fn canonical(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                canonical(&Value::String(k.clone()), out);
+                let _ = serde_json::to_writer(&mut *out, k);
                 out.push(b':');
                 if let Some(v) = map.get(k) {
                     canonical(v, out);

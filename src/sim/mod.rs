@@ -153,6 +153,12 @@ pub struct SimStats {
     /// accepted without a second event.
     pub duplicate_steps: u64,
     pub violations: Violations,
+    /// Calls answered `-2` (session missing, unknown or expired).
+    pub session_errors: u64,
+    /// Calls answered HTTP 401 (bearer token unknown or expired).
+    pub unauthorized: u64,
+    /// Dossiers held.
+    pub dossiers: u64,
     /// Steps applied whose `ThoiDiemXuLy` is earlier than a step of the same dossier already
     /// applied.
     pub out_of_order_steps: u64,
@@ -173,7 +179,8 @@ struct DossierRecord {
 #[derive(Debug)]
 struct RememberedRequest {
     body_hash: [u8; 32],
-    answer: bytes::Bytes,
+    /// The first answer, kept only when the request applied something.
+    answer: Option<bytes::Bytes>,
 }
 
 /// Everything mutable except the fault dice; guarded by one lock taken once per request.
@@ -284,7 +291,12 @@ impl Simulator {
     }
 
     pub fn stats(&self) -> SimStats {
-        let mut stats = self.state().stats.clone();
+        let mut stats = {
+            let state = self.state();
+            let mut stats = state.stats.clone();
+            stats.dossiers = state.dossiers.len() as u64;
+            stats
+        };
         stats.requests = self.inner.requests.load(Ordering::Relaxed);
         stats.faults_injected = self.faults().injected.clone();
         stats

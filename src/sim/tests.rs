@@ -202,6 +202,7 @@ async fn session_login_checks_credentials_and_dstcode() {
         .call("/share", Some(&id()), &share("khong-co", "LayDanhSachTTHC"))
         .await;
     assert_eq!(bad["error_code"], -2);
+    assert_eq!(h.sim.stats().session_errors, 1);
     assert_eq!(
         bad["message"],
         "Phiên làm việc không hợp lệ hoặc đã hết hạn"
@@ -581,18 +582,16 @@ async fn unknown_procedure_exists_and_missing_codes() {
 async fn steps_wait_for_their_dossier_are_idempotent_and_order_is_checked() {
     let h = start_default().await;
     let session = h.login().await;
-    let early = h
-        .integration(
-            &id(),
-            &steps(&session, vec![step(MA, "20261105083100", "2", "Tiếp nhận")]),
-        )
-        .await;
-    assert_eq!(codes(&early), vec![4]);
+    let waiting = id();
+    let first_step = steps(&session, vec![step(MA, "20261105083100", "2", "Tiếp nhận")]);
+    assert_eq!(codes(&h.integration(&waiting, &first_step).await), vec![4]);
     assert_eq!(
         h.integration(&id(), &dossiers(&session, false, vec![hoso(MA)]))
             .await["error_code"],
         0
     );
+    // Nothing was applied the first time, so the same id goes again and is processed afresh.
+    assert_eq!(codes(&h.integration(&waiting, &first_step).await), vec![0]);
 
     let batch = steps(
         &session,
@@ -629,7 +628,9 @@ async fn steps_wait_for_their_dossier_are_idempotent_and_order_is_checked() {
     assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
     let stats = h.sim.stats();
     assert_eq!(stats.out_of_order_steps, 1);
-    assert_eq!(stats.duplicate_steps, 1);
+    assert_eq!(stats.duplicate_steps, 2);
+    assert_eq!(stats.duplicates_absorbed, 0);
+    assert_eq!(stats.violations, Violations::default());
     assert_eq!(stats.items_applied.get("CapNhatTienDoHoSoMC"), Some(&3));
 }
 
