@@ -64,18 +64,36 @@ pub(super) fn handle(
     }
 }
 
-fn envelope(code: i64, message: &str) -> Reply {
+fn envelope(sim: &Simulator, code: i64, message: &str) -> Reply {
     json_reply(
+        sim,
         StatusCode::OK,
-        &json!({"error_code": code, "message": message}),
+        json!({"error_code": code, "message": message}),
     )
 }
 
-fn json_reply(status: StatusCode, value: &Value) -> Reply {
-    Reply::Json(
-        status,
-        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
-    )
+fn json_reply(sim: &Simulator, status: StatusCode, value: Value) -> Reply {
+    Reply::Json(status, encode(sim, value))
+}
+
+/// Serialises an answer; with `string_codes` the envelope's and items' `error_code`s go out as
+/// strings, which the portal also does (dvcqg.md) and the gateway must read.
+fn encode(sim: &Simulator, mut value: Value) -> Bytes {
+    if sim.settings().string_codes {
+        stringify_code(&mut value);
+        if let Some(items) = value.get_mut("result").and_then(Value::as_array_mut) {
+            items.iter_mut().for_each(stringify_code);
+        }
+    }
+    Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+}
+
+fn stringify_code(value: &mut Value) {
+    if let Some(code) = value.get_mut("error_code") {
+        if let Value::Number(n) = code {
+            *code = Value::String(n.to_string());
+        }
+    }
 }
 
 fn new_secret() -> String {
@@ -137,13 +155,13 @@ fn login(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Reply {
     let mut state = sim.state();
     count_service(&mut state, "auth");
     let Some((user, pass)) = credentials else {
-        return envelope(2, "Yêu cầu không hợp lệ: thiếu username hoặc password");
+        return envelope(sim, 2, "Yêu cầu không hợp lệ: thiếu username hoặc password");
     };
     if dstcode != Some(settings.dstcode.as_str())
         || user != settings.username
         || pass != settings.password
     {
-        return envelope(-1, MSG_BAD_LOGIN);
+        return envelope(sim, -1, MSG_BAD_LOGIN);
     }
     let session = new_secret();
     prune(&mut state.sessions);
@@ -152,8 +170,9 @@ fn login(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Reply {
         tokio::time::Instant::now() + settings.session_ttl,
     );
     json_reply(
+        sim,
         StatusCode::OK,
-        &json!({"error_code": 0, "message": MSG_OK, "session": session}),
+        json!({"error_code": 0, "message": MSG_OK, "session": session}),
     )
 }
 
@@ -174,16 +193,18 @@ fn token(sim: &Simulator, body: &[u8]) -> Reply {
     count_service(&mut state, "token");
     if grant.as_deref() != Some("client_credentials") {
         return json_reply(
+            sim,
             StatusCode::BAD_REQUEST,
-            &json!({"error": "unsupported_grant_type"}),
+            json!({"error": "unsupported_grant_type"}),
         );
     }
     if id.as_deref() != Some(settings.client_id.as_str())
         || secret.as_deref() != Some(settings.client_secret.as_str())
     {
         return json_reply(
+            sim,
             StatusCode::UNAUTHORIZED,
-            &json!({"error": "invalid_client"}),
+            json!({"error": "invalid_client"}),
         );
     }
     let access = new_secret();
@@ -193,8 +214,9 @@ fn token(sim: &Simulator, body: &[u8]) -> Reply {
         tokio::time::Instant::now() + settings.token_ttl,
     );
     json_reply(
+        sim,
         StatusCode::OK,
-        &json!({
+        json!({
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": settings.token_ttl.as_secs(),
@@ -332,6 +354,7 @@ fn call(
     }
     let (Some(request), Some(prepared)) = (request, prepared) else {
         return envelope(
+            sim,
             2,
             "Yêu cầu không hợp lệ: nội dung không phải đối tượng JSON",
         );
@@ -341,25 +364,27 @@ fn call(
         if !still_valid(&mut state.tokens, token) {
             state.stats.unauthorized += 1;
             return json_reply(
+                sim,
                 StatusCode::UNAUTHORIZED,
-                &json!({"error": "invalid_token", "message": "Access token không hợp lệ hoặc đã hết hạn"}),
+                json!({"error": "invalid_token", "message": "Access token không hợp lệ hoặc đã hết hạn"}),
             );
         }
         if !lgsp_ok {
             return json_reply(
+                sim,
                 StatusCode::FORBIDDEN,
-                &json!({"error": "invalid_lgspaccesstoken", "message": "Header lgspaccesstoken không hợp lệ"}),
+                json!({"error": "invalid_lgspaccesstoken", "message": "Header lgspaccesstoken không hợp lệ"}),
             );
         }
     } else {
         let session = request.get("session").and_then(Value::as_str).unwrap_or("");
         if !still_valid(&mut state.sessions, session) {
             state.stats.session_errors += 1;
-            return envelope(-2, MSG_SESSION);
+            return envelope(sim, -2, MSG_SESSION);
         }
     }
     if injected.envelope_temporary {
-        return envelope(9, MSG_TEMPORARY);
+        return envelope(sim, 9, MSG_TEMPORARY);
     }
 
     let state = &mut *state;
@@ -382,7 +407,7 @@ fn call(
     }
 
     let answer = match prepared {
-        Prepared::Invalid(message) => return envelope(2, &message),
+        Prepared::Invalid(message) => return envelope(sim, 2, &message),
         Prepared::Dossiers { updating, items } => {
             apply_dossiers(state, request_id.as_deref(), updating, items)
         }
@@ -409,7 +434,7 @@ fn call(
     let applied = answer["result"]
         .as_array()
         .is_some_and(|items| items.iter().any(|i| i["error_code"] == 0));
-    let answer = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
+    let answer = encode(sim, answer);
     if let (Some(id), Some(hash)) = (request_id, body_hash) {
         let remembered = RememberedRequest {
             body_hash: hash,

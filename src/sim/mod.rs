@@ -56,6 +56,8 @@ pub struct SimSettings {
     pub faults: FaultRates,
     /// Seed of the fault dice, so a run with rates can be repeated.
     pub seed: u64,
+    /// Send `error_code`s as strings (`"0"`) instead of numbers, as some portal answers do.
+    pub string_codes: bool,
     /// How many request ids (with their first answers) are remembered; the oldest are forgotten
     /// first, so a long benchmark does not grow without bound.
     pub request_id_capacity: usize,
@@ -74,6 +76,7 @@ impl Default for SimSettings {
             require_lgsp_header: false,
             faults: FaultRates::default(),
             seed: 0x5eed,
+            string_codes: false,
             request_id_capacity: 1_000_000,
         }
     }
@@ -93,6 +96,7 @@ impl std::fmt::Debug for SimSettings {
             .field("require_lgsp_header", &self.require_lgsp_header)
             .field("faults", &self.faults)
             .field("seed", &self.seed)
+            .field("string_codes", &self.string_codes)
             .field("request_id_capacity", &self.request_id_capacity)
             .finish()
     }
@@ -399,6 +403,9 @@ pub struct SimOptions {
     /// Seed of the fault dice.
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
+    /// Send `error_code`s as strings (`"0"`) instead of numbers.
+    #[arg(long)]
+    pub string_codes: bool,
 }
 
 impl SimOptions {
@@ -426,6 +433,7 @@ impl SimOptions {
                 retry_after_secs: self.retry_after_secs,
             },
             seed: self.seed,
+            string_codes: self.string_codes,
             ..SimSettings::default()
         }
     }
