@@ -986,6 +986,8 @@ fn max_chars(value: &str, field: &str, max: usize) -> Result<(), String> {
     }
 }
 
+// Patterns are constants; `Option` rather than a panic keeps a typo from killing a server task
+// (every value would then be refused, which the tests catch).
 fn regex(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
     cell.get_or_init(|| Regex::new(pattern).ok()).as_ref()
 }
@@ -994,7 +996,10 @@ fn ma_ho_so(obj: &Map<String, Value>) -> Result<String, String> {
     static PATTERN: OnceLock<Option<Regex>> = OnceLock::new();
     let value = required(obj, "MaHoSo")?;
     max_chars(value, "MaHoSo", 50)?;
-    let re = regex(&PATTERN, r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}-(\d{6})-\d+$");
+    let re = regex(
+        &PATTERN,
+        r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-([0-9]{6})-[0-9]+$",
+    );
     let day = re
         .and_then(|re| re.captures(value))
         .and_then(|c| c.get(1))
@@ -1043,7 +1048,7 @@ fn check_dossier(obj: &Map<String, Value>) -> Result<DossierIn, String> {
         let ok = match kind {
             Some("1") => digits(12),
             Some("2") => digits(9),
-            _ => regex(&TAX, r"^\d{10}(-\d{3})?$").is_some_and(|re| re.is_match(number)),
+            _ => regex(&TAX, r"^[0-9]{10}(-[0-9]{3})?$").is_some_and(|re| re.is_match(number)),
         };
         if !ok {
             return Err(not_allowed("SoDinhDanh"));
@@ -1098,7 +1103,7 @@ fn check_dossier(obj: &Map<String, Value>) -> Result<DossierIn, String> {
     }
     for fee in objects(obj, "DanhSachLePhi")? {
         if let Some(price) = text(fee, "Gia")? {
-            if !regex(&MONEY, r"^\d+(\.\d+)?$").is_some_and(|re| re.is_match(price)) {
+            if !regex(&MONEY, r"^[0-9]+(\.[0-9]+)?$").is_some_and(|re| re.is_match(price)) {
                 return Err(bad_format("Gia"));
             }
         }
@@ -1141,7 +1146,7 @@ fn check_survey(obj: &Map<String, Value>) -> Result<SurveyIn, String> {
     static MONTH: OnceLock<Option<Regex>> = OnceLock::new();
     static PERCENT: OnceLock<Option<Regex>> = OnceLock::new();
     let month = required(obj, "NgayTongHop")?;
-    if !regex(&MONTH, r"^(0?[1-9]|1[0-2])-\d{4}$").is_some_and(|re| re.is_match(month)) {
+    if !regex(&MONTH, r"^(0?[1-9]|1[0-2])-[0-9]{4}$").is_some_and(|re| re.is_match(month)) {
         return Err(bad_format("NgayTongHop"));
     }
     let procedure = required(obj, "MaThuTuc")?;
@@ -1158,7 +1163,7 @@ fn check_survey(obj: &Map<String, Value>) -> Result<SurveyIn, String> {
         "PhanTramDanhGiaChuaHaiLong",
     ] {
         if let Some(p) = text(obj, field)? {
-            let in_range = regex(&PERCENT, r"^\d{1,3}%$").is_some_and(|re| re.is_match(p))
+            let in_range = regex(&PERCENT, r"^[0-9]{1,3}%$").is_some_and(|re| re.is_match(p))
                 && p.trim_end_matches('%')
                     .parse::<u32>()
                     .is_ok_and(|n| n <= 100);

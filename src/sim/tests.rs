@@ -402,6 +402,11 @@ async fn each_validation_rule_answers_item_code_two_naming_the_field() {
         ),
         (
             "MaHoSo",
+            json!("000.00.56.H56-261105-٠٠٧"),
+            "Trường MaHoSo không đúng định dạng",
+        ),
+        (
+            "MaHoSo",
             json!(format!("000.00.56.H56-261105-{}", "1".repeat(40))),
             "Trường MaHoSo vượt quá 50 ký tự",
         ),
