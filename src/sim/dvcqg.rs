@@ -469,42 +469,29 @@ fn remember(state: &mut State, capacity: usize, id: String, request: RememberedR
 /// SHA-256 of the body without `session`, keys sorted at every level, so that the same batch
 /// re-sent with a fresh session (or re-serialised in another key order) hashes the same.
 fn hash_without_session(map: &Map<String, Value>) -> [u8; 32] {
-    let mut out = Vec::with_capacity(1024);
+    let mut out = Vec::with_capacity(4096);
+    canonical_object(map.iter().filter(|(k, _)| *k != "session"), &mut out);
+    Sha256::digest(&out).into()
+}
+
+fn canonical_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&String, &Value)> = entries.collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.push(b'{');
-    let mut keys: Vec<&String> = map.keys().filter(|k| *k != "session").collect();
-    keys.sort();
-    for (i, k) in keys.into_iter().enumerate() {
+    for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut out, k);
+        let _ = serde_json::to_writer(&mut *out, k);
         out.push(b':');
-        if let Some(v) = map.get(k) {
-            canonical(v, &mut out);
-        }
+        canonical(v, out);
     }
     out.push(b'}');
-    Sha256::digest(&out).into()
 }
 
 fn canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Object(map) => {
-            out.push(b'{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-                if let Some(v) = map.get(k) {
-                    canonical(v, out);
-                }
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => canonical_object(map.iter(), out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -1176,4 +1163,32 @@ fn check_survey(obj: &Map<String, Value>) -> Result<SurveyIn, String> {
         key: (month.to_string(), procedure.to_string(), agency.to_string()),
         row: Value::Object(obj.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn body_hash_ignores_session_and_key_order() {
+        let a = object(json!({"session": "a", "service": "X", "data": [{"b": 1, "a": "ệ"}]}));
+        let b = object(json!({"data": [{"a": "ệ", "b": 1}], "service": "X", "session": "b"}));
+        let c = object(json!({"data": [{"a": "e", "b": 1}], "service": "X"}));
+        assert_eq!(hash_without_session(&a), hash_without_session(&b));
+        assert_ne!(hash_without_session(&a), hash_without_session(&c));
+    }
+
+    #[test]
+    fn item_temporary_positions_default_to_every_other_item() {
+        assert_eq!(temporary_positions(&[], 1), vec![true]);
+        assert_eq!(temporary_positions(&[], 4), vec![false, true, false, true]);
+        assert_eq!(temporary_positions(&[0, 7], 2), vec![true, false]);
+    }
 }

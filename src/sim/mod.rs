@@ -288,6 +288,13 @@ impl Simulator {
         self.state().dossiers.len()
     }
 
+    /// The codes (`MaHoSo`) of every dossier held, sorted.
+    pub fn dossier_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self.state().dossiers.keys().cloned().collect();
+        codes.sort_unstable();
+        codes
+    }
+
     /// Satisfaction rows accepted by `DongBoDanhGia`, keyed by (`NgayTongHop`, `MaThuTuc`,
     /// `Madonvi`); a later row for the same key replaces the earlier one.
     pub fn surveys(&self) -> Vec<serde_json::Value> {

@@ -176,9 +176,14 @@ async fn route(
     if drop_after {
         return Err(ConnectionDropped);
     }
-    Ok(match reply {
+    let mut resp = match reply {
         Reply::Json(status, body) => json_response(status, body),
-    })
+    };
+    // Echoed so a client's logs can pair an answer with its batch.
+    if let Some(id) = parts.headers.get("x-request-id") {
+        resp.headers_mut().insert("x-request-id", id.clone());
+    }
+    Ok(resp)
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {

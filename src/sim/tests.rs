@@ -1018,3 +1018,30 @@ async fn concurrent_deliveries_of_one_id_apply_once() {
     assert_eq!(h.sim.dossier_count(), 51);
     assert_eq!(h.sim.stats().dossiers, 51);
 }
+
+#[tokio::test]
+async fn expire_endpoint_and_request_id_echo() {
+    let h = start_default().await;
+    let session = h.login().await;
+    let r = h
+        .send(
+            "/share",
+            Some("abc-123"),
+            &share(&session, "LayDanhMucCoQuan"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+    let r = h
+        .client
+        .post(format!("{}/sim/expire-sessions", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let answer = h
+        .call("/share", Some(&id()), &share(&session, "LayDanhMucCoQuan"))
+        .await;
+    assert_eq!(answer["error_code"], -2);
+    assert!(h.sim.dossier_codes().is_empty());
+}
