@@ -1077,8 +1077,13 @@ fn check_dossier(obj: &Map<String, Value>) -> Result<DossierIn, String> {
         }
     }
     date(obj, "NgayTra", false)?;
-    date(obj, "NgayKetThucXuLy", false)?;
-    date(obj, "NgayTuChoi", false)?;
+    // codes.md: a refused dossier carries NgayTuChoi and no NgayKetThucXuLy.
+    let refused = status == "3";
+    let finished = date(obj, "NgayKetThucXuLy", false)?;
+    if refused && finished.is_some() {
+        return Err(not_allowed("NgayKetThucXuLy"));
+    }
+    date(obj, "NgayTuChoi", refused)?;
     code(obj, "HinhThuc", &["0", "1"], true)?;
     required(obj, "DonViXuLy")?;
     flag(obj, "HoSoCoThanhPhanSoHoa", true)?;

@@ -451,6 +451,27 @@ async fn each_validation_rule_answers_item_code_two_naming_the_field() {
         .await;
     assert_eq!(codes(&answer), vec![0], "{answer}");
 
+    // A refused dossier needs its refusal date and has no end of processing.
+    let mut refused = hoso(MA);
+    refused["TrangThaiHoSo"] = json!("3");
+    refused["NgayHenTra"] = json!("");
+    let answer = h
+        .integration(&id(), &dossiers(&session, false, vec![refused.clone()]))
+        .await;
+    assert_eq!(
+        answer["result"][0]["message"],
+        "Trường NgayTuChoi không được để trống"
+    );
+    refused["NgayTuChoi"] = json!("20261105090000");
+    refused["NgayKetThucXuLy"] = json!("20261105090000");
+    let answer = h
+        .integration(&id(), &dossiers(&session, false, vec![refused]))
+        .await;
+    assert_eq!(
+        answer["result"][0]["message"],
+        "Trường NgayKetThucXuLy không hợp lệ"
+    );
+
     // A new online dossier may leave reception and due dates empty.
     let mut item = hoso(MA2);
     item["TrangThaiHoSo"] = json!("1");
