@@ -12,6 +12,15 @@
 //! benchmarks): one short-held lock per request, no disk, no per-request logging above `debug`.
 //! It must not depend on the gateway's own modules beyond the wire-date helpers, so that it stays
 //! an independent reading of the contract.
+//!
+//! Routes (relative to the base URL the gateway is given):
+//!
+//! - `POST /auth`, `POST /oauth/token`: the two ways in;
+//! - `POST /integration`, `POST /share`: the services; only these take injected faults;
+//! - `GET /sim/stats`: [`SimStats`] as JSON; `POST /sim/expire-sessions`: end every session now.
+//!
+//! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
+//! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`).
 
 mod catalog;
 mod dvcqg;
