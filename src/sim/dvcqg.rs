@@ -621,66 +621,18 @@ fn apply_steps(
     let mut failed = 0;
     for (echo, item) in items {
         let (code, message) = match item {
-            Checked::Temporary => (9, MSG_TEMPORARY),
-            Checked::Rejected(code, message) => {
-                failed += 1;
-                reject(state, code);
-                results.push(item_result(&echo, code, &message));
-                continue;
-            }
-            Checked::Valid(s) => {
-                if !state.dossiers.contains_key(&s.ma_ho_so) {
-                    (4, MSG_MISSING)
-                } else {
-                    let event = next_event(
-                        state,
-                        EventKind::Step,
-                        request_id,
-                        &s.status,
-                        Some(&s.thoi_diem),
-                    );
-                    let key = (s.thoi_diem.clone(), s.status.clone(), s.content);
-                    let mut duplicate = false;
-                    let mut out_of_order = false;
-                    if let Some(record) = state.dossiers.get_mut(&s.ma_ho_so) {
-                        if record.steps_seen.contains(&key) {
-                            duplicate = true;
-                        } else {
-                            out_of_order = record
-                                .latest_step_at
-                                .as_ref()
-                                .is_some_and(|latest| s.thoi_diem < *latest);
-                            if !out_of_order {
-                                record.latest_step_at = Some(s.thoi_diem.clone());
-                            }
-                            record.steps_seen.insert(key);
-                            record.events.push(event);
-                            if let Some(hoso) = record.hoso.as_object_mut() {
-                                hoso.insert("TrangThaiHoSo".into(), Value::String(s.status));
-                            }
-                            record.updated_at.clone_from(&now);
-                        }
-                    }
-                    if duplicate {
-                        // The event number was taken but not used; give it back so `seq` stays
-                        // dense over applied events.
-                        state.seq -= 1;
-                        state.stats.duplicate_steps += 1;
-                    } else {
-                        if out_of_order {
-                            state.stats.out_of_order_steps += 1;
-                        }
-                        bump(&mut state.stats.items_applied, "CapNhatTienDoHoSoMC");
-                    }
-                    (0, MSG_OK)
-                }
+            Checked::Temporary => (9, MSG_TEMPORARY.to_string()),
+            Checked::Rejected(code, message) => (code, message),
+            Checked::Valid(step) => {
+                let (code, message) = apply_step(state, request_id, step, &now);
+                (code, message.to_string())
             }
         };
         if code != 0 {
             failed += 1;
             reject(state, code);
         }
-        results.push(item_result(&echo, code, message));
+        results.push(item_result(&echo, code, &message));
     }
     let ok = results.len() - failed;
     json!({
@@ -688,6 +640,48 @@ fn apply_steps(
         "message": batch_message("Cập nhật tiến độ", "Cập nhật tiến độ hoàn tất", ok, failed, "bước"),
         "result": results,
     })
+}
+
+fn apply_step(
+    state: &mut State,
+    request_id: Option<&str>,
+    step: StepIn,
+    now: &str,
+) -> (i64, &'static str) {
+    let Some(record) = state.dossiers.get_mut(&step.ma_ho_so) else {
+        return (4, MSG_MISSING);
+    };
+    let key = (step.thoi_diem.clone(), step.status.clone(), step.content);
+    if record.steps_seen.contains(&key) {
+        // Idempotent by (MaHoSo, ThoiDiemXuLy, TrangThai, NoiDungXuLy): accepted, not re-applied.
+        state.stats.duplicate_steps += 1;
+        return (0, MSG_OK);
+    }
+    let out_of_order = record
+        .latest_step_at
+        .as_ref()
+        .is_some_and(|latest| step.thoi_diem < *latest);
+    if out_of_order {
+        state.stats.out_of_order_steps += 1;
+    } else {
+        record.latest_step_at = Some(step.thoi_diem.clone());
+    }
+    record.steps_seen.insert(key);
+    state.seq += 1;
+    record.events.push(Event {
+        kind: EventKind::Step,
+        request_id: request_id.map(str::to_string),
+        status: step.status.clone(),
+        thoi_diem: Some(step.thoi_diem),
+        seq: state.seq,
+    });
+    // The portal keeps the last step received as the dossier's current state (dvcqg.md).
+    if let Some(hoso) = record.hoso.as_object_mut() {
+        hoso.insert("TrangThaiHoSo".into(), Value::String(step.status));
+    }
+    record.updated_at = now.to_string();
+    bump(&mut state.stats.items_applied, "CapNhatTienDoHoSoMC");
+    (0, MSG_OK)
 }
 
 fn apply_surveys(state: &mut State, items: Vec<Checked<SurveyIn>>) -> Value {
