@@ -83,6 +83,8 @@ pub struct FaultRates {
     pub slow_ms: u64,
     /// `Retry-After` seconds on 429/503 rolled by rate.
     pub retry_after_secs: u64,
+    /// Send that `Retry-After` as an HTTP date (now + seconds) instead of seconds.
+    pub retry_after_as_date: bool,
 }
 
 impl FaultRates {
@@ -154,7 +156,11 @@ impl FaultState {
         }
         let dice: f64 = self.rng.gen();
         let r = &self.rates;
-        let retry_after = RetryAfter::Seconds(r.retry_after_secs);
+        let retry_after = if r.retry_after_as_date {
+            RetryAfter::HttpDate(SystemTime::now() + Duration::from_secs(r.retry_after_secs))
+        } else {
+            RetryAfter::Seconds(r.retry_after_secs)
+        };
         let candidates = [
             (
                 r.http503,

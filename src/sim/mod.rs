@@ -86,7 +86,7 @@ impl Default for SimSettings {
             faults: FaultRates::default(),
             seed: 0x5eed,
             string_codes: false,
-            request_id_capacity: 1_000_000,
+            request_id_capacity: 250_000,
         }
     }
 }
@@ -416,6 +416,9 @@ pub struct SimOptions {
     /// `Retry-After` seconds on 429/503.
     #[arg(long, default_value_t = 1)]
     pub retry_after_secs: u64,
+    /// Send `Retry-After` as an HTTP date rather than seconds.
+    #[arg(long)]
+    pub retry_after_date: bool,
     /// Seed of the fault dice.
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
@@ -447,6 +450,7 @@ impl SimOptions {
                 session_expiry: self.fault_session_expiry,
                 slow_ms: self.slow_ms,
                 retry_after_secs: self.retry_after_secs,
+                retry_after_as_date: self.retry_after_date,
             },
             seed: self.seed,
             string_codes: self.string_codes,

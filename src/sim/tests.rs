@@ -806,6 +806,17 @@ async fn fault_rates_are_applied_and_can_be_changed_at_runtime() {
     let body = share(&session, "LayDanhSachTTHC");
     let r = h.send("/share", Some(&id()), &body).await.unwrap();
     assert_eq!(r.status(), 500);
+    h.sim.set_faults(FaultRates {
+        http503: 1.0,
+        retry_after_secs: 30,
+        retry_after_as_date: true,
+        ..FaultRates::default()
+    });
+    let r = h.send("/share", Some(&id()), &body).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let when = r.headers()["retry-after"].to_str().unwrap();
+    let when = httpdate::parse_http_date(when).expect("an HTTP date");
+    assert!(when > SystemTime::now());
     h.sim.set_faults(FaultRates::default());
     let r = h.send("/share", Some(&id()), &body).await.unwrap();
     assert_eq!(r.status(), 200);
