@@ -34,8 +34,12 @@ pub enum Fault {
     Http429 { retry_after: RetryAfter },
     /// HTTP 500 without an envelope; nothing applied.
     Http500,
-    /// The call is processed normally after this delay.
+    /// The call is processed normally after this delay (a client that times out first leaves
+    /// nothing applied).
     Slow { delay: Duration },
+    /// The call is applied at once and answered after this delay, so a client that times out
+    /// has had its work done (script only; rates use [`Fault::DropAfterApply`] for that case).
+    SlowAfterApply { delay: Duration },
     /// The connection is closed without an answer; nothing applied.
     DropBeforeApply,
     /// The call is applied (and its answer remembered under its request id), then the connection
@@ -58,6 +62,7 @@ impl Fault {
             Self::Http429 { .. } => "http_429",
             Self::Http500 => "http_500",
             Self::Slow { .. } => "slow",
+            Self::SlowAfterApply { .. } => "slow_after_apply",
             Self::DropBeforeApply => "drop_before_apply",
             Self::DropAfterApply => "drop_after_apply",
             Self::EnvelopeTemporary => "envelope_temporary",

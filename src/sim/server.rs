@@ -131,6 +131,7 @@ async fn route(
         Endpoint::Auth | Endpoint::Token => None,
     };
     let mut drop_after = false;
+    let mut late_by = None;
     let mut injected = dvcqg::Injected::default();
     match fault {
         Some(Fault::Http503 { retry_after }) => {
@@ -152,6 +153,7 @@ async fn route(
             ))
         }
         Some(Fault::Slow { delay }) => tokio::time::sleep(delay).await,
+        Some(Fault::SlowAfterApply { delay }) => late_by = Some(delay),
         Some(Fault::DropBeforeApply) => return Err(ConnectionDropped),
         Some(Fault::DropAfterApply) => drop_after = true,
         Some(Fault::EnvelopeTemporary) => injected.envelope_temporary = true,
@@ -175,6 +177,9 @@ async fn route(
     let reply = dvcqg::handle(sim, endpoint, &parts.headers, &body, injected);
     if drop_after {
         return Err(ConnectionDropped);
+    }
+    if let Some(delay) = late_by {
+        tokio::time::sleep(delay).await;
     }
     let mut resp = match reply {
         Reply::Json(status, body) => json_response(status, body),

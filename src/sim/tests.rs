@@ -1077,3 +1077,28 @@ async fn expire_endpoint_and_request_id_echo() {
     assert_eq!(answer["error_code"], -2);
     assert!(h.sim.dossier_codes().is_empty());
 }
+
+#[tokio::test]
+async fn slow_after_apply_times_the_client_out_with_the_work_done() {
+    let h = start_default().await;
+    let session = h.login().await;
+    h.sim.script(vec![Fault::SlowAfterApply {
+        delay: Duration::from_secs(5),
+    }]);
+    let rid = id();
+    let body = dossiers(&session, false, vec![hoso(MA)]);
+    let timed_out = h
+        .client
+        .post(format!("{}/integration", h.base))
+        .header("X-Request-ID", &rid)
+        .timeout(Duration::from_millis(200))
+        .json(&body)
+        .send()
+        .await;
+    assert!(timed_out.is_err());
+    assert!(h.sim.dossier(MA).is_some());
+    let answer = h.integration(&rid, &body).await;
+    assert_eq!(codes(&answer), vec![0]);
+    assert_eq!(h.sim.events(MA).len(), 1);
+    assert_eq!(h.sim.stats().duplicates_absorbed, 1);
+}
