@@ -48,6 +48,17 @@ const MSG_EXISTS: &str = "Hồ sơ đã tồn tại";
 const MSG_MISSING: &str = "Hồ sơ không tồn tại";
 const MSG_UNKNOWN_PROCEDURE: &str = "Mã thủ tục hành chính không tồn tại";
 
+const SERVICES: &[&str] = &[
+    "DongBoHoSoMC",
+    "CapNhatTienDoHoSoMC",
+    "DongBoDanhGia",
+    "TraCuuHoSo",
+    "LayDanhSachTTHC",
+    "LayThuTuc",
+    "LayDanhMucCoQuan",
+    "LayDanhMucLinhVuc",
+];
+
 const STATUSES: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
 
 pub(super) fn handle(
@@ -348,7 +359,12 @@ fn call(
     };
 
     let mut state = sim.state();
-    count_service(&mut state, service);
+    // Only known names become keys, so garbage service names cannot grow the stats map.
+    let counted = SERVICES
+        .iter()
+        .find(|s| **s == service)
+        .unwrap_or(&"unknown");
+    count_service(&mut state, counted);
     if request_id.is_none() {
         state.stats.violations.missing_request_id += 1;
     }
