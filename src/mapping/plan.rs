@@ -857,7 +857,10 @@ fn csv_table(
 
 /// RFC 4180 CSV: comma-separated, `"` quotes with `""` inside, CRLF or LF. Returns each
 /// record with its first line number.
-fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, &'static str)> {
+/// CSV records, each with the line it starts on.
+type CsvRecords = Vec<(usize, Vec<String>)>;
+
+fn parse_csv(text: &str) -> Result<CsvRecords, (usize, &'static str)> {
     let mut out = Vec::new();
     let mut rec = Vec::new();
     let mut cell = String::new();

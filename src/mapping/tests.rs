@@ -899,3 +899,21 @@ fn throughput() {
     let secs = t.elapsed().as_secs_f64();
     println!("{:.0} records/s", f64::from(n) / secs);
 }
+
+#[test]
+#[ignore]
+fn throughput_parts() {
+    let m = dossier_mapping();
+    let v = vars();
+    let n = 20_000;
+    for (name, rec) in [
+        ("permit", permit()),
+        ("permit without SoGiayTo", with(permit(), "SoGiayTo", Value::Null)),
+    ] {
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = std::hint::black_box(m.map(&rec, &v));
+        }
+        println!("{name}: {:.0} records/s", f64::from(n) / t.elapsed().as_secs_f64());
+    }
+}
