@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::plan::{FieldPlan, Part, Rule, Source, SrcPath};
+use super::plan::{FieldPlan, Part, Rule, Source, SrcPath, TableRef};
 use super::target::{FieldSpec, Kind, Overflow, CONDITIONAL_DATES};
 use super::value::{self, DateFormat};
 use super::{FieldIssue, Target, Vars};
@@ -54,7 +54,24 @@ fn invalid(v: &Value, spec: &FieldSpec, rule: impl Into<String>) -> Problem {
     }
 }
 
-fn issue(field: &str, p: Problem) -> FieldIssue {
+/// A field's name for issues, built only when an issue is filed: `Gia` or
+/// `DanhSachLePhi[1].Gia`.
+#[derive(Clone, Copy)]
+pub struct Name<'a> {
+    pub list: Option<(&'a str, usize)>,
+    pub name: &'a str,
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.list {
+            Some((l, i)) => write!(f, "{l}[{i}].{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+fn issue(field: Name<'_>, p: Problem) -> FieldIssue {
     FieldIssue {
         field: field.to_string(),
         value: p.value,
@@ -154,7 +171,6 @@ fn pick<'a>(
     scope: &Scope<'a>,
     spec: &FieldSpec,
 ) -> Result<Option<Cow<'a, Value>>, Problem> {
-    let mut found = None;
     for g in &rule.sources {
         if let Some(c) = &g.when {
             let v = lookup(scope, &c.path).and_then(value::scalar_text);
@@ -163,19 +179,29 @@ fn pick<'a>(
                 continue;
             }
         }
-        match eval_source(&g.source, scope, spec.personal) {
-            Ok(Some(v)) => {
-                found = Some(v);
-                break;
-            }
-            Ok(None) => {}
+        let v = match eval_source(&g.source, scope, spec.personal) {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
             Err(rule) => return Err(Problem { value: None, rule }),
+        };
+        let Some(t) = &g.table else {
+            return Ok(Some(v));
+        };
+        match apply_table(t, v, scope, spec)? {
+            Some(out) => return Ok(Some(out)),
+            // A row whose value is empty maps the code to "no value": try the next source.
+            None => continue,
         }
     }
-    let Some(v) = found else { return Ok(None) };
-    let Some(t) = &rule.table else {
-        return Ok(Some(v));
-    };
+    Ok(None)
+}
+
+fn apply_table<'a>(
+    t: &'a TableRef,
+    v: Cow<'a, Value>,
+    scope: &Scope<'a>,
+    spec: &FieldSpec,
+) -> Result<Option<Cow<'a, Value>>, Problem> {
     let Some(key) = value::scalar_text(&v) else {
         return Err(invalid(&v, spec, "not a code (object or array)"));
     };
@@ -189,7 +215,14 @@ fn pick<'a>(
     let sub = sub.as_deref().map(str::trim);
     let row = sub
         .and_then(|s| t.table.pairs.get(key).and_then(|m| m.get(s)))
-        .or_else(|| t.table.rows.get(key));
+        .or_else(|| t.table.rows.get(key))
+        .or_else(|| {
+            t.table
+                .patterns
+                .iter()
+                .find(|(re, _)| re.is_match(key))
+                .map(|(_, row)| row)
+        });
     match row.and_then(|r| r.get(t.column)) {
         Some(out) => Ok((!value::is_empty(out)).then_some(Cow::Borrowed(out))),
         None => {
@@ -218,7 +251,7 @@ fn pick<'a>(
 
 /// Normalises and checks one value by its kind. `Ok(None)` = no value after all.
 fn check(
-    field: &str,
+    field: Name<'_>,
     spec: &FieldSpec,
     rule_formats: &[DateFormat],
     children: Option<(&[FieldPlan], Option<&SrcPath>)>,
@@ -380,14 +413,15 @@ fn check(
             }
             let mut out = Vec::with_capacity(rows.len());
             for (i, row) in rows {
-                let name = format!("{field}[{i}]");
                 if !row.is_object() {
-                    rep.warnings.push(issue(
-                        &name,
-                        invalid(row, spec, "not an object: entry left out"),
-                    ));
+                    rep.warnings.push(FieldIssue {
+                        field: format!("{field}[{i}]"),
+                        value: Some(value::show(row, spec.personal)),
+                        rule: "not an object: entry left out".into(),
+                    });
                     continue;
                 }
+                let list = Some((field.name, i));
                 let child_scope = Scope {
                     row,
                     parent: scope.parent,
@@ -395,10 +429,18 @@ fn check(
                 };
                 let mut sub = Report::default();
                 let entry = if plans.is_empty() {
-                    map_implicit(&name, specs, rule_formats, &child_scope, &mut sub)
+                    map_implicit(list, specs, rule_formats, &child_scope, &mut sub)
                 } else {
-                    map_fields(plans, &child_scope, Some(&name), &mut sub)
+                    map_fields(plans, &child_scope, list, &mut sub)
                 };
+                if entry.is_empty()
+                    && sub.warnings.is_empty()
+                    && sub.errors.iter().all(|e| e.value.is_none())
+                {
+                    // Nothing in this row maps (e.g. the record has no id number): no entry,
+                    // and nothing to warn about.
+                    continue;
+                }
                 rep.warnings.append(&mut sub.warnings);
                 if sub.errors.is_empty() {
                     out.push(Value::Object(entry));
@@ -413,7 +455,7 @@ fn check(
                 return Ok(None);
             }
             if specs.first().map(|s| s.name) == Some("LoaiDinhDanh") {
-                check_ids(field, &mut out, rep);
+                check_ids(field.name, &mut out, rep);
                 if out.is_empty() {
                     return Ok(None);
                 }
@@ -426,7 +468,7 @@ fn check(
 
 /// Child rows whose keys already are the target's (e.g. produced by jq).
 fn map_implicit(
-    prefix: &str,
+    list: Option<(&str, usize)>,
     specs: &'static [FieldSpec],
     formats: &[DateFormat],
     scope: &Scope<'_>,
@@ -434,10 +476,13 @@ fn map_implicit(
 ) -> Map<String, Value> {
     let mut item = Map::new();
     for spec in specs {
-        let field = format!("{prefix}.{}", spec.name);
+        let field = Name {
+            list,
+            name: spec.name,
+        };
         let raw = scope.row.get(spec.name).filter(|v| !value::is_empty(v));
         file_value(
-            &field,
+            field,
             spec,
             raw.map(Cow::Borrowed),
             formats,
@@ -452,7 +497,7 @@ fn map_implicit(
 
 #[allow(clippy::too_many_arguments)]
 fn file_value(
-    field: &str,
+    field: Name<'_>,
     spec: &FieldSpec,
     raw: Option<Cow<'_, Value>>,
     formats: &[DateFormat],
@@ -479,7 +524,7 @@ fn file_value(
     }
 }
 
-fn file_problem(field: &str, spec: &FieldSpec, p: Problem, rep: &mut Report) {
+fn file_problem(field: Name<'_>, spec: &FieldSpec, p: Problem, rep: &mut Report) {
     let conditional = CONDITIONAL_DATES.contains(&spec.name) && p.value.is_some();
     if spec.mandatory || conditional {
         rep.errors.push(issue(field, p));
@@ -494,19 +539,19 @@ fn file_problem(field: &str, spec: &FieldSpec, p: Problem, rep: &mut Report) {
 pub fn map_fields(
     plans: &[FieldPlan],
     scope: &Scope<'_>,
-    prefix: Option<&str>,
+    list: Option<(&str, usize)>,
     rep: &mut Report,
 ) -> Map<String, Value> {
     let mut item = Map::with_capacity(plans.len());
     for fp in plans {
         let Some(rule) = &fp.rule else { continue };
-        let field: Cow<'_, str> = match prefix {
-            Some(p) => Cow::Owned(format!("{p}.{}", fp.spec.name)),
-            None => Cow::Borrowed(fp.spec.name),
+        let field = Name {
+            list,
+            name: fp.spec.name,
         };
         match pick(rule, scope, fp.spec) {
             Ok(raw) => file_value(
-                &field,
+                field,
                 fp.spec,
                 raw,
                 &rule.formats,
@@ -515,7 +560,7 @@ pub fn map_fields(
                 &mut item,
                 rep,
             ),
-            Err(p) => file_problem(&field, fp.spec, p, rep),
+            Err(p) => file_problem(field, fp.spec, p, rep),
         }
     }
     item

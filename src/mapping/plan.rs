@@ -58,6 +58,8 @@ pub struct Cond {
 pub struct Guarded {
     pub when: Option<Cond>,
     pub source: Source,
+    /// Turns the source's code into the portal's.
+    pub table: Option<TableRef>,
 }
 
 /// A piece of a template: literal text or a placeholder.
@@ -74,6 +76,8 @@ pub struct Table {
     pub columns: Vec<String>,
     pub rows: HashMap<String, Vec<Value>>,
     pub pairs: HashMap<String, HashMap<String, Vec<Value>>>,
+    /// Tried in order after the exact rows: codes recognised by their shape.
+    pub patterns: Vec<(regex::Regex, Vec<Value>)>,
 }
 
 /// A field's use of a table.
@@ -90,7 +94,6 @@ pub struct TableRef {
 pub struct Rule {
     /// Tried in order; the first that yields a value wins (fallback chain).
     pub sources: Vec<Guarded>,
-    pub table: Option<TableRef>,
     pub formats: Arc<[DateFormat]>,
     /// For child arrays: how each row maps; empty = the rows' keys are the target's.
     pub children: Vec<FieldPlan>,
@@ -133,6 +136,8 @@ struct TableToml {
     rows: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
     pairs: Vec<PairToml>,
+    #[serde(default)]
+    patterns: Vec<PatternToml>,
     file: Option<String>,
     key: Option<String>,
     sub: Option<String>,
@@ -146,9 +151,20 @@ struct PairToml {
     value: toml::Value,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternToml {
+    #[serde(rename = "match")]
+    pattern: String,
+    value: toml::Value,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SourceToml {
+    table: Option<String>,
+    column: Option<String>,
+    sub: Option<String>,
     from: Option<String>,
     value: Option<toml::Value>,
     template: Option<String>,
@@ -313,6 +329,9 @@ fn compile_rule(
         jq: r.jq.clone(),
         when: r.when.clone(),
         is: r.is.clone(),
+        table: r.table.clone(),
+        column: r.column.clone(),
+        sub: r.sub.clone(),
     };
     if r.from.is_some() && r.each.is_some() {
         return Err(cx.err(key, "give either from or each, not both"));
@@ -361,7 +380,39 @@ fn compile_rule(
         }
         (None, _) => None,
     };
-    let table = match &r.table {
+    let formats = match &r.formats {
+        Some(list) => {
+            let mut v = Vec::new();
+            for f in list {
+                v.push(
+                    DateFormat::compile(f)
+                        .ok_or_else(|| cx.err(format!("{key}.formats"), bad_format(f)))?,
+                );
+            }
+            Arc::from(v)
+        }
+        None => Arc::clone(&cx.formats),
+    };
+    if matches!(spec.kind, Kind::Date) && formats.is_empty() {
+        return Err(cx.err(
+            key,
+            "a date field needs its source's formats (formats = [...] or date_formats at the top)",
+        ));
+    }
+    Ok(Rule {
+        sources,
+        formats,
+        children,
+        order_by,
+    })
+}
+
+fn compile_table_ref(
+    cx: &Ctx<'_>,
+    key: &str,
+    r: &SourceToml,
+) -> Result<Option<TableRef>, MappingError> {
+    Ok(match &r.table {
         None => {
             if r.column.is_some() || r.sub.is_some() {
                 return Err(cx.err(key, "column and sub need a table"));
@@ -408,32 +459,6 @@ fn compile_rule(
                 sub,
             })
         }
-    };
-    let formats = match &r.formats {
-        Some(list) => {
-            let mut v = Vec::new();
-            for f in list {
-                v.push(
-                    DateFormat::compile(f)
-                        .ok_or_else(|| cx.err(format!("{key}.formats"), bad_format(f)))?,
-                );
-            }
-            Arc::from(v)
-        }
-        None => Arc::clone(&cx.formats),
-    };
-    if matches!(spec.kind, Kind::Date) && formats.is_empty() {
-        return Err(cx.err(
-            key,
-            "a date field needs its source's formats (formats = [...] or date_formats at the top)",
-        ));
-    }
-    Ok(Rule {
-        sources,
-        table,
-        formats,
-        children,
-        order_by,
     })
 }
 
@@ -457,6 +482,7 @@ fn compile_source(cx: &Ctx<'_>, key: &str, s: &SourceToml) -> Result<Guarded, Ma
     Ok(Guarded {
         when,
         source: compile_plain(cx, key, s)?,
+        table: compile_table_ref(cx, key, s)?,
     })
 }
 
@@ -509,6 +535,12 @@ fn parse_path(cx: &Ctx<'_>, key: &str, p: &str) -> Result<SrcPath, MappingError>
         Some(r) => (true, r),
         None => (false, p),
     };
+    if rest == "." {
+        return Ok(SrcPath {
+            parent,
+            keys: Box::new([]),
+        });
+    }
     if rest.starts_with('$') {
         return Err(cx.err(
             key,
@@ -651,8 +683,11 @@ fn load_table(
         (Some(_), Some(_)) => {
             return Err(cx.err(at, "give either rows (inline) or file (CSV), not both"))
         }
-        (None, None) if t.pairs.is_empty() => {
-            return Err(cx.err(at, "empty table: give rows = {...}, pairs = [...] or file"))
+        (None, None) if t.pairs.is_empty() && t.patterns.is_empty() => {
+            return Err(cx.err(
+                at,
+                "empty table: give rows = {...}, pairs = [...], patterns = [...] or file",
+            ))
         }
         (Some(file), None) => {
             if t.key.is_none() {
@@ -697,6 +732,21 @@ fn load_table(
         if slot.insert(sub.clone(), row).is_some() {
             return Err(cx.err(k, format!("pair (\"{key}\", \"{sub}\") appears twice")));
         }
+    }
+    for (i, p) in t.patterns.iter().enumerate() {
+        let k = format!("{at}.patterns[{i}]");
+        // Anchored: a pattern must match the whole code.
+        let re = regex::Regex::new(&format!("^(?:{})$", p.pattern)).map_err(|e| {
+            cx.err(
+                format!("{k}.match"),
+                format!(
+                    "not a regular expression: {}",
+                    e.to_string().replace('\n', " ")
+                ),
+            )
+        })?;
+        let row = row_values(cx, &k, &p.value, &mut table.columns)?;
+        table.patterns.push((re, row));
     }
     if table.columns.is_empty() {
         table.columns.push("value".into());
@@ -966,7 +1016,10 @@ mod jq_cost {
                 let mut out = f.run((Ctx::new([Val::from(serde_json::json!({}))], &inputs), v));
                 let _ = std::hint::black_box(out.next());
             }
-            println!("{code}: {:.1} us", t.elapsed().as_secs_f64() * 1e6 / f64::from(n));
+            println!(
+                "{code}: {:.1} us",
+                t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+            );
         }
     }
 }

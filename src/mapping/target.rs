@@ -83,7 +83,8 @@ const FEE_WHEN: &[&str] = &["1", "2", "4"];
 const REUSED: &[&str] = &["0", "1", "2"];
 
 const DINH_DANH: &[FieldSpec] = &[
-    f("LoaiDinhDanh", Kind::Code(ID_KIND), true),
+    // Personal: its source is often the id number itself, classified by a table.
+    personal(f("LoaiDinhDanh", Kind::Code(ID_KIND), true)),
     personal(f("SoDinhDanh", Kind::Identifier, true)),
 ];
 

@@ -323,8 +323,25 @@ fn ids_by_length_and_tax_codes() {
     }
     let got = map_ok(&m, &with(permit(), "SoGiayTo", json!("12345")));
     assert!(!got.item.contains_key("DinhDanhCHS"));
-    let w = issue(&got.warnings, "DinhDanhCHS[0].SoDinhDanh");
+    let w = issue(&got.warnings, "DinhDanhCHS[0].LoaiDinhDanh");
     assert_eq!(w.value.as_deref(), Some("12***"));
+    assert!(w.rule.ends_with("entry left out"), "{}", w.rule);
+    // No id at all: no entry and nothing to warn about.
+    let got = map_ok(&m, &with(permit(), "SoGiayTo", json!(null)));
+    assert!(!got.item.contains_key("DinhDanhCHS"));
+    assert!(got.warnings.is_empty(), "{:?}", got.warnings);
+    // A list from a richer row: each number must fit its kind.
+    let list = json!([
+        {"LoaiDinhDanh": "1", "SoDinhDanh": "173245118"},
+        {"LoaiDinhDanh": 3, "SoDinhDanh": "0101234567-001"},
+    ]);
+    let got = map_ok(&m, &with(permit(), "DinhDanhCHS", list));
+    assert_eq!(
+        got.item["DinhDanhCHS"],
+        json!([{"LoaiDinhDanh": "3", "SoDinhDanh": "0101234567-001"}])
+    );
+    let w = issue(&got.warnings, "DinhDanhCHS[0].SoDinhDanh");
+    assert_eq!(w.value.as_deref(), Some("1732***118"));
 }
 
 #[test]
@@ -770,6 +787,13 @@ fn load_errors_name_file_key_and_problem() {
     let s =
         load_err(&MINIMAL_DOSSIER.replace("value = \"UBND\"", "value = \"UBND\"\nfrom = \"x\""));
     assert!(s.contains("fields.DonViXuLy: give exactly one of"), "{s}");
+    let s = load_err(&format!(
+        "{MINIMAL_DOSSIER}\n[tables.k]\npatterns = [{{ match = '[0-9', value = \"1\" }}]\n"
+    ));
+    assert!(
+        s.contains("tables.k.patterns[0].match: not a regular expression"),
+        "{s}"
+    );
     let e = Mapping::load(Path::new("/nonexistent/m.toml")).expect_err("no file");
     assert!(e
         .to_string()
@@ -854,6 +878,21 @@ fn jq_errors_are_issues_not_panics() {
     assert!(got.is_err());
 }
 
+#[test]
+fn jq_computes_a_field_from_the_row_and_vars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write_mapping(
+        dir.path(),
+        &MINIMAL_DOSSIER.replace(
+            "[fields.DonViXuLy]\nvalue = \"UBND\"",
+            "[fields.DonViXuLy]\njq = '$vars.DonViXuLy + \" - \" + (.Phong | ascii_upcase)'",
+        ),
+    );
+    let m = Mapping::load(&p).expect("loads");
+    let got = map_ok(&m, &with(minimal_record(), "Phong", json!("kt")));
+    assert_eq!(got.item["DonViXuLy"], "Ủy ban nhân dân xã Quảng Phú - KT");
+}
+
 // ---------------------------------------------------------------- dry run
 
 #[test]
@@ -908,12 +947,18 @@ fn throughput_parts() {
     let n = 20_000;
     for (name, rec) in [
         ("permit", permit()),
-        ("permit without SoGiayTo", with(permit(), "SoGiayTo", Value::Null)),
+        (
+            "permit without SoGiayTo",
+            with(permit(), "SoGiayTo", Value::Null),
+        ),
     ] {
         let t = std::time::Instant::now();
         for _ in 0..n {
             let _ = std::hint::black_box(m.map(&rec, &v));
         }
-        println!("{name}: {:.0} records/s", f64::from(n) / t.elapsed().as_secs_f64());
+        println!(
+            "{name}: {:.0} records/s",
+            f64::from(n) / t.elapsed().as_secs_f64()
+        );
     }
 }

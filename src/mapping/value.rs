@@ -39,23 +39,49 @@ pub fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
 /// NFC and removal of control characters other than tab, LF and CR. Returns the cleaned text
 /// and whether characters were removed (the caller keeps a warning).
 pub fn clean_text(s: &str) -> (Cow<'_, str>, bool) {
-    let has_ctrl = s
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
-    let nfc = matches!(is_nfc_quick(s.chars()), IsNormalized::Yes);
+    let (has_ctrl, maybe_denormal) = scan(s);
+    let nfc = !maybe_denormal || matches!(is_nfc_quick(s.chars()), IsNormalized::Yes);
     if nfc && !has_ctrl {
         return (Cow::Borrowed(s), false);
     }
+    let keep = |c: &char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
     let out: String = if nfc {
-        s.chars()
-            .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-            .collect()
+        s.chars().filter(keep).collect()
     } else {
-        s.nfc()
-            .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-            .collect()
+        s.nfc().filter(keep).collect()
     };
     (Cow::Owned(out), has_ctrl)
+}
+
+/// One pass: are there control characters to remove, and could the text be other than NFC?
+/// Below U+0300 and in Latin Extended Additional (U+1E00..U+1EFF, the precomposed Vietnamese
+/// letters) every character is NFC on its own and starts no composition, so the full NFC
+/// check only runs for text with other characters (combining marks, other scripts).
+fn scan(s: &str) -> (bool, bool) {
+    let mut ctrl = false;
+    let mut other = false;
+    if s.is_ascii() {
+        for b in s.bytes() {
+            if (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f {
+                ctrl = true;
+                break;
+            }
+        }
+        return (ctrl, false);
+    }
+    for c in s.chars() {
+        let u = u32::from(c);
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            ctrl = true;
+        }
+        if u >= 0x300 && !(0x1E00..=0x1EFF).contains(&u) {
+            other = true;
+        }
+        if ctrl && other {
+            break;
+        }
+    }
+    (ctrl, other)
 }
 
 /// Cuts to `n` characters (Unicode scalar values), if longer.
