@@ -787,6 +787,19 @@ fn load_errors_name_file_key_and_problem() {
     let s =
         load_err(&MINIMAL_DOSSIER.replace("value = \"UBND\"", "value = \"UBND\"\nfrom = \"x\""));
     assert!(s.contains("fields.DonViXuLy: give exactly one of"), "{s}");
+    let s = load_err(
+        &format!(
+            "{MINIMAL_DOSSIER}\n[tables.multi]\nrows = {{ A = {{ x = \"1\", y = \"2\" }} }}\n"
+        )
+        .replace(
+            "from = \"NgayTuChoiFrom\"",
+            "from = \"A\"\ntable = \"multi\"",
+        ),
+    );
+    assert!(
+        s.contains("fields.NgayTuChoi.column: table \"multi\" has several columns (x, y)"),
+        "{s}"
+    );
     let s = load_err(&format!(
         "{MINIMAL_DOSSIER}\n[tables.k]\npatterns = [{{ match = '[0-9', value = \"1\" }}]\n"
     ));
@@ -891,6 +904,22 @@ fn jq_computes_a_field_from_the_row_and_vars() {
     let m = Mapping::load(&p).expect("loads");
     let got = map_ok(&m, &with(minimal_record(), "Phong", json!("kt")));
     assert_eq!(got.item["DonViXuLy"], "Ủy ban nhân dân xã Quảng Phú - KT");
+    // Wrong types and deep values in a jq field: issues, not panics.
+    let mut deep = json!(1);
+    for _ in 0..100 {
+        deep = json!({ "a": [deep] });
+    }
+    for w in [
+        json!(null),
+        json!(5),
+        json!({"x": 1}),
+        deep,
+        json!("x".repeat(100_000)),
+    ] {
+        if let Err(e) = m.map(&with(minimal_record(), "Phong", w), &vars()) {
+            issue(&e.issues, "DonViXuLy");
+        }
+    }
 }
 
 // ---------------------------------------------------------------- dry run
