@@ -151,18 +151,31 @@ fn run_jq(
         match out.next() {
             None => Ok(None),
             Some(Ok(v)) => Ok(Some(Value::from(v))),
-            Some(Err(e)) if personal => {
-                drop(e);
-                Err("jq expression failed".to_string())
-            }
-            Some(Err(e)) => Err(format!(
-                "jq expression failed: {}",
-                value::show_str(&e.to_string(), false)
-            )),
+            Some(Err(e)) => Err(jq_failure(&e.to_string(), personal)),
         }
     };
     std::panic::catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Err("jq expression failed (internal error)".to_string()))
+}
+
+/// jaq's own errors quote the values involved, which may be personal data from anywhere in
+/// the row: keep what went wrong, not the values. An author's `error("...")` text is kept.
+fn jq_failure(msg: &str, personal: bool) -> String {
+    let what = if let Some(rest) = msg.strip_prefix("cannot use ") {
+        match rest.rfind(" as ") {
+            Some(i) => format!("cannot use a value as {}", &rest[i + 4..]),
+            None => "cannot use a value".to_string(),
+        }
+    } else if msg.starts_with("cannot calculate ") {
+        "cannot calculate with these values".to_string()
+    } else if msg.starts_with("cannot index ") {
+        "cannot index a value".to_string()
+    } else if personal {
+        return "jq expression failed".to_string();
+    } else {
+        value::show_str(msg, false)
+    };
+    format!("jq expression failed: {what}")
 }
 
 /// The first value the chain yields, or the problem that stopped it.

@@ -889,6 +889,21 @@ fn jq_errors_are_issues_not_panics() {
     // NgayTuChoi is optional: its failure is a warning only.
     let got = m.map(&with(r, "x", json!(1)), &vars());
     assert!(got.is_err());
+    // jaq's type errors quote values; they are not passed on.
+    let p = write_mapping(
+        dir.path(),
+        &MINIMAL_DOSSIER.replace(
+            "[fields.DonViXuLy]\nvalue = \"UBND\"",
+            "[fields.DonViXuLy]\njq = '.Ten + 1'",
+        ),
+    );
+    let m = Mapping::load(&p).expect("loads");
+    let e = map_err(&m, &with(minimal_record(), "Ten", json!("Nguyễn Thị Hoa")));
+    let i = issue(&e.issues, "DonViXuLy");
+    assert_eq!(
+        i.rule,
+        "jq expression failed: cannot calculate with these values"
+    );
 }
 
 #[test]
