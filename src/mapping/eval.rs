@@ -83,7 +83,7 @@ fn eval_source<'a>(
     src: &'a Source,
     scope: &Scope<'a>,
     personal: bool,
-) -> Result<Option<Cow<'a, Value>>, String> {
+) -> Result<Option<Cow<'a, Value>>, Problem> {
     match src {
         Source::Path(p) => Ok(lookup(scope, p)
             .filter(|v| !value::is_empty(v))
@@ -126,6 +126,10 @@ fn eval_source<'a>(
             };
             run_jq(filter, input, scope.vars, personal)
                 .map(|o| o.filter(|v| !value::is_empty(v)).map(Cow::Owned))
+                .map_err(|rule| Problem {
+                    value: Some(value::show(input, personal)),
+                    rule,
+                })
         }
     }
 }
@@ -195,7 +199,7 @@ fn pick<'a>(
         let v = match eval_source(&g.source, scope, spec.personal) {
             Ok(Some(v)) => v,
             Ok(None) => continue,
-            Err(rule) => return Err(Problem { value: None, rule }),
+            Err(p) => return Err(p),
         };
         let Some(t) = &g.table else {
             return Ok(Some(v));

@@ -1006,3 +1006,14 @@ fn throughput_parts() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn show_dry_run() {
+    let m = dossier_mapping();
+    let bad = with(permit(), "HanTra", json!("31/02/2026"));
+    let bad = with(bad, "DienThoai", json!("0912 345 67"));
+    let bad = with(bad, "NguoiNop", json!(""));
+    let input = serde_json::to_vec(&json!([permit(), bad])).expect("json");
+    println!("{}", dry_run(&m, &input, &vars()));
+}
