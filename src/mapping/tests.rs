@@ -1017,3 +1017,48 @@ fn show_dry_run() {
     let input = serde_json::to_vec(&json!([permit(), bad])).expect("json");
     println!("{}", dry_run(&m, &input, &vars()));
 }
+
+#[test]
+fn another_vendor_shape_needs_configuration_only() {
+    let m = Mapping::load(&root().join("mappings/vendor-b/dossier.toml")).expect("loads");
+    let rec = json!({
+        "code": "000.00.56.H56-261105-0007",
+        "procedure": {"code": "TTHC-TH-0412", "name": "Cấp giấy phép xây dựng"},
+        "summary": "",
+        "applicant": {"name": "Nguyễn Thị Hoa", "type": "CITIZEN", "phone": "+84 912 345 678"},
+        "channel": "COUNTER",
+        "submittedAt": 1_793_841_600_000_i64,
+        "receivedAt": "05/11/2026 08:31:00",
+        "dueAt": "2026-11-19T10:00:00Z",
+        "status": "PROCESSING",
+        "subStatus": "WAITING_DOCUMENTS",
+        "resultByPost": true,
+        "digitised": false,
+        "fees": [{"name": "Lệ phí", "amount": 75000}]
+    });
+    let got = map_ok(&m, &rec);
+    // As text: the keys must also come out in the spec's order.
+    assert_eq!(
+        serde_json::to_string(&got.item).expect("json"),
+        json!({
+            "MaHoSo": "000.00.56.H56-261105-0007",
+            "MaTTHC": "1.009994",
+            "TenTTHC": "Cấp giấy phép xây dựng",
+            "MaLinhVuc": "G09-XD03",
+            "KenhThucHien": "1",
+            "ChuHoSo": "Nguyễn Thị Hoa",
+            "LoaiDoiTuong": "1",
+            "SoDienThoai": "0912345678",
+            "TrichYeuHoSo": "Cấp giấy phép xây dựng - Nguyễn Thị Hoa",
+            "NgayNopHoSo": "20261105082000",
+            "NgayTiepNhan": "20261105083100",
+            "NgayHenTra": "20261119170000",
+            "TrangThaiHoSo": "5",
+            "HinhThuc": "1",
+            "DonViXuLy": "Ủy ban nhân dân xã Quảng Phú",
+            "HoSoCoThanhPhanSoHoa": "0",
+            "DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "Gia": "75000", "LoaiPhiLePhi": "1"}]
+        })
+        .to_string()
+    );
+}
