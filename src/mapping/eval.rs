@@ -643,6 +643,23 @@ pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
         return;
     };
     let s = status.as_str();
+    // An unreadable date in a field the status allows to be empty is only a warning.
+    for (field, may_be_empty) in [
+        ("NgayTiepNhan", matches!(s, "1" | "7")),
+        ("NgayHenTra", matches!(s, "1" | "3" | "7")),
+    ] {
+        if may_be_empty {
+            let (moved, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut rep.errors)
+                .into_iter()
+                .partition(|e| e.field == field);
+            rep.errors = kept;
+            for mut e in moved {
+                e.rule
+                    .push_str(&format!(" (optional while TrangThaiHoSo is {s}: left out)"));
+                rep.warnings.push(e);
+            }
+        }
+    }
     if !item.contains_key("NgayTiepNhan")
         && !has_error(rep, "NgayTiepNhan")
         && !matches!(s, "1" | "7")

@@ -425,6 +425,13 @@ fn due_date_may_be_empty_only_for_status_1_3_7() {
         let got = map_ok(&m, &r);
         assert!(!got.item.contains_key("NgayHenTra"), "{st}");
     }
+    // Unreadable while it may be empty: left out with a warning.
+    let r = with(permit(), "HanTra", json!("sắp tới"));
+    let got = map_ok(&m, &with(r, "TinhTrang", json!("MOI")));
+    assert!(!got.item.contains_key("NgayHenTra"));
+    assert!(issue(&got.warnings, "NgayHenTra")
+        .rule
+        .ends_with("left out)"));
     for st in ["DA_NHAN", "DANG_XU_LY", "XONG", "DA_TRA", "DUNG_XU_LY"] {
         let r = with(permit(), "HanTra", json!(""));
         let r = with(r, "TinhTrang", json!(st));
