@@ -3,12 +3,24 @@
 //! tables beside it) once and compiles it into a plan; evaluating a plan never panics on input.
 //!
 //! The public API below is the contract the rest of the gateway uses.
+//!
+//! Layout: [`plan`] loads and compiles a mapping file; [`target`] holds the portal's message
+//! shapes (fields, kinds, limits) as data; [`eval`] runs a plan on a record; [`value`]
+//! normalises single values. The mapping format is documented in `mappings/README.md`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+
+mod eval;
+mod plan;
+pub mod target;
+#[cfg(test)]
+mod tests;
+mod value;
 
 /// Which portal message a mapping produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +67,178 @@ pub struct Rejection {
     pub issues: Vec<FieldIssue>,
 }
 
-/// A compiled mapping file. (Placeholder until the engine lands.)
+/// A mapping file that cannot be used. Display is one line: the file, the key, the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("{}: cannot read: {problem}", file.display())]
+    Io { file: PathBuf, problem: String },
+    #[error("{}: {key}: {problem}", file.display())]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        problem: String,
+    },
+}
+
+impl fmt::Display for FieldIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}: value \"{}\": {}", self.field, v, self.rule),
+            None => write!(f, "{}: missing: {}", self.field, self.rule),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// A compiled mapping file: what to read from a source record for each field of a target.
 #[derive(Debug)]
-pub struct Mapping;
+pub struct Mapping {
+    plan: plan::Plan,
+}
 
 impl Mapping {
-    pub fn load(_path: &Path) -> Result<Mapping, String> {
-        Err("mapping engine not built yet".into())
+    /// Reads the mapping file (and the CSV tables it names, relative to it) and compiles it.
+    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+        Ok(Mapping {
+            plan: plan::load(path)?,
+        })
+    }
+
+    /// The message this mapping produces.
+    pub fn target(&self) -> Target {
+        self.plan.target
+    }
+
+    /// Hex SHA-256 over the mapping file and then each table file it uses, in table-name order.
+    pub fn version(&self) -> &str {
+        &self.plan.version
+    }
+
+    /// Maps one record. Every issue is collected; never panics on any input.
+    pub fn map(&self, record: &Value, vars: &Vars) -> Result<Mapped, Rejection> {
+        if !record.is_object() {
+            return Err(Rejection {
+                issues: vec![FieldIssue {
+                    field: "(record)".into(),
+                    value: Some(value::show(record, false)),
+                    rule: "a record is a JSON object".into(),
+                }],
+            });
+        }
+        let scope = eval::Scope {
+            row: record,
+            parent: record,
+            vars,
+        };
+        let mut rep = eval::Report::default();
+        let mut item = eval::map_fields(&self.plan.fields, &scope, None, &mut rep);
+        if self.plan.target == Target::Dossier {
+            eval::dossier_rules(&mut item, &mut rep);
+        }
+        if !rep.errors.is_empty() {
+            return Err(Rejection { issues: rep.errors });
+        }
+        let dossier = item
+            .get("MaHoSo")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let at = eval::at_of(self.plan.target, &item);
+        let source_seq = self
+            .plan
+            .sequence
+            .as_ref()
+            .and_then(|p| eval::sequence(eval::lookup(&scope, p)));
+        Ok(Mapped {
+            item,
+            dossier,
+            at,
+            source_seq,
+            warnings: rep.warnings,
+        })
+    }
+}
+
+/// What `lienthong map` prints: each record of an input mapped, or why not.
+#[derive(Debug)]
+pub struct DryRunReport {
+    /// The input could not be read as JSON records at all.
+    pub unreadable: Option<String>,
+    pub records: Vec<Result<Mapped, Rejection>>,
+}
+
+impl DryRunReport {
+    /// Records rejected (an unreadable input counts as one).
+    pub fn rejected(&self) -> usize {
+        usize::from(self.unreadable.is_some()) + self.records.iter().filter(|r| r.is_err()).count()
+    }
+}
+
+impl fmt::Display for DryRunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = &self.unreadable {
+            return writeln!(f, "input: {e}");
+        }
+        for (i, r) in self.records.iter().enumerate() {
+            match r {
+                Ok(m) => {
+                    writeln!(f, "record {i}: ok ({} warnings)", m.warnings.len())?;
+                    let pretty = serde_json::to_string_pretty(&m.item).map_err(|_| fmt::Error)?;
+                    writeln!(f, "{pretty}")?;
+                    for w in &m.warnings {
+                        writeln!(f, "record {i}: warning: {w}")?;
+                    }
+                }
+                Err(rej) => {
+                    writeln!(f, "record {i}: rejected ({} errors)", rej.issues.len())?;
+                    for e in &rej.issues {
+                        writeln!(f, "record {i}: error: {e}")?;
+                    }
+                }
+            }
+        }
+        let n = self.records.len();
+        writeln!(f, "{n} records, {} rejected", self.rejected())
+    }
+}
+
+/// Maps every record of `input` (a JSON object or an array of objects) without sending anything.
+pub fn dry_run(mapping: &Mapping, input: &[u8], vars: &Vars) -> DryRunReport {
+    let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
+    let parsed: Value = match serde_json::from_slice(input) {
+        Ok(v) => v,
+        Err(e) => {
+            return DryRunReport {
+                unreadable: Some(format!("not JSON: {e}")),
+                records: Vec::new(),
+            }
+        }
+    };
+    let records = match &parsed {
+        Value::Array(a) => a.iter().map(|r| mapping.map(r, vars)).collect(),
+        Value::Object(_) => vec![mapping.map(&parsed, vars)],
+        _ => {
+            return DryRunReport {
+                unreadable: Some("neither a JSON object nor an array of objects".into()),
+                records: Vec::new(),
+            }
+        }
+    };
+    DryRunReport {
+        unreadable: None,
+        records,
     }
 }

@@ -1,0 +1,740 @@
+//! Evaluating a compiled plan on one record: pick each field's value (fallback chain, table,
+//! jq), normalise and check it by its target kind, then apply the cross-field rules of
+//! codes.md. Collects every issue; never panics on input (jq runs behind `catch_unwind`).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::panic::AssertUnwindSafe;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::plan::{FieldPlan, Part, Rule, Source, SrcPath, TableRef};
+use super::target::{FieldSpec, Kind, Overflow, CONDITIONAL_DATES};
+use super::value::{self, DateFormat};
+use super::{FieldIssue, Target, Vars};
+
+/// What one record produced so far.
+#[derive(Default)]
+pub struct Report {
+    pub errors: Vec<FieldIssue>,
+    pub warnings: Vec<FieldIssue>,
+}
+
+/// The rows a path can start from, and the config's values.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub row: &'a Value,
+    pub parent: &'a Value,
+    pub vars: &'a Vars,
+}
+
+pub fn lookup<'a>(scope: &Scope<'a>, p: &SrcPath) -> Option<&'a Value> {
+    let mut cur = if p.parent { scope.parent } else { scope.row };
+    for k in p.keys.iter() {
+        cur = match cur {
+            Value::Object(m) => m.get(&**k)?,
+            Value::Array(a) => a.get(k.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// A field's problem before it is filed as an error or a warning.
+struct Problem {
+    value: Option<String>,
+    rule: String,
+}
+
+fn invalid(v: &Value, spec: &FieldSpec, rule: impl Into<String>) -> Problem {
+    Problem {
+        value: Some(value::show(v, spec.personal)),
+        rule: rule.into(),
+    }
+}
+
+/// A field's name for issues, built only when an issue is filed: `Gia` or
+/// `DanhSachLePhi[1].Gia`.
+#[derive(Clone, Copy)]
+pub struct Name<'a> {
+    pub list: Option<(&'a str, usize)>,
+    pub name: &'a str,
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.list {
+            Some((l, i)) => write!(f, "{l}[{i}].{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+fn issue(field: Name<'_>, p: Problem) -> FieldIssue {
+    FieldIssue {
+        field: field.to_string(),
+        value: p.value,
+        rule: p.rule,
+    }
+}
+
+fn eval_source<'a>(
+    src: &'a Source,
+    scope: &Scope<'a>,
+    personal: bool,
+) -> Result<Option<Cow<'a, Value>>, Problem> {
+    match src {
+        Source::Path(p) => Ok(lookup(scope, p)
+            .filter(|v| !value::is_empty(v))
+            .map(Cow::Borrowed)),
+        Source::Const(v) => Ok((!value::is_empty(v)).then_some(Cow::Borrowed(v))),
+        Source::Var(name) => Ok(scope
+            .vars
+            .get(&**name)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Cow::Owned(Value::String(s.clone())))),
+        Source::Template(parts) => {
+            let mut out = String::new();
+            for part in parts.iter() {
+                match part {
+                    Part::Lit(s) => out.push_str(s),
+                    Part::Var(name) => match scope.vars.get(&**name) {
+                        Some(s) if !s.trim().is_empty() => out.push_str(s),
+                        _ => return Ok(None),
+                    },
+                    Part::Path(p) => {
+                        let Some(v) = lookup(scope, p).filter(|v| !value::is_empty(v)) else {
+                            return Ok(None);
+                        };
+                        let Some(t) = value::scalar_text(v) else {
+                            return Ok(None);
+                        };
+                        out.push_str(&t);
+                    }
+                }
+            }
+            Ok(Some(Cow::Owned(Value::String(out))))
+        }
+        Source::Jq { input, filter } => {
+            let input = match input {
+                Some(p) => match lookup(scope, p).filter(|v| !value::is_empty(v)) {
+                    Some(v) => v,
+                    None => return Ok(None),
+                },
+                None => scope.row,
+            };
+            run_jq(filter, input, scope.vars, personal)
+                .map(|o| o.filter(|v| !value::is_empty(v)).map(Cow::Owned))
+                .map_err(|rule| Problem {
+                    value: Some(value::show(input, personal)),
+                    rule,
+                })
+        }
+    }
+}
+
+fn run_jq(
+    filter: &super::plan::Jq,
+    input: &Value,
+    vars: &Vars,
+    personal: bool,
+) -> Result<Option<Value>, String> {
+    use jaq_core::{Ctx, RcIter};
+    use jaq_json::Val;
+    let run = || {
+        let vars_val = Val::from(Value::Object(
+            vars.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        ));
+        let inputs = RcIter::new(core::iter::empty());
+        let mut out = filter
+            .0
+            .run((Ctx::new([vars_val], &inputs), Val::from(input.clone())));
+        match out.next() {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(Value::from(v))),
+            Some(Err(e)) => Err(jq_failure(&e.to_string(), personal)),
+        }
+    };
+    std::panic::catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Err("jq expression failed (internal error)".to_string()))
+}
+
+/// jaq's own errors quote the values involved, which may be personal data from anywhere in
+/// the row: keep what went wrong, not the values. An author's `error("...")` text is kept.
+fn jq_failure(msg: &str, personal: bool) -> String {
+    let what = if let Some(rest) = msg.strip_prefix("cannot use ") {
+        match rest.rfind(" as ") {
+            Some(i) => format!("cannot use a value as {}", &rest[i + 4..]),
+            None => "cannot use a value".to_string(),
+        }
+    } else if msg.starts_with("cannot calculate ") {
+        "cannot calculate with these values".to_string()
+    } else if msg.starts_with("cannot index ") {
+        "cannot index a value".to_string()
+    } else if personal {
+        return "jq expression failed".to_string();
+    } else {
+        value::show_str(msg, false)
+    };
+    format!("jq expression failed: {what}")
+}
+
+/// The first value the chain yields, or the problem that stopped it.
+fn pick<'a>(
+    rule: &'a Rule,
+    scope: &Scope<'a>,
+    spec: &FieldSpec,
+) -> Result<Option<Cow<'a, Value>>, Problem> {
+    for g in &rule.sources {
+        if let Some(c) = &g.when {
+            let v = lookup(scope, &c.path).and_then(value::scalar_text);
+            let hit = v.is_some_and(|v| c.values.iter().any(|x| x == v.trim()));
+            if !hit {
+                continue;
+            }
+        }
+        let v = match eval_source(&g.source, scope, spec.personal) {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
+            Err(p) => return Err(p),
+        };
+        let Some(t) = &g.table else {
+            return Ok(Some(v));
+        };
+        match apply_table(t, v, scope, spec)? {
+            Some(out) => return Ok(Some(out)),
+            // A row whose value is empty maps the code to "no value": try the next source.
+            None => continue,
+        }
+    }
+    Ok(None)
+}
+
+fn apply_table<'a>(
+    t: &'a TableRef,
+    v: Cow<'a, Value>,
+    scope: &Scope<'a>,
+    spec: &FieldSpec,
+) -> Result<Option<Cow<'a, Value>>, Problem> {
+    let Some(key) = value::scalar_text(&v) else {
+        return Err(invalid(&v, spec, "not a code (object or array)"));
+    };
+    let key = key.trim();
+    let sub = t
+        .sub
+        .as_ref()
+        .and_then(|p| lookup(scope, p))
+        .filter(|v| !value::is_empty(v))
+        .and_then(value::scalar_text);
+    let sub = sub.as_deref().map(str::trim);
+    let row = sub
+        .and_then(|s| t.table.pairs.get(key).and_then(|m| m.get(s)))
+        .or_else(|| t.table.rows.get(key))
+        .or_else(|| {
+            t.table
+                .patterns
+                .iter()
+                .find(|(re, _)| re.is_match(key))
+                .map(|(_, row)| row)
+        });
+    match row.and_then(|r| r.get(t.column)) {
+        Some(out) => Ok((!value::is_empty(out)).then_some(Cow::Borrowed(out))),
+        None => {
+            let shown = match sub {
+                Some(s) => format!(
+                    "{} / {}",
+                    value::show_str(key, spec.personal),
+                    value::show_str(s, spec.personal)
+                ),
+                None => value::show_str(key, spec.personal),
+            };
+            let rule = match sub {
+                Some(_) => format!(
+                    "no row in table {} for this (status, sub-status) pair nor for the status alone",
+                    t.name
+                ),
+                None => format!("no row in table {} for this code", t.name),
+            };
+            Err(Problem {
+                value: Some(shown),
+                rule,
+            })
+        }
+    }
+}
+
+/// Normalises and checks one value by its kind. `Ok(None)` = no value after all.
+fn check(
+    field: Name<'_>,
+    spec: &FieldSpec,
+    rule_formats: &[DateFormat],
+    children: Option<(&[FieldPlan], Option<&SrcPath>)>,
+    v: &Value,
+    scope: &Scope<'_>,
+    rep: &mut Report,
+) -> Result<Option<Value>, Problem> {
+    let text = |trim: bool| -> Result<(String, bool), Problem> {
+        let Some(t) = value::scalar_text(v) else {
+            return Err(invalid(v, spec, "not a text value (object or array)"));
+        };
+        let t = if trim { t.trim() } else { &t };
+        let (clean, removed) = value::clean_text(t);
+        Ok((clean.into_owned(), removed))
+    };
+    let warn_removed = |rep: &mut Report, removed: bool, s: &str| {
+        if removed {
+            rep.warnings.push(FieldIssue {
+                field: field.to_string(),
+                value: Some(value::show_str(s, spec.personal)),
+                rule: "control characters removed".into(),
+            });
+        }
+    };
+    let out = match spec.kind {
+        Kind::Text | Kind::Identifier | Kind::DossierCode => {
+            let trim = !matches!(spec.kind, Kind::Text);
+            let (mut s, removed) = text(trim)?;
+            warn_removed(rep, removed, &s);
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            if let Some((n, how)) = spec.max_len {
+                if let Some(cut) = value::cut_chars(&s, n) {
+                    match how {
+                        Overflow::Reject => {
+                            return Err(invalid(v, spec, format!("longer than {n} characters")))
+                        }
+                        Overflow::Cut => {
+                            let was = s.chars().count();
+                            let cut = cut.to_string();
+                            rep.warnings.push(FieldIssue {
+                                field: field.to_string(),
+                                value: Some(value::show_str(&cut, spec.personal)),
+                                rule: format!("cut to {n} characters (was {was})"),
+                            });
+                            s = cut;
+                        }
+                    }
+                }
+            }
+            if matches!(spec.kind, Kind::DossierCode) && !value::dossier_code_ok(&s) {
+                return Err(invalid(
+                    v,
+                    spec,
+                    "not a dossier code <agency id NNN.NN.NN.LNN>-<yyMMdd>-<digits>",
+                ));
+            }
+            Value::String(s)
+        }
+        Kind::Code(set) => {
+            let (s, _) = text(true)?;
+            if !set.contains(&s.as_str()) {
+                return Err(invalid(
+                    v,
+                    spec,
+                    format!("not one of the codes {}", set.join(", ")),
+                ));
+            }
+            Value::String(s)
+        }
+        Kind::Flag => {
+            let s = match v {
+                Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n.to_string()),
+                Value::String(s) => match s.trim() {
+                    "0" => Some("0".to_string()),
+                    "1" => Some("1".to_string()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            Value::String(s.ok_or_else(|| invalid(v, spec, "not a flag (0 or 1)"))?)
+        }
+        Kind::TrueFalse => {
+            let b = match v {
+                Value::Bool(b) => Some(*b),
+                Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
+                Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" => Some(true),
+                    "false" | "0" => Some(false),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let b = b.ok_or_else(|| invalid(v, spec, "not True/False"))?;
+            Value::String(if b { "True" } else { "False" }.to_string())
+        }
+        Kind::Money => Value::String(value::money(v).ok_or_else(|| {
+            invalid(
+                v,
+                spec,
+                "not an amount (a decimal number in VND, no grouping or currency sign)",
+            )
+        })?),
+        Kind::Phone => {
+            let (s, _) = text(true)?;
+            Value::String(value::phone(&s).ok_or_else(|| {
+                invalid(
+                    v,
+                    spec,
+                    "not a phone number (10 digits starting 0, or 11 starting 02)",
+                )
+            })?)
+        }
+        Kind::Email => {
+            let (s, _) = text(true)?;
+            if !value::email_ok(&s) {
+                return Err(invalid(
+                    v,
+                    spec,
+                    "not an e-mail address (one @, a local part, a domain with a dot)",
+                ));
+            }
+            Value::String(s)
+        }
+        Kind::Date => {
+            let t = rule_formats.iter().find_map(|f| f.parse(v));
+            let t = t.ok_or_else(|| {
+                let names: Vec<&str> = rule_formats.iter().map(DateFormat::name).collect();
+                invalid(
+                    v,
+                    spec,
+                    format!("not a date in any accepted format ({})", names.join(", ")),
+                )
+            })?;
+            Value::String(value::wire_date(&t))
+        }
+        Kind::Children(specs) => {
+            let (plans, order_by) = children.unwrap_or((&[], None));
+            let rows: Vec<&Value> = match v {
+                Value::Array(a) => a.iter().collect(),
+                Value::Object(_) => vec![v],
+                _ => return Err(invalid(v, spec, "not a list of rows")),
+            };
+            let mut rows: Vec<(usize, &Value)> = rows.into_iter().enumerate().collect();
+            if let Some(p) = order_by {
+                let (parent, vars) = (scope.parent, scope.vars);
+                let key = |r| {
+                    lookup(
+                        &Scope {
+                            row: r,
+                            parent,
+                            vars,
+                        },
+                        p,
+                    )
+                };
+                rows.sort_by(|a, b| cmp_values(key(a.1), key(b.1)));
+            }
+            let mut out = Vec::with_capacity(rows.len());
+            for (i, row) in rows {
+                if !row.is_object() {
+                    rep.warnings.push(FieldIssue {
+                        field: format!("{field}[{i}]"),
+                        value: Some(value::show(row, spec.personal)),
+                        rule: "not an object: entry left out".into(),
+                    });
+                    continue;
+                }
+                let list = Some((field.name, i));
+                let child_scope = Scope {
+                    row,
+                    parent: scope.parent,
+                    vars: scope.vars,
+                };
+                let mut sub = Report::default();
+                let entry = if plans.is_empty() {
+                    map_implicit(list, specs, rule_formats, &child_scope, &mut sub)
+                } else {
+                    map_fields(plans, &child_scope, list, &mut sub)
+                };
+                if entry.is_empty()
+                    && sub.warnings.is_empty()
+                    && sub.errors.iter().all(|e| e.value.is_none())
+                {
+                    // Nothing in this row maps (e.g. the record has no id number): no entry,
+                    // and nothing to warn about.
+                    continue;
+                }
+                rep.warnings.append(&mut sub.warnings);
+                if sub.errors.is_empty() {
+                    out.push(Value::Object(entry));
+                } else {
+                    for mut e in sub.errors {
+                        e.rule.push_str(": entry left out");
+                        rep.warnings.push(e);
+                    }
+                }
+            }
+            if out.is_empty() {
+                return Ok(None);
+            }
+            if specs.first().map(|s| s.name) == Some("LoaiDinhDanh") {
+                check_ids(field.name, &mut out, rep);
+                if out.is_empty() {
+                    return Ok(None);
+                }
+            }
+            Value::Array(out)
+        }
+    };
+    Ok(Some(out))
+}
+
+/// Child rows whose keys already are the target's (e.g. produced by jq).
+fn map_implicit(
+    list: Option<(&str, usize)>,
+    specs: &'static [FieldSpec],
+    formats: &[DateFormat],
+    scope: &Scope<'_>,
+    rep: &mut Report,
+) -> Map<String, Value> {
+    let mut item = Map::new();
+    for spec in specs {
+        let field = Name {
+            list,
+            name: spec.name,
+        };
+        let raw = scope.row.get(spec.name).filter(|v| !value::is_empty(v));
+        file_value(
+            field,
+            spec,
+            raw.map(Cow::Borrowed),
+            formats,
+            None,
+            scope,
+            &mut item,
+            rep,
+        );
+    }
+    item
+}
+
+#[allow(clippy::too_many_arguments)]
+fn file_value(
+    field: Name<'_>,
+    spec: &FieldSpec,
+    raw: Option<Cow<'_, Value>>,
+    formats: &[DateFormat],
+    children: Option<(&[FieldPlan], Option<&SrcPath>)>,
+    scope: &Scope<'_>,
+    item: &mut Map<String, Value>,
+    rep: &mut Report,
+) {
+    let result = match raw {
+        None => Ok(None),
+        Some(v) => check(field, spec, formats, children, &v, scope, rep),
+    };
+    match result {
+        Ok(Some(v)) => {
+            item.insert(spec.name.to_string(), v);
+        }
+        Ok(None) if spec.mandatory => rep.errors.push(FieldIssue {
+            field: field.to_string(),
+            value: None,
+            rule: "mandatory".into(),
+        }),
+        Ok(None) => {}
+        Err(p) => file_problem(field, spec, p, rep),
+    }
+}
+
+fn file_problem(field: Name<'_>, spec: &FieldSpec, p: Problem, rep: &mut Report) {
+    let conditional = CONDITIONAL_DATES.contains(&spec.name) && p.value.is_some();
+    if spec.mandatory || conditional {
+        rep.errors.push(issue(field, p));
+    } else {
+        let mut i = issue(field, p);
+        i.rule.push_str(" (optional: left out)");
+        rep.warnings.push(i);
+    }
+}
+
+/// Maps every field with a rule, in the spec's order.
+pub fn map_fields(
+    plans: &[FieldPlan],
+    scope: &Scope<'_>,
+    list: Option<(&str, usize)>,
+    rep: &mut Report,
+) -> Map<String, Value> {
+    let mut item = Map::with_capacity(plans.len());
+    for fp in plans {
+        let Some(rule) = &fp.rule else { continue };
+        let field = Name {
+            list,
+            name: fp.spec.name,
+        };
+        match pick(rule, scope, fp.spec) {
+            Ok(raw) => file_value(
+                field,
+                fp.spec,
+                raw,
+                &rule.formats,
+                Some((&rule.children, rule.order_by.as_ref())),
+                scope,
+                &mut item,
+                rep,
+            ),
+            Err(p) => file_problem(field, fp.spec, p, rep),
+        }
+    }
+    item
+}
+
+fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Some(x), Some(y)) => {
+            let (xs, ys) = (value::scalar_text(x), value::scalar_text(y));
+            // Digit strings compare as numbers so "10" follows "9".
+            match (
+                xs.as_deref().and_then(|s| s.trim().parse::<f64>().ok()),
+                ys.as_deref().and_then(|s| s.trim().parse::<f64>().ok()),
+            ) {
+                (Some(p), Some(q)) => p.partial_cmp(&q).unwrap_or(Ordering::Equal),
+                _ => xs.cmp(&ys),
+            }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// `DinhDanhCHS`: the number must fit its kind (12-digit citizen id, 9-digit old id, tax code).
+fn check_ids(field: &str, entries: &mut Vec<Value>, rep: &mut Report) {
+    let mut i = 0;
+    entries.retain(|e| {
+        let kind = e.get("LoaiDinhDanh").and_then(Value::as_str).unwrap_or("");
+        let no = e.get("SoDinhDanh").and_then(Value::as_str).unwrap_or("");
+        let (ok, what) = match kind {
+            "1" => (value::digits_ok(no, 12), "a citizen id of 12 digits"),
+            "2" => (value::digits_ok(no, 9), "an old id of 9 digits"),
+            _ => (value::tax_code_ok(no), "a tax code (10 digits, or 10-3)"),
+        };
+        if !ok {
+            rep.warnings.push(FieldIssue {
+                field: format!("{field}[{i}].SoDinhDanh"),
+                value: Some(value::mask(no)),
+                rule: format!("not {what} (LoaiDinhDanh {kind}): entry left out"),
+            });
+        }
+        i += 1;
+        ok
+    });
+}
+
+fn status_of(item: &Map<String, Value>, key: &str) -> Option<String> {
+    item.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn has_error(rep: &Report, field: &str) -> bool {
+    rep.errors.iter().any(|e| e.field == field)
+}
+
+/// codes.md's rules across fields of a dossier.
+pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
+    let Some(status) = status_of(item, "TrangThaiHoSo") else {
+        return;
+    };
+    let s = status.as_str();
+    // An unreadable date in a field the status allows to be empty is only a warning.
+    for (field, may_be_empty) in [
+        ("NgayTiepNhan", matches!(s, "1" | "7")),
+        ("NgayHenTra", matches!(s, "1" | "3" | "7")),
+    ] {
+        if may_be_empty {
+            let (moved, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut rep.errors)
+                .into_iter()
+                .partition(|e| e.field == field);
+            rep.errors = kept;
+            for mut e in moved {
+                e.rule
+                    .push_str(&format!(" (optional while TrangThaiHoSo is {s}: left out)"));
+                rep.warnings.push(e);
+            }
+        }
+    }
+    if !item.contains_key("NgayTiepNhan")
+        && !has_error(rep, "NgayTiepNhan")
+        && !matches!(s, "1" | "7")
+    {
+        rep.errors.push(FieldIssue {
+            field: "NgayTiepNhan".into(),
+            value: None,
+            rule: format!("mandatory unless TrangThaiHoSo is 1 or 7 (it is {s})"),
+        });
+    }
+    if !item.contains_key("NgayHenTra")
+        && !has_error(rep, "NgayHenTra")
+        && !matches!(s, "1" | "3" | "7")
+    {
+        rep.errors.push(FieldIssue {
+            field: "NgayHenTra".into(),
+            value: None,
+            rule: format!("mandatory unless TrangThaiHoSo is 1, 3 or 7 (it is {s})"),
+        });
+    }
+    if s == "3" {
+        if !item.contains_key("NgayTuChoi") && !has_error(rep, "NgayTuChoi") {
+            rep.errors.push(FieldIssue {
+                field: "NgayTuChoi".into(),
+                value: None,
+                rule: "mandatory when TrangThaiHoSo is 3 (refused)".into(),
+            });
+        }
+        if let Some(v) = item.shift_remove("NgayKetThucXuLy") {
+            rep.warnings.push(FieldIssue {
+                field: "NgayKetThucXuLy".into(),
+                value: v.as_str().map(str::to_string),
+                rule: "a refused dossier (TrangThaiHoSo 3) carries no NgayKetThucXuLy: left out"
+                    .into(),
+            });
+        }
+    }
+    if let (Some(Value::String(due)), Some(Value::String(recv))) =
+        (item.get("NgayHenTra"), item.get("NgayTiepNhan"))
+    {
+        // Same fixed-width wire format: text order is time order.
+        if due < recv {
+            rep.errors.push(FieldIssue {
+                field: "NgayHenTra".into(),
+                value: Some(due.clone()),
+                rule: format!("due date before the reception date NgayTiepNhan ({recv})"),
+            });
+        }
+    }
+}
+
+/// Reads a wire date back as an instant.
+pub fn wire_to_utc(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    let s = v?.as_str()?;
+    let t = NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S").ok()?;
+    t.and_local_timezone(value::vietnam())
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// The source's sequence number, when it has a whole one.
+pub fn sequence(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Which wire field says when a message happened.
+pub fn at_of(target: Target, item: &Map<String, Value>) -> Option<DateTime<Utc>> {
+    match target {
+        Target::Step => wire_to_utc(item.get("ThoiDiemXuLy")),
+        Target::Dossier => {
+            wire_to_utc(item.get("NgayNopHoSo")).or_else(|| wire_to_utc(item.get("NgayTiepNhan")))
+        }
+    }
+}
