@@ -9,14 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EXIT_CONFIG};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "lienthong", version, about = "Keeps a province's one-stop-shop systems in sync with the national public-service portal")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run the gateway daemon.
     Run {
