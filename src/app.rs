@@ -107,7 +107,11 @@ impl Gateway {
     }
 
     /// Serves HTTP on `listener` and delivers until `shutdown` is cancelled.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let tracker = TaskTracker::new();
         for (lane, concurrency) in &self.lanes {
             spawn_lane(lane.clone(), *concurrency, &tracker, &shutdown);
@@ -119,7 +123,9 @@ impl Gateway {
         shutdown.cancel();
         tracker.close();
         if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
-            tracing::warn!("shutdown: deliveries still running after {DRAIN:?}; they resume at next start");
+            tracing::warn!(
+                "shutdown: deliveries still running after {DRAIN:?}; they resume at next start"
+            );
         }
         served.context("HTTP server failed")
     }

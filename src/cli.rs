@@ -10,7 +10,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, EXIT_CONFIG};
 
 #[derive(Parser)]
-#[command(name = "lienthong", version, about = "Keeps a province's one-stop-shop systems in sync with the national public-service portal")]
+#[command(
+    name = "lienthong",
+    version,
+    about = "Keeps a province's one-stop-shop systems in sync with the national public-service portal"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -20,7 +24,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway daemon.
     Run {
-        #[arg(long, short, env = "LIENTHONG_CONFIG", default_value = "lienthong.toml")]
+        #[arg(
+            long,
+            short,
+            env = "LIENTHONG_CONFIG",
+            default_value = "lienthong.toml"
+        )]
         config: PathBuf,
     },
     /// Run the whole flow in one process: temporary SQLite store, the built-in simulator, the
@@ -28,12 +37,22 @@ pub enum Command {
     Demo(crate::demo::DemoOptions),
     /// Validate the configuration and its mapping files without running (exit 78 when unsound).
     Check {
-        #[arg(long, short, env = "LIENTHONG_CONFIG", default_value = "lienthong.toml")]
+        #[arg(
+            long,
+            short,
+            env = "LIENTHONG_CONFIG",
+            default_value = "lienthong.toml"
+        )]
         config: PathBuf,
     },
     /// Apply database migrations and exit.
     Migrate {
-        #[arg(long, short, env = "LIENTHONG_CONFIG", default_value = "lienthong.toml")]
+        #[arg(
+            long,
+            short,
+            env = "LIENTHONG_CONFIG",
+            default_value = "lienthong.toml"
+        )]
         config: PathBuf,
     },
     /// Map local records with a mapping file and print the result or every error (dry run).
@@ -51,7 +70,12 @@ pub enum Command {
     Sim(crate::sim::SimOptions),
     /// Inspect the outbox.
     Outbox {
-        #[arg(long, short, env = "LIENTHONG_CONFIG", default_value = "lienthong.toml")]
+        #[arg(
+            long,
+            short,
+            env = "LIENTHONG_CONFIG",
+            default_value = "lienthong.toml"
+        )]
         config: PathBuf,
     },
 }
@@ -150,7 +174,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Outbox { config } => {
             let cfg = Config::load(Some(&config))?;
             let store = crate::store::open(&cfg.store.url, 1).await?;
-            println!("{:<8} {:<22} {:<10} {:>9} {:>9}", "peer", "operation", "state", "messages", "retried");
+            println!(
+                "{:<8} {:<22} {:<10} {:>9} {:>9}",
+                "peer", "operation", "state", "messages", "retried"
+            );
             for c in store.outbox_counts().await? {
                 println!(
                     "{:<8} {:<22} {:<10} {:>9} {:>9}",

@@ -384,11 +384,9 @@ impl Config {
                     password_file,
                     ..
                 } => {
-                    if let Err(e) = require_secret(
-                        "peers.dvcqg.auth.password",
-                        password,
-                        password_file,
-                    ) {
+                    if let Err(e) =
+                        require_secret("peers.dvcqg.auth.password", password, password_file)
+                    {
                         problems.push(e);
                     }
                 }
@@ -437,7 +435,10 @@ impl Config {
                     ));
                 }
                 if rule.scope == ClassifyScope::Item
-                    && matches!(rule.outcome, ClassifyOutcome::Reauth | ClassifyOutcome::Pause)
+                    && matches!(
+                        rule.outcome,
+                        ClassifyOutcome::Reauth | ClassifyOutcome::Pause
+                    )
                 {
                     problems.push(format!(
                         "peers.dvcqg.classify[{i}]: outcome {:?} applies to scope \"envelope\" only",

@@ -135,26 +135,93 @@ impl fmt::Display for DemoReport {
         let d = "DongBoHoSoMC";
         let s = "CapNhatTienDoHoSoMC";
         writeln!(f)?;
-        writeln!(f, "lienthong demo: local system → gateway → portal simulator")?;
+        writeln!(
+            f,
+            "lienthong demo: local system → gateway → portal simulator"
+        )?;
         writeln!(f)?;
         writeln!(f, "  {:<34} {:>10} {:>10}", "", "dossiers", "steps")?;
         let row = |f: &mut fmt::Formatter<'_>, label: &str, a: String, b: String| {
             writeln!(f, "  {label:<34} {a:>10} {b:>10}")
         };
-        row(f, "sent by the local system", self.dossiers_sent.to_string(), self.steps_sent.to_string())?;
-        row(f, "accepted at ingest", self.dossiers_accepted.to_string(), self.steps_accepted.to_string())?;
-        let rej = |k: &str| self.rejected.iter().filter(|r| r.0 == k).count().to_string();
-        row(f, "rejected at ingest (quarantined)", rej("dossier"), rej("step"))?;
-        row(f, "waiting for their dossier", "-".into(), self.steps_waiting.to_string())?;
-        row(f, "delivered to dvcqg", self.count(d, "delivered").to_string(), self.count(s, "delivered").to_string())?;
-        row(f, "needed more than one try", self.retried(d).to_string(), self.retried(s).to_string())?;
-        row(f, "dead-lettered", self.count(d, "dead").to_string(), self.count(s, "dead").to_string())?;
-        row(f, "still queued", (self.count(d, "pending") + self.count(d, "inflight")).to_string(), (self.count(s, "pending") + self.count(s, "inflight")).to_string())?;
-        row(f, "present at the portal simulator", self.dossiers_at_portal.to_string(), self.steps_at_portal.to_string())?;
+        row(
+            f,
+            "sent by the local system",
+            self.dossiers_sent.to_string(),
+            self.steps_sent.to_string(),
+        )?;
+        row(
+            f,
+            "accepted at ingest",
+            self.dossiers_accepted.to_string(),
+            self.steps_accepted.to_string(),
+        )?;
+        let rej = |k: &str| {
+            self.rejected
+                .iter()
+                .filter(|r| r.0 == k)
+                .count()
+                .to_string()
+        };
+        row(
+            f,
+            "rejected at ingest (quarantined)",
+            rej("dossier"),
+            rej("step"),
+        )?;
+        row(
+            f,
+            "waiting for their dossier",
+            "-".into(),
+            self.steps_waiting.to_string(),
+        )?;
+        row(
+            f,
+            "delivered to dvcqg",
+            self.count(d, "delivered").to_string(),
+            self.count(s, "delivered").to_string(),
+        )?;
+        row(
+            f,
+            "needed more than one try",
+            self.retried(d).to_string(),
+            self.retried(s).to_string(),
+        )?;
+        row(
+            f,
+            "dead-lettered",
+            self.count(d, "dead").to_string(),
+            self.count(s, "dead").to_string(),
+        )?;
+        row(
+            f,
+            "still queued",
+            (self.count(d, "pending") + self.count(d, "inflight")).to_string(),
+            (self.count(s, "pending") + self.count(s, "inflight")).to_string(),
+        )?;
+        row(
+            f,
+            "present at the portal simulator",
+            self.dossiers_at_portal.to_string(),
+            self.steps_at_portal.to_string(),
+        )?;
         writeln!(f)?;
         if let Some(st) = &self.sim {
-            let faults: Vec<String> = st.faults_injected.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
-            writeln!(f, "  peer dvcqg: {} requests; faults injected: {}", st.requests, if faults.is_empty() { "none".into() } else { faults.join(", ") })?;
+            let faults: Vec<String> = st
+                .faults_injected
+                .iter()
+                .map(|(k, v)| format!("{k} ×{v}"))
+                .collect();
+            writeln!(
+                f,
+                "  peer dvcqg: {} requests; faults injected: {}",
+                st.requests,
+                if faults.is_empty() {
+                    "none".into()
+                } else {
+                    faults.join(", ")
+                }
+            )?;
             writeln!(
                 f,
                 "  repeats absorbed by X-Request-ID: {}; session errors answered by re-login: {}",
@@ -189,7 +256,10 @@ impl fmt::Display for DemoReport {
             writeln!(f)?;
         }
         for (label, list) in [
-            ("broken dossiers that were NOT rejected", &self.missed_invalid),
+            (
+                "broken dossiers that were NOT rejected",
+                &self.missed_invalid,
+            ),
             ("valid dossiers that were rejected", &self.wrongly_rejected),
             ("dead letters", &self.dead),
             ("order violations", &self.order_violations),
@@ -294,7 +364,11 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
     let sim = Simulator::new(settings.clone());
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim_base = format!("http://{}", sim_listener.local_addr()?);
-    tokio::spawn(crate::sim::serve(sim_listener, sim.clone(), shutdown.clone()));
+    tokio::spawn(crate::sim::serve(
+        sim_listener,
+        sim.clone(),
+        shutdown.clone(),
+    ));
 
     let cfg = demo_config(&store_url, &sim_base, &settings)?;
     let gateway = Gateway::build(&cfg, dir.path()).await?;
@@ -327,8 +401,26 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
 
     let client = reqwest::Client::new();
     let ingest_bar = bar(data.dossiers.len() + data.steps.len(), "ingest (HTTP push)");
-    let accepted_dossiers = push(&client, &base, "dossiers", &data.dossiers, 25, &mut report, &ingest_bar).await?;
-    push(&client, &base, "steps", &data.steps, 50, &mut report, &ingest_bar).await?;
+    let accepted_dossiers = push(
+        &client,
+        &base,
+        "dossiers",
+        &data.dossiers,
+        25,
+        &mut report,
+        &ingest_bar,
+    )
+    .await?;
+    push(
+        &client,
+        &base,
+        "steps",
+        &data.steps,
+        50,
+        &mut report,
+        &ingest_bar,
+    )
+    .await?;
     ingest_bar.finish();
     report.ingest_time = started.elapsed();
     check_rejections(&data, &mut report);
@@ -338,7 +430,11 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
     let deadline = started + Duration::from_secs(opts.timeout_secs);
     loop {
         let counts = store.outbox_counts().await?;
-        let delivered: i64 = counts.iter().filter(|c| c.state == "delivered").map(|c| c.count).sum();
+        let delivered: i64 = counts
+            .iter()
+            .filter(|c| c.state == "delivered")
+            .map(|c| c.count)
+            .sum();
         let open: i64 = counts
             .iter()
             .filter(|c| c.state == "pending" || c.state == "inflight")
@@ -357,7 +453,9 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
     deliver_bar.finish();
     report.delivery_time = started.elapsed();
     for c in store.outbox_counts().await? {
-        report.outbox.insert((c.operation, c.state), (c.count, c.retried));
+        report
+            .outbox
+            .insert((c.operation, c.state), (c.count, c.retried));
     }
     report.dead = store
         .dead_letters(100)
@@ -420,7 +518,15 @@ async fn push(
                 .unwrap_or("?")
                 .to_string();
             let why = r["error"].as_str().unwrap_or("").to_string();
-            report.rejected.push((if kind == "dossiers" { "dossier" } else { "step" }, code, why));
+            report.rejected.push((
+                if kind == "dossiers" {
+                    "dossier"
+                } else {
+                    "step"
+                },
+                code,
+                why,
+            ));
         }
         bar.inc(part.len() as u64);
     }
@@ -473,9 +579,9 @@ fn verify_at_portal(
         }
         report.dossiers_at_portal += 1;
         if !matches!(events.first().map(|e| &e.kind), Some(EventKind::Create)) {
-            report
-                .order_violations
-                .push(format!("{code}: first event at the portal is not the dossier's creation"));
+            report.order_violations.push(format!(
+                "{code}: first event at the portal is not the dossier's creation"
+            ));
         }
         let steps: Vec<&str> = events
             .iter()

@@ -10,7 +10,9 @@ pub fn vietnam() -> FixedOffset {
 
 /// Formats an instant as the DVCQG/VNPost wire date, seconds precision (sub-seconds dropped).
 pub fn to_wire(t: DateTime<Utc>) -> String {
-    t.with_timezone(&vietnam()).format("%Y%m%d%H%M%S").to_string()
+    t.with_timezone(&vietnam())
+        .format("%Y%m%d%H%M%S")
+        .to_string()
 }
 
 /// Parses a wire date (`yyyyMMddHHmmss`, Vietnam time). `None` when it is not one.
@@ -38,7 +40,12 @@ mod tests {
 
     #[test]
     fn wire_rejects_other_shapes() {
-        for bad in ["2026110508310", "2026-11-05 08:31", "20261305083100", "2026110508310a"] {
+        for bad in [
+            "2026110508310",
+            "2026-11-05 08:31",
+            "20261305083100",
+            "2026110508310a",
+        ] {
             assert!(from_wire(bad).is_none(), "{bad}");
         }
     }

@@ -385,7 +385,10 @@ mod tests {
         };
         match &f[0].1 {
             MessageFate::Dead { error } => {
-                assert!(error.contains("5 attempts") && error.contains("HTTP 500"), "{error}")
+                assert!(
+                    error.contains("5 attempts") && error.contains("HTTP 500"),
+                    "{error}"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -34,7 +34,10 @@ pub enum BatchVerdict {
     Items(Vec<ItemVerdict>),
     /// Nothing was applied; send the same body under the same id later.
     /// `after` is the peer's `Retry-After`, if it gave one.
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// Nothing was applied and repeating will not help (e.g. the request itself is invalid):
     /// every item is dead-lettered with this reason.
     Reject { reason: String },

@@ -22,10 +22,10 @@
 //! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
 //! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`).
 
-pub mod local;
 mod catalog;
 mod dvcqg;
 mod faults;
+pub mod local;
 mod server;
 #[cfg(test)]
 mod tests;

@@ -42,8 +42,12 @@ impl Sources {
     pub fn from_config(cfg: &[SourceConfig], base_dir: &Path) -> anyhow::Result<Self> {
         let mut by_name = HashMap::new();
         for s in cfg {
-            let token = require_secret(&format!("sources.{}.token", s.name), &s.token, &s.token_file)
-                .map_err(anyhow::Error::msg)?;
+            let token = require_secret(
+                &format!("sources.{}.token", s.name),
+                &s.token,
+                &s.token_file,
+            )
+            .map_err(anyhow::Error::msg)?;
             let load = |p: &Path| -> anyhow::Result<Arc<Mapping>> {
                 let full = resolve_path(base_dir, p);
                 Mapping::load(&full)

@@ -247,11 +247,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<IdempotentAnswer>, StoreError>;
     /// Stores accepted records with their messages, quarantined records and the idempotent
     /// answer (made by `answer`, status 202), all or nothing. Returns the answer.
-    async fn ingest(
-        &self,
-        write: IngestWrite,
-        answer: AnswerFn<'_>,
-    ) -> Result<String, StoreError>;
+    async fn ingest(&self, write: IngestWrite, answer: AnswerFn<'_>) -> Result<String, StoreError>;
 
     /// Claims an open batch that is due again (a retry) or whose lease ran out (its instance
     /// died mid-send).
@@ -281,17 +277,17 @@ pub trait Store: Send + Sync {
 
 /// Opens the store named by `url` (`sqlite:...` or `postgres://...`) and applies migrations.
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
-    let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://")
-    {
-        Arc::new(postgres::PostgresStore::connect(url, max_connections).await?)
-    } else if url.starts_with("sqlite:") {
-        Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?)
-    } else {
-        return Err(StoreError::Unavailable(format!(
-            "store url must start with sqlite: or postgres:// (got \"{}\")",
-            crate::config::redact_url(url)
-        )));
-    };
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(postgres::PostgresStore::connect(url, max_connections).await?)
+        } else if url.starts_with("sqlite:") {
+            Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?)
+        } else {
+            return Err(StoreError::Unavailable(format!(
+                "store url must start with sqlite: or postgres:// (got \"{}\")",
+                crate::config::redact_url(url)
+            )));
+        };
     store.migrate().await?;
     Ok(store)
 }

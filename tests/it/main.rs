@@ -3,4 +3,7 @@
 
 mod support;
 
+mod cli;
+mod delivery;
+mod ingest;
 mod store_story;

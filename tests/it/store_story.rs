@@ -110,7 +110,10 @@ async fn queue_story_on_every_backend() {
 
         // A's steps wait behind A's header; B's step waits for B's header.
         let steps = claim("CapNhatTienDoHoSoMC", "one", 10);
-        assert!(s.claim_new_batch(&steps, &build).await.unwrap().is_none(), "{name}");
+        assert!(
+            s.claim_new_batch(&steps, &build).await.unwrap().is_none(),
+            "{name}"
+        );
         let header = s
             .claim_new_batch(&claim("DongBoHoSoMC", "one", 10), &build)
             .await
@@ -118,7 +121,10 @@ async fn queue_story_on_every_backend() {
             .expect("A's header is due");
         assert_eq!(ns(&header), vec![1], "{name}");
         assert!(!header.is_update, "{name}: first header is a create");
-        assert!(s.claim_new_batch(&steps, &build).await.unwrap().is_none(), "{name}: header in flight blocks steps");
+        assert!(
+            s.claim_new_batch(&steps, &build).await.unwrap().is_none(),
+            "{name}: header in flight blocks steps"
+        );
         delivered(s, &header, 11).await;
 
         // One message per dossier per batch: only A's first step.
@@ -136,23 +142,54 @@ async fn queue_story_on_every_backend() {
         )
         .await
         .unwrap();
-        assert!(s.claim_open_batch(&claim("", "one", 30)).await.unwrap().is_none(), "{name}: not due yet");
-        assert!(s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 60), &build).await.unwrap().is_none(), "{name}: step 3 waits for step 2");
-        let again = s.claim_open_batch(&claim("", "two", 60)).await.unwrap().unwrap();
+        assert!(
+            s.claim_open_batch(&claim("", "one", 30))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: not due yet"
+        );
+        assert!(
+            s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 60), &build)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: step 3 waits for step 2"
+        );
+        let again = s
+            .claim_open_batch(&claim("", "two", 60))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(again.id, first.id, "{name}");
         assert_eq!(again.body, first.body, "{name}");
         assert_eq!(again.attempts, 1, "{name}");
         assert_eq!(again.messages[0].attempts, 1, "{name}");
         // The old owner lost the lease: its late answer changes nothing.
         delivered(s, &first, 61).await;
-        assert!(s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 62), &build).await.unwrap().is_none(), "{name}");
+        assert!(
+            s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 62), &build)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
         delivered(s, &again, 63).await;
-        let second = s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 64), &build).await.unwrap().unwrap();
+        let second = s
+            .claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 64), &build)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ns(&second), vec![3], "{name}");
         // A permanent failure dead-letters and holds back only its own dossier.
         s.resolve_batch(
             &second,
-            BatchFate::Close(vec![(second.messages[0].id, MessageFate::Dead { error: "Trường NoiDungXuLy không đúng định dạng".into() })]),
+            BatchFate::Close(vec![(
+                second.messages[0].id,
+                MessageFate::Dead {
+                    error: "Trường NoiDungXuLy không đúng định dạng".into(),
+                },
+            )]),
             65,
         )
         .await
@@ -162,36 +199,85 @@ async fn queue_story_on_every_backend() {
         assert!(dead[0].error.contains("NoiDungXuLy"), "{name}");
 
         // B's header arrives: B's waiting step moves behind it.
-        s.ingest(write(RecordKind::Dossier, vec![record(D_B, 4)], 70), &answer)
+        s.ingest(
+            write(RecordKind::Dossier, vec![record(D_B, 4)], 70),
+            &answer,
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 71), &build)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        let hb = s
+            .claim_new_batch(&claim("DongBoHoSoMC", "one", 71), &build)
             .await
+            .unwrap()
             .unwrap();
-        assert!(s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 71), &build).await.unwrap().is_none(), "{name}");
-        let hb = s.claim_new_batch(&claim("DongBoHoSoMC", "one", 71), &build).await.unwrap().unwrap();
         assert_eq!(ns(&hb), vec![4], "{name}");
         delivered(s, &hb, 72).await;
-        let sb = s.claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 73), &build).await.unwrap().unwrap();
+        let sb = s
+            .claim_new_batch(&claim("CapNhatTienDoHoSoMC", "one", 73), &build)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ns(&sb), vec![5], "{name}");
 
         // An instance that dies mid-send: after its lease, another takes the batch as it is.
         let lost = sb;
-        assert!(s.claim_open_batch(&claim("", "two", 74)).await.unwrap().is_none(), "{name}: lease still held");
-        let taken = s.claim_open_batch(&claim("", "two", 73 + 60_001)).await.unwrap().unwrap();
+        assert!(
+            s.claim_open_batch(&claim("", "two", 74))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: lease still held"
+        );
+        let taken = s
+            .claim_open_batch(&claim("", "two", 73 + 60_001))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((taken.id, &taken.body), (lost.id, &lost.body), "{name}");
         delivered(s, &taken, 73 + 60_002).await;
 
         // A later header of B is an update; one of A stays behind A's dead step until an
         // operator acts, while B goes on.
-        s.ingest(write(RecordKind::Dossier, vec![record(D_A, 6), record(D_B, 7)], 80), &answer)
+        s.ingest(
+            write(
+                RecordKind::Dossier,
+                vec![record(D_A, 6), record(D_B, 7)],
+                80,
+            ),
+            &answer,
+        )
+        .await
+        .unwrap();
+        let upd = s
+            .claim_new_batch(&claim("DongBoHoSoMC", "one", 81), &build)
             .await
+            .unwrap()
             .unwrap();
-        let upd = s.claim_new_batch(&claim("DongBoHoSoMC", "one", 81), &build).await.unwrap().unwrap();
         assert_eq!(ns(&upd), vec![7], "{name}");
         assert!(upd.is_update, "{name}");
 
         let counts = s.outbox_counts().await.unwrap();
-        let count = |state: &str| counts.iter().filter(|c| c.state == state).map(|c| c.count).sum::<i64>();
+        let count = |state: &str| {
+            counts
+                .iter()
+                .filter(|c| c.state == state)
+                .map(|c| c.count)
+                .sum::<i64>()
+        };
         assert_eq!(
-            (count("delivered"), count("dead"), count("inflight"), count("pending")),
+            (
+                count("delivered"),
+                count("dead"),
+                count("inflight"),
+                count("pending")
+            ),
             (4, 1, 1, 1),
             "{name}: {counts:?}"
         );
@@ -210,10 +296,26 @@ async fn idempotency_key_is_stored_with_the_records() {
         w.idempotency = Some(key.clone());
         let first = s.ingest(w.clone(), &answer).await.unwrap();
         let found = s.find_idempotent("tinh", "req-1").await.unwrap().unwrap();
-        assert_eq!((found.body_hash.as_str(), found.answer.as_str(), found.status), ("abc", first.as_str(), 202));
+        assert_eq!(
+            (
+                found.body_hash.as_str(),
+                found.answer.as_str(),
+                found.status
+            ),
+            ("abc", first.as_str(), 202)
+        );
         // The same key again stores nothing: the whole transaction is refused.
-        assert!(matches!(s.ingest(w, &answer).await, Err(StoreError::KeyTaken)), "{}", ts.name);
+        assert!(
+            matches!(s.ingest(w, &answer).await, Err(StoreError::KeyTaken)),
+            "{}",
+            ts.name
+        );
         let counts = s.outbox_counts().await.unwrap();
-        assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 1, "{}", ts.name);
+        assert_eq!(
+            counts.iter().map(|c| c.count).sum::<i64>(),
+            1,
+            "{}",
+            ts.name
+        );
     }
 }

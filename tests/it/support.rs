@@ -45,9 +45,7 @@ pub async fn postgres() -> Option<TestStore> {
     admin.close().await;
     let mut url = reqwest::Url::parse(&base).expect("LIENTHONG_TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
-    let store = store::open(url.as_str(), 8)
-        .await
-        .expect("open postgres");
+    let store = store::open(url.as_str(), 8).await.expect("open postgres");
     Some(TestStore {
         name: "postgres",
         store,
@@ -60,4 +58,208 @@ pub async fn stores() -> Vec<TestStore> {
     let mut v = vec![sqlite().await];
     v.extend(postgres().await);
     v
+}
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lienthong::app::Gateway;
+use lienthong::config::{Config, DeliveryConfig};
+use lienthong::outbox::{Lane, Outcome};
+use lienthong::peer::dvcqg::DvcqgPeer;
+use lienthong::sim::{SimSettings, Simulator};
+use lienthong::store::StateCount;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN: &str = "test-source-token";
+
+/// A running gateway (HTTP ingest on a random port) and a running portal simulator. Delivery
+/// is driven by the test through [`TestApp::lane`], so nothing depends on timing.
+pub struct TestApp {
+    pub base: String,
+    pub sim: Simulator,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    pub config: Config,
+    shutdown: CancellationToken,
+    _store: TestStore,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn mappings() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings")
+}
+
+/// The configuration tests start from: one source `tinh` (vendor-a mappings), fast back-off.
+pub fn test_config(store_url: &str, sim_base: &str) -> Config {
+    let sim = SimSettings::default();
+    let text = format!(
+        r#"
+[store]
+url = "{store_url}"
+[server]
+body_limit_bytes = 65536
+max_records_per_request = 100
+[delivery]
+backoff_initial_ms = 1
+backoff_cap_ms = 2
+max_attempts = 50
+[peers.dvcqg]
+base_url = "{sim_base}"
+madonvi = "000.00.01.H56"
+timeout_ms = 5000
+auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
+[[sources]]
+name = "tinh"
+token = "{TOKEN}"
+dossier_mapping = "{maps}/vendor-a/dossier.toml"
+step_mapping = "{maps}/vendor-a/step.toml"
+vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công tỉnh" }}
+"#,
+        maps = mappings().display(),
+        dst = sim.dstcode,
+        user = sim.username,
+        pass = sim.password,
+    );
+    Config::from_toml(&text).expect("test config parses")
+}
+
+pub async fn spawn_app(ts: TestStore) -> TestApp {
+    spawn_app_with(ts, SimSettings::default(), |_| {}).await
+}
+
+pub async fn spawn_app_with(
+    ts: TestStore,
+    sim_settings: SimSettings,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let shutdown = CancellationToken::new();
+    let sim = Simulator::new(sim_settings);
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_base = format!("http://{}", sim_listener.local_addr().unwrap());
+    tokio::spawn(lienthong::sim::serve(
+        sim_listener,
+        sim.clone(),
+        shutdown.clone(),
+    ));
+
+    let mut config = test_config("sqlite://unused", &sim_base);
+    tweak(&mut config);
+    // HTTP only: the test drives delivery itself.
+    let mut http_only = config.clone();
+    http_only.peers.dvcqg = None;
+    let gateway =
+        Gateway::build_with_store(&http_only, &mappings(), ts.store.clone()).expect("gateway");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gateway.run(listener, shutdown.clone()));
+    TestApp {
+        base,
+        sim,
+
+        store: ts.store.clone(),
+        client: reqwest::Client::new(),
+        config,
+        shutdown,
+        _store: ts,
+    }
+}
+
+impl TestApp {
+    /// POSTs `body` to `/ingest/v1/tinh/{kind}` with the source's token.
+    pub async fn post(&self, kind: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(kind, body.to_string().into_bytes(), Some(TOKEN), &[])
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        kind: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/ingest/v1/tinh/{kind}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("ingest reachable");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A delivery lane to the simulator, with the app's delivery policy (or `policy`).
+    pub fn lane(&self, owner: &str, policy: Option<DeliveryConfig>) -> Lane {
+        let peer = DvcqgPeer::new(self.config.peers.dvcqg.as_ref().unwrap()).unwrap();
+        Lane::new(
+            self.store.clone(),
+            Arc::new(peer),
+            vec!["DongBoHoSoMC".into(), "CapNhatTienDoHoSoMC".into()],
+            policy.unwrap_or_else(|| self.config.delivery.clone()),
+            owner.into(),
+            Arc::new(Notify::new()),
+        )
+    }
+
+    /// Runs `lane` until nothing is pending or in flight (bounded).
+    pub async fn drain(&self, lane: &Lane) {
+        for _ in 0..5_000 {
+            match lane.try_execute().await.expect("store works") {
+                Outcome::Sent { .. } => continue,
+                Outcome::Idle => {
+                    if self.open().await == 0 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }
+        panic!("outbox did not drain: {:?}", self.counts().await);
+    }
+
+    pub async fn counts(&self) -> Vec<StateCount> {
+        self.store.outbox_counts().await.unwrap()
+    }
+
+    pub async fn count(&self, operation: &str, state: &str) -> i64 {
+        self.counts()
+            .await
+            .iter()
+            .filter(|c| c.operation == operation && c.state == state)
+            .map(|c| c.count)
+            .sum()
+    }
+
+    async fn open(&self) -> i64 {
+        self.counts()
+            .await
+            .iter()
+            .filter(|c| c.state == "pending" || c.state == "inflight")
+            .map(|c| c.count)
+            .sum()
+    }
+}
+
+/// Valid local records from the fixture generator: `n` dossiers and their steps.
+pub fn local_records(seed: u64, n: usize) -> (Vec<Value>, Vec<Value>) {
+    let d = lienthong::sim::local::generate(seed, n, 0);
+    (d.dossiers, d.steps)
 }

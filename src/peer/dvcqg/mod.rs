@@ -337,7 +337,7 @@ fn log_verdict(request_id: Uuid, operation: &str, verdict: &BatchVerdict) {
         }
         BatchVerdict::Retry { reason, after } => {
             let after_s = after.map(|d| d.as_secs());
-            tracing::warn!(%request_id, operation, %reason, after_s, "dvcqg: batch to retry");
+            tracing::info!(%request_id, operation, %reason, after_s, "dvcqg: batch to retry");
         }
         BatchVerdict::Reject { reason } => {
             tracing::warn!(%request_id, operation, %reason, "dvcqg: batch rejected");

@@ -1,0 +1,123 @@
+//! The binary's commands as an operator runs them.
+
+use std::process::Command;
+
+use crate::support::mappings;
+
+fn lienthong() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lienthong"))
+}
+
+#[test]
+fn check_reports_every_problem_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lienthong.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[peers.dvcqg]
+base_url = "ftp://portal"
+madonvi = "000.00.01.H56"
+dossier_batch = 80
+auth = {{ mode = "session", dstcode = "x", username = "u" }}
+[schedules]
+catalog_pull = "every night"
+[[sources]]
+name = "tinh"
+token = "t"
+dossier_mapping = "{m}/vendor-a/dossier.toml"
+step_mapping = "does-not-exist.toml"
+[[sources]]
+name = "tinh"
+token = "t"
+dossier_mapping = "{m}/vendor-a/dossier.toml"
+step_mapping = "{m}/vendor-a/step.toml"
+"#,
+            m = mappings().display()
+        ),
+    )
+    .unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "peers.dvcqg.base_url: \"ftp://portal\" has scheme \"ftp\"",
+        "peers.dvcqg.dossier_batch: 80 is outside 1..=50",
+        "peers.dvcqg.auth.password: missing",
+        "schedules.catalog_pull: \"every night\" is not a cron expression",
+        "step_mapping",
+        "duplicate source name \"tinh\"",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(err.lines().count() >= 6, "{err}");
+
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:1\"\nlistn = 1\n").unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listn"));
+}
+
+#[test]
+fn check_accepts_a_sound_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lienthong.toml");
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "matkhau\n").unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[peers.dvcqg]
+base_url = "https://lgsp.example.gov.vn/dvcqg"
+madonvi = "000.00.01.H56"
+auth = {{ mode = "session", dstcode = "000.00.01.H56", username = "u", password_file = "{s}" }}
+[schedules]
+catalog_pull = "0 0 2 * * *"
+[[sources]]
+name = "tinh"
+token = "t"
+dossier_mapping = "{m}/vendor-a/dossier.toml"
+step_mapping = "{m}/vendor-a/step.toml"
+"#,
+            m = mappings().display(),
+            s = secret.display()
+        ),
+    )
+    .unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn env_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lienthong.toml");
+    std::fs::write(&cfg, "[delivery]\nmax_attempts = 5\n").unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .env("LIENTHONG_DELIVERY__LEASE_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("delivery.lease_seconds"));
+}

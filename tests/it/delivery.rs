@@ -1,0 +1,290 @@
+//! Delivery to the portal simulator over real sockets: order, retries, Retry-After, re-login,
+//! create/update switches, partial batches, and a crash between send and commit.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use lienthong::config::DeliveryConfig;
+use lienthong::outbox::Outcome;
+use lienthong::sim::{EventKind, Fault, FaultRates, RetryAfter, SimSettings};
+use lienthong::store::{now_ms, Claim};
+use serde_json::json;
+
+use crate::support::{local_records, spawn_app, spawn_app_with, sqlite, stores};
+
+fn code(v: &serde_json::Value) -> String {
+    v["MaHoSo"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_dossier_arrives_in_order_under_faults() {
+    for ts in stores().await {
+        let settings = SimSettings {
+            faults: FaultRates {
+                http503: 0.05,
+                http500: 0.05,
+                drop_before_apply: 0.05,
+                drop_after_apply: 0.05,
+                envelope_temporary: 0.05,
+                item_temporary: 0.1,
+                session_expiry: 0.05,
+                retry_after_secs: 0,
+                ..FaultRates::default()
+            },
+            seed: 11,
+            ..SimSettings::default()
+        };
+        let app = spawn_app_with(ts, settings, |c| {
+            c.server.body_limit_bytes = 10 << 20;
+            c.server.max_records_per_request = 10_000;
+        })
+        .await;
+        let (d, s) = local_records(5, 30);
+        assert_eq!(app.post("dossiers", &json!(d)).await.0, 202);
+        assert_eq!(app.post("steps", &json!(s)).await.0, 202);
+        let lane = app.lane("t", None);
+        app.drain(&lane).await;
+        assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 30);
+        assert_eq!(
+            app.count("CapNhatTienDoHoSoMC", "delivered").await,
+            s.len() as i64
+        );
+        let stats = app.sim.stats();
+        assert!(
+            stats.faults_injected.len() >= 3,
+            "several kinds of fault happened: {stats:?}"
+        );
+        assert_eq!(stats.out_of_order_steps, 0);
+        assert_eq!(stats.violations.id_reused_with_different_body, 0);
+        assert_eq!(stats.violations.same_body_under_two_ids, 0);
+        for dossier in &d {
+            let events = app.sim.events(&code(dossier));
+            assert!(matches!(events[0].kind, EventKind::Create), "{events:?}");
+            let steps = s
+                .iter()
+                .filter(|x| x["MaHoSo"] == dossier["MaHoSo"])
+                .count();
+            assert_eq!(events.len(), 1 + steps);
+        }
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_obeyed() {
+    let app = spawn_app(sqlite().await).await;
+    let (d, _) = local_records(6, 1);
+    app.post("dossiers", &d[0]).await;
+    app.sim.script(vec![Fault::Http503 {
+        retry_after: RetryAfter::Seconds(30),
+    }]);
+    let lane = app.lane("t", None);
+    let before = now_ms();
+    assert_eq!(
+        lane.try_execute().await.unwrap(),
+        Outcome::Sent {
+            items: 1,
+            delivered: 0
+        }
+    );
+    let due = app.store.next_due("dvcqg").await.unwrap().unwrap();
+    assert!(
+        due >= before + 30_000,
+        "next try {} ms after the 503",
+        due - before
+    );
+    assert_eq!(
+        lane.try_execute().await.unwrap(),
+        Outcome::Idle,
+        "not before Retry-After"
+    );
+
+    // An HTTP date works as well, and a huge value is cut to the configured cap.
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), |c| {
+        c.delivery.retry_after_cap_seconds = 60;
+    })
+    .await;
+    app.post("dossiers", &d[0]).await;
+    app.sim.script(vec![Fault::Http429 {
+        retry_after: RetryAfter::HttpDate(
+            std::time::SystemTime::now() + Duration::from_secs(86_400),
+        ),
+    }]);
+    let lane = app.lane("t", None);
+    let before = now_ms();
+    lane.try_execute().await.unwrap();
+    let due = app.store.next_due("dvcqg").await.unwrap().unwrap();
+    assert!(
+        (before + 55_000..=now_ms() + 60_000).contains(&due),
+        "capped at 60 s: {}",
+        due - before
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_is_renewed_without_using_a_retry() {
+    let app = spawn_app(sqlite().await).await;
+    let (d, _) = local_records(7, 1);
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    // Log in once, then let the portal forget the session.
+    app.post("dossiers", &d[0]).await;
+    app.sim.script(vec![Fault::ExpireSessions]);
+    assert_eq!(
+        lane.try_execute().await.unwrap(),
+        Outcome::Sent {
+            items: 1,
+            delivered: 1
+        }
+    );
+    let counts = app.counts().await;
+    let delivered = counts.iter().find(|c| c.state == "delivered").unwrap();
+    assert_eq!(delivered.retried, 0, "re-login is not a failed attempt");
+    assert!(app.sim.stats().session_errors >= 1);
+}
+
+#[tokio::test]
+async fn already_exists_turns_the_create_into_an_update() {
+    let app = spawn_app(sqlite().await).await;
+    let (d, _) = local_records(8, 1);
+    // The portal already has this dossier (sent earlier by another system).
+    let peer =
+        lienthong::peer::dvcqg::DvcqgPeer::new(app.config.peers.dvcqg.as_ref().unwrap()).unwrap();
+    let mapping = lienthong::mapping::Mapping::load(
+        &crate::support::mappings().join("vendor-a/dossier.toml"),
+    )
+    .unwrap();
+    let vars = app.config.sources[0].vars.clone();
+    let item = serde_json::Value::Object(mapping.map(&d[0], &vars).unwrap().item);
+    use lienthong::peer::Peer;
+    let body = peer.build_body("DongBoHoSoMC", false, &[item]);
+    peer.send(uuid::Uuid::new_v4(), "DongBoHoSoMC", &body).await;
+
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    app.drain(&lane).await;
+    let kinds: Vec<_> = app
+        .sim
+        .events(&code(&d[0]))
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        matches!(kinds[..], [EventKind::Create, EventKind::Update]),
+        "{kinds:?}"
+    );
+    assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 1);
+}
+
+#[tokio::test]
+async fn a_partly_applied_batch_resends_only_the_failed_items_under_a_new_id() {
+    for ts in stores().await {
+        let app = spawn_app(ts).await;
+        let (d, _) = local_records(9, 3);
+        app.post("dossiers", &json!(d)).await;
+        app.sim
+            .script(vec![Fault::ItemTemporary { items: vec![1] }]);
+        let lane = app.lane("t", None);
+        app.drain(&lane).await;
+        let ids: Vec<String> = d
+            .iter()
+            .map(|x| app.sim.events(&code(x))[0].request_id.clone().unwrap())
+            .collect();
+        assert_eq!(ids[0], ids[2], "the applied items went together");
+        assert_ne!(ids[0], ids[1], "the failed item went again in a new batch");
+        let stats = app.sim.stats();
+        assert_eq!(stats.violations.same_body_under_two_ids, 0);
+        assert_eq!(
+            stats.items_applied.values().sum::<u64>(),
+            3,
+            "nothing applied twice"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_dossier_holds_back_only_itself() {
+    let app = spawn_app(sqlite().await).await;
+    let (d, s) = local_records(10, 2);
+    let (a, b) = (&d[0], &d[1]);
+    app.post("dossiers", a).await;
+    app.post(
+        "steps",
+        &json!(s
+            .iter()
+            .filter(|x| x["MaHoSo"] == a["MaHoSo"])
+            .collect::<Vec<_>>()),
+    )
+    .await;
+    // A's header fails and is not due again for a long time.
+    app.sim.script(vec![Fault::Http500]);
+    let slow = DeliveryConfig {
+        backoff_initial_ms: 3_600_000,
+        backoff_cap_ms: 3_600_000,
+        ..app.config.delivery.clone()
+    };
+    let lane = app.lane("t", Some(slow));
+    assert_eq!(
+        lane.try_execute().await.unwrap(),
+        Outcome::Sent {
+            items: 1,
+            delivered: 0
+        }
+    );
+    // B and its steps arrive later and go through.
+    app.post("dossiers", b).await;
+    let b_steps: Vec<_> = s.iter().filter(|x| x["MaHoSo"] == b["MaHoSo"]).collect();
+    app.post("steps", &json!(b_steps)).await;
+    while lane.try_execute().await.unwrap() != Outcome::Idle {}
+    assert_eq!(app.sim.events(&code(b)).len(), 1 + b_steps.len());
+    assert!(
+        app.sim.events(&code(a)).is_empty(),
+        "A waits for its retry; its steps wait behind it"
+    );
+    assert_eq!(
+        app.count("CapNhatTienDoHoSoMC", "delivered").await,
+        b_steps.len() as i64
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_send_and_commit_loses_nothing_and_resends_the_same_id() {
+    for ts in stores().await {
+        let app = spawn_app(ts).await;
+        let (d, _) = local_records(12, 2);
+        app.post("dossiers", &json!(d)).await;
+        // Instance one claims a batch and sends it; the portal applies it; instance one dies
+        // before it records the answer (its lease runs out at once).
+        let peer = lienthong::peer::dvcqg::DvcqgPeer::new(app.config.peers.dvcqg.as_ref().unwrap())
+            .unwrap();
+        use lienthong::peer::Peer;
+        let now = now_ms();
+        let claim = Claim {
+            peer: "dvcqg",
+            operation: "DongBoHoSoMC",
+            limit: 50,
+            now_ms: now,
+            lease_until_ms: now,
+            owner: "one",
+        };
+        let build =
+            |u: bool, items: &[serde_json::Value]| peer.build_body("DongBoHoSoMC", u, items);
+        let batch = app
+            .store
+            .claim_new_batch(&claim, &build)
+            .await
+            .unwrap()
+            .unwrap();
+        peer.send(batch.id, &batch.operation, &batch.body).await;
+        drop(batch);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Instance two takes the batch over and sends it again: same id, same body.
+        let lane = app.lane("two", None);
+        app.drain(&lane).await;
+        let stats = app.sim.stats();
+        assert_eq!(stats.duplicates_absorbed, 1, "{stats:?}");
+        assert_eq!(stats.violations.id_reused_with_different_body, 0);
+        assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 2);
+        let ids: HashSet<_> = d.iter().map(|x| app.sim.events(&code(x)).len()).collect();
+        assert_eq!(ids, HashSet::from([1]), "each dossier created exactly once");
+    }
+}

@@ -1,0 +1,225 @@
+//! HTTP ingest as a local system sees it: precise answers, nothing stored for refused bodies,
+//! bad records quarantined while good ones go on, idempotency, waiting steps.
+
+use serde_json::{json, Value};
+
+use crate::support::{local_records, spawn_app, sqlite, stores, TOKEN};
+
+#[tokio::test]
+async fn unreadable_bodies_are_refused_with_a_reason_and_nothing_is_stored() {
+    let app = spawn_app(sqlite().await).await;
+    let (dossiers, _) = local_records(1, 1);
+    let good = serde_json::to_vec(&dossiers).unwrap();
+    let deep = "[".repeat(64) + "{}" + &"]".repeat(64);
+    // (case, body, token, expected status, the answer must say)
+    type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "not JSON",
+            b"<HoSo>".to_vec(),
+            Some(TOKEN),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "truncated",
+            b"[{\"MaHoSo\": ".to_vec(),
+            Some(TOKEN),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "duplicate key",
+            br#"{"MaHoSo": "a", "MaHoSo": "b"}"#.to_vec(),
+            Some(TOKEN),
+            400,
+            "duplicate key \"MaHoSo\"",
+        ),
+        (
+            "too deep",
+            deep.into_bytes(),
+            Some(TOKEN),
+            400,
+            "deeper than 64",
+        ),
+        (
+            "a number",
+            b"42".to_vec(),
+            Some(TOKEN),
+            400,
+            "object or an array of objects",
+        ),
+        (
+            "array of strings",
+            b"[\"x\"]".to_vec(),
+            Some(TOKEN),
+            400,
+            "element 0 is not an object",
+        ),
+        (
+            "wrong token",
+            good.clone(),
+            Some("nope"),
+            401,
+            "bearer token",
+        ),
+        ("no token", good.clone(), None, 401, "bearer token"),
+        (
+            "too large",
+            vec![b' '; 65_537],
+            Some(TOKEN),
+            413,
+            "limit of 65536 bytes",
+        ),
+        (
+            "too many records",
+            serde_json::to_vec(&vec![json!({}); 101]).unwrap(),
+            Some(TOKEN),
+            413,
+            "limit of 100 per request",
+        ),
+    ];
+    for (name, body, token, status, says) in cases {
+        let (got, answer) = app.post_raw("dossiers", body, token, &[]).await;
+        assert_eq!(got, status, "{name}: {answer}");
+        let msg = answer["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "{name}: {msg}");
+    }
+    assert!(app.counts().await.is_empty(), "nothing queued");
+    assert_eq!(
+        app.store.quarantine_count().await.unwrap(),
+        0,
+        "nothing quarantined"
+    );
+
+    // A body of exactly the limit is allowed.
+    let mut exact = good.clone();
+    exact.resize(65_536, b' ');
+    let (got, answer) = app.post_raw("dossiers", exact, Some(TOKEN), &[]).await;
+    assert_eq!(got, 202, "{answer}");
+    assert_eq!(answer["accepted"].as_array().unwrap().len(), 1);
+}
+
+fn with(mut record: Value, field: &str, value: Value) -> Value {
+    record[field] = value;
+    record
+}
+
+#[tokio::test]
+async fn bad_records_are_rejected_precisely_and_the_rest_go_on() {
+    for ts in stores().await {
+        let app = spawn_app(ts).await;
+        let (d, _) = local_records(2, 7);
+        let processing = with(d[2].clone(), "TinhTrang", json!("DANG_XU_LY"));
+        let body = json!([
+            d[0],
+            with(d[1].clone(), "TinhTrang", json!({"ma": "XONG"})),
+            with(processing, "NgayNhan", json!("05/13/2026 08:00:00")),
+            with(d[3].clone(), "MaThuTucLocal", json!("TTHC-KHONG-CO")),
+            with(d[4].clone(), "NguoiNop", json!("   ")),
+            with(d[5].clone(), "HanTra", json!("2026-10-01 17:00:00")),
+            // An optional date that cannot be read is left out with a warning.
+            with(d[6].clone(), "NgayNop", json!("05/13/2026 08:00:00")),
+        ]);
+        let (status, answer) = app.post("dossiers", &body).await;
+        assert_eq!(status, 202, "{answer}");
+        let accepted = answer["accepted"].as_array().unwrap();
+        assert_eq!(accepted.len(), 2, "{answer}");
+        assert_eq!(accepted[0]["index"], 0);
+        assert_eq!(accepted[1]["index"], 6);
+        let warning = accepted[1]["warnings"][0].as_str().unwrap();
+        assert!(
+            warning.contains("NgayNopHoSo") && warning.contains("left out"),
+            "{warning}"
+        );
+        let errors: Vec<(u64, String)> = answer["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["index"].as_u64().unwrap(),
+                    r["error"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let expect = [
+            (1, vec!["TrangThaiHoSo"]),
+            (2, vec!["NgayTiepNhan", "05/13/2026 08:00:00"]),
+            (3, vec!["MaTTHC", "TTHC-KHONG-CO"]),
+            (4, vec!["ChuHoSo", "missing"]),
+            (5, vec!["NgayHenTra", "before"]),
+        ];
+        assert_eq!(errors.len(), expect.len(), "{answer}");
+        for ((index, error), (want_index, words)) in errors.iter().zip(expect) {
+            assert_eq!(*index, want_index);
+            for w in words {
+                assert!(
+                    error.contains(w),
+                    "record {index}: {error:?} should name {w:?}"
+                );
+            }
+        }
+        // The applicant's name never appears in an error.
+        let name = d[4]["NguoiNop"].as_str().unwrap().to_string();
+        assert!(!answer.to_string().contains(&name));
+        assert_eq!(app.store.quarantine_count().await.unwrap(), 5);
+        assert_eq!(app.count("DongBoHoSoMC", "pending").await, 2);
+    }
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_answer_and_stores_nothing_twice() {
+    let app = spawn_app(sqlite().await).await;
+    let (d, _) = local_records(3, 2);
+    let body = serde_json::to_vec(&d).unwrap();
+    let key = [("idempotency-key", "lo-2026-11-05-0001")];
+    let (s1, a1) = app
+        .post_raw("dossiers", body.clone(), Some(TOKEN), &key)
+        .await;
+    let (s2, a2) = app
+        .post_raw("dossiers", body.clone(), Some(TOKEN), &key)
+        .await;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(a1, a2, "same answer, same gateway ids");
+    assert_eq!(app.count("DongBoHoSoMC", "pending").await, 2, "stored once");
+    let other = serde_json::to_vec(&d[..1]).unwrap();
+    let (s3, a3) = app.post_raw("dossiers", other, Some(TOKEN), &key).await;
+    assert_eq!(s3, 409, "{a3}");
+    assert!(a3["error"].as_str().unwrap().contains("different body"));
+    assert_eq!(app.count("DongBoHoSoMC", "pending").await, 2);
+}
+
+#[tokio::test]
+async fn a_step_before_its_dossier_waits_and_goes_after_it() {
+    for ts in stores().await {
+        let app = spawn_app(ts).await;
+        let (d, s) = local_records(4, 1);
+        let (status, answer) = app.post("steps", &json!(s)).await;
+        assert_eq!(status, 202, "{answer}");
+        for a in answer["accepted"].as_array().unwrap() {
+            assert_eq!(a["warnings"], json!(["waiting for dossier"]), "{answer}");
+        }
+        let lane = app.lane("t", None);
+        app.drain(&lane).await;
+        assert_eq!(
+            app.sim.dossier_count(),
+            0,
+            "no step goes before its dossier"
+        );
+        let (status, _) = app.post("dossiers", &d[0]).await;
+        assert_eq!(status, 202);
+        app.drain(&lane).await;
+        let code = d[0]["MaHoSo"].as_str().unwrap();
+        let events = app.sim.events(code);
+        assert_eq!(events.len(), 1 + s.len(), "{events:?}");
+        assert!(matches!(events[0].kind, lienthong::sim::EventKind::Create));
+        let times: Vec<_> = events[1..]
+            .iter()
+            .map(|e| e.thoi_diem.clone().unwrap())
+            .collect();
+        let mut sorted = times.clone();
+        sorted.sort();
+        assert_eq!(times, sorted, "steps in time order");
+    }
+}
