@@ -121,3 +121,27 @@ fn env_overrides_the_file() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("delivery.lease_seconds"));
 }
+
+#[test]
+fn map_prints_items_or_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("records.json");
+    let (d, _) = crate::support::local_records(14, 2);
+    let mut broken = d[1].clone();
+    broken["NgayNhan"] = serde_json::json!("hôm qua");
+    broken["TinhTrang"] = serde_json::json!("DANG_XU_LY");
+    std::fs::write(&input, serde_json::to_vec(&vec![d[0].clone(), broken]).unwrap()).unwrap();
+    let out = lienthong()
+        .args(["map", "--mapping"])
+        .arg(mappings().join("vendor-a/dossier.toml"))
+        .arg("--input")
+        .arg(&input)
+        .args(["--var", "DonViXuLy=UBND xã Quảng Phú"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(d[0]["MaHoSo"].as_str().unwrap()), "{text}");
+    assert!(text.contains("UBND xã Quảng Phú"), "{text}");
+    assert!(text.contains("record 1") && text.contains("NgayTiepNhan") && text.contains("hôm qua"), "{text}");
+}

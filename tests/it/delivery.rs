@@ -288,3 +288,42 @@ async fn a_crash_between_send_and_commit_loses_nothing_and_resends_the_same_id()
         assert_eq!(ids, HashSet::from([1]), "each dossier created exactly once");
     }
 }
+
+#[tokio::test]
+async fn lgsp_auth_mode_delivers_with_a_bearer_token() {
+    let settings = SimSettings {
+        require_lgsp_header: true,
+        ..SimSettings::default()
+    };
+    let app = spawn_app_with(sqlite().await, settings.clone(), |_| {}).await;
+    // Same simulator, now reached through the LGSP route.
+    let mut dvcqg = app.config.peers.dvcqg.clone().unwrap();
+    let toml = format!(
+        r#"mode = "lgsp"
+token_url = "{base}/oauth/token"
+client_id = "{id}"
+client_secret = "{secret}"
+access_token_header = {{ access_key = "ak", secret_key = "sk", app_name = "lienthong", partner_code = "000.00.01.H56" }}"#,
+        base = dvcqg.base_url,
+        id = settings.client_id,
+        secret = settings.client_secret,
+    );
+    dvcqg.auth = toml::from_str(&toml).unwrap();
+    let peer = lienthong::peer::dvcqg::DvcqgPeer::new(&dvcqg).unwrap();
+    let lane = lienthong::outbox::Lane::new(
+        app.store.clone(),
+        std::sync::Arc::new(peer),
+        vec!["DongBoHoSoMC".into(), "CapNhatTienDoHoSoMC".into()],
+        app.config.delivery.clone(),
+        "lgsp".into(),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let (d, s) = local_records(13, 2);
+    app.post("dossiers", &json!(d)).await;
+    app.post("steps", &json!(s)).await;
+    app.sim.script(vec![Fault::ExpireSessions]);
+    app.drain(&lane).await;
+    assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 2);
+    assert_eq!(app.count("CapNhatTienDoHoSoMC", "delivered").await, s.len() as i64);
+    assert_eq!(app.sim.stats().session_errors, 0, "no session in LGSP mode");
+}

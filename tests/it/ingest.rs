@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{local_records, spawn_app, sqlite, stores, TOKEN};
+use crate::support::{local_records, postgres, spawn_app, sqlite, stores, TOKEN};
 
 #[tokio::test]
 async fn unreadable_bodies_are_refused_with_a_reason_and_nothing_is_stored() {
@@ -222,4 +222,44 @@ async fn a_step_before_its_dossier_waits_and_goes_after_it() {
         sorted.sort();
         assert_eq!(times, sorted, "steps in time order");
     }
+}
+
+/// A database that refuses connections (taken down by its administrator) is a real outage:
+/// ingest answers 503 with Retry-After and stores nothing, then resumes by itself.
+/// (SQLite cannot be taken away from under a process running as root, so this runs on
+/// PostgreSQL, which CI always provides.)
+#[tokio::test]
+async fn a_store_outage_answers_503_and_ingest_resumes_by_itself() {
+    let Some(ts) = postgres().await else {
+        return;
+    };
+    let db = ts.pg_database.clone().unwrap();
+    let base = std::env::var("LIENTHONG_TEST_DATABASE_URL").unwrap();
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let app = spawn_app(ts).await;
+    let (d, _) = local_records(15, 2);
+
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false")).execute(&admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let resp = app
+        .client
+        .post(format!("{}/ingest/v1/tinh/dossiers", app.base))
+        .bearer_auth(TOKEN)
+        .json(&d[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("nothing was stored"), "{body}");
+
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true")).execute(&admin).await.unwrap();
+    let (status, answer) = app.post("dossiers", &d[1]).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(app.count("DongBoHoSoMC", "pending").await, 1, "only the second was stored");
 }

@@ -8,6 +8,8 @@ use lienthong::store::{self, Store};
 pub struct TestStore {
     pub name: &'static str,
     pub store: Arc<dyn Store>,
+    /// PostgreSQL only: the test database's name.
+    pub pg_database: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -19,6 +21,7 @@ pub async fn sqlite() -> TestStore {
     TestStore {
         name: "sqlite",
         store,
+        pg_database: None,
         _dir: Some(dir),
     }
 }
@@ -49,6 +52,7 @@ pub async fn postgres() -> Option<TestStore> {
     Some(TestStore {
         name: "postgres",
         store,
+        pg_database: Some(name),
         _dir: None,
     })
 }
