@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod json;
+pub mod xml;
 
 use std::collections::HashMap;
 use std::path::Path;
