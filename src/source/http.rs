@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{json::parse_strict, Sources};
+use super::json::parse_strict;
+use super::xml::{parse_records, XmlError, XmlLimits};
+use super::Sources;
 use crate::mapping::Mapping;
 use crate::store::{
     now_ms, AcceptedRecord, IdempotencyKey, IngestResult, IngestWrite, QuarantinedRecord,
@@ -160,10 +162,25 @@ async fn ingest(
         })
         .unwrap_or(false);
     let records = if is_xml {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "this gateway reads JSON bodies; send Content-Type: application/json",
-        );
+        let Some(element) = source.xml_record_element.as_deref() else {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "source \"{source_name}\" takes JSON; set xml_record_element in its config to send XML"
+                ),
+            );
+        };
+        let limits = XmlLimits {
+            max_records: st.limits.records,
+            ..XmlLimits::default()
+        };
+        match parse_records(&bytes, element, &limits) {
+            Ok(r) => r,
+            Err(e @ XmlError::TooManyRecords { .. }) => {
+                return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        }
     } else {
         match parse_strict(&bytes).and_then(into_records) {
             Ok(r) => r,

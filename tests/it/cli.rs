@@ -130,7 +130,11 @@ fn map_prints_items_or_every_error() {
     let mut broken = d[1].clone();
     broken["NgayNhan"] = serde_json::json!("hôm qua");
     broken["TinhTrang"] = serde_json::json!("DANG_XU_LY");
-    std::fs::write(&input, serde_json::to_vec(&vec![d[0].clone(), broken]).unwrap()).unwrap();
+    std::fs::write(
+        &input,
+        serde_json::to_vec(&vec![d[0].clone(), broken]).unwrap(),
+    )
+    .unwrap();
     let out = lienthong()
         .args(["map", "--mapping"])
         .arg(mappings().join("vendor-a/dossier.toml"))
@@ -143,5 +147,8 @@ fn map_prints_items_or_every_error() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains(d[0]["MaHoSo"].as_str().unwrap()), "{text}");
     assert!(text.contains("UBND xã Quảng Phú"), "{text}");
-    assert!(text.contains("record 1") && text.contains("NgayTiepNhan") && text.contains("hôm qua"), "{text}");
+    assert!(
+        text.contains("record 1") && text.contains("NgayTiepNhan") && text.contains("hôm qua"),
+        "{text}"
+    );
 }

@@ -303,7 +303,7 @@ async fn lgsp_auth_mode_delivers_with_a_bearer_token() {
 token_url = "{base}/oauth/token"
 client_id = "{id}"
 client_secret = "{secret}"
-access_token_header = {{ access_key = "ak", secret_key = "sk", app_name = "lienthong", partner_code = "000.00.01.H56" }}"#,
+access_token_header = {{ access_key = "ak", secret_key = "sk", app_name = "lienthong", partner_code = "000.00.01.H56", partner_code_cus = "000.00.01.H56" }}"#,
         base = dvcqg.base_url,
         id = settings.client_id,
         secret = settings.client_secret,
@@ -324,6 +324,9 @@ access_token_header = {{ access_key = "ak", secret_key = "sk", app_name = "lient
     app.sim.script(vec![Fault::ExpireSessions]);
     app.drain(&lane).await;
     assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 2);
-    assert_eq!(app.count("CapNhatTienDoHoSoMC", "delivered").await, s.len() as i64);
+    assert_eq!(
+        app.count("CapNhatTienDoHoSoMC", "delivered").await,
+        s.len() as i64
+    );
     assert_eq!(app.sim.stats().session_errors, 0, "no session in LGSP mode");
 }

@@ -239,7 +239,10 @@ async fn a_store_outage_answers_503_and_ingest_resumes_by_itself() {
     let app = spawn_app(ts).await;
     let (d, _) = local_records(15, 2);
 
-    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
         .bind(&db)
         .execute(&admin)
@@ -256,10 +259,101 @@ async fn a_store_outage_answers_503_and_ingest_resumes_by_itself() {
     assert_eq!(resp.status().as_u16(), 503);
     assert_eq!(resp.headers()["retry-after"], "5");
     let body: Value = resp.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("nothing was stored"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was stored"),
+        "{body}"
+    );
 
-    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
     let (status, answer) = app.post("dossiers", &d[1]).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(app.count("DongBoHoSoMC", "pending").await, 1, "only the second was stored");
+    assert_eq!(
+        app.count("DongBoHoSoMC", "pending").await,
+        1,
+        "only the second was stored"
+    );
+}
+
+#[tokio::test]
+async fn xml_exports_are_read_safely() {
+    let app = crate::support::spawn_app_with(sqlite().await, Default::default(), |c| {
+        c.sources[0].xml_record_element = Some("HoSo".into());
+    })
+    .await;
+    let (d, _) = local_records(16, 2);
+    let field = |r: &Value, k: &str| match &r[k] {
+        Value::String(s) => s.replace('&', "&amp;").replace('<', "&lt;"),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let keys = [
+        "MaHoSo",
+        "MaThuTucLocal",
+        "TenThuTuc",
+        "TrichYeu",
+        "NguoiNop",
+        "SoGiayTo",
+        "DienThoai",
+        "LoaiNguoiNop",
+        "KenhNop",
+        "NgayNop",
+        "NgayNhan",
+        "HanTra",
+        "NgayXong",
+        "NgayTra",
+        "TinhTrang",
+        "NhanKetQuaQuaBuuDien",
+        "CoSoHoa",
+        "PhongXuLy",
+    ];
+    let records: String = d
+        .iter()
+        .map(|r| {
+            let inner: String = keys
+                .iter()
+                .map(|k| format!("<x:{k}>{}</x:{k}>", field(r, k)))
+                .collect();
+            format!("<x:HoSo>{inner}</x:HoSo>")
+        })
+        .collect();
+    let doc = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><x:DanhSachHoSo xmlns:x=\"urn:vendor\">{records}</x:DanhSachHoSo>"
+    );
+    let xml = [("content-type", "application/xml; charset=utf-8")];
+    let (status, answer) = app
+        .post_raw("dossiers", doc.into_bytes(), Some(TOKEN), &xml)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"].as_array().unwrap().len(), 2, "{answer}");
+
+    let hostile = [
+        (
+            "<!DOCTYPE a [<!ENTITY b \"bbbb\">]><DanhSachHoSo>&b;</DanhSachHoSo>",
+            "DOCTYPE",
+        ),
+        (
+            "<?xml version=\"1.0\" encoding=\"windows-1258\"?><a/>",
+            "windows-1258",
+        ),
+        ("<DanhSachHoSo><HoSo></DanhSachHoSo>", "not well-formed"),
+    ];
+    for (doc, says) in hostile {
+        let (status, answer) = app
+            .post_raw("dossiers", doc.as_bytes().to_vec(), Some(TOKEN), &xml)
+            .await;
+        assert_eq!(status, 400, "{doc}: {answer}");
+        let msg = answer["error"].as_str().unwrap();
+        assert!(msg.contains(says), "{doc}: {msg}");
+    }
+    assert_eq!(
+        app.count("DongBoHoSoMC", "pending").await,
+        2,
+        "nothing stored for refused bodies"
+    );
 }

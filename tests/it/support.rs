@@ -193,8 +193,13 @@ impl TestApp {
         let mut req = self
             .client
             .post(format!("{}/ingest/v1/tinh/{kind}", self.base))
-            .header("content-type", "application/json")
             .body(body);
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -236,7 +241,11 @@ impl TestApp {
                 }
             }
         }
-        panic!("outbox did not drain: {:?}", self.counts().await);
+        panic!(
+            "outbox did not drain: {:?}; dead letters: {:?}",
+            self.counts().await,
+            self.store.dead_letters(5).await
+        );
     }
 
     pub async fn counts(&self) -> Vec<StateCount> {
