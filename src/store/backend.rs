@@ -2,6 +2,11 @@
 //! backend from these statements plus the few fragments where the databases differ (how a write
 //! transaction begins, how the next queue position is drawn, how claims lock rows).
 //!
+//! Durability: ingest writes go through `pool` (every commit reaches the disk before the 202);
+//! claims and settlements go through `delivery`, which a backend may make cheaper (SQLite: no
+//! fsync per commit). Losing a settlement to a power cut only means the batch is sent again
+//! under the same id, which the peer absorbs.
+//!
 //! Ordering invariant: a message may be claimed only when no message of the same peer and
 //! dossier with a smaller `position` is `pending`, `inflight` or `dead`. `waiting` steps (their
 //! dossier not accepted yet) block nothing and are moved behind the dossier's header, in their
@@ -191,7 +196,7 @@ macro_rules! impl_store {
                 c: &$crate::store::Claim<'_>,
             ) -> Result<Option<$crate::store::Batch>, $crate::store::StoreError> {
                 use sqlx::Row;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.delivery.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "SELECT id, operation, is_update, body, attempts FROM batches \
                      WHERE peer = $1 AND state = 'open' AND next_attempt_at <= $2 \
@@ -248,7 +253,7 @@ macro_rules! impl_store {
                 build: $crate::store::BuildBody<'_>,
             ) -> Result<Option<$crate::store::Batch>, $crate::store::StoreError> {
                 use sqlx::Row;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.delivery.begin_with($begin).await?;
                 let rows = sqlx::query(concat!(
                     "SELECT o.id, o.dossier, o.is_update, o.item, o.attempts FROM outbox o \
                      WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.next_attempt_at <= $3 \
@@ -330,7 +335,7 @@ macro_rules! impl_store {
                 now_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::{BatchFate, MessageFate};
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.delivery.begin_with($begin).await?;
                 let id = batch.id.to_string();
                 match fate {
                     BatchFate::Reopen { next_attempt_ms, error, count_attempt } => {

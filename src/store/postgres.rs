@@ -10,6 +10,8 @@ use super::StoreError;
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL groups commits itself.
+    delivery: PgPool,
 }
 
 impl PostgresStore {
@@ -19,7 +21,10 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(3))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            delivery: pool.clone(),
+            pool,
+        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! The embedded SQLite backend: one file, WAL journal, full sync (a commit survives a power cut).
+//! The embedded SQLite backend: one file, WAL journal; accepted records are synced to disk on
+//! commit (they survive a power cut), delivery bookkeeping is not (see `backend.rs`).
 //! One process per file; several instances share work through PostgreSQL instead.
 
 use std::str::FromStr;
@@ -10,7 +11,11 @@ use sqlx::SqlitePool;
 use super::StoreError;
 
 pub struct SqliteStore {
+    /// Ingest and everything else: full sync, a commit is on disk.
     pool: SqlitePool,
+    /// Claims and settlements: normal sync (WAL keeps the file consistent; a process crash loses
+    /// nothing, a power cut may forget the last settlements, and their batches are resent).
+    delivery: SqlitePool,
 }
 
 impl SqliteStore {
@@ -24,9 +29,14 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        let delivery = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .await?;
+        Ok(Self { pool, delivery })
     }
 }
 
