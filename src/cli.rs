@@ -24,36 +24,21 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway daemon.
     Run {
-        #[arg(
-            long,
-            short,
-            env = "LIENTHONG_CONFIG",
-            default_value = "lienthong.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Run the whole flow in one process: temporary SQLite store, the built-in simulator, the
     /// gateway, and the fixtures' local records pushed through HTTP ingest with faults on.
     Demo(crate::demo::DemoOptions),
     /// Validate the configuration and its mapping files without running (exit 78 when unsound).
     Check {
-        #[arg(
-            long,
-            short,
-            env = "LIENTHONG_CONFIG",
-            default_value = "lienthong.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Apply database migrations and exit.
     Migrate {
-        #[arg(
-            long,
-            short,
-            env = "LIENTHONG_CONFIG",
-            default_value = "lienthong.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Map local records with a mapping file and print the result or every error (dry run).
     Map {
@@ -70,14 +55,21 @@ pub enum Command {
     Sim(crate::sim::SimOptions),
     /// Inspect the outbox.
     Outbox {
-        #[arg(
-            long,
-            short,
-            env = "LIENTHONG_CONFIG",
-            default_value = "lienthong.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
+}
+
+/// `--config FILE` (or `LIENTHONG_CONFIG`), shared by every command that reads the config.
+#[derive(clap::Args)]
+pub struct ConfigPath {
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "LIENTHONG_CONFIG",
+        default_value = "lienthong.toml"
+    )]
+    pub path: PathBuf,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -98,6 +90,7 @@ fn base_dir(config: &Path) -> PathBuf {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run { config } => {
+            let config = config.path;
             let cfg = Config::load(Some(&config))?;
             let problems = cfg.check(&base_dir(&config));
             if !problems.is_empty() {
@@ -122,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Demo(opts) => crate::demo::run(opts).await,
         Command::Check { config } => {
+            let config = config.path;
             let cfg = match Config::load(Some(&config)) {
                 Ok(c) => c,
                 Err(e) => {
@@ -143,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::Migrate { config } => {
+            let config = config.path;
             let cfg = Config::load(Some(&config))?;
             let store = crate::store::open(&cfg.store.url, 1).await?;
             println!("migrations applied ({})", store.backend());
@@ -172,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Outbox { config } => {
+            let config = config.path;
             let cfg = Config::load(Some(&config))?;
             let store = crate::store::open(&cfg.store.url, 1).await?;
             println!(
