@@ -67,7 +67,8 @@ pub struct ConfigPath {
         long = "config",
         short = 'c',
         env = "LIENTHONG_CONFIG",
-        default_value = "lienthong.toml"
+        default_value = "lienthong.toml",
+        value_name = "FILE"
     )]
     pub path: PathBuf,
 }

@@ -43,6 +43,8 @@ pub struct Lane {
     policy: DeliveryConfig,
     owner: String,
     wake: Arc<Notify>,
+    /// Set when the peer refused our credentials: nothing is claimed until then.
+    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Lane {
@@ -62,11 +64,27 @@ impl Lane {
             policy,
             owner,
             wake,
+            paused_until: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether the peer refused our credentials recently; the lane claims nothing meanwhile.
+    pub fn is_paused(&self) -> bool {
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *paused {
+            Some(until) if until > std::time::Instant::now() => true,
+            _ => {
+                *paused = None;
+                false
+            }
         }
     }
 
     /// Claims one batch (a due retry first, else a new one) and delivers it.
     pub async fn try_execute(&self) -> Result<Outcome, StoreError> {
+        if self.is_paused() {
+            return Ok(Outcome::Idle);
+        }
         let now = now_ms();
         let lease_until = now + self.policy.lease().as_millis() as i64;
         let mut claim = Claim {
@@ -104,6 +122,11 @@ impl Lane {
             .peer
             .send(batch.id, &batch.operation, &batch.body)
             .await;
+        if let crate::peer::BatchVerdict::Paused { reason } = &verdict {
+            tracing::error!(peer = %batch.peer, %reason, "destination refuses our credentials: sending paused; check the peer's config");
+            *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::time::Instant::now() + policy::PAUSE);
+        }
         let now = now_ms();
         let fate = decide(&batch, &verdict, &self.policy, now, &mut rand::thread_rng());
         let delivered = policy::delivered_count(&fate);

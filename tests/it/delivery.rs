@@ -330,3 +330,44 @@ access_token_header = {{ access_key = "ak", secret_key = "sk", app_name = "lient
     );
     assert_eq!(app.sim.stats().session_errors, 0, "no session in LGSP mode");
 }
+
+#[tokio::test]
+async fn refused_credentials_pause_the_destination() {
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), |c| {
+        let auth = r#"mode = "session"
+dstcode = "000.00.01.H56"
+username = "lienthong"
+password = "sai-mat-khau""#;
+        c.peers.dvcqg.as_mut().unwrap().auth = toml::from_str(auth).unwrap();
+    })
+    .await;
+    let (d, _) = local_records(17, 2);
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    assert_eq!(
+        lane.try_execute().await.unwrap(),
+        Outcome::Sent {
+            items: 1,
+            delivered: 0
+        }
+    );
+    assert!(lane.is_paused());
+    app.post("dossiers", &d[1]).await;
+    assert_eq!(
+        lane.try_execute().await.unwrap(),
+        Outcome::Idle,
+        "paused: nothing claimed"
+    );
+    let counts = app.counts().await;
+    assert_eq!(
+        counts.iter().filter(|c| c.state == "dead").count(),
+        0,
+        "{counts:?}"
+    );
+    let retried: i64 = counts.iter().map(|c| c.retried).sum();
+    assert_eq!(retried, 0, "a pause uses up no attempt: {counts:?}");
+    assert_eq!(
+        app.sim.stats().requests_by_service.get("DongBoHoSoMC"),
+        None
+    );
+}
