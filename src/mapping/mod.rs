@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 mod eval;
 mod plan;
+pub mod golden;
 pub mod target;
 #[cfg(test)]
 mod tests;
