@@ -6,4 +6,5 @@ mod support;
 mod cli;
 mod delivery;
 mod ingest;
+mod mappings;
 mod store_story;
