@@ -262,7 +262,9 @@ fn run_file(
     for (i, case) in parsed.cases.into_iter().enumerate() {
         let name = format!(
             "{stem}: {}",
-            case.name.clone().unwrap_or_else(|| format!("case {}", i + 1))
+            case.name
+                .clone()
+                .unwrap_or_else(|| format!("case {}", i + 1))
         );
         let Some(rel) = case.mapping.clone().or_else(|| parsed.mapping.clone()) else {
             out.push(CaseResult {
@@ -403,7 +405,11 @@ fn run_case(
             let texts: Vec<String> = warnings.iter().map(ToString::to_string).collect();
             if want.is_empty() && !texts.is_empty() {
                 return Err((
-                    format!("{}: expected no warnings, got \"{}\"", at(i), texts.join("; ")),
+                    format!(
+                        "{}: expected no warnings, got \"{}\"",
+                        at(i),
+                        texts.join("; ")
+                    ),
                     expected,
                 ));
             }
@@ -433,7 +439,10 @@ fn read_input(here: &Path, case: &CaseToml, element: Option<&str>) -> Result<Vec
         (None, Some(f)) => {
             let path = here.join(f);
             let bytes = std::fs::read(&path).map_err(|e| format!("{f}: {e}"))?;
-            if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("xml")) {
+            if path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("xml"))
+            {
                 let Some(el) = element else {
                     return Err(format!("{f}: an XML input needs `record_element`"));
                 };
@@ -509,13 +518,8 @@ pub fn first_difference(path: &str, expected: &Value, actual: &Value) -> Option<
                     return Some(d);
                 }
             }
-            (e.len() != a.len()).then(|| {
-                format!(
-                    "{path}: expected {} entries, got {}",
-                    e.len(),
-                    a.len()
-                )
-            })
+            (e.len() != a.len())
+                .then(|| format!("{path}: expected {} entries, got {}", e.len(), a.len()))
         }
         (e, a) if e == a => None,
         (e, a) => Some(format!("{path}: expected {}, got {}", short(e), short(a))),
@@ -628,7 +632,10 @@ reject = ["ThoiDiemXuLy", "missing"]
         assert_eq!(report.coverage[0].mapping, "shape/step.toml");
         assert_eq!(report.coverage[0].untested, vec!["ChucDanh".to_string()]);
         let text = report.to_string();
-        assert!(text.contains("shape/step.toml  steps: a step   ok"), "{text}");
+        assert!(
+            text.contains("shape/step.toml  steps: a step   ok"),
+            "{text}"
+        );
         assert!(
             text.contains("coverage shape/step.toml: 6/7 fields exercised; not in any expected output: ChucDanh"),
             "{text}"
@@ -687,11 +694,31 @@ expect = '[]'
             .filter_map(|c| c.failure.as_deref())
             .collect();
         assert_eq!(fails.len(), 5, "{report}");
-        assert!(fails[0].starts_with("shape/tests/broken.toml:"), "{}", fails[0]);
-        assert!(fails[1].contains("accepted, expected a rejection"), "{}", fails[1]);
-        assert!(fails[2].contains("rejection lacks \"NguoiXuLy\""), "{}", fails[2]);
-        assert!(fails[3].contains("no warning with \"ChucDanh\""), "{}", fails[3]);
-        assert!(fails[4].contains("1 records but 0 expected items"), "{}", fails[4]);
+        assert!(
+            fails[0].starts_with("shape/tests/broken.toml:"),
+            "{}",
+            fails[0]
+        );
+        assert!(
+            fails[1].contains("accepted, expected a rejection"),
+            "{}",
+            fails[1]
+        );
+        assert!(
+            fails[2].contains("rejection lacks \"NguoiXuLy\""),
+            "{}",
+            fails[2]
+        );
+        assert!(
+            fails[3].contains("no warning with \"ChucDanh\""),
+            "{}",
+            fails[3]
+        );
+        assert!(
+            fails[4].contains("1 records but 0 expected items"),
+            "{}",
+            fails[4]
+        );
     }
 
     #[test]

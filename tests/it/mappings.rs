@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::{mappings, sqlite, spawn_app_with, TOKEN};
+use crate::support::{mappings, spawn_app_with, sqlite, TOKEN};
 
 fn test_mappings(dir: &Path) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
@@ -14,8 +14,8 @@ fn test_mappings(dir: &Path) -> (i32, String) {
         .arg(dir)
         .output()
         .expect("run lienthong");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -73,9 +73,8 @@ fn a_changed_expectation_fails_with_its_path() {
     assert_eq!(failed.len(), 1, "{out}");
     assert!(failed[0].starts_with("vendor-c/step.toml "), "{out}");
     assert!(
-        failed[0].ends_with(
-            "FAIL: $.ThoiDiemXuLy: expected \"20261020093000\", got \"20261020092000\""
-        ),
+        failed[0]
+            .ends_with("FAIL: $.ThoiDiemXuLy: expected \"20261020093000\", got \"20261020092000\""),
         "{out}"
     );
     assert!(out.contains(", 1 failed"), "{out}");
@@ -97,9 +96,7 @@ async fn a_new_shape_is_files_and_a_config_block() {
 
     let export = std::fs::read(shape.join("tests/hoso.xml")).unwrap();
     let xml = [("content-type", "application/xml")];
-    let (status, answer) = app
-        .post_raw("dossiers", export, Some(TOKEN), &xml)
-        .await;
+    let (status, answer) = app.post_raw("dossiers", export, Some(TOKEN), &xml).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["accepted"].as_array().unwrap().len(), 2, "{answer}");
     let rejected = answer["rejected"].as_array().unwrap();
