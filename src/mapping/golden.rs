@@ -167,7 +167,7 @@ pub fn run_dir(dir: &Path) -> GoldenReport {
     let mut report = GoldenReport::default();
     // Expected items seen per mapping (canonical path), for coverage.
     let mut expected: BTreeMap<PathBuf, Vec<Value>> = BTreeMap::new();
-    let mut loaded: BTreeMap<PathBuf, Option<Mapping>> = BTreeMap::new();
+    let mut loaded: BTreeMap<PathBuf, Result<Mapping, String>> = BTreeMap::new();
     for file in &test_files {
         run_file(dir, file, &mut loaded, &mut expected, &mut report.cases);
     }
@@ -227,7 +227,7 @@ fn display(dir: &Path, p: &Path) -> String {
 fn run_file(
     dir: &Path,
     file: &Path,
-    loaded: &mut BTreeMap<PathBuf, Option<Mapping>>,
+    loaded: &mut BTreeMap<PathBuf, Result<Mapping, String>>,
     expected: &mut BTreeMap<PathBuf, Vec<Value>>,
     out: &mut Vec<CaseResult>,
 ) {
@@ -277,19 +277,18 @@ fn run_file(
         let path = canonical(&here.join(&rel));
         let mapping = loaded
             .entry(path.clone())
-            .or_insert_with(|| Mapping::load(&path).ok());
+            .or_insert_with(|| Mapping::load(&path).map_err(|e| e.to_string()));
         let mapping_name = display(dir, &path);
-        let Some(mapping) = mapping.as_ref() else {
-            let why = match Mapping::load(&path) {
-                Err(e) => e.to_string(),
-                Ok(_) => "cannot load".into(),
-            };
-            out.push(CaseResult {
-                mapping: mapping_name,
-                case: name,
-                failure: Some(why),
-            });
-            continue;
+        let mapping = match mapping {
+            Ok(m) => m,
+            Err(why) => {
+                out.push(CaseResult {
+                    mapping: mapping_name,
+                    case: name,
+                    failure: Some(why.clone()),
+                });
+                continue;
+            }
         };
         let mut vars: Vars = parsed.vars.clone();
         vars.extend(case.vars.clone());
@@ -357,7 +356,7 @@ fn run_case(
     if reject.is_none() && expected.len() != records.len() {
         return Err((
             format!(
-                "{} records but {} expected items",
+                "records in the input: {}, items expected: {}",
                 records.len(),
                 expected.len()
             ),
@@ -687,13 +686,18 @@ expect = '[]'
         )
         .unwrap();
         std::fs::write(tests.join("broken.toml"), "[[case]\n").unwrap();
+        std::fs::write(
+            tests.join("nomapping.toml"),
+            "mapping = \"../nope.toml\"\n[[case]]\ninput = '{}'\nreject = \"x\"\n",
+        )
+        .unwrap();
         let report = run_dir(dir.path());
         let fails: Vec<&str> = report
             .cases
             .iter()
             .filter_map(|c| c.failure.as_deref())
             .collect();
-        assert_eq!(fails.len(), 5, "{report}");
+        assert_eq!(fails.len(), 6, "{report}");
         assert!(
             fails[0].starts_with("shape/tests/broken.toml:"),
             "{}",
@@ -715,7 +719,7 @@ expect = '[]'
             fails[3]
         );
         assert!(
-            fails[4].contains("1 records but 0 expected items"),
+            fails[4].contains("records in the input: 1, items expected: 0"),
             "{}",
             fails[4]
         );
