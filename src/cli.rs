@@ -67,7 +67,7 @@ pub enum Command {
         vars: Vec<(String, String)>,
     },
     /// Run the golden tests beside every mapping (`<shape>/tests/*.toml`): a pass/fail table,
-    /// then one coverage line per mapping; exit 1 when a case fails.
+    /// then one coverage line per mapping; exit 1 when a case fails or none is found.
     TestMappings {
         #[arg(long, default_value = "mappings")]
         dir: PathBuf,
@@ -172,6 +172,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 anyhow::bail!("{}: not a directory", dir.display());
             }
             let report = crate::mapping::golden::run_dir(&dir);
+            if report.cases.is_empty() {
+                // A mistyped --dir must not pass a CI run silently.
+                eprintln!("{}: no golden tests (tests/*.toml) found", dir.display());
+                return Ok(1);
+            }
             print!("{report}");
             Ok(if report.failed() > 0 { 1 } else { 0 })
         }

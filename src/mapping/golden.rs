@@ -198,7 +198,8 @@ fn walk(dir: &Path, in_tests: bool, mappings: &mut Vec<PathBuf>, tests: &mut Vec
     };
     for e in entries.flatten() {
         let p = e.path();
-        if p.is_dir() {
+        // Symlinked folders are not followed: a link cycle must not hang the run.
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             let is_tests = p.file_name().is_some_and(|n| n == TESTS_DIR);
             walk(&p, in_tests || is_tests, mappings, tests);
         } else if p.extension().is_some_and(|x| x == "toml") {

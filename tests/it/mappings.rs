@@ -78,6 +78,12 @@ fn a_changed_expectation_fails_with_its_path() {
         "{out}"
     );
     assert!(out.contains(", 1 failed"), "{out}");
+
+    // A folder without tests (a mistyped --dir) fails too.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = test_mappings(empty.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no golden tests"), "{out}");
 }
 
 /// A shape the gateway has never seen (vendor-c's XML export) is connected by copying its
