@@ -51,6 +51,12 @@ pub enum Command {
         #[arg(long = "var", value_parser = parse_var)]
         vars: Vec<(String, String)>,
     },
+    /// Run the golden tests beside every mapping (`<shape>/tests/*.toml`): a pass/fail table,
+    /// then one coverage line per mapping; exit 1 when a case fails or none is found.
+    TestMappings {
+        #[arg(long, default_value = "mappings")]
+        dir: PathBuf,
+    },
     /// Serve the built-in simulator of the national portal adapter.
     Sim(crate::sim::SimOptions),
     /// Inspect the outbox.
@@ -156,6 +162,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = crate::mapping::dry_run(&m, &bytes, &vars);
             print!("{report}");
             Ok(if report.rejected() > 0 { 1 } else { 0 })
+        }
+        Command::TestMappings { dir } => {
+            if !dir.is_dir() {
+                anyhow::bail!("{}: not a directory", dir.display());
+            }
+            let report = crate::mapping::golden::run_dir(&dir);
+            if report.cases.is_empty() {
+                // A mistyped --dir must not pass a CI run silently.
+                eprintln!("{}: no golden tests (tests/*.toml) found", dir.display());
+                return Ok(1);
+            }
+            print!("{report}");
+            Ok(if report.failed() > 0 { 1 } else { 0 })
         }
         Command::Sim(opts) => {
             let shutdown = CancellationToken::new();

@@ -6,7 +6,9 @@
 //!
 //! Layout: [`plan`] loads and compiles a mapping file; [`target`] holds the portal's message
 //! shapes (fields, kinds, limits) as data; [`eval`] runs a plan on a record; [`value`]
-//! normalises single values. The mapping format is documented in `mappings/README.md`.
+//! normalises single values; [`golden`] runs the golden tests declared beside mapping files
+//! (`lienthong test-mappings`; it reads files, and the gateway never uses it). The mapping format
+//! is documented in `mappings/README.md`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 mod eval;
+pub mod golden;
 mod plan;
 pub mod target;
 #[cfg(test)]

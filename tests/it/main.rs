@@ -7,4 +7,5 @@ mod cli;
 mod crash;
 mod delivery;
 mod ingest;
+mod mappings;
 mod store_story;
