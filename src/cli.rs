@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -44,9 +46,13 @@ pub enum Command {
     Map {
         #[arg(long)]
         mapping: PathBuf,
-        /// A JSON file holding one record or an array of records.
+        /// A file of records: JSON (one record or an array), XML (`.xml`, with
+        /// `--record-element`) or CSV (`.csv`, first row = column names).
         #[arg(long)]
         input: PathBuf,
+        /// For XML input: the local name of the element that holds one record.
+        #[arg(long)]
+        record_element: Option<String>,
         /// Values for `$vars.NAME` in the mapping, as NAME=VALUE.
         #[arg(long = "var", value_parser = parse_var)]
         vars: Vec<(String, String)>,
@@ -153,14 +159,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Map {
             mapping,
             input,
+            record_element,
             vars,
         } => {
             let m = crate::mapping::Mapping::load(&mapping).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let bytes =
+            let mut bytes =
                 std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            let ext = input
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            // XML and CSV exports are read into records first, as ingest does.
+            let records = match ext.as_deref() {
+                Some("xml") => {
+                    let element = record_element
+                        .as_deref()
+                        .context("an XML input needs --record-element")?;
+                    Some(
+                        crate::source::xml::parse_records(&bytes, element, &Default::default())
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?,
+                    )
+                }
+                Some("csv") => Some(
+                    crate::source::csv::parse_records(&bytes, &Default::default())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?,
+                ),
+                _ => None,
+            };
+            if let Some(records) = records {
+                bytes = serde_json::to_vec(&records)?;
+            }
             let vars = vars.into_iter().collect();
             let report = crate::mapping::dry_run(&m, &bytes, &vars);
-            print!("{report}");
+            // A reader that stops early (`| head`) is not an error.
+            let _ = write!(std::io::stdout().lock(), "{report}");
             Ok(if report.rejected() > 0 { 1 } else { 0 })
         }
         Command::TestMappings { dir } => {

@@ -126,7 +126,8 @@ struct CaseToml {
     vars: BTreeMap<String, String>,
     /// Inline: a JSON text (string) or a TOML table; one record or an array of records.
     input: Option<toml::Value>,
-    /// A JSON file (one record or an array) or an XML file (`.xml`), relative to the test file.
+    /// A JSON file (one record or an array), an XML file (`.xml`) or a CSV file (`.csv`, first
+    /// row = column names), relative to the test file.
     input_file: Option<String>,
     record_element: Option<String>,
     /// Only this record (0-based) of the input.
@@ -449,6 +450,13 @@ fn read_input(here: &Path, case: &CaseToml, element: Option<&str>) -> Result<Vec
                 let records = parse_records(&bytes, el, &XmlLimits::default())
                     .map_err(|e| format!("{f}: {e}"))?;
                 return Ok(records);
+            }
+            if path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("csv"))
+            {
+                return crate::source::csv::parse_records(&bytes, &Default::default())
+                    .map_err(|e| format!("{f}: {e}"));
             }
             let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
             serde_json::from_slice(bytes).map_err(|e| format!("{f}: not JSON: {e}"))?

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::csv::{parse_records as csv_records, CsvError, CsvLimits};
 use super::json::parse_strict;
 use super::xml::{parse_records, XmlError, XmlLimits};
 use super::Sources;
@@ -148,25 +149,36 @@ async fn ingest(
         }
     }
 
-    let is_xml = headers
+    let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|ct| {
-            let mime = ct
-                .split(';')
+            ct.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
-                .to_ascii_lowercase();
-            mime == "application/xml" || mime == "text/xml"
+                .to_ascii_lowercase()
         })
-        .unwrap_or(false);
-    let records = if is_xml {
+        .unwrap_or_default();
+    let is_xml = mime == "application/xml" || mime == "text/xml";
+    let records = if mime == "text/csv" {
+        let limits = CsvLimits {
+            max_records: st.limits.records,
+            ..CsvLimits::default()
+        };
+        match csv_records(&bytes, &limits) {
+            Ok(r) => r,
+            Err(e @ CsvError::TooManyRecords { .. }) => {
+                return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    } else if is_xml {
         let Some(element) = source.xml_record_element.as_deref() else {
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
-                    "source \"{source_name}\" takes JSON; set xml_record_element in its config to send XML"
+                    "source \"{source_name}\" takes JSON or CSV; set xml_record_element in its config to send XML"
                 ),
             );
         };

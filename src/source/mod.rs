@@ -2,6 +2,7 @@
 //! the source's mapping files, and hands accepted and rejected records to the store in one
 //! transaction. Today: HTTP push ([`http`]).
 
+pub mod csv;
 pub mod http;
 pub mod json;
 pub mod xml;

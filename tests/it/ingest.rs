@@ -357,3 +357,60 @@ async fn xml_exports_are_read_safely() {
         "nothing stored for refused bodies"
     );
 }
+
+#[tokio::test]
+async fn csv_exports_are_read_with_their_header() {
+    let app = spawn_app(sqlite().await).await;
+    let (d, _) = local_records(18, 3);
+    let cols = [
+        "MaHoSo",
+        "MaThuTucLocal",
+        "TenThuTuc",
+        "TrichYeu",
+        "NguoiNop",
+        "SoGiayTo",
+        "DienThoai",
+        "LoaiNguoiNop",
+        "KenhNop",
+        "NgayNop",
+        "NgayNhan",
+        "HanTra",
+        "NgayXong",
+        "NgayTra",
+        "TinhTrang",
+        "NhanKetQuaQuaBuuDien",
+        "CoSoHoa",
+        "PhongXuLy",
+    ];
+    let cell = |v: &Value| {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        format!("\"{}\"", s.replace('"', "\"\""))
+    };
+    let mut body = cols.join(",") + "\r\n";
+    for r in &d {
+        body += &cols
+            .iter()
+            .map(|c| cell(&r[*c]))
+            .collect::<Vec<_>>()
+            .join(",");
+        body += "\r\n";
+    }
+    let csv = [("content-type", "text/csv; charset=utf-8")];
+    let (status, answer) = app
+        .post_raw("dossiers", body.into_bytes(), Some(TOKEN), &csv)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"].as_array().unwrap().len(), 3, "{answer}");
+    let (status, answer) = app
+        .post_raw("dossiers", b"a,b\n1,2,3\n".to_vec(), Some(TOKEN), &csv)
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["error"],
+        "CSV line 2: 3 fields where the header has 2"
+    );
+}
