@@ -512,6 +512,103 @@ macro_rules! impl_store {
                     .map_err(Into::into)
             }
 
+            async fn list_messages(
+                &self,
+                f: &$crate::store::MessageFilter,
+            ) -> Result<Vec<$crate::store::MessageSummary>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, peer, operation, dossier, state, attempts, batch_id, last_error, updated_at \
+                     FROM outbox WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR peer = $2) \
+                     AND ($3 IS NULL OR dossier = $3) ORDER BY position LIMIT $4",
+                )
+                .bind(f.state.as_deref())
+                .bind(f.peer.as_deref())
+                .bind(f.dossier.as_deref())
+                .bind(if f.limit > 0 { f.limit } else { 100 })
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::MessageSummary {
+                            id: super::parse_uuid(&r.try_get::<String, _>("id")?)?,
+                            peer: r.try_get("peer")?,
+                            operation: r.try_get("operation")?,
+                            dossier: r.try_get("dossier")?,
+                            state: r.try_get("state")?,
+                            attempts: r.try_get::<i64, _>("attempts")? as u32,
+                            batch_id: r.try_get("batch_id")?,
+                            error: r.try_get("last_error")?,
+                            updated_ms: r.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn replay(
+                &self,
+                ids: &[uuid::Uuid],
+                now_ms: i64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let mut n = 0;
+                for id in ids {
+                    n += sqlx::query(
+                        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+                         batch_id = NULL, updated_at = $1 WHERE id = $2 AND state = 'dead'",
+                    )
+                    .bind(now_ms)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn replay_dead(
+                &self,
+                peer: &str,
+                since_ms: i64,
+                now_ms: i64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let n = sqlx::query(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+                     batch_id = NULL, updated_at = $1 WHERE peer = $2 AND state = 'dead' AND updated_at >= $3",
+                )
+                .bind(now_ms)
+                .bind(peer)
+                .bind(since_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn skip(
+                &self,
+                id: uuid::Uuid,
+                reason: &str,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let n = sqlx::query(
+                    "UPDATE outbox SET state = 'skipped', last_error = $1, updated_at = $2 \
+                     WHERE id = $3 AND state IN ('dead', 'pending', 'waiting')",
+                )
+                .bind(format!("skipped by operator: {reason}"))
+                .bind(now_ms)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
             async fn quarantine_count(&self) -> Result<i64, $crate::store::StoreError> {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
                     .fetch_one(&self.pool)

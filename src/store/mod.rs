@@ -221,6 +221,29 @@ pub struct DeadLetter {
     pub error: String,
 }
 
+/// Which messages to list.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub state: Option<String>,
+    pub peer: Option<String>,
+    pub dossier: Option<String>,
+    pub limit: i64,
+}
+
+/// A message as listed for the operator (no payload: it holds personal data).
+#[derive(Debug, Clone)]
+pub struct MessageSummary {
+    pub id: Uuid,
+    pub peer: String,
+    pub operation: String,
+    pub dossier: String,
+    pub state: String,
+    pub attempts: u32,
+    pub batch_id: Option<String>,
+    pub error: Option<String>,
+    pub updated_ms: i64,
+}
+
 /// A quarantined record as listed for the operator.
 #[derive(Debug, Clone)]
 pub struct QuarantineEntry {
@@ -272,6 +295,16 @@ pub trait Store: Send + Sync {
     async fn outbox_counts(&self) -> Result<Vec<StateCount>, StoreError>;
     async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError>;
     async fn quarantine(&self, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError>;
+    async fn list_messages(&self, filter: &MessageFilter)
+        -> Result<Vec<MessageSummary>, StoreError>;
+    /// Puts dead messages back in the queue at their old place in their dossier's order, with
+    /// their attempts reset. Returns how many were dead and are now pending.
+    async fn replay(&self, ids: &[Uuid], now_ms: i64) -> Result<u64, StoreError>;
+    /// Replays every dead message of `peer` that died at or after `since_ms`.
+    async fn replay_dead(&self, peer: &str, since_ms: i64, now_ms: i64) -> Result<u64, StoreError>;
+    /// Gives a dead, pending or waiting message up for good (`skipped`, with the operator's
+    /// reason); it no longer holds back its dossier. Returns whether it was skipped.
+    async fn skip(&self, id: Uuid, reason: &str, now_ms: i64) -> Result<bool, StoreError>;
     async fn quarantine_count(&self) -> Result<i64, StoreError>;
 }
 
