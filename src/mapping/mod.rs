@@ -87,8 +87,9 @@ pub struct Mapped {
     /// The dossier the item belongs to (the ordering key): `MaHoSo`, an order's `OrderNumber`,
     /// a sync document's `DocCode`; empty for a survey row.
     pub dossier: String,
-    /// When it happened: a step's `ThoiDiemXuLy`; a dossier's `NgayNopHoSo`, else `NgayTiepNhan`,
-    /// else `None` (the caller then uses the time of receipt).
+    /// When it happened: a step's `ThoiDiemXuLy`; a dossier's `NgayNopHoSo`, else `NgayTiepNhan`;
+    /// a sync document's `DateReceived`; else `None` (the caller then uses the time of receipt;
+    /// always for survey rows and postal orders).
     pub at: Option<DateTime<Utc>>,
     /// The source's own sequence number for steps (ties in `at`), when it has one.
     pub source_seq: Option<i64>,
@@ -206,7 +207,14 @@ impl Mapping {
             return Err(Rejection { issues: broken });
         }
         let Value::Object(item) = whole else {
-            return Err(Rejection { issues: Vec::new() });
+            // Built as an object just above; kept as a rejection rather than a panic.
+            return Err(Rejection {
+                issues: vec![FieldIssue {
+                    field: "(item)".into(),
+                    value: None,
+                    rule: "the mapped item is not a JSON object".into(),
+                }],
+            });
         };
         let dossier = eval::dossier_key(self.plan.target)
             .and_then(|k| item.get(k))
