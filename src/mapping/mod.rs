@@ -261,6 +261,8 @@ pub struct DryRunReport {
     /// The input could not be read as JSON records at all.
     pub unreadable: Option<String>,
     pub records: Vec<Result<Mapped, Rejection>>,
+    /// The mapping's target: a `sync_document` record is also shown as the XML it sends.
+    pub target: Target,
 }
 
 impl DryRunReport {
@@ -281,6 +283,12 @@ impl fmt::Display for DryRunReport {
                     writeln!(f, "record {i}: ok ({} warnings)", m.warnings.len())?;
                     let pretty = serde_json::to_string_pretty(&m.item).map_err(|_| fmt::Error)?;
                     writeln!(f, "{pretty}")?;
+                    if self.target == Target::SyncDocument {
+                        match render_xml(m) {
+                            Ok(xml) => f.write_str(&xml)?,
+                            Err(e) => writeln!(f, "record {i}: cannot render XML: {e}")?,
+                        }
+                    }
                     for w in &m.warnings {
                         writeln!(f, "record {i}: warning: {w}")?;
                     }
@@ -307,6 +315,7 @@ pub fn dry_run(mapping: &Mapping, input: &[u8], vars: &Vars) -> DryRunReport {
             return DryRunReport {
                 unreadable: Some(format!("not JSON: {e}")),
                 records: Vec::new(),
+                target: mapping.target(),
             }
         }
     };
@@ -317,11 +326,13 @@ pub fn dry_run(mapping: &Mapping, input: &[u8], vars: &Vars) -> DryRunReport {
             return DryRunReport {
                 unreadable: Some("neither a JSON object nor an array of objects".into()),
                 records: Vec::new(),
+                target: mapping.target(),
             }
         }
     };
     DryRunReport {
         unreadable: None,
         records,
+        target: mapping.target(),
     }
 }

@@ -438,6 +438,15 @@ fn render_xml_needs_doc_code_and_status() {
 }
 
 #[test]
+fn dry_run_shows_the_xml_of_a_sync_document() {
+    let m = load("sync_document.toml");
+    let input = serde_json::to_vec(&json!([finished()])).expect("json");
+    let text = dry_run(&m, &input, &vars()).to_string();
+    assert!(text.contains("record 0: ok"), "{text}");
+    assert!(text.contains(FINISHED_XML), "{text}");
+}
+
+#[test]
 fn json_targets_render_as_json() {
     let m = load("dossier.toml");
     let got = map_ok(&m, &finished());
