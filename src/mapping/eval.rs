@@ -877,6 +877,42 @@ pub fn sync_document_rules(item: &mut Map<String, Value>, rep: &mut Report, spec
     reorder(item, specs);
 }
 
+/// A `DongBoDanhGia` row's three percentages should add up to 100 (give or take rounding) when
+/// anyone answered: a warning, not a rejection (the source's own rounding is not ours to fix).
+pub fn survey_rules(item: &Map<String, Value>, rep: &mut Report) {
+    let answered = item.get("TongSoNguoiDanhGia").and_then(Value::as_u64);
+    let parts: Option<Vec<f64>> = [
+        "PhanTramDanhGiaRatHaiLong",
+        "PhanTramDanhGiaHaiLong",
+        "PhanTramDanhGiaChuaHaiLong",
+    ]
+    .iter()
+    .map(|k| {
+        item.get(*k)
+            .and_then(Value::as_str)
+            .and_then(|s| s.trim_end_matches('%').parse::<f64>().ok())
+    })
+    .collect();
+    let (Some(n), Some(parts)) = (answered, parts) else {
+        return;
+    };
+    let sum: f64 = parts.iter().sum();
+    let off = if n == 0 {
+        sum > 0.0
+    } else {
+        (sum - 100.0).abs() > 1.0
+    };
+    if off {
+        rep.warnings.push(FieldIssue {
+            field: "PhanTramDanhGiaRatHaiLong".into(),
+            value: Some(format!("{sum}%")),
+            rule: format!(
+                "the three percentages add up to {sum}% for {n} answers (expected 100%, or 0% for none)"
+            ),
+        });
+    }
+}
+
 /// Puts the item's keys back in the spec's order (after rules inserted derived fields).
 fn reorder(item: &mut Map<String, Value>, specs: &[FieldSpec]) {
     let mut old = std::mem::take(item);

@@ -195,7 +195,8 @@ impl Mapping {
                 eval::sync_document_rules(&mut item, &mut rep, target::M_SYNC_DOCUMENT);
                 eval::xml_chars(&mut item, &mut rep);
             }
-            Target::Step | Target::Survey | Target::PostalOrder => {}
+            Target::Survey => eval::survey_rules(&item, &mut rep),
+            Target::Step | Target::PostalOrder => {}
         }
         if !rep.errors.is_empty() {
             return Err(Rejection { issues: rep.errors });

@@ -589,6 +589,29 @@ fn survey_values_are_normalised_or_rejected() {
 }
 
 #[test]
+fn survey_percentages_that_do_not_add_up_are_a_warning() {
+    let m = load("survey.toml");
+    let got = map_ok(&m, &with(survey_row(), "TyLeHaiLong", json!(20)));
+    assert!(
+        has_issue(&got.warnings, "PhanTramDanhGiaRatHaiLong"),
+        "{:?}",
+        got.warnings
+    );
+    assert_eq!(got.item["PhanTramDanhGiaHaiLong"], "20%");
+    // Rounding (33 + 33 + 33) is not worth a warning.
+    let r = with(
+        with(
+            with(survey_row(), "TyLeRatHaiLong", json!(33)),
+            "TyLeHaiLong",
+            json!(33),
+        ),
+        "TyLeChuaHaiLong",
+        json!(33),
+    );
+    assert!(map_ok(&m, &r).warnings.is_empty());
+}
+
+#[test]
 fn month_percent_and_digits_values() {
     assert_eq!(value::month("11-2026").as_deref(), Some("11-2026"));
     assert_eq!(value::month("2026-03").as_deref(), Some("3-2026"));
