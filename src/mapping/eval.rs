@@ -366,6 +366,36 @@ fn check(
             let b = b.ok_or_else(|| invalid(v, spec, "not True/False"))?;
             Value::String(if b { "True" } else { "False" }.to_string())
         }
+        Kind::Bool => {
+            let b = match v {
+                Value::Bool(b) => Some(*b),
+                Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
+                Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" => Some(true),
+                    "false" | "0" => Some(false),
+                    _ => None,
+                },
+                _ => None,
+            };
+            Value::Bool(b.ok_or_else(|| invalid(v, spec, "not a boolean (true/false or 0/1)"))?)
+        }
+        Kind::Month => {
+            let (s, _) = text(true)?;
+            Value::String(
+                value::month(&s)
+                    .ok_or_else(|| invalid(v, spec, "not a month (M-YYYY, MM-YYYY or YYYY-MM)"))?,
+            )
+        }
+        Kind::Count => Value::from(
+            value::count(v).ok_or_else(|| invalid(v, spec, "not a whole number of 0 or more"))?,
+        ),
+        Kind::Percent => Value::String(
+            value::percent(v)
+                .ok_or_else(|| invalid(v, spec, "not a percentage from 0 to 100 (85, \"85%\")"))?,
+        ),
+        Kind::Digits => {
+            Value::String(value::digits(v).ok_or_else(|| invalid(v, spec, "not a code of digits"))?)
+        }
         Kind::Money => Value::String(value::money(v).ok_or_else(|| {
             invalid(
                 v,
@@ -736,5 +766,191 @@ pub fn at_of(target: Target, item: &Map<String, Value>) -> Option<DateTime<Utc>>
         Target::Dossier => {
             wire_to_utc(item.get("NgayNopHoSo")).or_else(|| wire_to_utc(item.get("NgayTiepNhan")))
         }
+        Target::SyncDocument => wire_to_utc(item.get("DateReceived")),
+        Target::Survey | Target::PostalOrder => None,
+    }
+}
+
+/// Which field names the dossier an item belongs to (`None`: the target has none).
+pub fn dossier_key(target: Target) -> Option<&'static str> {
+    match target {
+        Target::Dossier | Target::Step => Some("MaHoSo"),
+        Target::PostalOrder => Some("OrderNumber"),
+        Target::SyncDocument => Some("DocCode"),
+        Target::Survey => None,
+    }
+}
+
+/// Files an error as a warning when the status allows the field to be empty.
+fn relax(rep: &mut Report, field: &str, status_field: &str, s: &str) {
+    let (moved, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut rep.errors)
+        .into_iter()
+        .partition(|e| e.field == field);
+    rep.errors = kept;
+    for mut e in moved {
+        e.rule.push_str(&format!(
+            " (optional while {status_field} is {s}: left out)"
+        ));
+        rep.warnings.push(e);
+    }
+}
+
+/// Leaves a date out, with a warning, when the status says it cannot be there yet.
+fn drop_unless(item: &mut Map<String, Value>, rep: &mut Report, field: &str, ok: bool, why: &str) {
+    if ok {
+        return;
+    }
+    if let Some(v) = item.shift_remove(field) {
+        rep.warnings.push(FieldIssue {
+            field: field.into(),
+            value: v.as_str().map(str::to_string),
+            rule: format!("{why}: left out"),
+        });
+    }
+}
+
+/// dvcqg.md's rules for the legacy `MSyncDocument`: `DateReceived` unless the status is 1 or 7,
+/// `IsSuccess`/`IsReturned` derived from `Status`, `SuccessDate` only once processing finished
+/// (9, 10), `ReturnedDate` only for 10, `FinishedDate` only in a terminal status (3, 7, 8, 10),
+/// and no due date before the reception date. Keeps the spec's element order.
+pub fn sync_document_rules(item: &mut Map<String, Value>, rep: &mut Report, specs: &[FieldSpec]) {
+    let Some(status) = status_of(item, "Status") else {
+        return;
+    };
+    let s = status.as_str();
+    if matches!(s, "1" | "7") {
+        relax(rep, "DateReceived", "Status", s);
+    } else if !item.contains_key("DateReceived") && !has_error(rep, "DateReceived") {
+        rep.errors.push(FieldIssue {
+            field: "DateReceived".into(),
+            value: None,
+            rule: format!("mandatory unless Status is 1 or 7 (it is {s})"),
+        });
+    }
+    for (field, derived) in [
+        ("IsSuccess", matches!(s, "9" | "10")),
+        ("IsReturned", s == "10"),
+    ] {
+        if let Some(given) = item.get(field).and_then(Value::as_bool) {
+            if given != derived {
+                rep.warnings.push(FieldIssue {
+                    field: field.into(),
+                    value: Some(given.to_string()),
+                    rule: format!("derived from Status {s}: sent as {derived}"),
+                });
+            }
+        }
+        item.insert(field.into(), Value::Bool(derived));
+    }
+    drop_unless(
+        item,
+        rep,
+        "SuccessDate",
+        matches!(s, "9" | "10"),
+        &format!("SuccessDate needs Status 9 or 10 (it is {s})"),
+    );
+    drop_unless(
+        item,
+        rep,
+        "ReturnedDate",
+        s == "10",
+        &format!("ReturnedDate needs Status 10 (it is {s})"),
+    );
+    drop_unless(
+        item,
+        rep,
+        "FinishedDate",
+        matches!(s, "3" | "7" | "8" | "10"),
+        &format!("FinishedDate needs a terminal Status 3, 7, 8 or 10 (it is {s})"),
+    );
+    if let (Some(Value::String(due)), Some(Value::String(recv))) =
+        (item.get("DateAppointed"), item.get("DateReceived"))
+    {
+        if due < recv {
+            rep.errors.push(FieldIssue {
+                field: "DateAppointed".into(),
+                value: Some(due.clone()),
+                rule: format!("due date before the reception date DateReceived ({recv})"),
+            });
+        }
+    }
+    reorder(item, specs);
+}
+
+/// A `DongBoDanhGia` row's three percentages should add up to 100 (give or take rounding) when
+/// anyone answered: a warning, not a rejection (the source's own rounding is not ours to fix).
+pub fn survey_rules(item: &Map<String, Value>, rep: &mut Report) {
+    let answered = item.get("TongSoNguoiDanhGia").and_then(Value::as_u64);
+    let parts: Option<Vec<f64>> = [
+        "PhanTramDanhGiaRatHaiLong",
+        "PhanTramDanhGiaHaiLong",
+        "PhanTramDanhGiaChuaHaiLong",
+    ]
+    .iter()
+    .map(|k| {
+        item.get(*k)
+            .and_then(Value::as_str)
+            .and_then(|s| s.trim_end_matches('%').parse::<f64>().ok())
+    })
+    .collect();
+    let (Some(n), Some(parts)) = (answered, parts) else {
+        return;
+    };
+    let sum: f64 = parts.iter().sum();
+    let off = if n == 0 {
+        sum > 0.0
+    } else {
+        (sum - 100.0).abs() > 1.0
+    };
+    if off {
+        rep.warnings.push(FieldIssue {
+            field: "PhanTramDanhGiaRatHaiLong".into(),
+            value: Some(format!("{sum}%")),
+            rule: format!(
+                "the three percentages add up to {sum}% for {n} answers (expected 100%, or 0% for none)"
+            ),
+        });
+    }
+}
+
+/// Puts the item's keys back in the spec's order (after rules inserted derived fields).
+fn reorder(item: &mut Map<String, Value>, specs: &[FieldSpec]) {
+    let mut old = std::mem::take(item);
+    for spec in specs {
+        if let Some(v) = old.shift_remove(spec.name) {
+            item.insert(spec.name.into(), v);
+        }
+    }
+    item.append(&mut old);
+}
+
+/// Drops every character XML 1.0 cannot carry from the item's text, with a warning per field
+/// (codes.md: "dropped when rendering XML, with a warning on the message").
+pub fn xml_chars(item: &mut Map<String, Value>, rep: &mut Report) {
+    fn walk(v: &mut Value, at: &str, rep: &mut Report) {
+        match v {
+            Value::String(s) if !s.chars().all(value::xml_char_ok) => {
+                s.retain(value::xml_char_ok);
+                rep.warnings.push(FieldIssue {
+                    field: at.to_string(),
+                    value: None,
+                    rule: "characters XML 1.0 cannot carry removed".into(),
+                });
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter_mut().enumerate() {
+                    walk(x, &format!("{at}[{i}]"), rep);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    walk(x, &format!("{at}.{k}"), rep);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (k, v) in item.iter_mut() {
+        walk(v, k, rep);
     }
 }

@@ -4,9 +4,23 @@
 //!
 //! The public API below is the contract the rest of the gateway uses.
 //!
+//! Targets: `dossier` (`HoSo` of `DongBoHoSoMC`), `step` (`TienDo` of `CapNhatTienDoHoSoMC`),
+//! `survey` (a `DongBoDanhGia` row), `postal_order` (VNPost `MOrder`) and `sync_document` (the
+//! legacy LGSP `MSyncDocument`, XML). Every item is built as JSON ([`Mapped::item`], keys in the
+//! spec's order), checked by the field tables, the cross-field rules and the target's JSON
+//! Schema (`mappings/schemas/`) before `map()` returns it; a schema failure is a [`Rejection`]
+//! naming the field path and the rule.
+//!
+//! Rendering for the wire: [`Mapping::render`] gives [`Rendered::Json`] (the item as a JSON
+//! object) for the JSON targets and [`Rendered::Xml`] (the whole `MSyncDocument` document, UTF-8,
+//! with its XML declaration) for `sync_document`; [`render_xml`] renders a `sync_document` item
+//! directly. Rendering a `sync_document` item that `map()` returned cannot fail; characters XML
+//! 1.0 cannot carry are already dropped then, with a warning in [`Mapped::warnings`].
+//!
 //! Layout: [`plan`] loads and compiles a mapping file; [`target`] holds the portal's message
 //! shapes (fields, kinds, limits) as data; [`eval`] runs a plan on a record; [`value`]
-//! normalises single values; [`golden`] runs the golden tests declared beside mapping files
+//! normalises single values; [`schema`] checks items against the JSON Schemas; [`xml`] writes
+//! the `MSyncDocument`; [`golden`] runs the golden tests declared beside mapping files
 //! (`lienthong test-mappings`; it reads files, and the gateway never uses it). The mapping format
 //! is documented in `mappings/README.md`.
 
@@ -20,10 +34,14 @@ use serde_json::{Map, Value};
 mod eval;
 pub mod golden;
 mod plan;
+mod schema;
 pub mod target;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_outputs;
 mod value;
+mod xml;
 
 /// Which portal message a mapping produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +50,21 @@ pub enum Target {
     Dossier,
     /// A `TienDo` item of `CapNhatTienDoHoSoMC`.
     Step,
+    /// A `DongBoDanhGia` row (monthly satisfaction figures).
+    Survey,
+    /// A VNPost `MOrder` (`POST /order/post`).
+    PostalOrder,
+    /// The legacy LGSP `MSyncDocument`, rendered as XML ([`render_xml`]).
+    SyncDocument,
+}
+
+/// A mapped item ready for the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rendered {
+    /// A JSON item (`HoSo`, `TienDo`, `DongBoDanhGia` row, `MOrder`), to put in its request.
+    Json(Value),
+    /// A whole XML document (`MSyncDocument`), the request body as it is.
+    Xml(String),
 }
 
 /// Values a source's config lends its mappings (`$vars.<name>`).
@@ -51,12 +84,15 @@ pub struct FieldIssue {
 /// A record mapped into a portal item.
 #[derive(Debug, Clone)]
 pub struct Mapped {
-    /// The portal item (`HoSo` or `TienDo`), keys in the spec's order, empty optionals left out.
+    /// The portal item (`HoSo`, `TienDo`, ...; for `sync_document` the JSON form of the XML,
+    /// element names as keys), keys in the spec's order, empty optionals left out.
     pub item: Map<String, Value>,
-    /// `MaHoSo`: the dossier the item belongs to (the ordering key).
+    /// The dossier the item belongs to (the ordering key): `MaHoSo`, an order's `OrderNumber`,
+    /// a sync document's `DocCode`; empty for a survey row.
     pub dossier: String,
-    /// When it happened: a step's `ThoiDiemXuLy`; a dossier's `NgayNopHoSo`, else `NgayTiepNhan`,
-    /// else `None` (the caller then uses the time of receipt).
+    /// When it happened: a step's `ThoiDiemXuLy`; a dossier's `NgayNopHoSo`, else `NgayTiepNhan`;
+    /// a sync document's `DateReceived`; else `None` (the caller then uses the time of receipt;
+    /// always for survey rows and postal orders).
     pub at: Option<DateTime<Utc>>,
     /// The source's own sequence number for steps (ties in `at`), when it has one.
     pub source_seq: Option<i64>,
@@ -114,10 +150,18 @@ pub struct Mapping {
 
 impl Mapping {
     /// Reads the mapping file (and the CSV tables it names, relative to it) and compiles it.
+    /// The target's JSON Schema is compiled here (once per process) so a broken one fails the
+    /// load, not the first record.
     pub fn load(path: &Path) -> Result<Mapping, MappingError> {
-        Ok(Mapping {
-            plan: plan::load(path)?,
-        })
+        let plan = plan::load(path)?;
+        if let Err(problem) = schema::validator(plan.target) {
+            return Err(MappingError::Invalid {
+                file: path.to_path_buf(),
+                key: "target".into(),
+                problem: format!("the target's schema is unusable: {problem}"),
+            });
+        }
+        Ok(Mapping { plan })
     }
 
     /// The message this mapping produces.
@@ -148,14 +192,36 @@ impl Mapping {
         };
         let mut rep = eval::Report::default();
         let mut item = eval::map_fields(&self.plan.fields, &scope, None, &mut rep);
-        if self.plan.target == Target::Dossier {
-            eval::dossier_rules(&mut item, &mut rep);
+        match self.plan.target {
+            Target::Dossier => eval::dossier_rules(&mut item, &mut rep),
+            Target::SyncDocument => {
+                eval::sync_document_rules(&mut item, &mut rep, target::M_SYNC_DOCUMENT);
+                eval::xml_chars(&mut item, &mut rep);
+            }
+            Target::Survey => eval::survey_rules(&item, &mut rep),
+            Target::Step | Target::PostalOrder => {}
         }
         if !rep.errors.is_empty() {
             return Err(Rejection { issues: rep.errors });
         }
-        let dossier = item
-            .get("MaHoSo")
+        // The schema sees the item exactly as it would be sent.
+        let whole = Value::Object(item);
+        let broken = schema::check(self.plan.target, &whole);
+        if !broken.is_empty() {
+            return Err(Rejection { issues: broken });
+        }
+        let Value::Object(item) = whole else {
+            // Built as an object just above; kept as a rejection rather than a panic.
+            return Err(Rejection {
+                issues: vec![FieldIssue {
+                    field: "(item)".into(),
+                    value: None,
+                    rule: "the mapped item is not a JSON object".into(),
+                }],
+            });
+        };
+        let dossier = eval::dossier_key(self.plan.target)
+            .and_then(|k| item.get(k))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -175,12 +241,32 @@ impl Mapping {
     }
 }
 
+impl Mapping {
+    /// The item as it goes on the wire: JSON for the JSON targets, the XML document for
+    /// `sync_document`.
+    pub fn render(&self, mapped: &Mapped) -> Result<Rendered, Rejection> {
+        match self.plan.target {
+            Target::SyncDocument => render_xml(mapped).map(Rendered::Xml),
+            _ => Ok(Rendered::Json(Value::Object(mapped.item.clone()))),
+        }
+    }
+}
+
+/// Renders a `sync_document` item as the `MSyncDocument` XML document (UTF-8, with its XML
+/// declaration, two-space indentation, ending with a line feed). Fails only for an item without
+/// `DocCode` or `Status` (never for one `map()` returned).
+pub fn render_xml(mapped: &Mapped) -> Result<String, Rejection> {
+    xml::render(&mapped.item)
+}
+
 /// What `lienthong map` prints: each record of an input mapped, or why not.
 #[derive(Debug)]
 pub struct DryRunReport {
     /// The input could not be read as JSON records at all.
     pub unreadable: Option<String>,
     pub records: Vec<Result<Mapped, Rejection>>,
+    /// The mapping's target: a `sync_document` record is also shown as the XML it sends.
+    pub target: Target,
 }
 
 impl DryRunReport {
@@ -201,6 +287,12 @@ impl fmt::Display for DryRunReport {
                     writeln!(f, "record {i}: ok ({} warnings)", m.warnings.len())?;
                     let pretty = serde_json::to_string_pretty(&m.item).map_err(|_| fmt::Error)?;
                     writeln!(f, "{pretty}")?;
+                    if self.target == Target::SyncDocument {
+                        match render_xml(m) {
+                            Ok(xml) => f.write_str(&xml)?,
+                            Err(e) => writeln!(f, "record {i}: cannot render XML: {e}")?,
+                        }
+                    }
                     for w in &m.warnings {
                         writeln!(f, "record {i}: warning: {w}")?;
                     }
@@ -227,6 +319,7 @@ pub fn dry_run(mapping: &Mapping, input: &[u8], vars: &Vars) -> DryRunReport {
             return DryRunReport {
                 unreadable: Some(format!("not JSON: {e}")),
                 records: Vec::new(),
+                target: mapping.target(),
             }
         }
     };
@@ -237,11 +330,13 @@ pub fn dry_run(mapping: &Mapping, input: &[u8], vars: &Vars) -> DryRunReport {
             return DryRunReport {
                 unreadable: Some("neither a JSON object nor an array of objects".into()),
                 records: Vec::new(),
+                target: mapping.target(),
             }
         }
     };
     DryRunReport {
         unreadable: None,
         records,
+        target: mapping.target(),
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::target::{FieldSpec, Kind, HO_SO, TIEN_DO};
+use super::target::{FieldSpec, Kind, DANH_GIA, HO_SO, M_ORDER, M_SYNC_DOCUMENT, TIEN_DO};
 use super::value::DateFormat;
 use super::{MappingError, Target};
 
@@ -248,10 +248,15 @@ pub fn load(path: &Path) -> Result<Plan, MappingError> {
     let (target, specs) = match parsed.target.as_str() {
         "dossier" => (Target::Dossier, HO_SO),
         "step" => (Target::Step, TIEN_DO),
+        "survey" => (Target::Survey, DANH_GIA),
+        "postal_order" => (Target::PostalOrder, M_ORDER),
+        "sync_document" => (Target::SyncDocument, M_SYNC_DOCUMENT),
         other => {
             return Err(cx.err(
                 "target",
-                format!("\"{other}\" is not a target (dossier | step)"),
+                format!(
+                    "\"{other}\" is not a target (dossier | step | survey | postal_order | sync_document)"
+                ),
             ))
         }
     };
@@ -357,16 +362,15 @@ fn compile_rule(
         Kind::Children(c) => Some(c),
         _ => None,
     };
-    let children = match (&r.fields, children_specs) {
-        (Some(f), Some(c)) => compile_fields(cx, &format!("{key}.fields"), c, f, false)?,
-        (Some(_), None) => {
-            return Err(cx.err(
+    let children =
+        match (&r.fields, children_specs) {
+            (Some(f), Some(c)) => compile_fields(cx, &format!("{key}.fields"), c, f, false)?,
+            (Some(_), None) => return Err(cx.err(
                 format!("{key}.fields"),
-                "only a list field (DinhDanhCHS, TaiLieuNop, DanhSach...) has sub-fields",
-            ))
-        }
-        (None, _) => Vec::new(),
-    };
+                "only a list field (DinhDanhCHS, TaiLieuNop, DanhSach..., DocFees) has sub-fields",
+            )),
+            (None, _) => Vec::new(),
+        };
     if r.each.is_some() && children_specs.is_none() {
         return Err(cx.err(format!("{key}.each"), "each is only for list fields"));
     }

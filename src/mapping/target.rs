@@ -1,7 +1,8 @@
 //! The portal's message shapes as data: for each target, its fields in the spec's order with
 //! their kind, whether they are mandatory, their length limit and whether they are personal.
-//! This is the only place that knows `HoSo` and `TienDo` (dvcqg.md); adding a target means
-//! adding a table here, not changing the evaluator.
+//! This is the only place that knows `HoSo`, `TienDo`, the `DongBoDanhGia` row (dvcqg.md), the
+//! VNPost `MOrder` (vnpost.md) and the legacy `MSyncDocument` (dvcqg.md, "Legacy XML route");
+//! adding a target means adding a table here, not changing the evaluator.
 
 /// What to do with a value longer than the field allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,16 @@ pub enum Kind {
     Identifier,
     /// `MaHoSo`: `<agency id NNN.NN.NN.LNN>-<yyMMdd>-<digits>`.
     DossierCode,
+    /// `"true"`/`"false"` on the wire (a JSON bool in the item), from a bool, `0`/`1` or the words.
+    Bool,
+    /// A month `"M-YYYY"` (no leading zero), from `M-YYYY`, `MM-YYYY`, `M/YYYY` or `YYYY-MM`.
+    Month,
+    /// A whole number ≥ 0, sent as a JSON number.
+    Count,
+    /// A percentage 0..100 sent as text with a sign (`"85%"`), from `85`, `"85"`, `"85%"`.
+    Percent,
+    /// Digits only, sent as text (VNPost postal area codes).
+    Digits,
     /// An array of child objects with their own fields.
     Children(&'static [FieldSpec]),
 }
@@ -172,6 +183,82 @@ pub const TIEN_DO: &[FieldSpec] = &[
     f("NgayKetThucTheoQuyDinh", Kind::Date, false),
 ];
 
+const ORDER_TYPE: &[&str] = &["1", "2"];
+
+/// A `DongBoDanhGia` row (dvcqg.md): monthly satisfaction figures of one procedure at one agency.
+pub const DANH_GIA: &[FieldSpec] = &[
+    f("NgayTongHop", Kind::Month, true),
+    f("MaThuTuc", Kind::Identifier, true),
+    f("Madonvi", Kind::Identifier, true),
+    f("TenDonVi", Kind::Text, true),
+    f("TongSoNguoiDanhGia", Kind::Count, true),
+    f("PhanTramDanhGiaRatHaiLong", Kind::Percent, true),
+    f("PhanTramDanhGiaHaiLong", Kind::Percent, true),
+    f("PhanTramDanhGiaChuaHaiLong", Kind::Percent, true),
+];
+
+/// VNPost `MOrder` of `POST /order/post` (vnpost.md). Sender and receiver are mandatory
+/// (e-mails optional); a mandatory phone that is not a phone number rejects the order.
+pub const M_ORDER: &[FieldSpec] = &[
+    f("CustomerCode", Kind::Identifier, true),
+    limit(
+        f("OrderNumber", Kind::DossierCode, true),
+        50,
+        Overflow::Reject,
+    ),
+    f("OrderType", Kind::Code(ORDER_TYPE), true),
+    f("ItemCode", Kind::Identifier, false),
+    f("CODAmount", Kind::Money, true),
+    personal(f("SenderName", Kind::Text, true)),
+    personal(f("SenderAddress", Kind::Text, true)),
+    personal(f("SenderTel", Kind::Phone, true)),
+    personal(f("SenderEmail", Kind::Email, false)),
+    f("SenderProvince", Kind::Digits, true),
+    f("SenderDistrict", Kind::Digits, true),
+    f("SenderDesc", Kind::Text, false),
+    personal(f("ReceiverName", Kind::Text, true)),
+    personal(f("ReceiverAddress", Kind::Text, true)),
+    personal(f("ReceiverTel", Kind::Phone, true)),
+    personal(f("ReceiverEmail", Kind::Email, false)),
+    f("ReceiverProvince", Kind::Digits, true),
+    f("ReceiverDistrict", Kind::Digits, true),
+    f("Description", Kind::Text, false),
+];
+
+const DOC_FEE: &[FieldSpec] = &[
+    f("FeeName", Kind::Text, true),
+    f("FeeType", Kind::Code(FEE_KIND), false),
+    f("Price", Kind::Money, true),
+];
+
+/// `MSyncDocument` of the legacy LGSP route (dvcqg.md), in the spec's element order. Only
+/// `DocCode` and `Status` are mandatory; `DateReceived` is mandatory-unless-status (checked with
+/// the cross-field rules). `IsSuccess` and `IsReturned` are derived from `Status` by the rules,
+/// whatever the mapping says. The item is the JSON form; [`crate::mapping::render_xml`] writes it.
+pub const M_SYNC_DOCUMENT: &[FieldSpec] = &[
+    limit(f("DocCode", Kind::DossierCode, true), 50, Overflow::Reject),
+    f("DocTypeCode", Kind::Identifier, false),
+    f("DocTypeName", Kind::Text, false),
+    personal(f("CitizenName", Kind::Text, false)),
+    f("ApplicantsType", Kind::Code(SUBJECT), false),
+    personal(f("Address", Kind::Text, false)),
+    personal(f("Phone", Kind::Phone, false)),
+    personal(f("Email", Kind::Email, false)),
+    f("Compendium", Kind::Text, false),
+    f("DateReceived", Kind::Date, false),
+    f("DateAppointed", Kind::Date, false),
+    f("Status", Kind::Code(STATUS), true),
+    f("ProcessingOrganName", Kind::Text, false),
+    f("IsSuccess", Kind::Bool, false),
+    f("SuccessDate", Kind::Date, false),
+    f("IsReturned", Kind::Bool, false),
+    f("ReturnedDate", Kind::Date, false),
+    f("FinishedDate", Kind::Date, false),
+    f("HasSupplementary", Kind::Bool, false),
+    f("Note", Kind::Text, false),
+    f("DocFees", Kind::Children(DOC_FEE), false),
+];
+
 /// Dates whose unreadable value rejects the record although the field may be empty
 /// (mandatory unless the status allows it).
-pub const CONDITIONAL_DATES: &[&str] = &["NgayTiepNhan", "NgayHenTra"];
+pub const CONDITIONAL_DATES: &[&str] = &["NgayTiepNhan", "NgayHenTra", "DateReceived"];

@@ -319,6 +319,65 @@ fn decimal_string(s: &str) -> Option<String> {
     })
 }
 
+/// A month `"M-YYYY"` (no leading zero) from `M-YYYY`, `MM-YYYY`, `M/YYYY` or `YYYY-MM`.
+pub fn month(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (a, b) = s.split_once(['-', '/'])?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    let (m, y) = match (a.len(), b.len()) {
+        (1 | 2, 4) => (a, b),
+        (4, 1 | 2) => (b, a),
+        _ => return None,
+    };
+    let m: u32 = m.parse().ok()?;
+    let y: u32 = y.parse().ok()?;
+    ((1..=12).contains(&m) && y >= 1000).then(|| format!("{m}-{y}"))
+}
+
+/// A whole number ≥ 0 from a JSON number or a string of digits.
+pub fn count(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let t = s.trim();
+            (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| t.parse().ok())
+                .flatten()
+        }
+        _ => None,
+    }
+}
+
+/// A percentage 0..100 as `"85%"` from `85`, `"85"`, `"85%"`, `"12.50 %"` (→ `"12.5%"`).
+pub fn percent(v: &Value) -> Option<String> {
+    let d = match v {
+        Value::String(s) => {
+            let t = s.trim();
+            decimal_string(t.strip_suffix('%').unwrap_or(t).trim_end())?
+        }
+        other => money(other)?,
+    };
+    let f: f64 = d.parse().ok()?;
+    (f <= 100.0).then(|| format!("{d}%"))
+}
+
+/// Digits only, as text, from a JSON whole number or a string of digits.
+pub fn digits(v: &Value) -> Option<String> {
+    count(v).and(match v {
+        Value::Number(n) => n.as_u64().map(|u| u.to_string()),
+        Value::String(s) => Some(s.trim().to_string()),
+        _ => None,
+    })
+}
+
+/// Whether XML 1.0 can carry the character (its `Char` production).
+pub fn xml_char_ok(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 /// Normalises a phone (spaces, dots, dashes removed, `+84` → `0`) and checks it: 10 digits
 /// starting with 0, or 11 digits starting with 02.
 pub fn phone(s: &str) -> Option<String> {
