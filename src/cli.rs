@@ -65,10 +65,48 @@ pub enum Command {
     },
     /// Serve the built-in simulator of the national portal adapter.
     Sim(crate::sim::SimOptions),
-    /// Inspect the outbox.
+    /// Inspect and repair the outbox.
     Outbox {
         #[command(flatten)]
         config: ConfigPath,
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OutboxAction {
+    /// Message counts by peer, operation and state; quarantined records.
+    Stats,
+    /// Messages, oldest first (no payloads: they hold personal data).
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        peer: Option<String>,
+        #[arg(long)]
+        dossier: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put dead messages back in the queue, at their place in their dossier's order.
+    Replay {
+        /// Message ids.
+        ids: Vec<uuid::Uuid>,
+        /// Every dead message of `--peer` instead of a list of ids.
+        #[arg(long, requires = "peer", conflicts_with = "ids")]
+        dead: bool,
+        #[arg(long)]
+        peer: Option<String>,
+        /// With `--dead`: only those that died at or after this time (RFC 3339).
+        #[arg(long, requires = "dead")]
+        since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// Give a message up for good, with a reason; it no longer holds back its dossier.
+    Skip {
+        id: uuid::Uuid,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -218,10 +256,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::sim::run_standalone(opts, shutdown).await?;
             Ok(0)
         }
-        Command::Outbox { config } => {
-            let config = config.path;
-            let cfg = Config::load(Some(&config))?;
+        Command::Outbox { config, action } => {
+            let cfg = Config::load(Some(&config.path))?;
             let store = crate::store::open(&cfg.store.url, 1).await?;
+            outbox(&*store, action).await
+        }
+    }
+}
+
+async fn outbox(store: &dyn crate::store::Store, action: OutboxAction) -> anyhow::Result<i32> {
+    let now = crate::store::now_ms();
+    match action {
+        OutboxAction::Stats => {
             println!(
                 "{:<8} {:<22} {:<10} {:>9} {:>9}",
                 "peer", "operation", "state", "messages", "retried"
@@ -232,10 +278,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     c.peer, c.operation, c.state, c.count, c.retried
                 );
             }
-            for d in store.dead_letters(50).await? {
-                println!("dead {} {} {}: {}", d.id, d.operation, d.dossier, d.error);
+            println!("quarantined records: {}", store.quarantine_count().await?);
+        }
+        OutboxAction::List {
+            state,
+            peer,
+            dossier,
+            limit,
+        } => {
+            let filter = crate::store::MessageFilter {
+                state,
+                peer,
+                dossier,
+                limit,
+            };
+            for m in store.list_messages(&filter).await? {
+                println!(
+                    "{} {} {} {} {} attempts={} {}",
+                    m.id,
+                    m.peer,
+                    m.operation,
+                    m.dossier,
+                    m.state,
+                    m.attempts,
+                    m.error.unwrap_or_default()
+                );
             }
-            Ok(0)
+        }
+        OutboxAction::Replay {
+            ids,
+            dead,
+            peer,
+            since,
+        } => {
+            let n = if dead {
+                let peer = peer.context("--dead needs --peer")?;
+                let since = since.map_or(0, |t| t.timestamp_millis());
+                store.replay_dead(&peer, since, now).await?
+            } else {
+                anyhow::ensure!(
+                    !ids.is_empty(),
+                    "name the messages to replay, or use --dead --peer P"
+                );
+                store.replay(&ids, now).await?
+            };
+            println!("{n} dead message(s) queued again");
+        }
+        OutboxAction::Skip { id, reason } => {
+            if store.skip(id, &reason, now).await? {
+                println!("{id} skipped");
+            } else {
+                eprintln!("{id}: no dead, pending or waiting message with this id");
+                return Ok(1);
+            }
         }
     }
+    Ok(0)
 }

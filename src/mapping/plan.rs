@@ -995,35 +995,3 @@ mod tests {
         assert!(compile_jq("halt").is_ok());
     }
 }
-
-#[cfg(test)]
-mod jq_cost {
-    use super::compile_jq;
-    use jaq_core::{Ctx, RcIter};
-    use jaq_json::Val;
-
-    #[test]
-    #[ignore]
-    fn jq_cost() {
-        for code in [
-            ".",
-            "tostring | trim",
-            "tostring | trim | . as $s | (explode | all(. >= 48 and . <= 57))",
-            "test(\"^[0-9]{12}$\")",
-        ] {
-            let f = compile_jq(code).expect("compiles");
-            let n = 20_000;
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                let inputs = RcIter::new(core::iter::empty());
-                let v = Val::from(serde_json::json!("038186001234"));
-                let mut out = f.run((Ctx::new([Val::from(serde_json::json!({}))], &inputs), v));
-                let _ = std::hint::black_box(out.next());
-            }
-            println!(
-                "{code}: {:.1} us",
-                t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-            );
-        }
-    }
-}

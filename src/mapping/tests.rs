@@ -969,62 +969,6 @@ fn dry_run_reports_every_record() {
     assert_eq!(dry_run(&m, b"42", &vars()).rejected(), 1);
 }
 
-// ---------------------------------------------------------------- speed
-
-/// `cargo test --lib mapping::tests::throughput -- --ignored --nocapture` (build optimised for
-/// a meaningful number).
-#[test]
-#[ignore]
-fn throughput() {
-    let m = dossier_mapping();
-    let input = read_json(&vendor_a("tests/dossiers.input.json"));
-    let rec = permit();
-    let v = vars();
-    let n = 50_000;
-    let t = std::time::Instant::now();
-    for i in 0..n {
-        let r = if i % 2 == 0 { &rec } else { &input[1] };
-        let _ = std::hint::black_box(m.map(r, &v));
-    }
-    let secs = t.elapsed().as_secs_f64();
-    println!("{:.0} records/s", f64::from(n) / secs);
-}
-
-#[test]
-#[ignore]
-fn throughput_parts() {
-    let m = dossier_mapping();
-    let v = vars();
-    let n = 20_000;
-    for (name, rec) in [
-        ("permit", permit()),
-        (
-            "permit without SoGiayTo",
-            with(permit(), "SoGiayTo", Value::Null),
-        ),
-    ] {
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            let _ = std::hint::black_box(m.map(&rec, &v));
-        }
-        println!(
-            "{name}: {:.0} records/s",
-            f64::from(n) / t.elapsed().as_secs_f64()
-        );
-    }
-}
-
-#[test]
-#[ignore]
-fn show_dry_run() {
-    let m = dossier_mapping();
-    let bad = with(permit(), "HanTra", json!("31/02/2026"));
-    let bad = with(bad, "DienThoai", json!("0912 345 67"));
-    let bad = with(bad, "NguoiNop", json!(""));
-    let input = serde_json::to_vec(&json!([permit(), bad])).expect("json");
-    println!("{}", dry_run(&m, &input, &vars()));
-}
-
 #[test]
 fn another_vendor_shape_needs_configuration_only() {
     let m = Mapping::load(&root().join("mappings/vendor-b/dossier.toml")).expect("loads");

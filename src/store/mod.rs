@@ -295,8 +295,10 @@ pub trait Store: Send + Sync {
     async fn outbox_counts(&self) -> Result<Vec<StateCount>, StoreError>;
     async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError>;
     async fn quarantine(&self, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError>;
-    async fn list_messages(&self, filter: &MessageFilter)
-        -> Result<Vec<MessageSummary>, StoreError>;
+    async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<Vec<MessageSummary>, StoreError>;
     /// Puts dead messages back in the queue at their old place in their dossier's order, with
     /// their attempts reset. Returns how many were dead and are now pending.
     async fn replay(&self, ids: &[Uuid], now_ms: i64) -> Result<u64, StoreError>;

@@ -152,3 +152,44 @@ fn map_prints_items_or_every_error() {
         "{text}"
     );
 }
+
+#[test]
+fn outbox_commands_read_the_configured_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lienthong.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("l.db").display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        lienthong()
+            .arg("outbox")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["stats"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("quarantined records: 0"));
+    let out = run(&["replay"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = run(&[
+        "skip",
+        "00000000-0000-0000-0000-000000000000",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dead, pending or waiting message"));
+}

@@ -371,3 +371,78 @@ password = "sai-mat-khau""#;
         None
     );
 }
+
+#[tokio::test]
+async fn dead_letters_hold_back_their_dossier_until_replayed_or_skipped() {
+    use lienthong::store::MessageFilter;
+    for ts in stores().await {
+        let app = spawn_app_with(ts, SimSettings::default(), |c| c.delivery.max_attempts = 1).await;
+        let (d, s) = local_records(19, 1);
+        let steps: Vec<_> = s
+            .iter()
+            .filter(|x| x["MaHoSo"] == d[0]["MaHoSo"])
+            .cloned()
+            .collect();
+        assert!(steps.len() >= 2);
+        app.post("dossiers", &d[0]).await;
+        app.post("steps", &json!(steps)).await;
+        let lane = app.lane("t", None);
+
+        // The header dies; its steps wait behind it.
+        app.sim.script(vec![Fault::Http500]);
+        lane.try_execute().await.unwrap();
+        assert_eq!(lane.try_execute().await.unwrap(), Outcome::Idle);
+        let dead = app
+            .store
+            .list_messages(&MessageFilter {
+                state: Some("dead".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0].error.as_deref().unwrap().contains("HTTP 500"),
+            "{dead:?}"
+        );
+
+        // Replayed, it goes at its old place: header first, then the steps.
+        assert_eq!(app.store.replay(&[dead[0].id], now_ms()).await.unwrap(), 1);
+        assert_eq!(
+            lane.try_execute().await.unwrap(),
+            Outcome::Sent { items: 1, delivered: 1 },
+            "the header"
+        );
+        app.sim.script(vec![Fault::Http500]); // ...and the first step dies this time.
+        lane.try_execute().await.unwrap();
+        assert_eq!(
+            lane.try_execute().await.unwrap(),
+            Outcome::Idle,
+            "later steps wait"
+        );
+        let dead_step = app
+            .store
+            .list_messages(&MessageFilter {
+                state: Some("dead".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(dead_step[0].operation, "CapNhatTienDoHoSoMC");
+
+        // Skipped, it stops holding the dossier back; the rest goes in order.
+        assert!(app
+            .store
+            .skip(dead_step[0].id, "sent by hand", now_ms())
+            .await
+            .unwrap());
+        app.drain(&lane).await;
+        let events = app.sim.events(&code(&d[0]));
+        assert_eq!(
+            events.len(),
+            steps.len(),
+            "header + all steps but the skipped one"
+        );
+        assert_eq!(app.count("CapNhatTienDoHoSoMC", "skipped").await, 1);
+    }
+}
