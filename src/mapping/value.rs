@@ -5,15 +5,11 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use serde_json::Value;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
-/// Vietnam time: UTC+7, no DST.
-pub fn vietnam() -> FixedOffset {
-    // 7 * 3600 is always in range for FixedOffset.
-    FixedOffset::east_opt(7 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero"))
-}
+pub use crate::time::vietnam;
 
 /// `null`, `[]` and empty or whitespace-only strings carry no value (codes.md).
 pub fn is_empty(v: &Value) -> bool {
