@@ -68,6 +68,11 @@ pub enum Command {
     },
     /// Serve the built-in simulator of the national portal adapter.
     Sim(crate::sim::SimOptions),
+    /// Print benchmark figures: mapping throughput (with jq for scale), outbox throughput.
+    Bench {
+        #[command(subcommand)]
+        bench: crate::bench::BenchCommand,
+    },
     /// Inspect the outbox.
     Outbox {
         #[arg(
@@ -121,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Demo(opts) => crate::demo::run(opts).await,
+        Command::Bench { bench } => crate::bench::run(bench).await,
         Command::Check { config } => {
             let cfg = match Config::load(Some(&config)) {
                 Ok(c) => c,
