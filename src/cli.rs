@@ -65,6 +65,11 @@ pub enum Command {
     },
     /// Serve the built-in simulator of the national portal adapter.
     Sim(crate::sim::SimOptions),
+    /// Print benchmark figures: mapping throughput (with jq for scale), outbox throughput.
+    Bench {
+        #[command(subcommand)]
+        bench: crate::bench::BenchCommand,
+    },
     /// Inspect and repair the outbox.
     Outbox {
         #[command(flatten)]
@@ -165,6 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Demo(opts) => crate::demo::run(opts).await,
+        Command::Bench { bench } => crate::bench::run(bench).await,
         Command::Check { config } => {
             let config = config.path;
             let cfg = match Config::load(Some(&config)) {

@@ -14,10 +14,12 @@
 //! - [`admin`]: health endpoint.
 //! - [`app`]: builds everything from config and runs it until shutdown.
 //! - [`demo`]: the whole flow in one process.
+//! - [`bench`]: benchmarks of mapping and delivery, printed as tables.
 //! - [`cli`]: the command line.
 
 pub mod admin;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
