@@ -410,7 +410,10 @@ async fn dead_letters_hold_back_their_dossier_until_replayed_or_skipped() {
         assert_eq!(app.store.replay(&[dead[0].id], now_ms()).await.unwrap(), 1);
         assert_eq!(
             lane.try_execute().await.unwrap(),
-            Outcome::Sent { items: 1, delivered: 1 },
+            Outcome::Sent {
+                items: 1,
+                delivered: 1
+            },
             "the header"
         );
         app.sim.script(vec![Fault::Http500]); // ...and the first step dies this time.
