@@ -9,7 +9,7 @@ use lienthong::sim::{EventKind, Fault, SimSettings, Simulator};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{local_records, mappings, TOKEN};
+use crate::support::{local_records, TOKEN};
 
 struct Daemon(Child);
 
@@ -81,40 +81,17 @@ async fn sigkill_between_send_and_commit_loses_nothing() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let settings = SimSettings::default();
     let config = dir.path().join("lienthong.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:{port}"
-[store]
-url = "sqlite://{db}"
-[delivery]
-lease_seconds = 1
-backoff_initial_ms = 10
-backoff_cap_ms = 50
-[peers.dvcqg]
-base_url = "{sim_base}"
-madonvi = "000.00.01.H56"
-concurrency = 1
-auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
-[[sources]]
-name = "tinh"
-token = "{TOKEN}"
-dossier_mapping = "{maps}/vendor-a/dossier.toml"
-step_mapping = "{maps}/vendor-a/step.toml"
-vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công tỉnh" }}
-"#,
-            db = dir.path().join("lienthong.db").display(),
-            dst = settings.dstcode,
-            user = settings.username,
-            pass = settings.password,
-            maps = mappings().display(),
-        ),
-    )
-    .unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("lienthong.db").display());
+    // The harness's config, with a port of our own, a short lease and one worker.
+    let text = crate::support::test_config_text(&store_url, &sim_base)
+        .replace(
+            "[server]\n",
+            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+        )
+        .replace("[delivery]\n", "[delivery]\nlease_seconds = 1\n")
+        .replace("[peers.dvcqg]\n", "[peers.dvcqg]\nconcurrency = 1\n");
+    std::fs::write(&config, text).unwrap();
 
     let client = reqwest::Client::new();
     let daemon = start(&config);

@@ -103,8 +103,13 @@ pub fn mappings() -> PathBuf {
 
 /// The configuration tests start from: one source `tinh` (vendor-a mappings), fast back-off.
 pub fn test_config(store_url: &str, sim_base: &str) -> Config {
+    Config::from_toml(&test_config_text(store_url, sim_base)).expect("test config parses")
+}
+
+/// [`test_config`] as TOML text, for tests that run the binary with a config file.
+pub fn test_config_text(store_url: &str, sim_base: &str) -> String {
     let sim = SimSettings::default();
-    let text = format!(
+    format!(
         r#"
 [store]
 url = "{store_url}"
@@ -131,8 +136,7 @@ vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công tỉnh" }}
         dst = sim.dstcode,
         user = sim.username,
         pass = sim.password,
-    );
-    Config::from_toml(&text).expect("test config parses")
+    )
 }
 
 pub async fn spawn_app(ts: TestStore) -> TestApp {
