@@ -1,12 +1,15 @@
-//! Operator HTTP endpoints: `GET /health` (open, for probes) and `GET /admin/outbox` (bearer
-//! token from `server.admin_token`). Shows counts and reasons only, never personal data.
+//! Operator HTTP endpoints: `GET /health` (open, for probes); with the bearer token from
+//! `server.admin_token`: `GET /admin/outbox` (counts and dead letters), `POST
+//! /admin/outbox/replay` (`{"ids": [...]}` or `{"dead": true, "peer": "dvcqg", "since_ms": 0}`)
+//! and `POST /admin/outbox/skip` (`{"id": "...", "reason": "..."}`), the same store calls as the
+//! `lienthong outbox` commands. Shows counts and reasons only, never personal data.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde_json::json;
@@ -23,6 +26,8 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/admin/outbox", get(outbox))
+        .route("/admin/outbox/replay", post(replay))
+        .route("/admin/outbox/skip", post(skip))
         .with_state(state)
 }
 
@@ -40,7 +45,8 @@ async fn health(State(st): State<AdminState>) -> Response {
     }
 }
 
-async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+/// `None` when the request carries the admin token, else the 401 to answer.
+fn refuse(st: &AdminState, headers: &HeaderMap) -> Option<Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -49,22 +55,119 @@ async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         (Some(t), Some(p)) => crate::config::token_matches(t, p.trim()),
         _ => false,
     };
-    if !allowed {
-        return (
+    (!allowed).then(|| {
+        (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "admin endpoints need server.admin_token as a bearer token" })),
         )
-            .into_response();
+            .into_response()
+    })
+}
+
+fn store_error(e: &crate::store::StoreError) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    #[serde(default)]
+    ids: Vec<uuid::Uuid>,
+    #[serde(default)]
+    dead: bool,
+    peer: Option<String>,
+    #[serde(default)]
+    since_ms: i64,
+}
+
+async fn replay(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<ReplayRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
     }
-    let counts = match st.store.outbox_counts().await {
-        Ok(c) => c,
-        Err(e) => {
+    let Ok(Json(req)) = body else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "expected {\"ids\": [...]} or {\"dead\": true, \"peer\": \"...\"}" })),
+        )
+            .into_response();
+    };
+    let now = crate::store::now_ms();
+    let done = match (req.dead, req.peer, req.ids.is_empty()) {
+        (true, Some(peer), true) => st.store.replay_dead(&peer, req.since_ms, now).await,
+        (false, None, false) => st.store.replay(&req.ids, now).await,
+        _ => {
             return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": e.to_string() })),
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "give either ids, or dead = true with a peer" })),
             )
                 .into_response()
         }
+    };
+    match done {
+        Ok(n) => Json(json!({ "replayed": n })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkipRequest {
+    id: uuid::Uuid,
+    reason: String,
+}
+
+async fn skip(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<SkipRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Json(req)) = body else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "expected {\"id\": \"...\", \"reason\": \"...\"}" })),
+        )
+            .into_response();
+    };
+    if req.reason.trim().is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "a skip needs a reason" })),
+        )
+            .into_response();
+    }
+    match st
+        .store
+        .skip(req.id, &req.reason, crate::store::now_ms())
+        .await
+    {
+        Ok(true) => Json(json!({ "skipped": req.id.to_string() })).into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no dead, pending or waiting message with this id" })),
+        )
+            .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let counts = match st.store.outbox_counts().await {
+        Ok(c) => c,
+        Err(e) => return store_error(&e),
     };
     let dead = st.store.dead_letters(100).await.unwrap_or_default();
     Json(json!({

@@ -449,3 +449,90 @@ async fn dead_letters_hold_back_their_dossier_until_replayed_or_skipped() {
         assert_eq!(app.count("CapNhatTienDoHoSoMC", "skipped").await, 1);
     }
 }
+
+#[tokio::test]
+async fn the_admin_api_replays_and_skips_with_its_token() {
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), |c| {
+        c.delivery.max_attempts = 1;
+        c.server.admin_token = Some("admin-token".to_string().into());
+    })
+    .await;
+    let (d, _) = local_records(20, 1);
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    app.sim.script(vec![Fault::Http500]);
+    lane.try_execute().await.unwrap();
+
+    let url = |path: &str| format!("{}/admin/outbox{path}", app.base);
+    let refused = app.client.get(url("")).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let wrong = app
+        .client
+        .post(url("/replay"))
+        .bearer_auth("nope")
+        .json(&json!({"ids": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+
+    let listed: serde_json::Value = app
+        .client
+        .get(url(""))
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = listed["dead_letters"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        listed["dead_letters"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{listed}"
+    );
+    // The listing carries no payload and no personal data.
+    assert!(!listed
+        .to_string()
+        .contains(d[0]["NguoiNop"].as_str().unwrap()));
+
+    let bad = app
+        .client
+        .post(url("/replay"))
+        .bearer_auth("admin-token")
+        .json(&json!({"dead": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let replayed: serde_json::Value = app
+        .client
+        .post(url("/replay"))
+        .bearer_auth("admin-token")
+        .json(&json!({"ids": [id]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed, json!({"replayed": 1}));
+    app.drain(&lane).await;
+    assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 1);
+
+    let missing = app
+        .client
+        .post(url("/skip"))
+        .bearer_auth("admin-token")
+        .json(&json!({"id": uuid::Uuid::new_v4(), "reason": "sent by hand"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
