@@ -64,6 +64,10 @@ fn refuse(st: &AdminState, headers: &HeaderMap) -> Option<Response> {
     })
 }
 
+fn bad_request(msg: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+}
+
 fn store_error(e: &crate::store::StoreError) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -93,23 +97,13 @@ async fn replay(
         return r;
     }
     let Ok(Json(req)) = body else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "expected {\"ids\": [...]} or {\"dead\": true, \"peer\": \"...\"}" })),
-        )
-            .into_response();
+        return bad_request(r#"expected {"ids": [...]} or {"dead": true, "peer": "..."}"#);
     };
     let now = crate::store::now_ms();
     let done = match (req.dead, req.peer, req.ids.is_empty()) {
         (true, Some(peer), true) => st.store.replay_dead(&peer, req.since_ms, now).await,
         (false, None, false) => st.store.replay(&req.ids, now).await,
-        _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": "give either ids, or dead = true with a peer" })),
-            )
-                .into_response()
-        }
+        _ => return bad_request("give either ids, or dead = true with a peer"),
     };
     match done {
         Ok(n) => Json(json!({ "replayed": n })).into_response(),
@@ -133,18 +127,10 @@ async fn skip(
         return r;
     }
     let Ok(Json(req)) = body else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "expected {\"id\": \"...\", \"reason\": \"...\"}" })),
-        )
-            .into_response();
+        return bad_request(r#"expected {"id": "...", "reason": "..."}"#);
     };
     if req.reason.trim().is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "a skip needs a reason" })),
-        )
-            .into_response();
+        return bad_request("a skip needs a reason");
     }
     match st
         .store

@@ -250,7 +250,9 @@ async fn ingest(
     }
     if kind == RecordKind::Step {
         // A dossier's steps go in the order they happened, ties by the source's own sequence.
-        good.sort_by_key(|(i, r)| (r.dossier.clone(), r.at_ms, r.source_seq, *i));
+        good.sort_by(|(ia, a), (ib, b)| {
+            (&a.dossier, a.at_ms, a.source_seq, ia).cmp(&(&b.dossier, b.at_ms, b.source_seq, ib))
+        });
     }
     let order: Vec<(usize, Uuid, Vec<String>)> = good
         .iter()

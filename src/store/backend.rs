@@ -573,7 +573,6 @@ macro_rules! impl_store {
                 since_ms: i64,
                 now_ms: i64,
             ) -> Result<u64, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
                 let n = sqlx::query(
                     "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
                      batch_id = NULL, updated_at = $1 WHERE peer = $2 AND state = 'dead' AND updated_at >= $3",
@@ -581,10 +580,9 @@ macro_rules! impl_store {
                 .bind(now_ms)
                 .bind(peer)
                 .bind(since_ms)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?
                 .rows_affected();
-                tx.commit().await?;
                 Ok(n)
             }
 
@@ -594,7 +592,6 @@ macro_rules! impl_store {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
                 let n = sqlx::query(
                     "UPDATE outbox SET state = 'skipped', last_error = $1, updated_at = $2 \
                      WHERE id = $3 AND state IN ('dead', 'pending', 'waiting')",
@@ -602,10 +599,9 @@ macro_rules! impl_store {
                 .bind(format!("skipped by operator: {reason}"))
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?
                 .rows_affected();
-                tx.commit().await?;
                 Ok(n == 1)
             }
 
