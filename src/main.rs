@@ -3,6 +3,11 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: ingest and mapping build many small JSON values per
+/// record, and it makes that markedly cheaper (see `benches/README.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = lienthong::cli::Cli::parse();
     // The demo draws a progress bar; keep its log to warnings unless asked otherwise.
