@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, AdminState};
 use crate::config::{resolve_secret, Config};
 use crate::outbox::{spawn_lane, Lane};
-use crate::peer::dvcqg::DvcqgPeer;
+use crate::peer::dvcqg::{DvcqgPeer, LgspSyncPeer, OP_SYNC_DOCUMENT};
 use crate::peer::Peer;
 use crate::source::http::{self as ingest, IngestState, Limits};
 use crate::source::Sources;
@@ -92,6 +92,20 @@ impl Gateway {
                     ingest::DOSSIER_ROUTE.1.to_string(),
                     ingest::STEP_ROUTE.1.to_string(),
                 ],
+                cfg.delivery.clone(),
+                owner.clone(),
+                wake.clone(),
+            );
+            lanes.push((Arc::new(lane), p.concurrency));
+        }
+        if let Some(p) = &cfg.peers.lgsp_sync {
+            let peer: Arc<dyn Peer> = Arc::new(
+                LgspSyncPeer::new(p).map_err(|e| anyhow::anyhow!("peers.lgsp_sync: {e}"))?,
+            );
+            let lane = Lane::new(
+                store.clone(),
+                peer,
+                vec![OP_SYNC_DOCUMENT.to_string()],
                 cfg.delivery.clone(),
                 owner.clone(),
                 wake.clone(),

@@ -637,6 +637,7 @@ async fn fill_and_deliver(
                     source_seq: m.source_seq,
                     warnings: m.warnings.iter().map(ToString::to_string).collect(),
                     record: record.clone(),
+                    also: Vec::new(),
                 }),
                 Err(_) => report.rejected += 1,
             }

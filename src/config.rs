@@ -124,6 +124,25 @@ impl DeliveryConfig {
 #[serde(deny_unknown_fields)]
 pub struct PeersConfig {
     pub dvcqg: Option<DvcqgConfig>,
+    /// The legacy XML route (`POST <base>/Document/SyncDocument`), for provinces still on it.
+    pub lgsp_sync: Option<LgspSyncConfig>,
+}
+
+/// The legacy LGSP document-sync route (dvcqg.md, "Legacy XML route"): one `MSyncDocument` per
+/// request, authenticated by the LGSP bearer token. Dossiers go this way only from sources that
+/// name a `sync_document_mapping`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LgspSyncConfig {
+    /// The platform's base URL; documents go to `<base_url>/Document/SyncDocument`.
+    pub base_url: String,
+    /// Must be `mode = "lgsp"`: the route takes only the LGSP bearer token.
+    pub auth: DvcqgAuth,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Documents in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
 }
 
 /// The national portal adapter (DVCQG), reached directly or through LGSP.
@@ -269,6 +288,10 @@ pub struct SourceConfig {
     /// For XML bodies: the local name of the element that holds one record.
     #[serde(default)]
     pub xml_record_element: Option<String>,
+    /// When set, each accepted dossier is also rendered with this mapping (target
+    /// `sync_document`) and queued for the legacy XML route (`peers.lgsp_sync`).
+    #[serde(default)]
+    pub sync_document_mapping: Option<PathBuf>,
 }
 
 /// The configuration could not be read at all (syntax, types, unknown keys).
@@ -447,6 +470,9 @@ impl Config {
                 }
             }
         }
+        if let Some(p) = &self.peers.lgsp_sync {
+            check_lgsp_sync(p, &mut problems);
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, s) in self.sources.iter().enumerate() {
             let at = format!("sources[{i}] (\"{}\")", s.name);
@@ -475,6 +501,27 @@ impl Config {
                     problems.push(format!("{at}.{field}: {}: {e}", full.display()));
                 }
             }
+            if let Some(path) = &s.sync_document_mapping {
+                let full = resolve_path(base_dir, path);
+                match crate::mapping::Mapping::load(&full) {
+                    Err(e) => problems.push(format!(
+                        "{at}.sync_document_mapping: {}: {e}",
+                        full.display()
+                    )),
+                    Ok(m) if m.target() != crate::mapping::Target::SyncDocument => {
+                        problems.push(format!(
+                            "{at}.sync_document_mapping: {}: its target is not \"sync_document\"",
+                            full.display()
+                        ))
+                    }
+                    Ok(_) => {}
+                }
+                if self.peers.lgsp_sync.is_none() {
+                    problems.push(format!(
+                        "{at}.sync_document_mapping: set, but there is no [peers.lgsp_sync] to deliver the documents to"
+                    ));
+                }
+            }
         }
         for (name, expr) in &self.schedules {
             if let Err(e) = expr.parse::<cron::Schedule>() {
@@ -484,6 +531,38 @@ impl Config {
             }
         }
         problems
+    }
+}
+
+/// The legacy route's own checks: a URL, the LGSP token (never a session), limits.
+fn check_lgsp_sync(p: &LgspSyncConfig, problems: &mut Vec<String>) {
+    check_url("peers.lgsp_sync.base_url", &p.base_url, problems);
+    if p.timeout_ms == 0 {
+        problems.push("peers.lgsp_sync.timeout_ms: must be greater than 0".into());
+    }
+    if p.concurrency == 0 {
+        problems.push("peers.lgsp_sync.concurrency: must be greater than 0".into());
+    }
+    match &p.auth {
+        DvcqgAuth::Session { .. } => problems.push(
+            "peers.lgsp_sync.auth.mode: the legacy route takes only the LGSP bearer token (mode = \"lgsp\")"
+                .into(),
+        ),
+        DvcqgAuth::Lgsp {
+            token_url,
+            client_secret,
+            client_secret_file,
+            ..
+        } => {
+            check_url("peers.lgsp_sync.auth.token_url", token_url, problems);
+            if let Err(e) = require_secret(
+                "peers.lgsp_sync.auth.client_secret",
+                client_secret,
+                client_secret_file,
+            ) {
+                problems.push(e);
+            }
+        }
     }
 }
 
@@ -606,6 +685,48 @@ mod tests {
         std::fs::write(&path, "abc\n").unwrap();
         let s = require_secret("t", &None, &Some(path)).unwrap();
         assert_eq!(s.expose_secret(), "abc");
+    }
+
+    #[test]
+    fn the_legacy_route_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let maps = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/vendor-a");
+        let text = |peer: &str, legacy: &str| {
+            format!(
+                "[[sources]]\nname = \"a\"\ntoken = \"t\"\ndossier_mapping = \"{m}/dossier.toml\"\n\
+                 step_mapping = \"{m}/step.toml\"\nsync_document_mapping = \"{m}/{legacy}\"\n{peer}",
+                m = maps.display()
+            )
+        };
+        // A legacy mapping with nowhere to deliver to.
+        let cfg = Config::from_toml(&text("", "sync_document.toml")).unwrap();
+        let problems = cfg.check(dir.path());
+        assert!(
+            problems.iter().any(|p| p.contains("no [peers.lgsp_sync]")),
+            "{problems:?}"
+        );
+        // A mapping of the wrong target, and a session login on a route that takes a token.
+        let peer = "[peers.lgsp_sync]\nbase_url = \"https://lgsp.example.vn/api\"\n\
+                    auth = { mode = \"session\", dstcode = \"H56\", username = \"u\", password = \"p\" }\n";
+        let cfg = Config::from_toml(&text(peer, "dossier.toml")).unwrap();
+        let problems = cfg.check(dir.path());
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("is not \"sync_document\"")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("peers.lgsp_sync.auth.mode")),
+            "{problems:?}"
+        );
+        // Sound.
+        let peer = "[peers.lgsp_sync]\nbase_url = \"https://lgsp.example.vn/api\"\n\
+                    auth = { mode = \"lgsp\", token_url = \"https://lgsp.example.vn/token\", client_id = \"c\", client_secret = \"s\" }\n";
+        let cfg = Config::from_toml(&text(peer, "sync_document.toml")).unwrap();
+        assert_eq!(cfg.check(dir.path()), Vec::<String>::new());
     }
 
     #[test]

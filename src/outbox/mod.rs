@@ -68,6 +68,11 @@ impl Lane {
         }
     }
 
+    /// The peer this lane delivers to.
+    pub fn peer_name(&self) -> &str {
+        self.peer.name()
+    }
+
     /// Whether the peer refused our credentials recently; the lane claims nothing meanwhile.
     pub fn is_paused(&self) -> bool {
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());

@@ -26,11 +26,15 @@ pub(super) enum Endpoint {
     Token,
     Integration,
     Share,
+    /// The legacy LGSP route (`legacy.rs`).
+    SyncDocument,
 }
 
 /// An answer with a body.
 pub(super) enum Reply {
     Json(StatusCode, Bytes),
+    /// The legacy route's `MResult`.
+    Xml(StatusCode, Bytes),
 }
 
 /// Faults that change the answer rather than the transport.
@@ -72,6 +76,12 @@ pub(super) fn handle(
         Endpoint::Auth => login(sim, headers, body),
         Endpoint::Token => token(sim, body),
         Endpoint::Integration | Endpoint::Share => call(sim, endpoint, headers, body, injected),
+        Endpoint::SyncDocument => super::legacy::sync_document(
+            sim,
+            headers,
+            body,
+            injected.envelope_temporary || injected.item_temporary.is_some(),
+        ),
     }
 }
 
@@ -461,7 +471,7 @@ fn call(
     Reply::Json(StatusCode::OK, answer)
 }
 
-fn remember(state: &mut State, capacity: usize, id: String, request: RememberedRequest) {
+pub(super) fn remember(state: &mut State, capacity: usize, id: String, request: RememberedRequest) {
     state
         .first_id_by_body
         .entry(request.body_hash)

@@ -16,7 +16,9 @@
 //! Routes (relative to the base URL the gateway is given):
 //!
 //! - `POST /auth`, `POST /oauth/token`: the two ways in;
-//! - `POST /integration`, `POST /share`: the services; only these take injected faults;
+//! - `POST /integration`, `POST /share`: the services;
+//! - `POST /Document/SyncDocument`: the legacy LGSP XML route (`legacy.rs`); these three
+//!   take injected faults;
 //! - `GET /sim/stats`: [`SimStats`] as JSON; `POST /sim/expire-sessions`: end every session now.
 //!
 //! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
@@ -25,6 +27,7 @@
 mod catalog;
 mod dvcqg;
 mod faults;
+mod legacy;
 pub mod local;
 mod server;
 #[cfg(test)]
@@ -41,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{Fault, FaultRates, RetryAfter};
+pub use legacy::SyncedDocument;
 pub use server::serve;
 
 /// How a [`Simulator`] is built. `Default` gives the credentials the demo and tests use.
@@ -204,6 +208,8 @@ struct State {
     tokens: HashMap<String, tokio::time::Instant>,
     dossiers: HashMap<String, DossierRecord>,
     surveys: HashMap<(String, String, String), serde_json::Value>,
+    /// Documents accepted on the legacy route, by `DocCode`, in apply order.
+    documents: HashMap<String, Vec<SyncedDocument>>,
     requests_by_id: HashMap<String, RememberedRequest>,
     request_id_order: VecDeque<String>,
     first_id_by_body: HashMap<[u8; 32], String>,
@@ -309,6 +315,20 @@ impl Simulator {
     /// `Madonvi`); a later row for the same key replaces the earlier one.
     pub fn surveys(&self) -> Vec<serde_json::Value> {
         self.state().surveys.values().cloned().collect()
+    }
+
+    /// What the legacy route accepted for `doc_code`, in apply order (empty if nothing).
+    pub fn synced_documents(&self, doc_code: &str) -> Vec<SyncedDocument> {
+        self.state()
+            .documents
+            .get(doc_code)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many distinct documents the legacy route holds.
+    pub fn synced_document_count(&self) -> usize {
+        self.state().documents.len()
     }
 
     pub fn stats(&self) -> SimStats {

@@ -115,7 +115,8 @@ async fn route(
         (&Method::POST, "/oauth/token") => Endpoint::Token,
         (&Method::POST, "/integration") => Endpoint::Integration,
         (&Method::POST, "/share") => Endpoint::Share,
-        (_, "/auth" | "/oauth/token" | "/integration" | "/share") => {
+        (&Method::POST, "/Document/SyncDocument") => Endpoint::SyncDocument,
+        (_, "/auth" | "/oauth/token" | "/integration" | "/share" | "/Document/SyncDocument") => {
             sim.count_request();
             return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"));
         }
@@ -127,7 +128,7 @@ async fn route(
     sim.count_request();
 
     let fault = match endpoint {
-        Endpoint::Integration | Endpoint::Share => sim.faults().next(),
+        Endpoint::Integration | Endpoint::Share | Endpoint::SyncDocument => sim.faults().next(),
         Endpoint::Auth | Endpoint::Token => None,
     };
     let mut drop_after = false;
@@ -183,6 +184,14 @@ async fn route(
     }
     let mut resp = match reply {
         Reply::Json(status, body) => json_response(status, body),
+        Reply::Xml(status, body) => {
+            let mut resp = json_response(status, body);
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/xml; charset=utf-8"),
+            );
+            resp
+        }
     };
     // Echoed so a client's logs can pair an answer with its batch.
     if let Some(id) = parts.headers.get("x-request-id") {

@@ -18,11 +18,12 @@ use uuid::Uuid;
 use super::csv::{parse_records as csv_records, CsvError, CsvLimits};
 use super::json::parse_strict;
 use super::xml::{parse_records, XmlError, XmlLimits};
-use super::Sources;
-use crate::mapping::Mapping;
+use super::{Source, Sources};
+use crate::mapping::{render_xml, Mapping};
+use crate::peer::dvcqg::{OP_SYNC_DOCUMENT, PEER_LGSP_SYNC};
 use crate::store::{
-    now_ms, AcceptedRecord, IdempotencyKey, IngestResult, IngestWrite, QuarantinedRecord,
-    RecordKind, Store, StoreError,
+    now_ms, AcceptedRecord, AlsoQueued, IdempotencyKey, IngestResult, IngestWrite,
+    QuarantinedRecord, RecordKind, Store, StoreError,
 };
 
 /// Where each kind of record is queued. One peer today; later peers add routes here.
@@ -222,8 +223,15 @@ async fn ingest(
     let mut rejected = Vec::new();
     let mut rejected_answers = Vec::new();
     for (index, record) in records.into_iter().enumerate() {
-        match mapping.map(&record, &source.vars) {
-            Ok(m) => good.push((
+        let mapped = mapping
+            .map(&record, &source.vars)
+            .map_err(|r| r.to_string());
+        let also = match (&mapped, kind, &source.sync_document) {
+            (Ok(_), RecordKind::Dossier, Some(legacy)) => sync_document(legacy, &record, &source),
+            _ => Ok((Vec::new(), Vec::new())),
+        };
+        match mapped.and_then(|m| also.map(|a| (m, a))) {
+            Ok((m, (also, also_warnings))) => good.push((
                 index,
                 AcceptedRecord {
                     record_id: Uuid::new_v4(),
@@ -232,12 +240,17 @@ async fn ingest(
                     item: Value::Object(m.item),
                     at_ms: m.at.map(|t| t.timestamp_millis()),
                     source_seq: m.source_seq,
-                    warnings: m.warnings.iter().map(ToString::to_string).collect(),
+                    warnings: m
+                        .warnings
+                        .iter()
+                        .map(ToString::to_string)
+                        .chain(also_warnings)
+                        .collect(),
                     record,
+                    also,
                 },
             )),
-            Err(rejection) => {
-                let reason = rejection.to_string();
+            Err(reason) => {
                 rejected_answers.push(json!({ "index": index, "error": reason }));
                 rejected.push(QuarantinedRecord {
                     index,
@@ -316,6 +329,34 @@ async fn ingest(
         },
         Err(e) => unavailable(&e),
     }
+}
+
+/// The legacy route's `MSyncDocument` for a dossier record, rendered as XML now so that every
+/// send carries the same bytes. A record this mapping refuses is refused as a whole: the two
+/// routes never disagree about which dossiers exist.
+fn sync_document(
+    legacy: &Mapping,
+    record: &Value,
+    source: &Source,
+) -> Result<(Vec<AlsoQueued>, Vec<String>), String> {
+    let mapped = legacy
+        .map(record, &source.vars)
+        .map_err(|r| format!("legacy route (sync_document): {r}"))?;
+    let xml = render_xml(&mapped).map_err(|r| format!("legacy route (sync_document): {r}"))?;
+    let warnings = mapped
+        .warnings
+        .iter()
+        .map(|w| format!("legacy route (sync_document): {w}"))
+        .collect();
+    Ok((
+        vec![AlsoQueued {
+            peer: PEER_LGSP_SYNC.to_string(),
+            operation: OP_SYNC_DOCUMENT.to_string(),
+            item: Value::String(xml),
+            mapping_version: legacy.version().to_string(),
+        }],
+        warnings,
+    ))
 }
 
 /// The first answer to this key, or a 409 when the key came with another body.

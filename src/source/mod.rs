@@ -15,7 +15,7 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::config::{require_secret, resolve_path, SourceConfig};
-use crate::mapping::{Mapping, Vars};
+use crate::mapping::{Mapping, Target, Vars};
 
 /// One configured local system, its mappings compiled.
 pub struct Source {
@@ -25,6 +25,8 @@ pub struct Source {
     pub step: Arc<Mapping>,
     pub vars: Vars,
     pub xml_record_element: Option<String>,
+    /// The legacy route's `MSyncDocument` mapping, when this source's dossiers also go there.
+    pub sync_document: Option<Arc<Mapping>>,
 }
 
 impl Source {
@@ -64,6 +66,20 @@ impl Sources {
                 step: load(&s.step_mapping)?,
                 vars: s.vars.clone(),
                 xml_record_element: s.xml_record_element.clone(),
+                sync_document: match &s.sync_document_mapping {
+                    None => None,
+                    Some(p) => {
+                        let m = load(p)?;
+                        if m.target() != Target::SyncDocument {
+                            anyhow::bail!(
+                                "source {}: sync_document_mapping {}: its target is not \"sync_document\"",
+                                s.name,
+                                p.display()
+                            );
+                        }
+                        Some(m)
+                    }
+                },
             };
             if by_name.insert(s.name.clone(), Arc::new(source)).is_some() {
                 anyhow::bail!("duplicate source name \"{}\"", s.name);

@@ -134,6 +134,27 @@ macro_rules! impl_store {
                     .bind(w.now_ms)
                     .execute(&mut *tx)
                     .await?;
+                    for also in &r.also {
+                        sqlx::query(concat!(
+                            "INSERT INTO outbox (id, peer, operation, dossier, position, at, source_seq, is_update, \
+                             item, record_id, mapping_version, warnings, state, attempts, next_attempt_at, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, ",
+                            $nextpos,
+                            ", $5, $6, 0, $7, $8, $9, '[]', 'pending', 0, $10, $10, $10)"
+                        ))
+                        .bind(uuid::Uuid::new_v4().to_string())
+                        .bind(&also.peer)
+                        .bind(&also.operation)
+                        .bind(&r.dossier)
+                        .bind(r.at_ms)
+                        .bind(r.source_seq)
+                        .bind(also.item.to_string())
+                        .bind(r.record_id.to_string())
+                        .bind(&also.mapping_version)
+                        .bind(w.now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     if first_header {
                         // Steps that arrived before their dossier go now, right behind it, in the
                         // order they were queued.

@@ -78,6 +78,18 @@ pub struct AcceptedRecord {
     pub at_ms: Option<i64>,
     pub source_seq: Option<i64>,
     pub warnings: Vec<String>,
+    /// Further messages rendered from the same record for other routes (e.g. the legacy
+    /// `SyncDocument`), queued in the same transaction under the same dossier.
+    pub also: Vec<AlsoQueued>,
+}
+
+/// One more message from an accepted record, for another peer.
+#[derive(Debug, Clone)]
+pub struct AlsoQueued {
+    pub peer: String,
+    pub operation: String,
+    pub item: Value,
+    pub mapping_version: String,
 }
 
 /// One record rejected at ingest, kept for the operator.

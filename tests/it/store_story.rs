@@ -25,6 +25,7 @@ fn record(dossier: &str, n: i64) -> AcceptedRecord {
         at_ms: Some(n),
         source_seq: Some(n),
         warnings: vec![],
+        also: vec![],
     }
 }
 

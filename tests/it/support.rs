@@ -70,7 +70,7 @@ use std::time::Duration;
 use lienthong::app::Gateway;
 use lienthong::config::{Config, DeliveryConfig};
 use lienthong::outbox::{Lane, Outcome};
-use lienthong::peer::dvcqg::DvcqgPeer;
+use lienthong::peer::dvcqg::{DvcqgPeer, LgspSyncPeer, OP_SYNC_DOCUMENT};
 use lienthong::sim::{SimSettings, Simulator};
 use lienthong::store::StateCount;
 use serde_json::Value;
@@ -163,6 +163,7 @@ pub async fn spawn_app_with(
     // HTTP only: the test drives delivery itself.
     let mut http_only = config.clone();
     http_only.peers.dvcqg = None;
+    http_only.peers.lgsp_sync = None;
     let gateway =
         Gateway::build_with_store(&http_only, &mappings(), ts.store.clone()).expect("gateway");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -232,13 +233,31 @@ impl TestApp {
         )
     }
 
-    /// Runs `lane` until nothing is pending or in flight (bounded).
+    /// A delivery lane for the legacy XML route (`peers.lgsp_sync` must be configured).
+    pub fn legacy_lane(&self, owner: &str) -> Lane {
+        let cfg = self
+            .config
+            .peers
+            .lgsp_sync
+            .as_ref()
+            .expect("peers.lgsp_sync configured");
+        Lane::new(
+            self.store.clone(),
+            Arc::new(LgspSyncPeer::new(cfg).unwrap()),
+            vec![OP_SYNC_DOCUMENT.into()],
+            self.config.delivery.clone(),
+            owner.into(),
+            Arc::new(Notify::new()),
+        )
+    }
+
+    /// Runs `lane` until nothing of its peer is pending or in flight (bounded).
     pub async fn drain(&self, lane: &Lane) {
         for _ in 0..5_000 {
             match lane.try_execute().await.expect("store works") {
                 Outcome::Sent { .. } => continue,
                 Outcome::Idle => {
-                    if self.open().await == 0 {
+                    if self.open(lane.peer_name()).await == 0 {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
@@ -265,11 +284,11 @@ impl TestApp {
             .sum()
     }
 
-    async fn open(&self) -> i64 {
+    async fn open(&self, peer: &str) -> i64 {
         self.counts()
             .await
             .iter()
-            .filter(|c| c.state == "pending" || c.state == "inflight")
+            .filter(|c| c.peer == peer && (c.state == "pending" || c.state == "inflight"))
             .map(|c| c.count)
             .sum()
     }

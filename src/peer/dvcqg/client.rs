@@ -15,7 +15,7 @@ use super::auth::{sensitive_header, Credential};
 
 pub(super) const X_REQUEST_ID: &str = "x-request-id";
 pub(super) const JSON_UTF8: &str = "application/json; charset=utf-8";
-const LGSP_ACCESS_TOKEN: &str = "lgspaccesstoken";
+pub(super) const LGSP_ACCESS_TOKEN: &str = "lgspaccesstoken";
 
 /// An HTTP answer, whatever its status.
 #[derive(Debug)]

@@ -12,6 +12,7 @@
 mod auth;
 mod classify;
 mod client;
+mod legacy;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ use auth::{lgsp_access_header, Auth, AuthError, LgspToken, SessionLogin};
 use client::Answer;
 
 pub use classify::{classify, classify_lookup, parse_retry_after, Classified};
+pub use legacy::{classify_sync, LgspSyncPeer, OP_SYNC_DOCUMENT, PEER_LGSP_SYNC};
 
 /// Create or update dossiers (`isUpdating` says which).
 pub const OP_DOSSIERS: &str = "DongBoHoSoMC";
@@ -117,66 +119,7 @@ impl DvcqgPeer {
         }
         let http = client::build_http(Duration::from_millis(cfg.timeout_ms))
             .map_err(|e| DvcqgError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let auth = match &cfg.auth {
-            DvcqgAuth::Session {
-                dstcode,
-                username,
-                password,
-                password_file,
-            } => Auth::Session(SessionLogin {
-                auth_url: endpoint(&cfg.base_url, "auth")?,
-                dstcode: dstcode.clone(),
-                username: username.clone(),
-                password: require_secret("peers.dvcqg.auth.password", password, password_file)
-                    .map_err(DvcqgError::Config)?,
-                session: Mutex::new(None),
-            }),
-            DvcqgAuth::Lgsp {
-                token_url,
-                client_id,
-                client_secret,
-                client_secret_file,
-                access_token_header,
-            } => {
-                let access_header = match access_token_header {
-                    None => None,
-                    Some(h) => {
-                        let field = "peers.dvcqg.auth.access_token_header";
-                        let access_key = require_secret(
-                            &format!("{field}.access_key"),
-                            &h.access_key,
-                            &h.access_key_file,
-                        )
-                        .map_err(DvcqgError::Config)?;
-                        let secret_key = require_secret(
-                            &format!("{field}.secret_key"),
-                            &h.secret_key,
-                            &h.secret_key_file,
-                        )
-                        .map_err(DvcqgError::Config)?;
-                        Some(lgsp_access_header(
-                            &access_key,
-                            &secret_key,
-                            &h.app_name,
-                            &h.partner_code,
-                            &h.partner_code_cus,
-                        ))
-                    }
-                };
-                Auth::Lgsp(LgspToken {
-                    token_url: parse_http_url("peers.dvcqg.auth.token_url", token_url)?,
-                    client_id: client_id.clone(),
-                    client_secret: require_secret(
-                        "peers.dvcqg.auth.client_secret",
-                        client_secret,
-                        client_secret_file,
-                    )
-                    .map_err(DvcqgError::Config)?,
-                    access_header,
-                    token: Mutex::new(None),
-                })
-            }
-        };
+        let auth = build_auth("peers.dvcqg", &cfg.base_url, &cfg.auth)?;
         Ok(DvcqgPeer {
             http,
             integration_url: endpoint(&cfg.base_url, "integration")?,
@@ -348,6 +291,72 @@ fn log_verdict(request_id: Uuid, operation: &str, verdict: &BatchVerdict) {
             );
         }
     }
+}
+
+/// The credential a peer's calls carry, from its `auth` block; `prefix` names the block in
+/// errors (`peers.dvcqg`, `peers.lgsp_sync`).
+fn build_auth(prefix: &str, base_url: &str, auth: &DvcqgAuth) -> Result<Auth, DvcqgError> {
+    let auth = match auth {
+        DvcqgAuth::Session {
+            dstcode,
+            username,
+            password,
+            password_file,
+        } => Auth::Session(SessionLogin {
+            auth_url: endpoint(base_url, "auth")?,
+            dstcode: dstcode.clone(),
+            username: username.clone(),
+            password: require_secret(&format!("{prefix}.auth.password"), password, password_file)
+                .map_err(DvcqgError::Config)?,
+            session: Mutex::new(None),
+        }),
+        DvcqgAuth::Lgsp {
+            token_url,
+            client_id,
+            client_secret,
+            client_secret_file,
+            access_token_header,
+        } => {
+            let access_header = match access_token_header {
+                None => None,
+                Some(h) => {
+                    let field = format!("{prefix}.auth.access_token_header");
+                    let access_key = require_secret(
+                        &format!("{field}.access_key"),
+                        &h.access_key,
+                        &h.access_key_file,
+                    )
+                    .map_err(DvcqgError::Config)?;
+                    let secret_key = require_secret(
+                        &format!("{field}.secret_key"),
+                        &h.secret_key,
+                        &h.secret_key_file,
+                    )
+                    .map_err(DvcqgError::Config)?;
+                    Some(lgsp_access_header(
+                        &access_key,
+                        &secret_key,
+                        &h.app_name,
+                        &h.partner_code,
+                        &h.partner_code_cus,
+                    ))
+                }
+            };
+            Auth::Lgsp(LgspToken {
+                token_url: parse_http_url(&format!("{prefix}.auth.token_url"), token_url)?,
+                client_id: client_id.clone(),
+                client_secret: require_secret(
+                    &format!("{prefix}.auth.client_secret"),
+                    client_secret,
+                    client_secret_file,
+                )
+                .map_err(DvcqgError::Config)?,
+                access_header,
+                token: Mutex::new(None),
+            })
+        }
+    };
+    Ok(auth)
 }
 
 /// `<base>/<path>`, whether or not the base ends with a slash.
