@@ -35,6 +35,9 @@ pub struct Config {
     /// Scheduled jobs by name (catalog pull, tracking poll, ...): a cron expression each.
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
+    /// Pruning of delivered messages.
+    #[serde(default)]
+    pub housekeeping: HousekeepingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -271,6 +274,49 @@ pub struct SourceConfig {
     pub xml_record_element: Option<String>,
 }
 
+/// Pruning of delivered messages: each leaves an audit row (ids, times, attempts, hashes of the
+/// request and the answer); its payload, its batches and its source record go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingConfig {
+    /// Delivered messages older than this many days are pruned.
+    pub retention_days: u32,
+    /// How often `lienthong run` prunes, in minutes; 0 = never (prune with
+    /// `lienthong outbox prune` instead).
+    pub prune_interval_minutes: u64,
+    /// Messages pruned per transaction, so the store is never locked for long.
+    pub prune_chunk: u32,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            prune_interval_minutes: 60,
+            prune_chunk: 500,
+        }
+    }
+}
+
+impl HousekeepingConfig {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 86_400)
+    }
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.retention_days == 0 {
+            problems.push("housekeeping.retention_days: must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&self.prune_chunk) {
+            problems.push(format!(
+                "housekeeping.prune_chunk: {} is outside 1..=10000",
+                self.prune_chunk
+            ));
+        }
+        problems
+    }
+}
+
 /// The configuration could not be read at all (syntax, types, unknown keys).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -319,6 +365,7 @@ impl Config {
             peers: PeersConfig::default(),
             sources: Vec::new(),
             schedules: BTreeMap::new(),
+            housekeeping: HousekeepingConfig::default(),
         }
     }
 
@@ -358,6 +405,7 @@ impl Config {
         if d.lease_seconds == 0 {
             problems.push("delivery.lease_seconds: must be greater than 0".into());
         }
+        problems.extend(self.housekeeping.check());
         if let Some(p) = &self.peers.dvcqg {
             check_url("peers.dvcqg.base_url", &p.base_url, &mut problems);
             if p.madonvi.trim().is_empty() {
