@@ -9,7 +9,8 @@
 //!
 //! Personal data: the API shows dossier codes, states, reasons and hashes. One message's item is
 //! shown with its personal fields masked as mapping issues mask them (names, identity numbers,
-//! phones, e-mails, addresses; fields the target's table does not know are masked too); the
+//! phones, e-mails, addresses; free text, which may name people, and fields the target's table
+//! does not know are masked too); the
 //! source record is never shown (its shape is the vendor's, so nothing says which of its fields
 //! are personal). The whole record and item are for `lienthong outbox show` on the server.
 

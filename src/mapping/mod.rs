@@ -261,7 +261,9 @@ pub fn render_xml(mapped: &Mapped) -> Result<String, Rejection> {
 
 /// A copy of a `target` item with every personal field masked as issues mask them (`Ng***`,
 /// `0912***678`, `ho***@example.com`), for places that must not show personal data (the admin
-/// API). A field the target's table does not know is masked too: it is not known to be harmless.
+/// API). Free text is masked too (a summary such as `TrichYeuHoSo` names the applicants), and so
+/// is a field the target's table does not know: neither is known to be harmless. Codes, dates,
+/// amounts and flags stay readable.
 pub fn mask_personal(target: Target, item: &Value) -> Value {
     let fields = match target {
         Target::Dossier => target::HO_SO,
@@ -286,7 +288,7 @@ fn mask_fields(fields: &[target::FieldSpec], item: &Value) -> Value {
     for (k, v) in map {
         let shown = match fields.iter().find(|f| f.name == k) {
             None => masked(v),
-            Some(f) if f.personal => masked(v),
+            Some(f) if f.personal || matches!(f.kind, target::Kind::Text) => masked(v),
             Some(f) => match (f.kind, v) {
                 (target::Kind::Children(children), Value::Array(entries)) => {
                     Value::Array(entries.iter().map(|e| mask_fields(children, e)).collect())
