@@ -632,6 +632,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn housekeeping_defaults_and_checks() {
+        let cfg = Config::from_toml("").unwrap();
+        assert_eq!(cfg.housekeeping.retention_days, 30);
+        assert_eq!(
+            cfg.housekeeping.retention(),
+            Duration::from_secs(30 * 86_400)
+        );
+        let cfg =
+            Config::from_toml("[housekeeping]\nretention_days = 0\nprune_chunk = 0\n").unwrap();
+        let problems = cfg.check(Path::new("."));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("housekeeping.retention_days"))
+                && problems
+                    .iter()
+                    .any(|p| p.starts_with("housekeeping.prune_chunk")),
+            "{problems:?}"
+        );
+        assert!(Config::from_toml("[housekeeping]\nretention = 3\n").is_err());
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlistn = 3\n").unwrap_err();
         assert!(err.to_string().contains("listn"), "{err}");

@@ -303,9 +303,11 @@ pub trait Store: Send + Sync {
         filter: &MessageFilter,
     ) -> Result<Vec<MessageSummary>, StoreError>;
     /// Puts dead messages back in the queue at their old place in their dossier's order, with
-    /// their attempts reset. Returns how many were dead and are now pending.
+    /// their attempts reset, reopening their last batch when it goes again whole (see
+    /// [`ReplayOutcome`]). Returns how many were dead and are queued again.
     async fn replay(&self, ids: &[Uuid], now_ms: i64) -> Result<u64, StoreError>;
-    /// Replays every dead message of `peer` that died at or after `since_ms`.
+    /// Replays every dead message of `peer` that died at or after `since_ms`, in chunks of 500
+    /// (one transaction each); `outbox::operator::replay_dead` does the same with progress.
     async fn replay_dead(&self, peer: &str, since_ms: i64, now_ms: i64) -> Result<u64, StoreError>;
     /// Gives a dead, pending or waiting message up for good (`skipped`, with the operator's
     /// reason); it no longer holds back its dossier. Returns whether it was skipped.
