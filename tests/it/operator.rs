@@ -568,4 +568,61 @@ async fn cli_show_and_remap_with_a_diff_send_the_new_body_under_a_new_id() {
     );
     assert_eq!(after.batches.len(), 2);
     assert_eq!(app.sim.stats().violations.id_reused_with_different_body, 0);
+
+    // Pruned from the command line, it is shown from its audit row.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let out = run(&["prune", "--older-than", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("pruned 1 delivered message(s)"), "{text}");
+    let out = run(&["show", &id.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("audit row only") && text.contains("sha256"),
+        "{text}"
+    );
+    assert!(!text.contains(d[0]["NguoiNop"].as_str().unwrap()), "{text}");
+}
+
+#[tokio::test]
+async fn housekeeping_prunes_periodically_until_shutdown() {
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), |_| {}).await;
+    let (d, _) = local_records(37, 1);
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    app.drain(&lane).await;
+    let id = app
+        .store
+        .list_messages(&MessageFilter::default())
+        .await
+        .unwrap()[0]
+        .id;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let tracker = tokio_util::task::TaskTracker::new();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let cfg = lienthong::config::HousekeepingConfig {
+        retention_days: 0,
+        prune_interval_minutes: 1,
+        prune_chunk: 10,
+    };
+    housekeeping::spawn(app.store.clone(), cfg, &tracker, &shutdown);
+    let mut audited = None;
+    for _ in 0..200 {
+        audited = app.store.audit_entry(id).await.unwrap();
+        if audited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(audited.is_some(), "the first pass runs at start");
+    shutdown.cancel();
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .expect("housekeeping stops on shutdown");
 }
