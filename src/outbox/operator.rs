@@ -203,7 +203,12 @@ pub async fn plan_remap(
         .ok_or_else(|| RemapError::NoSource(source.to_string()))?;
     let file = match kind {
         "dossier" => &sc.dossier_mapping,
-        _ => &sc.step_mapping,
+        "step" => &sc.step_mapping,
+        other => {
+            return Err(RemapError::Mapping(format!(
+                "no mapping for records of kind \"{other}\""
+            )))
+        }
     };
     let mapping = Mapping::load(&resolve_path(base_dir, file))
         .map_err(|e| RemapError::Mapping(e.to_string()))?;
