@@ -626,3 +626,71 @@ async fn housekeeping_prunes_periodically_until_shutdown() {
         .await
         .expect("housekeeping stops on shutdown");
 }
+
+#[tokio::test]
+async fn remap_on_every_backend_records_the_new_mapping_version() {
+    use lienthong::outbox::operator::{apply_remap, plan_remap, Remapped};
+    for ts in stores().await {
+        let name = ts.name;
+        let app = spawn_app_with(ts, SimSettings::default(), |c| c.delivery.max_attempts = 1).await;
+        let (d, _) = local_records(38, 1);
+        app.post("dossiers", &d[0]).await;
+        let lane = app.lane("t", None);
+        app.sim.script(vec![Fault::Http500]);
+        lane.try_execute().await.unwrap();
+        let id = dead(&app).await[0];
+
+        // The configured mapping renders the same item: nothing differs.
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan_remap(&*app.store, &app.config, &mappings(), id)
+            .await
+            .unwrap();
+        assert!(plan.changes.is_empty(), "{name}: {:?}", plan.changes);
+        let dossier = std::fs::read_to_string(mappings().join("vendor-a/dossier.toml")).unwrap();
+        let mut cfg = app.config.clone();
+        std::fs::create_dir_all(dir.path().join("vendor-a")).unwrap();
+        for f in ["procedures.csv", "tinh_trang.csv", "step.toml"] {
+            std::fs::copy(
+                mappings().join("vendor-a").join(f),
+                dir.path().join("vendor-a").join(f),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.path().join("vendor-a/dossier.toml"),
+            dossier.replace(
+                "[fields.TenTTHC]\n# The source's own procedure name.\nfrom = \"TenThuTuc\"",
+                "[fields.TenTTHC]\nvalue = \"Tên đã sửa\"",
+            ),
+        )
+        .unwrap();
+        cfg.sources[0].dossier_mapping = "vendor-a/dossier.toml".into();
+        let plan = plan_remap(&*app.store, &cfg, dir.path(), id).await.unwrap();
+        assert_eq!(plan.changes.len(), 1, "{name}: {:?}", plan.changes);
+        assert_eq!(plan.changes[0].path, "TenTTHC", "{name}");
+        assert_eq!(
+            apply_remap(&*app.store, &plan).await.unwrap(),
+            Remapped::NewItem,
+            "{name}"
+        );
+        assert_eq!(
+            apply_remap(&*app.store, &plan).await.unwrap(),
+            Remapped::NotDead,
+            "{name}: only once"
+        );
+        app.drain(&lane).await;
+        assert_eq!(
+            app.sim.dossier(&code(&d[0])).unwrap()["TenTTHC"],
+            "Tên đã sửa",
+            "{name}"
+        );
+        let shown = app.store.message(id).await.unwrap().unwrap();
+        assert_eq!(shown.mapping_version, plan.remap.mapping_version, "{name}");
+        assert_eq!(shown.item["TenTTHC"], "Tên đã sửa", "{name}");
+        assert_ne!(
+            app.sim.events(&code(&d[0]))[0].request_id,
+            Some(plan.message.batch_id.clone().unwrap()),
+            "{name}: a new body goes under a new id"
+        );
+    }
+}
