@@ -1,20 +1,31 @@
 //! Operator HTTP endpoints: `GET /health` (open, for probes); with the bearer token from
-//! `server.admin_token`: `GET /admin/outbox` (counts and dead letters), `POST
-//! /admin/outbox/replay` (`{"ids": [...]}` or `{"dead": true, "peer": "dvcqg", "since_ms": 0}`)
-//! and `POST /admin/outbox/skip` (`{"id": "...", "reason": "..."}`), the same store calls as the
-//! `lienthong outbox` commands. Shows counts and reasons only, never personal data.
+//! `server.admin_token`: `GET /admin/outbox` (counts and dead letters), `GET
+//! /admin/outbox/stats`, `GET /admin/outbox/messages` (filters as query parameters), `GET
+//! /admin/outbox/messages/{id}` (one message), `POST /admin/outbox/replay` (`{"ids": [...]}` or
+//! `{"dead": true, "peer": "dvcqg", "since_ms": 0}`), `POST /admin/outbox/skip` (`{"id": "...",
+//! "reason": "..."}`) and `POST /admin/outbox/prune` (`{"older_than_days": 30}`): the same library
+//! calls as the `lienthong outbox` commands. [`ROUTES`] lists them; `docs/openapi.json` documents
+//! exactly those (a test holds the two together).
+//!
+//! Personal data: the API shows dossier codes, states, reasons and hashes. One message's item is
+//! shown with its personal fields masked as mapping issues mask them (names, identity numbers,
+//! phones, e-mails, addresses; free text, which may name people, and fields the target's table
+//! does not know are masked too); the
+//! source record is never shown (its shape is the vendor's, so nothing says which of its fields
+//! are personal). The whole record and item are for `lienthong outbox show` on the server.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::{Json, Router};
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::store::Store;
+use crate::outbox::{housekeeping, operator};
+use crate::store::{MessageDetail, MessageFilter, Store};
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -22,13 +33,39 @@ pub struct AdminState {
     pub token: Option<SecretString>,
 }
 
+/// Every route the admin router serves, as `(method, path)`; the router is built from this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/admin/outbox"),
+    ("GET", "/admin/outbox/stats"),
+    ("GET", "/admin/outbox/messages"),
+    ("GET", "/admin/outbox/messages/{id}"),
+    ("POST", "/admin/outbox/replay"),
+    ("POST", "/admin/outbox/skip"),
+    ("POST", "/admin/outbox/prune"),
+];
+
 pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/admin/outbox", get(outbox))
-        .route("/admin/outbox/replay", post(replay))
-        .route("/admin/outbox/skip", post(skip))
-        .with_state(state)
+    let mut router = Router::new();
+    for &(method, path) in ROUTES {
+        router = router.route(path, handler(method, path));
+    }
+    router.with_state(state)
+}
+
+fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
+    match (method, path) {
+        ("GET", "/health") => get(health),
+        ("GET", "/admin/outbox") => get(outbox),
+        ("GET", "/admin/outbox/stats") => get(stats),
+        ("GET", "/admin/outbox/messages") => get(messages),
+        ("GET", "/admin/outbox/messages/{id}") => get(show),
+        ("POST", "/admin/outbox/replay") => post(replay),
+        ("POST", "/admin/outbox/skip") => post(skip),
+        ("POST", "/admin/outbox/prune") => post(prune),
+        // Only the list above is routed; a test checks each entry has its handler.
+        _ => any(|| async { StatusCode::NOT_FOUND }),
+    }
 }
 
 async fn health(State(st): State<AdminState>) -> Response {
@@ -99,14 +136,31 @@ async fn replay(
     let Ok(Json(req)) = body else {
         return bad_request(r#"expected {"ids": [...]} or {"dead": true, "peer": "..."}"#);
     };
-    let now = crate::store::now_ms();
     let done = match (req.dead, req.peer, req.ids.is_empty()) {
-        (true, Some(peer), true) => st.store.replay_dead(&peer, req.since_ms, now).await,
-        (false, None, false) => st.store.replay(&req.ids, now).await,
+        (true, Some(peer), true) => {
+            operator::replay_dead(
+                &*st.store,
+                &peer,
+                req.since_ms,
+                operator::REPLAY_CHUNK,
+                &mut |_, _| {},
+            )
+            .await
+        }
+        (false, None, false) => {
+            st.store
+                .replay_messages(&req.ids, crate::store::now_ms())
+                .await
+        }
         _ => return bad_request("give either ids, or dead = true with a peer"),
     };
     match done {
-        Ok(n) => Json(json!({ "replayed": n })).into_response(),
+        Ok(r) => Json(json!({
+            "replayed": r.replayed,
+            "reopened_batches": r.reopened.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "new_batch": r.new_batch,
+        }))
+        .into_response(),
         Err(e) => store_error(&e),
     }
 }
@@ -167,4 +221,171 @@ async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         })).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+async fn stats(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let counts = match st.store.outbox_counts().await {
+        Ok(c) => c,
+        Err(e) => return store_error(&e),
+    };
+    let quarantined = match st.store.quarantine_count().await {
+        Ok(n) => n,
+        Err(e) => return store_error(&e),
+    };
+    Json(json!({
+        "counts": counts.iter().map(|c| json!({
+            "peer": c.peer, "operation": c.operation, "state": c.state,
+            "count": c.count, "retried": c.retried,
+        })).collect::<Vec<_>>(),
+        "quarantined": quarantined,
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    peer: Option<String>,
+    dossier: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn messages(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Query(q)) = query else {
+        return bad_request("query parameters: state, peer, dossier, limit (1..=1000)");
+    };
+    let filter = MessageFilter {
+        state: q.state,
+        peer: q.peer,
+        dossier: q.dossier,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    match st.store.list_messages(&filter).await {
+        Ok(list) => Json(json!({
+            "messages": list.iter().map(|m| json!({
+                "id": m.id.to_string(), "peer": m.peer, "operation": m.operation,
+                "dossier": m.dossier, "state": m.state, "attempts": m.attempts,
+                "batch_id": m.batch_id, "error": m.error, "updated_ms": m.updated_ms,
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// One message as the admin API shows it: everything but the source record, the item masked.
+pub fn masked_detail(m: &MessageDetail) -> Value {
+    let item = operator::target_of(&m.operation)
+        .map(|t| crate::mapping::mask_personal(t, &m.item))
+        .unwrap_or(Value::Null);
+    json!({
+        "id": m.id.to_string(),
+        "peer": m.peer,
+        "operation": m.operation,
+        "dossier": m.dossier,
+        "state": m.state,
+        "position": m.position,
+        "is_update": m.is_update,
+        "attempts": m.attempts,
+        "created_ms": m.created_ms,
+        "updated_ms": m.updated_ms,
+        "next_attempt_ms": m.next_attempt_ms,
+        "delivered_ms": m.delivered_ms,
+        "last_error": m.last_error,
+        "mapping_version": m.mapping_version,
+        "warnings": m.warnings,
+        "record_id": m.record_id,
+        "source": m.source,
+        "record_kind": m.record_kind,
+        "batch_id": m.batch_id,
+        "batches": m.batches.iter().map(|b| json!({
+            "request_id": b.id, "state": b.state, "attempts": b.attempts, "items": b.items,
+            "created_ms": b.created_ms, "closed_ms": b.closed_ms, "last_error": b.last_error,
+            "answer_sha256": b.answer_sha256,
+        })).collect::<Vec<_>>(),
+        "item_masked": item,
+    })
+}
+
+async fn show(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<uuid::Uuid>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Path(id)) = id else {
+        return bad_request("the message id is a UUID");
+    };
+    match st.store.message(id).await {
+        Ok(Some(m)) => return Json(masked_detail(&m)).into_response(),
+        Ok(None) => {}
+        Err(e) => return store_error(&e),
+    }
+    match st.store.audit_entry(id).await {
+        Ok(Some(a)) => Json(json!({
+            "id": a.message_id.to_string(),
+            "pruned": true,
+            "peer": a.peer,
+            "operation": a.operation,
+            "dossier": a.dossier,
+            "state": a.final_state,
+            "attempts": a.attempts,
+            "created_ms": a.created_ms,
+            "delivered_ms": a.delivered_ms,
+            "batch_id": a.batch_id,
+            "request_sha256": a.request_sha256,
+            "response_sha256": a.response_sha256,
+            "mapping_version": a.mapping_version,
+            "pruned_ms": a.pruned_ms,
+        }))
+        .into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no message with this id" })),
+        )
+            .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneRequest {
+    older_than_days: u32,
+}
+
+async fn prune(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<PruneRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Json(req)) = body else {
+        return bad_request(r#"expected {"older_than_days": N}"#);
+    };
+    let before = housekeeping::cutoff(std::time::Duration::from_secs(
+        u64::from(req.older_than_days) * 86_400,
+    ));
+    match housekeeping::prune(&*st.store, before, 500, &mut |_| {}).await {
+        Ok(r) => Json(json!({
+            "messages": r.messages, "batches": r.batches, "records": r.records,
+        }))
+        .into_response(),
+        Err(e) => store_error(&e),
+    }
 }

@@ -1,6 +1,7 @@
 //! Builds the gateway from config and runs it until shutdown: HTTP (ingest + admin) on a
-//! listener the caller binds, and one delivery lane per peer. One cancellation token tells
-//! every task to stop; one task tracker waits for them, bounded by [`DRAIN`].
+//! listener the caller binds, one delivery lane per peer, and housekeeping (pruning of delivered
+//! messages). One cancellation token tells every task to stop; one task tracker waits for them,
+//! bounded by [`DRAIN`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct Gateway {
     pub wake: Arc<Notify>,
     router: axum::Router,
     lanes: Vec<(Arc<Lane>, usize)>,
+    housekeeping: crate::config::HousekeepingConfig,
 }
 
 impl Gateway {
@@ -117,6 +119,7 @@ impl Gateway {
             wake,
             router,
             lanes,
+            housekeeping: cfg.housekeeping.clone(),
         })
     }
 
@@ -130,6 +133,12 @@ impl Gateway {
         for (lane, concurrency) in &self.lanes {
             spawn_lane(lane.clone(), *concurrency, &tracker, &shutdown);
         }
+        crate::outbox::housekeeping::spawn(
+            self.store.clone(),
+            self.housekeeping.clone(),
+            &tracker,
+            &shutdown,
+        );
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

@@ -94,11 +94,28 @@ pub enum OutboxAction {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// Everything about one message: peer, operation, dossier, state, attempts, times, last
+    /// error, its batches (X-Request-IDs), mapping version, the source record and the item.
+    /// Shows personal data: for authorised operators on the server.
+    Show {
+        id: uuid::Uuid,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Put dead messages back in the queue, at their place in their dossier's order.
+    ///
+    /// A replayed message keeps its queue position, so its dossier's order holds: the dead
+    /// message held back the later messages of its dossier, and they follow it once it is
+    /// delivered. Its last batch is reopened, same X-Request-ID and same body, when that batch
+    /// carried only this message or when every message of the batch is replayed together;
+    /// otherwise it goes in a new batch with a new X-Request-ID (the old body carries items that
+    /// must not be sent again, and one X-Request-ID always carries one body). With --remap the
+    /// body changes, so it always goes in a new batch with a new X-Request-ID.
     Replay {
         /// Message ids.
         ids: Vec<uuid::Uuid>,
-        /// Every dead message of `--peer` instead of a list of ids.
+        /// Every dead message of `--peer` instead of a list of ids (in chunks, with progress).
         #[arg(long, requires = "peer", conflicts_with = "ids")]
         dead: bool,
         #[arg(long)]
@@ -106,6 +123,21 @@ pub enum OutboxAction {
         /// With `--dead`: only those that died at or after this time (RFC 3339).
         #[arg(long, requires = "dead")]
         since: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Render each message again from its stored source record with the mapping its source
+        /// is configured with now, show the field differences, and queue the new item (in a new
+        /// batch) after confirmation. The message records the new mapping version.
+        #[arg(long, conflicts_with = "dead")]
+        remap: bool,
+        /// With `--remap`: do not ask for confirmation.
+        #[arg(long, requires = "remap")]
+        yes: bool,
+    },
+    /// Prune delivered messages older than the retention (audit rows are kept: ids, times,
+    /// attempts, SHA-256 of the request and of the answer).
+    Prune {
+        /// Days to keep; default `housekeeping.retention_days`.
+        #[arg(long = "older-than", value_name = "DAYS")]
+        older_than: Option<u32>,
     },
     /// Give a message up for good, with a reason; it no longer holds back its dossier.
     Skip {
@@ -265,12 +297,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Outbox { config, action } => {
             let cfg = Config::load(Some(&config.path))?;
             let store = crate::store::open(&cfg.store.url, 1).await?;
-            outbox(&*store, action).await
+            outbox(&*store, &cfg, &base_dir(&config.path), action).await
         }
     }
 }
 
-async fn outbox(store: &dyn crate::store::Store, action: OutboxAction) -> anyhow::Result<i32> {
+async fn outbox(
+    store: &dyn crate::store::Store,
+    cfg: &Config,
+    base: &Path,
+    action: OutboxAction,
+) -> anyhow::Result<i32> {
     let now = crate::store::now_ms();
     match action {
         OutboxAction::Stats => {
@@ -311,24 +348,79 @@ async fn outbox(store: &dyn crate::store::Store, action: OutboxAction) -> anyhow
                 );
             }
         }
+        OutboxAction::Show { id, json } => return show(store, id, json).await,
         OutboxAction::Replay {
             ids,
             dead,
             peer,
             since,
+            remap,
+            yes,
         } => {
-            let n = if dead {
+            if remap {
+                anyhow::ensure!(!ids.is_empty(), "name the messages to remap");
+                return remap_messages(store, cfg, base, &ids, yes).await;
+            }
+            let done = if dead {
                 let peer = peer.context("--dead needs --peer")?;
                 let since = since.map_or(0, |t| t.timestamp_millis());
-                store.replay_dead(&peer, since, now).await?
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "replaying {pos}/{len} dead messages {wide_bar} {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let done = crate::outbox::operator::replay_dead(
+                    store,
+                    &peer,
+                    since,
+                    crate::outbox::operator::REPLAY_CHUNK,
+                    &mut |done, total| {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    },
+                )
+                .await;
+                bar.finish_and_clear();
+                done?
             } else {
                 anyhow::ensure!(
                     !ids.is_empty(),
                     "name the messages to replay, or use --dead --peer P"
                 );
-                store.replay(&ids, now).await?
+                store.replay_messages(&ids, now).await?
             };
-            println!("{n} dead message(s) queued again");
+            println!(
+                "{} dead message(s) queued again: {} batch(es) reopened under their X-Request-ID, {} to go in a new batch",
+                done.replayed,
+                done.reopened.len(),
+                done.new_batch
+            );
+            for b in &done.reopened {
+                println!("reopened {b}");
+            }
+        }
+        OutboxAction::Prune { older_than } => {
+            let days = older_than.unwrap_or(cfg.housekeeping.retention_days);
+            let before = crate::outbox::housekeeping::cutoff(std::time::Duration::from_secs(
+                u64::from(days) * 86_400,
+            ));
+            let mut report = |r: &crate::store::PruneReport| {
+                eprint!("\rpruned {} message(s)", r.messages);
+            };
+            let r = crate::outbox::housekeeping::prune(
+                store,
+                before,
+                cfg.housekeeping.prune_chunk,
+                &mut report,
+            )
+            .await?;
+            eprintln!();
+            println!(
+                "pruned {} delivered message(s) older than {days} day(s), {} batch(es), {} record(s); audit rows kept",
+                r.messages, r.batches, r.records
+            );
         }
         OutboxAction::Skip { id, reason } => {
             if store.skip(id, &reason, now).await? {
@@ -340,4 +432,186 @@ async fn outbox(store: &dyn crate::store::Store, action: OutboxAction) -> anyhow
         }
     }
     Ok(0)
+}
+
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "-".to_string(), |t| t.to_rfc3339())
+}
+
+async fn show(
+    store: &dyn crate::store::Store,
+    id: uuid::Uuid,
+    as_json: bool,
+) -> anyhow::Result<i32> {
+    let Some(m) = store.message(id).await? else {
+        if let Some(a) = store.audit_entry(id).await? {
+            println!(
+                "message    {} (pruned {}; audit row only)",
+                a.message_id,
+                when(Some(a.pruned_ms))
+            );
+            println!("peer       {} {}", a.peer, a.operation);
+            println!("dossier    {}", a.dossier);
+            println!("state      {} attempts={}", a.final_state, a.attempts);
+            println!("created    {}", when(Some(a.created_ms)));
+            println!("delivered  {}", when(a.delivered_ms));
+            println!("batch      {}", a.batch_id.as_deref().unwrap_or("-"));
+            println!(
+                "request    sha256 {}",
+                a.request_sha256.as_deref().unwrap_or("-")
+            );
+            println!(
+                "answer     sha256 {}",
+                a.response_sha256.as_deref().unwrap_or("-")
+            );
+            println!("mapping    {}", a.mapping_version);
+            return Ok(0);
+        }
+        eprintln!("{id}: no message with this id");
+        return Ok(1);
+    };
+    if as_json {
+        let mut v = crate::admin::masked_detail(&m);
+        if let serde_json::Value::Object(o) = &mut v {
+            o.remove("item_masked");
+            o.insert("item".into(), m.item.clone());
+            o.insert("record".into(), m.record.clone().unwrap_or_default());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let kind = if m.is_update { "update" } else { "create" };
+    let _ = writeln!(out, "message    {}", m.id);
+    let _ = writeln!(out, "peer       {} {} ({kind})", m.peer, m.operation);
+    let _ = writeln!(out, "dossier    {}", m.dossier);
+    let _ = writeln!(
+        out,
+        "state      {} attempts={} position={}",
+        m.state, m.attempts, m.position
+    );
+    let _ = writeln!(out, "created    {}", when(Some(m.created_ms)));
+    let _ = writeln!(out, "updated    {}", when(Some(m.updated_ms)));
+    let _ = writeln!(out, "next try   {}", when(Some(m.next_attempt_ms)));
+    let _ = writeln!(out, "delivered  {}", when(m.delivered_ms));
+    let _ = writeln!(out, "last error {}", m.last_error.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "mapping    {}", m.mapping_version);
+    let _ = writeln!(
+        out,
+        "record     {} ({} record from source {})",
+        m.record_id,
+        m.record_kind.as_deref().unwrap_or("?"),
+        m.source.as_deref().unwrap_or("?")
+    );
+    let _ = writeln!(out, "batches (X-Request-ID), oldest first:");
+    if m.batches.is_empty() {
+        let _ = writeln!(out, "  none yet");
+    }
+    for b in &m.batches {
+        let _ = writeln!(
+            out,
+            "  {} {} attempts={} items={} created={} closed={} answer-sha256={}{}",
+            b.id,
+            b.state.as_deref().unwrap_or("pruned"),
+            b.attempts,
+            b.items,
+            when(b.created_ms),
+            when(b.closed_ms),
+            b.answer_sha256.as_deref().unwrap_or("-"),
+            b.last_error
+                .as_deref()
+                .map(|e| format!(" error={e}"))
+                .unwrap_or_default(),
+        );
+    }
+    for w in &m.warnings {
+        let _ = writeln!(out, "warning    {w}");
+    }
+    let _ = writeln!(out, "item (as queued):");
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&m.item)?);
+    let _ = writeln!(out, "source record:");
+    match &m.record {
+        Some(r) => {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(r)?);
+        }
+        None => {
+            let _ = writeln!(out, "  (no longer stored)");
+        }
+    }
+    // A reader that stops early (`| head`) is not an error.
+    let _ = write!(std::io::stdout().lock(), "{out}");
+    Ok(0)
+}
+
+async fn remap_messages(
+    store: &dyn crate::store::Store,
+    cfg: &Config,
+    base: &Path,
+    ids: &[uuid::Uuid],
+    yes: bool,
+) -> anyhow::Result<i32> {
+    use crate::outbox::operator::{apply_remap, plan_remap, Remapped};
+    let mut failed = 0;
+    for &id in ids {
+        let plan = match plan_remap(store, cfg, base, id).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{id}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let m = &plan.message;
+        if plan.changes.is_empty() {
+            println!(
+                "{id} ({}): the current mapping ({}) renders the same item; replaying it as it is",
+                m.dossier, plan.remap.mapping_version
+            );
+        } else {
+            println!(
+                "{id} ({}): {} field(s) differ, mapping {} -> {}:",
+                m.dossier,
+                plan.changes.len(),
+                m.mapping_version,
+                plan.remap.mapping_version
+            );
+            for c in &plan.changes {
+                println!("  {c}");
+            }
+            if !yes
+                && !confirm(&format!(
+                    "queue the new item for {id} in a new batch (new X-Request-ID)? [y/N] "
+                ))?
+            {
+                println!("{id}: left dead");
+                continue;
+            }
+        }
+        match apply_remap(store, &plan).await? {
+            Remapped::NewItem => println!("{id}: queued with the new item, for a new batch"),
+            Remapped::Unchanged(r) if !r.reopened.is_empty() => {
+                println!("{id}: queued again in its batch {}", r.reopened[0])
+            }
+            Remapped::Unchanged(_) => println!("{id}: queued again, for a new batch"),
+            Remapped::NotDead => {
+                eprintln!("{id}: no longer dead (replayed or skipped meanwhile)");
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Asks on the terminal; anything but y/yes (or end of input) is no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }

@@ -35,6 +35,9 @@ pub struct Config {
     /// Scheduled jobs by name (catalog pull, tracking poll, ...): a cron expression each.
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
+    /// Pruning of delivered messages.
+    #[serde(default)]
+    pub housekeeping: HousekeepingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -294,6 +297,49 @@ pub struct SourceConfig {
     pub sync_document_mapping: Option<PathBuf>,
 }
 
+/// Pruning of delivered messages: each leaves an audit row (ids, times, attempts, hashes of the
+/// request and the answer); its payload, its batches and its source record go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingConfig {
+    /// Delivered messages older than this many days are pruned.
+    pub retention_days: u32,
+    /// How often `lienthong run` prunes, in minutes; 0 = never (prune with
+    /// `lienthong outbox prune` instead).
+    pub prune_interval_minutes: u64,
+    /// Messages pruned per transaction, so the store is never locked for long.
+    pub prune_chunk: u32,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            prune_interval_minutes: 60,
+            prune_chunk: 500,
+        }
+    }
+}
+
+impl HousekeepingConfig {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 86_400)
+    }
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.retention_days == 0 {
+            problems.push("housekeeping.retention_days: must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&self.prune_chunk) {
+            problems.push(format!(
+                "housekeeping.prune_chunk: {} is outside 1..=10000",
+                self.prune_chunk
+            ));
+        }
+        problems
+    }
+}
+
 /// The configuration could not be read at all (syntax, types, unknown keys).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -342,6 +388,7 @@ impl Config {
             peers: PeersConfig::default(),
             sources: Vec::new(),
             schedules: BTreeMap::new(),
+            housekeeping: HousekeepingConfig::default(),
         }
     }
 
@@ -381,6 +428,7 @@ impl Config {
         if d.lease_seconds == 0 {
             problems.push("delivery.lease_seconds: must be greater than 0".into());
         }
+        problems.extend(self.housekeeping.check());
         if let Some(p) = &self.peers.dvcqg {
             check_url("peers.dvcqg.base_url", &p.base_url, &mut problems);
             if p.madonvi.trim().is_empty() {
@@ -661,6 +709,29 @@ fn describe_figment_error(e: &figment::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn housekeeping_defaults_and_checks() {
+        let cfg = Config::from_toml("").unwrap();
+        assert_eq!(cfg.housekeeping.retention_days, 30);
+        assert_eq!(
+            cfg.housekeeping.retention(),
+            Duration::from_secs(30 * 86_400)
+        );
+        let cfg =
+            Config::from_toml("[housekeeping]\nretention_days = 0\nprune_chunk = 0\n").unwrap();
+        let problems = cfg.check(Path::new("."));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("housekeeping.retention_days"))
+                && problems
+                    .iter()
+                    .any(|p| p.starts_with("housekeeping.prune_chunk")),
+            "{problems:?}"
+        );
+        assert!(Config::from_toml("[housekeeping]\nretention = 3\n").is_err());
+    }
 
     #[test]
     fn unknown_key_is_named() {

@@ -259,6 +259,49 @@ pub fn render_xml(mapped: &Mapped) -> Result<String, Rejection> {
     xml::render(&mapped.item)
 }
 
+/// A copy of a `target` item with every personal field masked as issues mask them (`Ng***`,
+/// `0912***678`, `ho***@example.com`), for places that must not show personal data (the admin
+/// API). Free text is masked too (a summary such as `TrichYeuHoSo` names the applicants), and so
+/// is a field the target's table does not know: neither is known to be harmless. Codes, dates,
+/// amounts and flags stay readable.
+pub fn mask_personal(target: Target, item: &Value) -> Value {
+    let fields = match target {
+        Target::Dossier => target::HO_SO,
+        Target::Step => target::TIEN_DO,
+        Target::Survey => target::DANH_GIA,
+        Target::PostalOrder => target::M_ORDER,
+        Target::SyncDocument => target::M_SYNC_DOCUMENT,
+    };
+    mask_fields(fields, item)
+}
+
+fn mask_fields(fields: &[target::FieldSpec], item: &Value) -> Value {
+    let Value::Object(map) = item else {
+        return Value::String("***".into());
+    };
+    let masked = |v: &Value| match v {
+        Value::String(s) => Value::String(value::mask(s)),
+        Value::Null => Value::Null,
+        _ => Value::String("***".into()),
+    };
+    let mut out = Map::with_capacity(map.len());
+    for (k, v) in map {
+        let shown = match fields.iter().find(|f| f.name == k) {
+            None => masked(v),
+            Some(f) if f.personal || matches!(f.kind, target::Kind::Text) => masked(v),
+            Some(f) => match (f.kind, v) {
+                (target::Kind::Children(children), Value::Array(entries)) => {
+                    Value::Array(entries.iter().map(|e| mask_fields(children, e)).collect())
+                }
+                (target::Kind::Children(_), other) => masked(other),
+                _ => v.clone(),
+            },
+        };
+        out.insert(k.clone(), shown);
+    }
+    Value::Object(out)
+}
+
 /// What `lienthong map` prints: each record of an input mapped, or why not.
 #[derive(Debug)]
 pub struct DryRunReport {

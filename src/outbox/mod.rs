@@ -11,6 +11,8 @@
 //!   holds back only itself.
 //! - Nothing is deleted on failure: permanent errors are dead-lettered with the peer's reason.
 
+pub mod housekeeping;
+pub mod operator;
 pub mod policy;
 
 use std::sync::Arc;
@@ -122,11 +124,12 @@ impl Lane {
         self.deliver(batch).await
     }
 
-    async fn deliver(&self, batch: Batch) -> Result<Outcome, StoreError> {
-        let verdict = self
+    async fn deliver(&self, mut batch: Batch) -> Result<Outcome, StoreError> {
+        let (verdict, answer_sha256) = self
             .peer
-            .send(batch.id, &batch.operation, &batch.body)
+            .send_recorded(batch.id, &batch.operation, &batch.body)
             .await;
+        batch.answer_sha256 = answer_sha256;
         if let crate::peer::BatchVerdict::Paused { reason } = &verdict {
             tracing::error!(peer = %batch.peer, %reason, "destination refuses our credentials: sending paused; check the peer's config");
             *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =

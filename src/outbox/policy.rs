@@ -220,6 +220,7 @@ mod tests {
                 .collect(),
             attempts,
             owner: "me".into(),
+            answer_sha256: None,
         }
     }
 

@@ -59,4 +59,14 @@ pub trait Peer: Send + Sync {
     /// Sends a stored body under `request_id` (the `X-Request-ID`) and classifies the answer.
     /// Never panics and never returns an error: transport failures are `BatchVerdict::Retry`.
     async fn send(&self, request_id: Uuid, operation: &str, body: &Value) -> BatchVerdict;
+    /// Like [`Peer::send`], also giving the hex SHA-256 of the answer body the verdict was read
+    /// from (kept for the audit trail), `None` when no answer came.
+    async fn send_recorded(
+        &self,
+        request_id: Uuid,
+        operation: &str,
+        body: &Value,
+    ) -> (BatchVerdict, Option<String>) {
+        (self.send(request_id, operation, body).await, None)
+    }
 }

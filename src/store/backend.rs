@@ -265,6 +265,7 @@ macro_rules! impl_store {
                         .collect::<Result<_, $crate::store::StoreError>>()?,
                     attempts: row.try_get::<i64, _>("attempts")? as u32,
                     owner: c.owner.to_string(),
+                    answer_sha256: None,
                 }))
             }
 
@@ -328,7 +329,8 @@ macro_rules! impl_store {
                 .await?;
                 for m in &messages {
                     sqlx::query(
-                        "UPDATE outbox SET state = 'inflight', batch_id = $1, updated_at = $2 WHERE id = $3",
+                        "UPDATE outbox SET state = 'inflight', batch_id = $1, \
+                         batch_history = COALESCE(batch_history || ' ', '') || $1, updated_at = $2 WHERE id = $3",
                     )
                     .bind(id.to_string())
                     .bind(c.now_ms)
@@ -346,6 +348,7 @@ macro_rules! impl_store {
                     messages,
                     attempts: 0,
                     owner: c.owner.to_string(),
+                    answer_sha256: None,
                 }))
             }
 
@@ -365,7 +368,8 @@ macro_rules! impl_store {
                         // from one that lost it is dropped (the new holder resends the same body).
                         let owned = sqlx::query(
                             "UPDATE batches SET next_attempt_at = $1, lease_until = NULL, owner = NULL, \
-                             last_error = $2, attempts = attempts + $3 \
+                             last_error = $2, attempts = attempts + $3, \
+                             answer_sha256 = COALESCE($6, answer_sha256) \
                              WHERE id = $4 AND state = 'open' AND owner = $5",
                         )
                         .bind(next_attempt_ms)
@@ -373,6 +377,7 @@ macro_rules! impl_store {
                         .bind(add)
                         .bind(&id)
                         .bind(&batch.owner)
+                        .bind(batch.answer_sha256.as_deref())
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
@@ -392,12 +397,14 @@ macro_rules! impl_store {
                     }
                     BatchFate::Close(fates) => {
                         let owned = sqlx::query(
-                            "UPDATE batches SET state = 'done', closed_at = $1, lease_until = NULL \
+                            "UPDATE batches SET state = 'done', closed_at = $1, lease_until = NULL, \
+                             answer_sha256 = COALESCE($4, answer_sha256) \
                              WHERE id = $2 AND state = 'open' AND owner = $3",
                         )
                         .bind(now_ms)
                         .bind(&id)
                         .bind(&batch.owner)
+                        .bind(batch.answer_sha256.as_deref())
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
@@ -571,21 +578,7 @@ macro_rules! impl_store {
                 ids: &[uuid::Uuid],
                 now_ms: i64,
             ) -> Result<u64, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let mut n = 0;
-                for id in ids {
-                    n += sqlx::query(
-                        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-                         batch_id = NULL, updated_at = $1 WHERE id = $2 AND state = 'dead'",
-                    )
-                    .bind(now_ms)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                }
-                tx.commit().await?;
-                Ok(n)
+                Ok($crate::store::Store::replay_messages(self, ids, now_ms).await?.replayed)
             }
 
             async fn replay_dead(
@@ -594,17 +587,18 @@ macro_rules! impl_store {
                 since_ms: i64,
                 now_ms: i64,
             ) -> Result<u64, $crate::store::StoreError> {
-                let n = sqlx::query(
-                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-                     batch_id = NULL, updated_at = $1 WHERE peer = $2 AND state = 'dead' AND updated_at >= $3",
-                )
-                .bind(now_ms)
-                .bind(peer)
-                .bind(since_ms)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                Ok(n)
+                // In chunks, so a large dead-letter list never holds one long transaction.
+                let mut after = i64::MIN;
+                let mut n = 0;
+                loop {
+                    let page = $crate::store::Store::dead_page(self, peer, since_ms, after, 500).await?;
+                    let Some(last) = page.last() else {
+                        return Ok(n);
+                    };
+                    after = last.1;
+                    let ids: Vec<uuid::Uuid> = page.iter().map(|(id, _)| *id).collect();
+                    n += $crate::store::Store::replay_messages(self, &ids, now_ms).await?.replayed;
+                }
             }
 
             async fn skip(
@@ -630,6 +624,398 @@ macro_rules! impl_store {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
                     .fetch_one(&self.pool)
                     .await?)
+            }
+
+            // Operator side: replay that keeps the X-Request-ID, show, remap, housekeeping.
+
+            async fn replay_messages(
+                &self,
+                ids: &[uuid::Uuid],
+                now_ms: i64,
+            ) -> Result<$crate::store::ReplayOutcome, $crate::store::StoreError> {
+                use sqlx::Row;
+                use std::collections::{BTreeMap, BTreeSet};
+                let mut tx = self.pool.begin_with($begin).await?;
+                let mut out = $crate::store::ReplayOutcome::default();
+                // Dead messages among `ids`, grouped by their last batch.
+                let mut by_batch: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
+                let wanted: BTreeSet<String> = ids.iter().map(|id| id.to_string()).collect();
+                for id in &wanted {
+                    let row = sqlx::query(concat!(
+                        "SELECT batch_id FROM outbox WHERE id = $1 AND state = 'dead'",
+                        $lock
+                    ))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(row) = row {
+                        let batch: Option<String> = row.try_get("batch_id")?;
+                        by_batch.entry(batch).or_default().insert(id.clone());
+                    }
+                }
+                for (batch, dead) in by_batch {
+                    let reopen = match &batch {
+                        None => false,
+                        Some(b) => {
+                            let head = sqlx::query(concat!(
+                                "SELECT items, state FROM batches WHERE id = $1",
+                                $lock
+                            ))
+                            .bind(b)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            let members = sqlx::query(concat!(
+                                "SELECT id, state FROM outbox WHERE batch_id = $1",
+                                $lock
+                            ))
+                            .bind(b)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            let mut whole = match &head {
+                                Some(h) => {
+                                    h.try_get::<String, _>("state")? == "done"
+                                        && h.try_get::<i64, _>("items")? == members.len() as i64
+                                }
+                                None => false,
+                            };
+                            // Every item of the old body must be going again: dead and replayed
+                            // now, or pending from an earlier replay and not sent since.
+                            for m in &members {
+                                let id: String = m.try_get("id")?;
+                                let state: String = m.try_get("state")?;
+                                whole &= (state == "dead" && dead.contains(&id)) || state == "pending";
+                            }
+                            whole
+                        }
+                    };
+                    match batch {
+                        Some(b) if reopen => {
+                            sqlx::query(
+                                "UPDATE batches SET state = 'open', attempts = 0, next_attempt_at = $1, \
+                                 lease_until = NULL, owner = NULL, closed_at = NULL WHERE id = $2",
+                            )
+                            .bind(now_ms)
+                            .bind(&b)
+                            .execute(&mut *tx)
+                            .await?;
+                            sqlx::query(
+                                "UPDATE outbox SET state = 'inflight', attempts = 0, next_attempt_at = $1, \
+                                 updated_at = $1 WHERE batch_id = $2 AND state IN ('dead', 'pending')",
+                            )
+                            .bind(now_ms)
+                            .bind(&b)
+                            .execute(&mut *tx)
+                            .await?;
+                            out.replayed += dead.len() as u64;
+                            out.reopened.push(super::parse_uuid(&b)?);
+                        }
+                        _ => {
+                            // The last batch id stays on the row, so that a later replay of the
+                            // rest of that batch can still reopen it whole.
+                            for id in &dead {
+                                let n = sqlx::query(
+                                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+                                     updated_at = $1 WHERE id = $2 AND state = 'dead'",
+                                )
+                                .bind(now_ms)
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                                out.replayed += n;
+                                out.new_batch += n;
+                            }
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn count_dead(
+                &self,
+                peer: &str,
+                since_ms: i64,
+            ) -> Result<i64, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM outbox WHERE peer = $1 AND state = 'dead' AND updated_at >= $2",
+                )
+                .bind(peer)
+                .bind(since_ms)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn dead_page(
+                &self,
+                peer: &str,
+                since_ms: i64,
+                after_position: i64,
+                limit: i64,
+            ) -> Result<Vec<(uuid::Uuid, i64)>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, position FROM outbox WHERE peer = $1 AND state = 'dead' \
+                     AND updated_at >= $2 AND position > $3 ORDER BY position LIMIT $4",
+                )
+                .bind(peer)
+                .bind(since_ms)
+                .bind(after_position)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            super::parse_uuid(&r.try_get::<String, _>("id")?)?,
+                            r.try_get::<i64, _>("position")?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn message(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::MessageDetail>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let Some(r) = sqlx::query(
+                    "SELECT o.id, o.peer, o.operation, o.dossier, o.state, o.position, o.is_update, \
+                     o.attempts, o.created_at, o.updated_at, o.next_attempt_at, o.delivered_at, \
+                     o.last_error, o.mapping_version, o.warnings, o.item, o.record_id, o.batch_id, \
+                     o.batch_history, r.source, r.kind, r.body AS record_body \
+                     FROM outbox o LEFT JOIN records r ON r.id = o.record_id WHERE o.id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let batch_id: Option<String> = r.try_get("batch_id")?;
+                let history: Option<String> = r.try_get("batch_history")?;
+                let mut ids: Vec<String> = history
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                // Messages claimed before the history was kept know only their last batch.
+                if let Some(b) = &batch_id {
+                    if ids.last() != Some(b) {
+                        ids.retain(|x| x != b);
+                        ids.push(b.clone());
+                    }
+                }
+                let mut batches = Vec::with_capacity(ids.len());
+                for b in ids {
+                    let row = sqlx::query(
+                        "SELECT state, attempts, items, created_at, closed_at, last_error, answer_sha256 \
+                         FROM batches WHERE id = $1",
+                    )
+                    .bind(&b)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    batches.push(match row {
+                        Some(x) => $crate::store::BatchInfo {
+                            id: b,
+                            state: Some(x.try_get("state")?),
+                            attempts: x.try_get::<i64, _>("attempts")? as u32,
+                            items: x.try_get("items")?,
+                            created_ms: Some(x.try_get("created_at")?),
+                            closed_ms: x.try_get("closed_at")?,
+                            last_error: x.try_get("last_error")?,
+                            answer_sha256: x.try_get("answer_sha256")?,
+                        },
+                        None => $crate::store::BatchInfo {
+                            id: b,
+                            state: None,
+                            attempts: 0,
+                            items: 0,
+                            created_ms: None,
+                            closed_ms: None,
+                            last_error: None,
+                            answer_sha256: None,
+                        },
+                    });
+                }
+                let warnings: String = r.try_get("warnings")?;
+                let item: String = r.try_get("item")?;
+                let record: Option<String> = r.try_get("record_body")?;
+                Ok(Some($crate::store::MessageDetail {
+                    id: super::parse_uuid(&r.try_get::<String, _>("id")?)?,
+                    peer: r.try_get("peer")?,
+                    operation: r.try_get("operation")?,
+                    dossier: r.try_get("dossier")?,
+                    state: r.try_get("state")?,
+                    position: r.try_get("position")?,
+                    is_update: r.try_get::<i64, _>("is_update")? != 0,
+                    attempts: r.try_get::<i64, _>("attempts")? as u32,
+                    created_ms: r.try_get("created_at")?,
+                    updated_ms: r.try_get("updated_at")?,
+                    next_attempt_ms: r.try_get("next_attempt_at")?,
+                    delivered_ms: r.try_get("delivered_at")?,
+                    last_error: r.try_get("last_error")?,
+                    mapping_version: r.try_get("mapping_version")?,
+                    warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+                    item: super::parse_json(&item)?,
+                    record_id: r.try_get("record_id")?,
+                    source: r.try_get("source")?,
+                    record_kind: r.try_get("kind")?,
+                    record: record.as_deref().map(super::parse_json).transpose()?,
+                    batch_id,
+                    batches,
+                }))
+            }
+
+            async fn remap(
+                &self,
+                id: uuid::Uuid,
+                remap: &$crate::store::Remap,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // A new body needs a new batch: the row leaves its last batch (kept in history).
+                let n = sqlx::query(
+                    "UPDATE outbox SET item = $1, mapping_version = $2, warnings = $3, state = 'pending', \
+                     attempts = 0, next_attempt_at = $4, updated_at = $4, batch_id = NULL \
+                     WHERE id = $5 AND state = 'dead'",
+                )
+                .bind(remap.item.to_string())
+                .bind(&remap.mapping_version)
+                .bind(serde_json::to_string(&remap.warnings).unwrap_or_else(|_| "[]".into()))
+                .bind(now_ms)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn prune_delivered(
+                &self,
+                before_ms: i64,
+                limit: i64,
+                now_ms: i64,
+            ) -> Result<$crate::store::PruneReport, $crate::store::StoreError> {
+                use sha2::Digest;
+                use sqlx::Row;
+                use std::collections::BTreeSet;
+                let mut tx = self.pool.begin_with($begin).await?;
+                // Delivered is final: nothing else writes these rows, so no row locks are needed;
+                // two instances pruning at once write the same audit row once.
+                let rows = sqlx::query(
+                    "SELECT o.id, o.peer, o.operation, o.dossier, o.created_at, o.delivered_at, o.attempts, \
+                     o.state, o.batch_id, o.batch_history, o.record_id, o.mapping_version, \
+                     b.body AS batch_body, b.answer_sha256 \
+                     FROM outbox o LEFT JOIN batches b ON b.id = o.batch_id \
+                     WHERE o.state = 'delivered' AND o.delivered_at < $1 ORDER BY o.delivered_at LIMIT $2",
+                )
+                .bind(before_ms)
+                .bind(limit.max(1))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut report = $crate::store::PruneReport::default();
+                let mut batches = BTreeSet::new();
+                let mut records = BTreeSet::new();
+                for r in &rows {
+                    let id: String = r.try_get("id")?;
+                    let batch_id: Option<String> = r.try_get("batch_id")?;
+                    let body: Option<String> = r.try_get("batch_body")?;
+                    let history: Option<String> = r.try_get("batch_history")?;
+                    sqlx::query(
+                        "INSERT INTO outbox_audit (message_id, peer, operation, dossier, created_at, \
+                         delivered_at, attempts, final_state, batch_id, request_sha256, response_sha256, \
+                         mapping_version, pruned_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                         ON CONFLICT (message_id) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(r.try_get::<String, _>("peer")?)
+                    .bind(r.try_get::<String, _>("operation")?)
+                    .bind(r.try_get::<String, _>("dossier")?)
+                    .bind(r.try_get::<i64, _>("created_at")?)
+                    .bind(r.try_get::<Option<i64>, _>("delivered_at")?)
+                    .bind(r.try_get::<i64, _>("attempts")?)
+                    .bind(r.try_get::<String, _>("state")?)
+                    .bind(&batch_id)
+                    .bind(body.map(|b| hex::encode(sha2::Sha256::digest(b.as_bytes()))))
+                    .bind(r.try_get::<Option<String>, _>("answer_sha256")?)
+                    .bind(r.try_get::<String, _>("mapping_version")?)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    report.messages += sqlx::query("DELETE FROM outbox WHERE id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    batches.extend(batch_id);
+                    batches.extend(
+                        history
+                            .as_deref()
+                            .unwrap_or_default()
+                            .split_whitespace()
+                            .map(str::to_string),
+                    );
+                    records.insert(r.try_get::<String, _>("record_id")?);
+                }
+                // A batch or record still referred to by a message stays (a batch may be reopened
+                // by a replay; a record is the source of a remap).
+                for b in &batches {
+                    report.batches += sqlx::query(
+                        "DELETE FROM batches WHERE id = $1 AND state = 'done' \
+                         AND NOT EXISTS (SELECT 1 FROM outbox WHERE batch_id = $1)",
+                    )
+                    .bind(b)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                for rec in &records {
+                    report.records += sqlx::query(
+                        "DELETE FROM records WHERE id = $1 \
+                         AND NOT EXISTS (SELECT 1 FROM outbox WHERE record_id = $1)",
+                    )
+                    .bind(rec)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(report)
+            }
+
+            async fn audit_entry(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::AuditEntry>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT message_id, peer, operation, dossier, created_at, delivered_at, attempts, \
+                     final_state, batch_id, request_sha256, response_sha256, mapping_version, pruned_at \
+                     FROM outbox_audit WHERE message_id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok($crate::store::AuditEntry {
+                        message_id: super::parse_uuid(&r.try_get::<String, _>("message_id")?)?,
+                        peer: r.try_get("peer")?,
+                        operation: r.try_get("operation")?,
+                        dossier: r.try_get("dossier")?,
+                        created_ms: r.try_get("created_at")?,
+                        delivered_ms: r.try_get("delivered_at")?,
+                        attempts: r.try_get::<i64, _>("attempts")? as u32,
+                        final_state: r.try_get("final_state")?,
+                        batch_id: r.try_get("batch_id")?,
+                        request_sha256: r.try_get("request_sha256")?,
+                        response_sha256: r.try_get("response_sha256")?,
+                        mapping_version: r.try_get("mapping_version")?,
+                        pruned_ms: r.try_get("pruned_at")?,
+                    })
+                })
+                .transpose()
             }
         }
     };

@@ -158,6 +158,9 @@ pub struct Batch {
     pub attempts: u32,
     /// The instance holding the lease; only it may settle the batch.
     pub owner: String,
+    /// Hex SHA-256 of the peer's answer body to this send, when there was one; set by the lane
+    /// after sending and stored with the settlement (for the audit trail).
+    pub answer_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,14 +315,144 @@ pub trait Store: Send + Sync {
         filter: &MessageFilter,
     ) -> Result<Vec<MessageSummary>, StoreError>;
     /// Puts dead messages back in the queue at their old place in their dossier's order, with
-    /// their attempts reset. Returns how many were dead and are now pending.
+    /// their attempts reset, reopening their last batch when it goes again whole (see
+    /// [`ReplayOutcome`]). Returns how many were dead and are queued again.
     async fn replay(&self, ids: &[Uuid], now_ms: i64) -> Result<u64, StoreError>;
-    /// Replays every dead message of `peer` that died at or after `since_ms`.
+    /// Replays every dead message of `peer` that died at or after `since_ms`, in chunks of 500
+    /// (one transaction each); `outbox::operator::replay_dead` does the same with progress.
     async fn replay_dead(&self, peer: &str, since_ms: i64, now_ms: i64) -> Result<u64, StoreError>;
     /// Gives a dead, pending or waiting message up for good (`skipped`, with the operator's
     /// reason); it no longer holds back its dossier. Returns whether it was skipped.
     async fn skip(&self, id: Uuid, reason: &str, now_ms: i64) -> Result<bool, StoreError>;
     async fn quarantine_count(&self) -> Result<i64, StoreError>;
+
+    // Operator side: replay that keeps the X-Request-ID, show, remap, housekeeping.
+
+    /// Replays dead messages (see [`ReplayOutcome`] for the batch rule). Messages that are not
+    /// dead are left alone.
+    async fn replay_messages(&self, ids: &[Uuid], now_ms: i64)
+        -> Result<ReplayOutcome, StoreError>;
+    /// How many dead messages of `peer` died at or after `since_ms`.
+    async fn count_dead(&self, peer: &str, since_ms: i64) -> Result<i64, StoreError>;
+    /// Up to `limit` dead messages of `peer` that died at or after `since_ms`, with a queue
+    /// position after `after_position`, in queue order: `(id, position)`.
+    async fn dead_page(
+        &self,
+        peer: &str,
+        since_ms: i64,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, i64)>, StoreError>;
+    /// Everything about one message, with its source record and its batches.
+    async fn message(&self, id: Uuid) -> Result<Option<MessageDetail>, StoreError>;
+    /// Replaces a dead message's item (rendered again with the current mapping) and queues it
+    /// for a new batch at its old place. Returns whether it was dead and is now pending.
+    async fn remap(&self, id: Uuid, remap: &Remap, now_ms: i64) -> Result<bool, StoreError>;
+    /// Prunes up to `limit` messages delivered before `before_ms` (and the batches and records
+    /// nothing refers to any more), leaving an audit row for each; one short transaction.
+    async fn prune_delivered(
+        &self,
+        before_ms: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<PruneReport, StoreError>;
+    /// The audit row of a pruned message.
+    async fn audit_entry(&self, id: Uuid) -> Result<Option<AuditEntry>, StoreError>;
+}
+
+/// What a replay did. A dead message goes back to its old place in its dossier's order (its
+/// queue position never changes). Its last batch is reopened (same `X-Request-ID`, same stored
+/// body) when every message of that batch is being replayed now or was replayed earlier and not
+/// sent since (a single-message batch always is); otherwise the message goes in a new batch with
+/// a new id, because the old body carries items that must not be sent again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    /// Dead messages now queued again.
+    pub replayed: u64,
+    /// Batches reopened under their old id.
+    pub reopened: Vec<Uuid>,
+    /// Of `replayed`, how many will go in a new batch.
+    pub new_batch: u64,
+}
+
+/// A new rendering of a dead message's item, for [`Store::remap`].
+#[derive(Debug, Clone)]
+pub struct Remap {
+    pub item: Value,
+    pub mapping_version: String,
+    pub warnings: Vec<String>,
+}
+
+/// One batch a message went in.
+#[derive(Debug, Clone)]
+pub struct BatchInfo {
+    /// The `X-Request-ID`.
+    pub id: String,
+    /// `open` or `done`; `None` when housekeeping has pruned it.
+    pub state: Option<String>,
+    pub attempts: u32,
+    pub items: i64,
+    pub created_ms: Option<i64>,
+    pub closed_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub answer_sha256: Option<String>,
+}
+
+/// Everything about one message, for `lienthong outbox show`. Holds personal data.
+#[derive(Debug, Clone)]
+pub struct MessageDetail {
+    pub id: Uuid,
+    pub peer: String,
+    pub operation: String,
+    pub dossier: String,
+    pub state: String,
+    pub position: i64,
+    pub is_update: bool,
+    pub attempts: u32,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub next_attempt_ms: i64,
+    pub delivered_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub mapping_version: String,
+    pub warnings: Vec<String>,
+    /// The rendered item as queued.
+    pub item: Value,
+    pub record_id: String,
+    /// The source and kind (`dossier`, `step`) of the record, and the record as received.
+    pub source: Option<String>,
+    pub record_kind: Option<String>,
+    pub record: Option<Value>,
+    /// The last batch; also the last of `batches`.
+    pub batch_id: Option<String>,
+    /// Every batch it went in, oldest first.
+    pub batches: Vec<BatchInfo>,
+}
+
+/// What one [`Store::prune_delivered`] call removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub messages: u64,
+    pub batches: u64,
+    pub records: u64,
+}
+
+/// The audit row left by a pruned message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub message_id: Uuid,
+    pub peer: String,
+    pub operation: String,
+    pub dossier: String,
+    pub created_ms: i64,
+    pub delivered_ms: Option<i64>,
+    pub attempts: u32,
+    pub final_state: String,
+    pub batch_id: Option<String>,
+    pub request_sha256: Option<String>,
+    pub response_sha256: Option<String>,
+    pub mapping_version: String,
+    pub pruned_ms: i64,
 }
 
 /// Opens the store named by `url` (`sqlite:...` or `postgres://...`) and applies migrations.

@@ -9,4 +9,5 @@ mod delivery;
 mod ingest;
 mod legacy;
 mod mappings;
+mod operator;
 mod store_story;

@@ -26,6 +26,20 @@ pub async fn sqlite() -> TestStore {
     }
 }
 
+/// A fresh SQLite store at `dir/lienthong.db` (the caller keeps `dir`), and its URL, for tests
+/// that also run the binary on the same store.
+pub async fn sqlite_in(dir: &std::path::Path) -> (TestStore, String) {
+    let url = format!("sqlite://{}", dir.join("lienthong.db").display());
+    let store = store::open(&url, 4).await.expect("open sqlite");
+    let ts = TestStore {
+        name: "sqlite",
+        store,
+        pg_database: None,
+        _dir: None,
+    };
+    (ts, url)
+}
+
 /// A fresh PostgreSQL database, when `LIENTHONG_TEST_DATABASE_URL` is set. Under `CI=true`
 /// a missing or unreachable database fails the test instead of skipping it.
 pub async fn postgres() -> Option<TestStore> {

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use reqwest::{Client, Url};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -240,6 +241,17 @@ impl Peer for DvcqgPeer {
     }
 
     async fn send(&self, request_id: Uuid, operation: &str, body: &Value) -> BatchVerdict {
+        self.send_recorded(request_id, operation, body).await.0
+    }
+
+    async fn send_recorded(
+        &self,
+        request_id: Uuid,
+        operation: &str,
+        body: &Value,
+    ) -> (BatchVerdict, Option<String>) {
+        // The answer the verdict was read from (the last one, after a re-login).
+        let answered: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
         let sent_items = body
             .get("data")
             .and_then(Value::as_array)
@@ -248,6 +260,8 @@ impl Peer for DvcqgPeer {
         // Every answer is an `Err` of the exchange: `decide` never stops at `Ok`.
         let outcome: Result<Infallible, Classified> = self
             .exchange(request_id, operation, body, |answer| {
+                *answered.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(hex::encode(Sha256::digest(&answer.body)));
                 Err(classify(
                     answer.status,
                     answer.retry_after.as_deref(),
@@ -263,7 +277,8 @@ impl Peer for DvcqgPeer {
             Err(classified) => classified.into_verdict(),
         };
         log_verdict(request_id, operation, &verdict);
-        verdict
+        let answered = answered.into_inner().unwrap_or_else(|e| e.into_inner());
+        (verdict, answered)
     }
 }
 

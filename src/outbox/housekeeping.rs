@@ -1,0 +1,80 @@
+//! Pruning of delivered messages after the retention time. Each pruned message leaves an audit
+//! row (ids, times, attempts, final state, SHA-256 of its request body and of the peer's
+//! answer); its payload, and the batches and source records nothing refers to any more, go.
+//! Works in chunks (one short transaction each) so SQLite is never locked for long; runs from
+//! `lienthong outbox prune` and periodically inside `lienthong run`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::HousekeepingConfig;
+use crate::store::{now_ms, PruneReport, Store, StoreError};
+
+/// Prunes every message delivered before `before_ms`, `chunk` at a time; `progress` is called
+/// after each chunk with the running totals.
+pub async fn prune(
+    store: &dyn Store,
+    before_ms: i64,
+    chunk: u32,
+    progress: &mut (dyn FnMut(&PruneReport) + Send),
+) -> Result<PruneReport, StoreError> {
+    let mut total = PruneReport::default();
+    loop {
+        let done = store
+            .prune_delivered(before_ms, i64::from(chunk.max(1)), now_ms())
+            .await?;
+        total.messages += done.messages;
+        total.batches += done.batches;
+        total.records += done.records;
+        progress(&total);
+        if done.messages < u64::from(chunk.max(1)) {
+            return Ok(total);
+        }
+        // Let ingest and delivery in between chunks.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The cut-off time for `retention` before now.
+pub fn cutoff(retention: Duration) -> i64 {
+    now_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// Prunes every `prune_interval_minutes` until `shutdown` (nothing when the interval is 0).
+pub fn spawn(
+    store: Arc<dyn Store>,
+    cfg: HousekeepingConfig,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    if cfg.prune_interval_minutes == 0 {
+        return;
+    }
+    let every = Duration::from_secs(cfg.prune_interval_minutes.saturating_mul(60));
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        loop {
+            let before = cutoff(cfg.retention());
+            let mut quiet = |_: &PruneReport| {};
+            let run = prune(&*store, before, cfg.prune_chunk, &mut quiet);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                done = run => match done {
+                    Ok(r) if r.messages > 0 => tracing::info!(
+                        messages = r.messages, batches = r.batches, records = r.records,
+                        "housekeeping: delivered messages pruned (audit rows kept)"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "housekeeping: prune failed; trying again later"),
+                },
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    });
+}

@@ -1,0 +1,282 @@
+//! What an operator does to the outbox, shared by `lienthong outbox ...` and `/admin/outbox/...`:
+//! bulk replay in chunks with progress, remap of a dead message with the current mapping (with
+//! a field-level diff), and the field diff itself. SQL stays in the store.
+//!
+//! Replay rule (one batch = one id = one body): a replayed dead message keeps its queue
+//! position, so its dossier's order holds. Its last batch is reopened (same `X-Request-ID`, same
+//! stored body) when every message of that batch goes again together (always so for a batch of
+//! one message); otherwise it goes in a new batch with a new id. A remapped message always goes
+//! in a new batch: its body changed.
+
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::{resolve_path, Config};
+use crate::mapping::{Mapping, Target};
+use crate::store::{now_ms, MessageDetail, Remap, ReplayOutcome, Store, StoreError};
+
+/// Dead messages replayed per transaction by [`replay_dead`].
+pub const REPLAY_CHUNK: i64 = 500;
+
+/// Replays every dead message of `peer` that died at or after `since_ms`, `chunk` per
+/// transaction, in queue order; `progress(done, total)` is called after each chunk.
+pub async fn replay_dead(
+    store: &dyn Store,
+    peer: &str,
+    since_ms: i64,
+    chunk: i64,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<ReplayOutcome, StoreError> {
+    let total = store.count_dead(peer, since_ms).await?.max(0) as u64;
+    let mut out = ReplayOutcome::default();
+    let mut after = i64::MIN;
+    let mut seen = 0u64;
+    progress(0, total);
+    loop {
+        let page = store.dead_page(peer, since_ms, after, chunk.max(1)).await?;
+        let Some(&(_, last)) = page.last() else {
+            return Ok(out);
+        };
+        after = last;
+        let ids: Vec<Uuid> = page.iter().map(|(id, _)| *id).collect();
+        let done = store.replay_messages(&ids, now_ms()).await?;
+        out.replayed += done.replayed;
+        out.new_batch += done.new_batch;
+        out.reopened.extend(done.reopened);
+        seen += ids.len() as u64;
+        progress(seen, total.max(seen));
+    }
+}
+
+/// The mapping target of an outbox operation, when it has one.
+pub fn target_of(operation: &str) -> Option<Target> {
+    match operation {
+        "DongBoHoSoMC" => Some(Target::Dossier),
+        "CapNhatTienDoHoSoMC" => Some(Target::Step),
+        "DongBoDanhGia" => Some(Target::Survey),
+        _ => None,
+    }
+}
+
+/// One field that differs between two JSON values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `TenTTHC`, `TaiLieuNop[1].TepDinhKem`.
+    pub path: String,
+    /// `None` when the field is new.
+    pub old: Option<Value>,
+    /// `None` when the field is gone.
+    pub new: Option<Value>,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.old, &self.new) {
+            (Some(o), Some(n)) => write!(f, "~ {}: {o} -> {n}", self.path),
+            (None, Some(n)) => write!(f, "+ {}: {n}", self.path),
+            (Some(o), None) => write!(f, "- {}: {o}", self.path),
+            (None, None) => write!(f, "  {}", self.path),
+        }
+    }
+}
+
+/// Field-level differences from `old` to `new`: objects key by key (in `old`'s order, then new
+/// keys), arrays index by index, anything else as a whole.
+pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
+    let mut out = Vec::new();
+    diff_at("", old, new, &mut out);
+    out
+}
+
+fn diff_at(path: &str, old: &Value, new: &Value, out: &mut Vec<Change>) {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                match b.get(k) {
+                    Some(vb) => diff_at(&join(k), va, vb, out),
+                    None => out.push(Change {
+                        path: join(k),
+                        old: Some(va.clone()),
+                        new: None,
+                    }),
+                }
+            }
+            for (k, vb) in b {
+                if !a.contains_key(k) {
+                    out.push(Change {
+                        path: join(k),
+                        old: None,
+                        new: Some(vb.clone()),
+                    });
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let p = format!("{path}[{i}]");
+                match (a.get(i), b.get(i)) {
+                    (Some(va), Some(vb)) => diff_at(&p, va, vb, out),
+                    (va, vb) => out.push(Change {
+                        path: p,
+                        old: va.cloned(),
+                        new: vb.cloned(),
+                    }),
+                }
+            }
+        }
+        (a, b) if a != b => out.push(Change {
+            path: if path.is_empty() {
+                "(item)".into()
+            } else {
+                path.to_string()
+            },
+            old: Some(a.clone()),
+            new: Some(b.clone()),
+        }),
+        _ => {}
+    }
+}
+
+/// Why a message cannot be remapped.
+#[derive(Debug, thiserror::Error)]
+pub enum RemapError {
+    #[error("no message with this id")]
+    NotFound,
+    #[error("the message is {0}; only dead messages are remapped")]
+    NotDead(String),
+    #[error("its source record is no longer stored")]
+    NoRecord,
+    #[error("source \"{0}\" is not in the configuration")]
+    NoSource(String),
+    #[error("{0}")]
+    Mapping(String),
+    #[error("the current mapping rejects the record: {0}")]
+    Rejected(String),
+    #[error("the current mapping puts the record in dossier {new}, not {old}; replay or skip it instead")]
+    DossierChanged { old: String, new: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A remap worked out and not stored yet: the operator confirms it first.
+#[derive(Debug, Clone)]
+pub struct RemapPlan {
+    pub message: MessageDetail,
+    pub remap: Remap,
+    /// Empty when the current mapping renders the same item.
+    pub changes: Vec<Change>,
+}
+
+/// Renders a dead message again from its stored source record with the mapping the source's
+/// configuration names now (paths relative to `base_dir`).
+pub async fn plan_remap(
+    store: &dyn Store,
+    cfg: &Config,
+    base_dir: &Path,
+    id: Uuid,
+) -> Result<RemapPlan, RemapError> {
+    let message = store.message(id).await?.ok_or(RemapError::NotFound)?;
+    if message.state != "dead" {
+        return Err(RemapError::NotDead(message.state));
+    }
+    let (Some(record), Some(source), Some(kind)) = (
+        message.record.as_ref(),
+        message.source.as_deref(),
+        message.record_kind.as_deref(),
+    ) else {
+        return Err(RemapError::NoRecord);
+    };
+    let sc = cfg
+        .sources
+        .iter()
+        .find(|s| s.name == source)
+        .ok_or_else(|| RemapError::NoSource(source.to_string()))?;
+    let file = match kind {
+        "dossier" => &sc.dossier_mapping,
+        "step" => &sc.step_mapping,
+        other => {
+            return Err(RemapError::Mapping(format!(
+                "no mapping for records of kind \"{other}\""
+            )))
+        }
+    };
+    let mapping = Mapping::load(&resolve_path(base_dir, file))
+        .map_err(|e| RemapError::Mapping(e.to_string()))?;
+    let mapped = mapping
+        .map(record, &sc.vars)
+        .map_err(|r| RemapError::Rejected(r.to_string()))?;
+    if mapped.dossier != message.dossier {
+        return Err(RemapError::DossierChanged {
+            old: message.dossier.clone(),
+            new: mapped.dossier,
+        });
+    }
+    let item = Value::Object(mapped.item);
+    let changes = diff(&message.item, &item);
+    Ok(RemapPlan {
+        remap: Remap {
+            item,
+            mapping_version: mapping.version().to_string(),
+            warnings: mapped.warnings.iter().map(ToString::to_string).collect(),
+        },
+        message,
+        changes,
+    })
+}
+
+/// What [`apply_remap`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remapped {
+    /// The item changed: queued with the new item, for a new batch.
+    NewItem,
+    /// The mapping renders the same item: replayed as it is (its batch rule applies).
+    Unchanged(ReplayOutcome),
+    /// The message was no longer dead (replayed or skipped meanwhile).
+    NotDead,
+}
+
+/// Stores a confirmed remap.
+pub async fn apply_remap(store: &dyn Store, plan: &RemapPlan) -> Result<Remapped, StoreError> {
+    let id = plan.message.id;
+    if plan.changes.is_empty() {
+        let done = store.replay_messages(&[id], now_ms()).await?;
+        return Ok(if done.replayed == 0 {
+            Remapped::NotDead
+        } else {
+            Remapped::Unchanged(done)
+        });
+    }
+    Ok(if store.remap(id, &plan.remap, now_ms()).await? {
+        Remapped::NewItem
+    } else {
+        Remapped::NotDead
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_each_changed_field() {
+        let old = json!({"A": "1", "B": {"C": 2, "D": [1, 2]}, "E": true});
+        let new = json!({"A": "1", "B": {"C": 3, "D": [1]}, "F": null});
+        let shown: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec!["~ B.C: 2 -> 3", "- B.D[1]: 2", "- E: true", "+ F: null"]
+        );
+        assert!(diff(&old, &old).is_empty());
+    }
+}
