@@ -120,10 +120,12 @@ max_records_per_request = 100
 backoff_initial_ms = 1
 backoff_cap_ms = 2
 max_attempts = 50
+timeout_ms = 5000
+# Fault tests fail many batches in a row on purpose; the breaker tests switch it on.
+breaker_failures = 0
 [peers.dvcqg]
 base_url = "{sim_base}"
 madonvi = "000.00.01.H56"
-timeout_ms = 5000
 auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
 [[sources]]
 name = "tinh"
@@ -219,24 +221,29 @@ impl TestApp {
         )
     }
 
-    /// A delivery lane to the simulator, with the app's delivery policy (or `policy`).
+    /// A delivery lane to the simulator, with the peer's delivery policy from the app's config
+    /// (or `policy`).
     pub fn lane(&self, owner: &str, policy: Option<DeliveryConfig>) -> Lane {
-        let peer = DvcqgPeer::new(self.config.peers.dvcqg.as_ref().unwrap()).unwrap();
+        let policy = policy.unwrap_or_else(|| self.config.policy_for("dvcqg"));
+        let peer =
+            DvcqgPeer::new(self.config.peers.dvcqg.as_ref().unwrap(), policy.timeout()).unwrap();
         Lane::new(
             self.store.clone(),
             Arc::new(peer),
             vec!["DongBoHoSoMC".into(), "CapNhatTienDoHoSoMC".into()],
-            policy.unwrap_or_else(|| self.config.delivery.clone()),
+            policy,
             owner.into(),
             Arc::new(Notify::new()),
         )
+        .expect("policy applies")
     }
 
     /// Runs `lane` until nothing is pending or in flight (bounded).
     pub async fn drain(&self, lane: &Lane) {
         for _ in 0..5_000 {
             match lane.try_execute().await.expect("store works") {
-                Outcome::Sent { .. } => continue,
+                Outcome::Sent { .. } | Outcome::Expired { .. } => continue,
+                Outcome::Held { .. } => tokio::time::sleep(Duration::from_millis(2)).await,
                 Outcome::Idle => {
                     if self.open().await == 0 {
                         return;
