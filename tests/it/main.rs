@@ -8,4 +8,5 @@ mod crash;
 mod delivery;
 mod ingest;
 mod mappings;
+mod policy;
 mod store_story;
