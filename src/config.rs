@@ -838,6 +838,18 @@ maintenance = []
     }
 
     #[test]
+    fn the_example_configuration_documents_the_policy_truthfully() {
+        let cfg = Config::from_toml(include_str!("../deploy/lienthong.toml")).unwrap();
+        // [delivery] in the example spells out the defaults, so it must equal them.
+        assert_eq!(cfg.delivery, DeliveryConfig::default());
+        let p = cfg.policy_for("dvcqg");
+        assert_eq!((p.rate_per_second, p.rate_burst), (5.0, 10));
+        assert_eq!(p.max_age(), Some(Duration::from_secs(720 * 3_600)));
+        assert_eq!(p.maintenance.len(), 1);
+        assert!(p.problems().is_empty(), "{:?}", p.problems());
+    }
+
+    #[test]
     fn policy_problems_name_their_key_once() {
         let cfg = Config::from_toml(&format!(
             r#"
