@@ -167,7 +167,10 @@ impl Lane {
         let (admit, transition) = self.lock_breaker().admit(Instant::now());
         self.log_breaker(transition);
         let ticket = match admit {
-            Admit::Go(ticket) => ticket,
+            Admit::Go(ticket) => Admitted {
+                lane: self,
+                ticket: Some(ticket),
+            },
             Admit::Wait(after) => {
                 return Ok(Outcome::Held {
                     reason: Hold::BreakerOpen,
@@ -177,28 +180,18 @@ impl Lane {
         };
         if let Some(throttle) = &self.throttle {
             if let Err(retry_in) = throttle.try_take() {
-                self.lock_breaker().release(ticket);
                 return Ok(Outcome::Held {
                     reason: Hold::RateLimited,
                     retry_in,
                 });
             }
         }
-        let claimed = self.claim().await;
-        let batch = match claimed {
-            Ok(Some(batch)) => batch,
-            Ok(None) => {
-                self.lock_breaker().release(ticket);
-                return Ok(Outcome::Idle);
-            }
-            Err(e) => {
-                self.lock_breaker().release(ticket);
-                return Err(e);
-            }
+        let Some(batch) = self.claim().await? else {
+            return Ok(Outcome::Idle);
         };
         let now = now_ms();
         if let Some(fate) = policy::expire(&batch, self.policy.max_age(), now) {
-            self.lock_breaker().release(ticket);
+            drop(ticket);
             let expired = policy::dead_count(&fate);
             tracing::warn!(peer = %batch.peer, request_id = %batch.id, expired, "messages past max_age dead-lettered unsent");
             self.store.resolve_batch(&batch, fate, now).await?;
@@ -261,7 +254,7 @@ impl Lane {
         Ok(None)
     }
 
-    async fn deliver(&self, batch: Batch, ticket: Ticket) -> Result<Outcome, StoreError> {
+    async fn deliver(&self, batch: Batch, ticket: Admitted<'_>) -> Result<Outcome, StoreError> {
         let verdict = self
             .peer
             .send(batch.id, &batch.operation, &batch.body)
@@ -271,17 +264,12 @@ impl Lane {
             *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(Instant::now() + policy::PAUSE);
         }
-        {
-            let mut breaker = self.lock_breaker();
-            let transition = match policy::peer_failed(&verdict) {
-                Some(failed) => breaker.record(ticket, failed, Instant::now()),
-                None => {
-                    breaker.release(ticket);
-                    None
-                }
-            };
-            drop(breaker);
-            self.log_breaker(transition);
+        match policy::peer_failed(&verdict, batch.messages.len()) {
+            Some(failed) => {
+                let transition = ticket.record(failed);
+                self.log_breaker(transition);
+            }
+            None => drop(ticket),
         }
         let now = now_ms();
         let fate = decide(&batch, &verdict, &self.policy, now, &mut rand::thread_rng());
@@ -375,6 +363,32 @@ impl Lane {
                 Duration::from_millis((due - now_ms()) as u64).clamp(Duration::from_millis(1), poll)
             }
             _ => poll,
+        }
+    }
+}
+
+/// A batch the breaker let through. Dropped without [`Admitted::record`] (nothing was sent,
+/// an error, a cancelled future) it gives its place back, so a half-open breaker is never left
+/// waiting for a probe that will not answer.
+struct Admitted<'a> {
+    lane: &'a Lane,
+    ticket: Option<Ticket>,
+}
+
+impl Admitted<'_> {
+    /// The batch was sent; `failed` when the peer itself failed.
+    fn record(mut self, failed: bool) -> Option<Transition> {
+        let ticket = self.ticket.take()?;
+        self.lane
+            .lock_breaker()
+            .record(ticket, failed, Instant::now())
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.lane.lock_breaker().release(ticket);
         }
     }
 }

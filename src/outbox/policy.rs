@@ -159,12 +159,13 @@ pub fn decide(
 /// an answer that does not fit the request), for the circuit breaker. `None` for a verdict that
 /// tells nothing about its health (paused credentials). Item rejections are our data's fault:
 /// the peer answered, so they count as health.
-pub fn peer_failed(verdict: &BatchVerdict) -> Option<bool> {
+/// `sent` is how many items the batch carried.
+pub fn peer_failed(verdict: &BatchVerdict, sent: usize) -> Option<bool> {
     match verdict {
         BatchVerdict::Retry { .. } => Some(true),
         BatchVerdict::Paused { .. } => None,
         BatchVerdict::Reject { .. } => Some(false),
-        BatchVerdict::Items(items) => Some(items.is_empty() || all_retry(items).is_some()),
+        BatchVerdict::Items(items) => Some(items.len() != sent || all_retry(items).is_some()),
     }
 }
 
@@ -376,31 +377,39 @@ mod tests {
     fn only_the_peer_failing_counts_for_the_breaker() {
         let retry = |r: &str| ItemVerdict::Retry { reason: r.into() };
         assert_eq!(
-            peer_failed(&BatchVerdict::Retry {
-                reason: "HTTP 503".into(),
-                after: None
-            }),
+            peer_failed(
+                &BatchVerdict::Retry {
+                    reason: "HTTP 503".into(),
+                    after: None
+                },
+                1
+            ),
             Some(true)
         );
         assert_eq!(
-            peer_failed(&BatchVerdict::Items(vec![retry("9"), retry("9")])),
+            peer_failed(&BatchVerdict::Items(vec![retry("9"), retry("9")]), 2),
             Some(true)
         );
         assert_eq!(
-            peer_failed(&BatchVerdict::Items(vec![
-                retry("9"),
-                ItemVerdict::Reject { reason: "x".into() }
-            ])),
+            peer_failed(
+                &BatchVerdict::Items(vec![retry("9"), ItemVerdict::Reject { reason: "x".into() }]),
+                2
+            ),
             Some(false),
             "item rejections are not the peer's failure"
         );
         assert_eq!(
-            peer_failed(&BatchVerdict::Reject { reason: "x".into() }),
+            peer_failed(&BatchVerdict::Reject { reason: "x".into() }, 1),
             Some(false)
         );
         assert_eq!(
-            peer_failed(&BatchVerdict::Paused { reason: "x".into() }),
+            peer_failed(&BatchVerdict::Paused { reason: "x".into() }, 1),
             None
+        );
+        assert_eq!(
+            peer_failed(&BatchVerdict::Items(vec![ItemVerdict::Delivered]), 3),
+            Some(true),
+            "an answer that does not fit the request"
         );
     }
 
