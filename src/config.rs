@@ -753,10 +753,27 @@ fn describe_figment_error(e: &figment::Error) -> String {
         .as_ref()
         .map(|m| format!(" (from {})", m.name))
         .unwrap_or_default();
+    // Keys that moved into the delivery policy: say where they went.
+    let moved = match &e.kind {
+        figment::error::Kind::UnknownField(field, _)
+            if e.path.first().is_some_and(|p| p == "peers")
+                && (field == "timeout_ms" || field == "concurrency") =>
+        {
+            let peer = e
+                .path
+                .get(..e.path.len().saturating_sub(1))
+                .unwrap_or_default();
+            format!(
+                "; {field} is now a delivery policy key: set it in [delivery] or in [{}.policy]",
+                peer.join(".")
+            )
+        }
+        _ => String::new(),
+    };
     if path.is_empty() {
-        format!("{kind}{origin}")
+        format!("{kind}{moved}{origin}")
     } else {
-        format!("{path}: {kind}{origin}")
+        format!("{path}: {kind}{moved}{origin}")
     }
 }
 
@@ -847,6 +864,16 @@ maintenance = []
         assert_eq!(p.max_age(), Some(Duration::from_secs(720 * 3_600)));
         assert_eq!(p.maintenance.len(), 1);
         assert!(p.problems().is_empty(), "{:?}", p.problems());
+    }
+
+    #[test]
+    fn a_key_that_moved_into_the_policy_says_where() {
+        let err = Config::from_toml(&format!("{PEER}timeout_ms = 5000\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("timeout_ms is now a delivery policy key: set it in [delivery] or in [peers.dvcqg.policy]"),
+            "{err}"
+        );
     }
 
     #[test]
