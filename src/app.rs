@@ -84,9 +84,15 @@ impl Gateway {
             uuid::Uuid::new_v4().simple()
         );
         let mut lanes = Vec::new();
+        // One lane per peer, each with its own policy: a slow or failing peer holds back only
+        // its own lane.
         if let Some(p) = &cfg.peers.dvcqg {
-            let peer: Arc<dyn Peer> =
-                Arc::new(DvcqgPeer::new(p).map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?);
+            let policy = cfg.policy_for("dvcqg");
+            let peer: Arc<dyn Peer> = Arc::new(
+                DvcqgPeer::new(p, policy.timeout())
+                    .map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?,
+            );
+            let concurrency = policy.concurrency;
             let lane = Lane::new(
                 store.clone(),
                 peer,
@@ -94,25 +100,28 @@ impl Gateway {
                     ingest::DOSSIER_ROUTE.1.to_string(),
                     ingest::STEP_ROUTE.1.to_string(),
                 ],
-                cfg.delivery.clone(),
+                policy,
                 owner.clone(),
                 wake.clone(),
-            );
-            lanes.push((Arc::new(lane), p.concurrency));
+            )?;
+            lanes.push((Arc::new(lane), concurrency));
         }
         if let Some(p) = &cfg.peers.lgsp_sync {
+            let policy = cfg.policy_for("lgsp_sync");
             let peer: Arc<dyn Peer> = Arc::new(
-                LgspSyncPeer::new(p).map_err(|e| anyhow::anyhow!("peers.lgsp_sync: {e}"))?,
+                LgspSyncPeer::new(p, policy.timeout())
+                    .map_err(|e| anyhow::anyhow!("peers.lgsp_sync: {e}"))?,
             );
+            let concurrency = policy.concurrency;
             let lane = Lane::new(
                 store.clone(),
                 peer,
                 vec![OP_SYNC_DOCUMENT.to_string()],
-                cfg.delivery.clone(),
+                policy,
                 owner.clone(),
                 wake.clone(),
-            );
-            lanes.push((Arc::new(lane), p.concurrency));
+            )?;
+            lanes.push((Arc::new(lane), concurrency));
         }
         Ok(Self {
             store,

@@ -571,12 +571,12 @@ lease_seconds = 60
 backoff_initial_ms = 100
 backoff_cap_ms = 2000
 max_attempts = 50
+timeout_ms = 30000
+concurrency = {concurrency}
 
 [peers.dvcqg]
 base_url = "{sim_base}"
 madonvi = "000.00.01.H56"
-timeout_ms = 30000
-concurrency = {concurrency}
 auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
 "#,
         dst = sim.dstcode,
@@ -677,16 +677,19 @@ async fn fill_and_deliver(
         .dvcqg
         .as_ref()
         .context("bench config has no dvcqg peer")?;
-    let peer: Arc<dyn Peer> =
-        Arc::new(DvcqgPeer::new(peer_cfg).map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?);
+    let policy = cfg.policy_for("dvcqg");
+    let peer: Arc<dyn Peer> = Arc::new(
+        DvcqgPeer::new(peer_cfg, policy.timeout())
+            .map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?,
+    );
     let lane = Arc::new(Lane::new(
         store.clone(),
         peer,
         vec![DOSSIER_ROUTE.1.to_string(), STEP_ROUTE.1.to_string()],
-        cfg.delivery.clone(),
+        policy,
         format!("bench-{}", std::process::id()),
         Arc::new(Notify::new()),
-    ));
+    )?);
     eprintln!("delivery to the simulator with {concurrency} workers…");
     let tracker = TaskTracker::new();
     let started = Instant::now();

@@ -84,21 +84,45 @@ impl Default for StoreConfig {
     }
 }
 
-/// The delivery policy every peer starts from.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A delivery policy: how one peer's lane sends, retries, slows down and stops. `[delivery]` is
+/// the policy every peer starts from; a peer's `policy` table (e.g. `[peers.dvcqg.policy]`)
+/// overrides single keys of it ([`PolicyOverride`]); [`Config::policy_for`] gives the result.
+/// Which answers are retryable, permanent or already done is the peer's own `classify` rules.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// How often an idle lane looks for due messages.
     pub poll_interval_ms: u64,
     /// How long a claimed batch belongs to its instance before another may take it over.
     pub lease_seconds: u64,
-    /// Back-off: full jitter over `min(cap, initial * 2^attempt)`.
+    /// Batches in flight at once (workers of the lane).
+    pub concurrency: usize,
+    /// Time allowed for one call to the peer (connect, send, answer).
+    pub timeout_ms: u64,
+    /// Back-off: a delay of at most `min(cap, initial * 2^attempt)`.
     pub backoff_initial_ms: u64,
     pub backoff_cap_ms: u64,
+    /// Which part of that delay is random: 1.0 = anywhere in `[0, ceiling]` (full jitter),
+    /// 0.0 = exactly the ceiling, 0.25 = in `[0.75 * ceiling, ceiling]`.
+    pub backoff_jitter: f64,
     /// The longest `Retry-After` obeyed; longer ones are cut to this.
     pub retry_after_cap_seconds: u64,
     /// Failed attempts after which a message is dead-lettered.
     pub max_attempts: u32,
+    /// A message not delivered this many hours after it was accepted (or replayed) is
+    /// dead-lettered instead of sent. 0: no limit.
+    pub max_age_hours: u64,
+    /// Token bucket: batches per second, on average, per instance. 0: no limit.
+    pub rate_per_second: f64,
+    /// Token bucket: batches that may go at once after a quiet spell.
+    pub rate_burst: u32,
+    /// Circuit breaker: consecutive failed batches (transport error, 5xx, "try later") after
+    /// which the lane stops claiming. 0: never opens.
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one probe batch is let through.
+    pub breaker_cool_down_seconds: u64,
+    /// When the peer is known to be down: the lane sends nothing in these windows.
+    pub maintenance: Vec<MaintenanceWindowConfig>,
 }
 
 impl Default for DeliveryConfig {
@@ -106,10 +130,19 @@ impl Default for DeliveryConfig {
         Self {
             poll_interval_ms: 200,
             lease_seconds: 60,
+            concurrency: 4,
+            timeout_ms: 30_000,
             backoff_initial_ms: 1_000,
             backoff_cap_ms: 300_000,
+            backoff_jitter: 1.0,
             retry_after_cap_seconds: 3_600,
             max_attempts: 50,
+            max_age_hours: 0,
+            rate_per_second: 0.0,
+            rate_burst: 1,
+            breaker_failures: 5,
+            breaker_cool_down_seconds: 30,
+            maintenance: Vec::new(),
         }
     }
 }
@@ -121,6 +154,138 @@ impl DeliveryConfig {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn breaker_cool_down(&self) -> Duration {
+        Duration::from_secs(self.breaker_cool_down_seconds)
+    }
+    /// `None` when messages may wait forever.
+    pub fn max_age(&self) -> Option<Duration> {
+        (self.max_age_hours > 0).then(|| Duration::from_secs(self.max_age_hours * 3_600))
+    }
+
+    /// This policy with the keys `o` sets replaced.
+    pub fn with(&self, o: &PolicyOverride) -> DeliveryConfig {
+        let d = self.clone();
+        DeliveryConfig {
+            poll_interval_ms: o.poll_interval_ms.unwrap_or(d.poll_interval_ms),
+            lease_seconds: o.lease_seconds.unwrap_or(d.lease_seconds),
+            concurrency: o.concurrency.unwrap_or(d.concurrency),
+            timeout_ms: o.timeout_ms.unwrap_or(d.timeout_ms),
+            backoff_initial_ms: o.backoff_initial_ms.unwrap_or(d.backoff_initial_ms),
+            backoff_cap_ms: o.backoff_cap_ms.unwrap_or(d.backoff_cap_ms),
+            backoff_jitter: o.backoff_jitter.unwrap_or(d.backoff_jitter),
+            retry_after_cap_seconds: o
+                .retry_after_cap_seconds
+                .unwrap_or(d.retry_after_cap_seconds),
+            max_attempts: o.max_attempts.unwrap_or(d.max_attempts),
+            max_age_hours: o.max_age_hours.unwrap_or(d.max_age_hours),
+            rate_per_second: o.rate_per_second.unwrap_or(d.rate_per_second),
+            rate_burst: o.rate_burst.unwrap_or(d.rate_burst),
+            breaker_failures: o.breaker_failures.unwrap_or(d.breaker_failures),
+            breaker_cool_down_seconds: o
+                .breaker_cool_down_seconds
+                .unwrap_or(d.breaker_cool_down_seconds),
+            maintenance: o.maintenance.clone().unwrap_or(d.maintenance),
+        }
+    }
+
+    /// Every problem of this policy, as `(key, message)`.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if self.poll_interval_ms == 0 {
+            p.push(("poll_interval_ms", "must be greater than 0".to_string()));
+        }
+        if self.lease_seconds == 0 {
+            p.push(("lease_seconds", "must be greater than 0".to_string()));
+        }
+        if self.concurrency == 0 {
+            p.push(("concurrency", "must be greater than 0".to_string()));
+        }
+        if self.timeout_ms == 0 {
+            p.push(("timeout_ms", "must be greater than 0".to_string()));
+        }
+        if self.backoff_initial_ms == 0 || self.backoff_cap_ms < self.backoff_initial_ms {
+            p.push((
+                "backoff_initial_ms",
+                format!(
+                    "({}) must be > 0 and not above backoff_cap_ms ({})",
+                    self.backoff_initial_ms, self.backoff_cap_ms
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.backoff_jitter) {
+            p.push((
+                "backoff_jitter",
+                format!("{} is outside 0.0..=1.0", self.backoff_jitter),
+            ));
+        }
+        if self.max_attempts == 0 {
+            p.push(("max_attempts", "must be greater than 0".to_string()));
+        }
+        if !self.rate_per_second.is_finite() || !(0.0..=1e6).contains(&self.rate_per_second) {
+            p.push((
+                "rate_per_second",
+                format!(
+                    "{} is not between 0 (no limit) and 1000000",
+                    self.rate_per_second
+                ),
+            ));
+        } else if self.rate_per_second > 0.0 && self.rate_burst == 0 {
+            p.push((
+                "rate_burst",
+                "must be greater than 0 when rate_per_second is set".to_string(),
+            ));
+        }
+        if self.breaker_failures > 0 && self.breaker_cool_down_seconds == 0 {
+            p.push((
+                "breaker_cool_down_seconds",
+                "must be greater than 0 when breaker_failures is set".to_string(),
+            ));
+        }
+        for (i, w) in self.maintenance.iter().enumerate() {
+            if let Err(e) = crate::outbox::window::MaintenanceWindow::parse(w) {
+                p.push((
+                    "maintenance",
+                    format!("[{i}]: {e} (cron has seconds: sec min hour day month weekday [year])"),
+                ));
+            }
+        }
+        p
+    }
+}
+
+/// A recurring maintenance window of a peer: it starts at each time `cron` names, read in
+/// Vietnam time (UTC+7, whatever the server's time zone), and lasts `duration_minutes`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindowConfig {
+    /// With seconds: `sec min hour day month weekday [year]`, e.g. `0 0 23 * * Sat`.
+    pub cron: String,
+    pub duration_minutes: u64,
+}
+
+/// A peer's changes to the `[delivery]` policy: every key of [`DeliveryConfig`], each optional.
+/// `maintenance`, when given, replaces the default list.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverride {
+    pub poll_interval_ms: Option<u64>,
+    pub lease_seconds: Option<u64>,
+    pub concurrency: Option<usize>,
+    pub timeout_ms: Option<u64>,
+    pub backoff_initial_ms: Option<u64>,
+    pub backoff_cap_ms: Option<u64>,
+    pub backoff_jitter: Option<f64>,
+    pub retry_after_cap_seconds: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub max_age_hours: Option<u64>,
+    pub rate_per_second: Option<f64>,
+    pub rate_burst: Option<u32>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_cool_down_seconds: Option<u64>,
+    pub maintenance: Option<Vec<MaintenanceWindowConfig>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -141,11 +306,23 @@ pub struct LgspSyncConfig {
     pub base_url: String,
     /// Must be `mode = "lgsp"`: the route takes only the LGSP bearer token.
     pub auth: DvcqgAuth,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Documents in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
+    /// This peer's changes to the `[delivery]` policy.
+    #[serde(default)]
+    pub policy: PolicyOverride,
+}
+
+impl PeersConfig {
+    /// Each configured peer's name and its changes to the default policy.
+    pub fn overrides(&self) -> Vec<(&'static str, &PolicyOverride)> {
+        let mut v = Vec::new();
+        if let Some(p) = &self.dvcqg {
+            v.push(("dvcqg", &p.policy));
+        }
+        if let Some(p) = &self.lgsp_sync {
+            v.push(("lgsp_sync", &p.policy));
+        }
+        v
+    }
 }
 
 /// The national portal adapter (DVCQG), reached directly or through LGSP.
@@ -157,11 +334,10 @@ pub struct DvcqgConfig {
     /// The calling agency identifier sent as `madonvi`.
     pub madonvi: String,
     pub auth: DvcqgAuth,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Batches in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
+    /// This peer's changes to the `[delivery]` policy (timeout, concurrency, rate, breaker,
+    /// maintenance windows, ...).
+    #[serde(default)]
+    pub policy: PolicyOverride,
     /// Items per `DongBoHoSoMC` call (1..=50).
     #[serde(default = "default_dossier_batch")]
     pub dossier_batch: usize,
@@ -173,12 +349,6 @@ pub struct DvcqgConfig {
     pub classify: Vec<ClassifyRule>,
 }
 
-fn default_timeout_ms() -> u64 {
-    30_000
-}
-fn default_concurrency() -> usize {
-    4
-}
 fn default_dossier_batch() -> usize {
     50
 }
@@ -380,6 +550,19 @@ impl Config {
             })
     }
 
+    /// The delivery policy of `peer`: `[delivery]` with the peer's `policy` keys over it.
+    pub fn policy_for(&self, peer: &str) -> DeliveryConfig {
+        match self
+            .peers
+            .overrides()
+            .into_iter()
+            .find(|(name, _)| *name == peer)
+        {
+            Some((_, o)) => self.delivery.with(o),
+            None => self.delivery.clone(),
+        }
+    }
+
     fn default_shape() -> Config {
         Config {
             server: ServerConfig::default(),
@@ -418,15 +601,17 @@ impl Config {
         ) {
             problems.push(e);
         }
-        let d = &self.delivery;
-        if d.backoff_initial_ms == 0 || d.backoff_cap_ms < d.backoff_initial_ms {
-            problems.push(format!(
-                "delivery: backoff_initial_ms ({}) must be > 0 and not above backoff_cap_ms ({})",
-                d.backoff_initial_ms, d.backoff_cap_ms
-            ));
+        let defaults = self.delivery.problems();
+        for (key, msg) in &defaults {
+            problems.push(format!("delivery.{key}: {msg}"));
         }
-        if d.lease_seconds == 0 {
-            problems.push("delivery.lease_seconds: must be greater than 0".into());
+        for (peer, o) in self.peers.overrides() {
+            // Problems inherited unchanged from [delivery] are reported once, above.
+            for (key, msg) in self.delivery.with(o).problems() {
+                if !defaults.iter().any(|(k, m)| *k == key && *m == msg) {
+                    problems.push(format!("peers.{peer}.policy.{key}: {msg}"));
+                }
+            }
         }
         problems.extend(self.housekeeping.check());
         if let Some(p) = &self.peers.dvcqg {
@@ -445,9 +630,6 @@ impl Config {
                     "peers.dvcqg.step_batch: {} is outside 1..=10",
                     p.step_batch
                 ));
-            }
-            if p.concurrency == 0 {
-                problems.push("peers.dvcqg.concurrency: must be greater than 0".into());
             }
             match &p.auth {
                 DvcqgAuth::Session {
@@ -585,12 +767,6 @@ impl Config {
 /// The legacy route's own checks: a URL, the LGSP token (never a session), limits.
 fn check_lgsp_sync(p: &LgspSyncConfig, problems: &mut Vec<String>) {
     check_url("peers.lgsp_sync.base_url", &p.base_url, problems);
-    if p.timeout_ms == 0 {
-        problems.push("peers.lgsp_sync.timeout_ms: must be greater than 0".into());
-    }
-    if p.concurrency == 0 {
-        problems.push("peers.lgsp_sync.concurrency: must be greater than 0".into());
-    }
     match &p.auth {
         DvcqgAuth::Session { .. } => problems.push(
             "peers.lgsp_sync.auth.mode: the legacy route takes only the LGSP bearer token (mode = \"lgsp\")"
@@ -699,10 +875,27 @@ fn describe_figment_error(e: &figment::Error) -> String {
         .as_ref()
         .map(|m| format!(" (from {})", m.name))
         .unwrap_or_default();
+    // Keys that moved into the delivery policy: say where they went.
+    let moved = match &e.kind {
+        figment::error::Kind::UnknownField(field, _)
+            if e.path.first().is_some_and(|p| p == "peers")
+                && (field == "timeout_ms" || field == "concurrency") =>
+        {
+            let peer = e
+                .path
+                .get(..e.path.len().saturating_sub(1))
+                .unwrap_or_default();
+            format!(
+                "; {field} is now a delivery policy key: set it in [delivery] or in [{}.policy]",
+                peer.join(".")
+            )
+        }
+        _ => String::new(),
+    };
     if path.is_empty() {
-        format!("{kind}{origin}")
+        format!("{kind}{moved}{origin}")
     } else {
-        format!("{path}: {kind}{origin}")
+        format!("{path}: {kind}{moved}{origin}")
     }
 }
 
@@ -756,6 +949,113 @@ mod tests {
         std::fs::write(&path, "abc\n").unwrap();
         let s = require_secret("t", &None, &Some(path)).unwrap();
         assert_eq!(s.expose_secret(), "abc");
+    }
+
+    const PEER: &str = r#"
+[peers.dvcqg]
+base_url = "http://127.0.0.1:9"
+madonvi = "000.00.01.H56"
+auth = { mode = "session", dstcode = "H56", username = "u", password = "p" }
+"#;
+
+    #[test]
+    fn a_peer_policy_overrides_single_keys_of_delivery() {
+        let cfg = Config::from_toml(&format!(
+            r#"
+[delivery]
+timeout_ms = 10000
+max_attempts = 7
+rate_per_second = 5.0
+rate_burst = 10
+maintenance = [{{ cron = "0 0 23 * * Sat", duration_minutes = 120 }}]
+{PEER}
+[peers.dvcqg.policy]
+timeout_ms = 2000
+breaker_failures = 3
+max_age_hours = 72
+maintenance = []
+"#
+        ))
+        .unwrap();
+        let p = cfg.policy_for("dvcqg");
+        assert_eq!(p.timeout(), Duration::from_secs(2));
+        assert_eq!(p.breaker_failures, 3);
+        assert_eq!(p.max_age(), Some(Duration::from_secs(72 * 3_600)));
+        assert!(
+            p.maintenance.is_empty(),
+            "a peer's list replaces the default"
+        );
+        assert_eq!(
+            (p.max_attempts, p.rate_per_second, p.rate_burst),
+            (7, 5.0, 10)
+        );
+        assert_eq!(cfg.delivery.maintenance.len(), 1);
+        // A peer without a policy table, or an unknown one, gets [delivery] as it is.
+        assert_eq!(cfg.policy_for("vnpost"), cfg.delivery);
+        assert!(
+            cfg.check(Path::new(".")).is_empty(),
+            "{:?}",
+            cfg.check(Path::new("."))
+        );
+    }
+
+    #[test]
+    fn the_example_configuration_documents_the_policy_truthfully() {
+        let cfg = Config::from_toml(include_str!("../deploy/lienthong.toml")).unwrap();
+        // [delivery] in the example spells out the defaults, so it must equal them.
+        assert_eq!(cfg.delivery, DeliveryConfig::default());
+        let p = cfg.policy_for("dvcqg");
+        assert_eq!((p.rate_per_second, p.rate_burst), (5.0, 10));
+        assert_eq!(p.max_age(), Some(Duration::from_secs(720 * 3_600)));
+        assert_eq!(p.maintenance.len(), 1);
+        assert!(p.problems().is_empty(), "{:?}", p.problems());
+    }
+
+    #[test]
+    fn a_key_that_moved_into_the_policy_says_where() {
+        let err = Config::from_toml(&format!("{PEER}timeout_ms = 5000\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("timeout_ms is now a delivery policy key: set it in [delivery] or in [peers.dvcqg.policy]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn policy_problems_name_their_key_once() {
+        let cfg = Config::from_toml(&format!(
+            r#"
+[delivery]
+lease_seconds = 0
+backoff_jitter = 1.5
+maintenance = [{{ cron = "every saturday", duration_minutes = 60 }}]
+{PEER}
+[peers.dvcqg.policy]
+rate_per_second = 2.0
+rate_burst = 0
+breaker_cool_down_seconds = 0
+"#
+        ))
+        .unwrap();
+        let problems = cfg.check(Path::new("."));
+        let has = |s: &str| problems.iter().filter(|p| p.starts_with(s)).count();
+        assert_eq!(has("delivery.lease_seconds:"), 1, "{problems:?}");
+        assert_eq!(has("delivery.backoff_jitter:"), 1, "{problems:?}");
+        assert_eq!(has("delivery.maintenance: [0]"), 1, "{problems:?}");
+        assert_eq!(has("peers.dvcqg.policy.rate_burst:"), 1, "{problems:?}");
+        assert_eq!(
+            has("peers.dvcqg.policy.breaker_cool_down_seconds:"),
+            1,
+            "{problems:?}"
+        );
+        assert_eq!(
+            has("peers.dvcqg.policy.lease_seconds"),
+            0,
+            "inherited: said once"
+        );
+        let err =
+            Config::from_toml(&format!("{PEER}\n[peers.dvcqg.policy]\nrate = 3\n")).unwrap_err();
+        assert!(err.to_string().contains("rate"), "{err}");
     }
 
     #[test]

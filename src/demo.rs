@@ -323,12 +323,14 @@ backoff_initial_ms = 100
 backoff_cap_ms = 2000
 retry_after_cap_seconds = 2
 max_attempts = 1000
+timeout_ms = 5000
+concurrency = 4
+# The demo's faults may fail a few batches in a row: a short cool-down keeps it brisk.
+breaker_cool_down_seconds = 1
 
 [peers.dvcqg]
 base_url = "{sim_base}"
 madonvi = "000.00.01.H56"
-timeout_ms = 5000
-concurrency = 4
 auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
 
 [[sources]]

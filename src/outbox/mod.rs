@@ -10,23 +10,36 @@
 //! - Per dossier, messages go in queue order (header first, steps by time); a failing dossier
 //!   holds back only itself.
 //! - Nothing is deleted on failure: permanent errors are dead-lettered with the peer's reason.
+//! - Each peer has its own lane and its own policy ([`DeliveryConfig`], from `[delivery]` and the
+//!   peer's `policy` table): rate limit, circuit breaker, maintenance windows and max age hold
+//!   back only that lane; the decisions are pure code in `breaker.rs`, `window.rs`,
+//!   `throttle.rs` and `policy.rs`, the lane only applies them.
 
+pub mod breaker;
 pub mod housekeeping;
 pub mod operator;
 pub mod policy;
+pub mod throttle;
+pub mod window;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::DeliveryConfig;
-use crate::peer::Peer;
+use crate::peer::{BatchVerdict, Peer};
 use crate::store::{now_ms, Batch, Claim, Store, StoreError};
 
+pub use breaker::BreakerState;
 pub use policy::{decide, Backoff};
+
+use breaker::{Admit, Breaker, Ticket, Transition};
+use throttle::Throttle;
+use window::MaintenanceWindow;
 
 /// What one [`Lane::try_execute`] did, so tests can drive the queue without sleeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +48,22 @@ pub enum Outcome {
     Idle,
     /// A batch was sent; how many of its items were delivered.
     Sent { items: usize, delivered: usize },
+    /// A claimed batch held messages older than the policy's `max_age`: they were dead-lettered
+    /// unsent and the others put back in the queue.
+    Expired { items: usize, expired: usize },
+    /// The policy holds the lane back: nothing was claimed. Try again after `retry_in`.
+    Held { reason: Hold, retry_in: Duration },
+}
+
+/// Why a lane claims nothing for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// A maintenance window of the peer is on.
+    Maintenance,
+    /// The circuit breaker is open, or its one probe is in flight.
+    BreakerOpen,
+    /// The token bucket is empty.
+    RateLimited,
 }
 
 /// One peer's delivery lane.
@@ -46,11 +75,24 @@ pub struct Lane {
     owner: String,
     wake: Arc<Notify>,
     /// Set when the peer refused our credentials: nothing is claimed until then.
-    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
+    paused_until: Mutex<Option<Instant>>,
+    breaker: Mutex<Breaker>,
+    throttle: Option<Throttle>,
+    windows: Vec<MaintenanceWindow>,
+    in_window: AtomicBool,
+}
+
+/// The policy cannot be applied (a maintenance window that does not parse).
+#[derive(Debug, thiserror::Error)]
+#[error("delivery policy of {peer}: {reason}")]
+pub struct PolicyError {
+    pub peer: String,
+    pub reason: String,
 }
 
 impl Lane {
-    /// `operations` are claimed in this order (e.g. dossier headers before steps).
+    /// `operations` are claimed in this order (e.g. dossier headers before steps). `policy` is
+    /// the peer's, as [`crate::config::Config::policy_for`] gives it.
     pub fn new(
         store: Arc<dyn Store>,
         peer: Arc<dyn Peer>,
@@ -58,16 +100,37 @@ impl Lane {
         policy: DeliveryConfig,
         owner: String,
         wake: Arc<Notify>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, PolicyError> {
+        let windows = policy
+            .maintenance
+            .iter()
+            .map(MaintenanceWindow::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| PolicyError {
+                peer: peer.name().to_string(),
+                reason,
+            })?;
+        Ok(Self {
+            breaker: Mutex::new(Breaker::new(
+                policy.breaker_failures,
+                policy.breaker_cool_down(),
+            )),
+            throttle: Throttle::new(policy.rate_per_second, policy.rate_burst),
+            windows,
+            in_window: AtomicBool::new(false),
             store,
             peer,
             operations,
             policy,
             owner,
             wake,
-            paused_until: std::sync::Mutex::new(None),
-        }
+            paused_until: Mutex::new(None),
+        })
+    }
+
+    /// The policy this lane applies.
+    pub fn policy(&self) -> &DeliveryConfig {
+        &self.policy
     }
 
     /// The peer this lane delivers to.
@@ -79,7 +142,7 @@ impl Lane {
     pub fn is_paused(&self) -> bool {
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         match *paused {
-            Some(until) if until > std::time::Instant::now() => true,
+            Some(until) if until > Instant::now() => true,
             _ => {
                 *paused = None;
                 false
@@ -87,11 +150,89 @@ impl Lane {
         }
     }
 
-    /// Claims one batch (a due retry first, else a new one) and delivers it.
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.lock_breaker().state()
+    }
+
+    fn lock_breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims one batch (a due retry first, else a new one) and delivers it, unless the policy
+    /// holds the lane back.
     pub async fn try_execute(&self) -> Result<Outcome, StoreError> {
         if self.is_paused() {
             return Ok(Outcome::Idle);
         }
+        if let Some(retry_in) = self.maintenance() {
+            return Ok(Outcome::Held {
+                reason: Hold::Maintenance,
+                retry_in,
+            });
+        }
+        let (admit, transition) = self.lock_breaker().admit(Instant::now());
+        self.log_breaker(transition);
+        let ticket = match admit {
+            Admit::Go(ticket) => Admitted {
+                lane: self,
+                ticket: Some(ticket),
+            },
+            Admit::Wait(after) => {
+                return Ok(Outcome::Held {
+                    reason: Hold::BreakerOpen,
+                    retry_in: after.unwrap_or_else(|| self.policy.poll_interval()),
+                })
+            }
+        };
+        if let Some(throttle) = &self.throttle {
+            if let Err(retry_in) = throttle.try_take() {
+                return Ok(Outcome::Held {
+                    reason: Hold::RateLimited,
+                    retry_in,
+                });
+            }
+        }
+        let Some(batch) = self.claim().await? else {
+            return Ok(Outcome::Idle);
+        };
+        let now = now_ms();
+        if let Some(fate) = policy::expire(&batch, self.policy.max_age(), now) {
+            drop(ticket);
+            let expired = policy::dead_count(&fate);
+            tracing::warn!(peer = %batch.peer, request_id = %batch.id, expired, "messages past max_age dead-lettered unsent");
+            self.store.resolve_batch(&batch, fate, now).await?;
+            return Ok(Outcome::Expired {
+                items: batch.messages.len(),
+                expired,
+            });
+        }
+        self.deliver(batch, ticket).await
+    }
+
+    /// How long until the maintenance window that is on now ends; logs when one starts or ends.
+    fn maintenance(&self) -> Option<Duration> {
+        if self.windows.is_empty() {
+            return None;
+        }
+        let now = chrono::Utc::now();
+        let until = window::paused_until(&self.windows, now);
+        let was = self.in_window.swap(until.is_some(), Ordering::Relaxed);
+        match (until, was) {
+            (Some(end), false) => tracing::info!(
+                peer = %self.peer.name(),
+                until = %end.with_timezone(&window::vietnam()).to_rfc3339(),
+                "maintenance window: sending paused"
+            ),
+            (None, true) => {
+                tracing::info!(peer = %self.peer.name(), "maintenance window over: sending again")
+            }
+            _ => {}
+        }
+        until.map(|end| (end - now).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    async fn claim(&self) -> Result<Option<Batch>, StoreError> {
         let now = now_ms();
         let lease_until = now + self.policy.lease().as_millis() as i64;
         let mut claim = Claim {
@@ -102,38 +243,41 @@ impl Lane {
             lease_until_ms: lease_until,
             owner: &self.owner,
         };
-        let mut batch = self.store.claim_open_batch(&claim).await?;
-        if batch.is_none() {
-            for op in &self.operations {
-                claim.operation = op;
-                claim.limit = self.peer.max_batch(op).max(1);
-                let peer = self.peer.clone();
-                let op_name = op.clone();
-                let build = move |is_update: bool, items: &[serde_json::Value]| {
-                    peer.build_body(&op_name, is_update, items)
-                };
-                batch = self.store.claim_new_batch(&claim, &build).await?;
-                if batch.is_some() {
-                    break;
-                }
+        if let Some(batch) = self.store.claim_open_batch(&claim).await? {
+            return Ok(Some(batch));
+        }
+        for op in &self.operations {
+            claim.operation = op;
+            claim.limit = self.peer.max_batch(op).max(1);
+            let peer = self.peer.clone();
+            let op_name = op.clone();
+            let build = move |is_update: bool, items: &[serde_json::Value]| {
+                peer.build_body(&op_name, is_update, items)
+            };
+            if let Some(batch) = self.store.claim_new_batch(&claim, &build).await? {
+                return Ok(Some(batch));
             }
         }
-        let Some(batch) = batch else {
-            return Ok(Outcome::Idle);
-        };
-        self.deliver(batch).await
+        Ok(None)
     }
 
-    async fn deliver(&self, mut batch: Batch) -> Result<Outcome, StoreError> {
+    async fn deliver(&self, mut batch: Batch, ticket: Admitted<'_>) -> Result<Outcome, StoreError> {
         let (verdict, answer_sha256) = self
             .peer
             .send_recorded(batch.id, &batch.operation, &batch.body)
             .await;
         batch.answer_sha256 = answer_sha256;
-        if let crate::peer::BatchVerdict::Paused { reason } = &verdict {
+        if let BatchVerdict::Paused { reason } = &verdict {
             tracing::error!(peer = %batch.peer, %reason, "destination refuses our credentials: sending paused; check the peer's config");
             *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(std::time::Instant::now() + policy::PAUSE);
+                Some(Instant::now() + policy::PAUSE);
+        }
+        match policy::peer_failed(&verdict, batch.messages.len()) {
+            Some(failed) => {
+                let transition = ticket.record(failed);
+                self.log_breaker(transition);
+            }
+            None => drop(ticket),
         }
         let now = now_ms();
         let fate = decide(&batch, &verdict, &self.policy, now, &mut rand::thread_rng());
@@ -155,15 +299,46 @@ impl Lane {
         })
     }
 
+    fn log_breaker(&self, transition: Option<Transition>) {
+        let peer = self.peer.name();
+        let cool_down_s = self.policy.breaker_cool_down_seconds;
+        match transition {
+            Some(Transition::Opened { failures }) => tracing::warn!(
+                %peer, failures, cool_down_s,
+                "circuit breaker open: peer failing, nothing is claimed until a probe succeeds"
+            ),
+            Some(Transition::HalfOpened) => {
+                tracing::info!(%peer, "circuit breaker half-open: sending one probe batch")
+            }
+            Some(Transition::Closed) => {
+                tracing::info!(%peer, "circuit breaker closed: probe succeeded, sending again")
+            }
+            Some(Transition::Reopened) => tracing::warn!(
+                %peer, cool_down_s,
+                "circuit breaker open again: probe failed"
+            ),
+            None => {}
+        }
+    }
+
     /// Runs `try_execute` until `shutdown`, sleeping while idle until work is due or ingest wakes
-    /// the lane.
+    /// the lane, and while the policy holds it back.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut store_backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
             match self.try_execute().await {
-                Ok(Outcome::Sent { .. }) => {
+                Ok(Outcome::Sent { .. } | Outcome::Expired { .. }) => {
                     store_backoff = Duration::from_millis(200);
                     continue;
+                }
+                Ok(Outcome::Held { retry_in, .. }) => {
+                    store_backoff = Duration::from_millis(200);
+                    // Bounded, so a long window or cool-down is re-checked now and then.
+                    let wait = retry_in.clamp(Duration::from_millis(1), Duration::from_secs(60));
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
                 }
                 Ok(Outcome::Idle) => {
                     store_backoff = Duration::from_millis(200);
@@ -196,6 +371,32 @@ impl Lane {
                 Duration::from_millis((due - now_ms()) as u64).clamp(Duration::from_millis(1), poll)
             }
             _ => poll,
+        }
+    }
+}
+
+/// A batch the breaker let through. Dropped without [`Admitted::record`] (nothing was sent,
+/// an error, a cancelled future) it gives its place back, so a half-open breaker is never left
+/// waiting for a probe that will not answer.
+struct Admitted<'a> {
+    lane: &'a Lane,
+    ticket: Option<Ticket>,
+}
+
+impl Admitted<'_> {
+    /// The batch was sent; `failed` when the peer itself failed.
+    fn record(mut self, failed: bool) -> Option<Transition> {
+        let ticket = self.ticket.take()?;
+        self.lane
+            .lock_breaker()
+            .record(ticket, failed, Instant::now())
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.lane.lock_breaker().release(ticket);
         }
     }
 }

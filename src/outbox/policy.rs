@@ -7,16 +7,19 @@ use rand::Rng;
 
 use crate::config::DeliveryConfig;
 use crate::peer::{BatchVerdict, ItemVerdict};
-use crate::store::{Batch, BatchFate, MessageFate};
+use crate::store::{Batch, BatchFate, BatchMessage, MessageFate};
 
 /// How long a destination that refuses our credentials is left alone before the next try.
 pub const PAUSE: Duration = Duration::from_secs(60);
 
-/// Exponential back-off with full jitter: a uniform delay in `[0, min(cap, initial * 2^attempt)]`.
+/// Exponential back-off with jitter: a delay in `[(1 - jitter) * c, c]` where
+/// `c = min(cap, initial * 2^attempt)`; jitter 1.0 is "full jitter".
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     pub initial: Duration,
     pub cap: Duration,
+    /// The random part, 0.0..=1.0.
+    pub jitter: f64,
 }
 
 impl Backoff {
@@ -24,6 +27,7 @@ impl Backoff {
         Self {
             initial: Duration::from_millis(p.backoff_initial_ms),
             cap: Duration::from_millis(p.backoff_cap_ms),
+            jitter: p.backoff_jitter.clamp(0.0, 1.0),
         }
     }
 
@@ -34,9 +38,10 @@ impl Backoff {
         Duration::from_millis(ms).min(self.cap)
     }
 
-    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+    pub fn delay<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
         let ceiling = self.ceiling(attempt).as_millis() as u64;
-        Duration::from_millis(rng.gen_range(0..=ceiling))
+        let random = (ceiling as f64 * self.jitter) as u64;
+        Duration::from_millis(rng.gen_range(ceiling.saturating_sub(random)..=ceiling))
     }
 }
 
@@ -57,10 +62,7 @@ pub fn decide(
         }
         let delay = match after {
             Some(d) => d.min(Duration::from_secs(policy.retry_after_cap_seconds)),
-            None => {
-                let ceiling = backoff.ceiling(batch.attempts).as_millis() as u64;
-                Duration::from_millis(rng.gen_range(0..=ceiling))
-            }
+            None => backoff.delay(batch.attempts, rng),
         };
         BatchFate::Reopen {
             next_attempt_ms: at(delay),
@@ -105,9 +107,8 @@ pub fn decide(
                                 ),
                             };
                         }
-                        let ceiling = backoff.ceiling(m.attempts).as_millis() as u64;
                         MessageFate::Retry {
-                            next_attempt_ms: at(Duration::from_millis(rng.gen_range(0..=ceiling))),
+                            next_attempt_ms: at(backoff.delay(m.attempts, rng)),
                             error: reason.to_string(),
                             count_attempt: true,
                             is_update: batch.is_update,
@@ -154,6 +155,57 @@ pub fn decide(
     }
 }
 
+/// Whether a verdict says the peer itself is failing (transport error, 5xx, "try again later",
+/// an answer that does not fit the request), for the circuit breaker. `None` for a verdict that
+/// tells nothing about its health (paused credentials). Item rejections are our data's fault:
+/// the peer answered, so they count as health.
+/// `sent` is how many items the batch carried.
+pub fn peer_failed(verdict: &BatchVerdict, sent: usize) -> Option<bool> {
+    match verdict {
+        BatchVerdict::Retry { .. } => Some(true),
+        BatchVerdict::Paused { .. } => None,
+        BatchVerdict::Reject { .. } => Some(false),
+        BatchVerdict::Items(items) => Some(items.len() != sent || all_retry(items).is_some()),
+    }
+}
+
+/// When messages of `batch` were accepted longer than `max_age` ago: the batch is closed
+/// unsent, those messages are dead-lettered with the reason, the others go back to the queue
+/// (due now, no attempt used) to travel in a new batch. `None` when all are young enough.
+pub fn expire(batch: &Batch, max_age: Option<Duration>, now_ms: i64) -> Option<BatchFate> {
+    let max_age = max_age?;
+    let limit_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    let too_old = |m: &BatchMessage| now_ms.saturating_sub(m.accepted_ms) > limit_ms;
+    if !batch.messages.iter().any(too_old) {
+        return None;
+    }
+    let hours = max_age.as_secs_f64() / 3_600.0;
+    Some(BatchFate::Close(
+        batch
+            .messages
+            .iter()
+            .map(|m| {
+                let fate = if too_old(m) {
+                    let age_h = now_ms.saturating_sub(m.accepted_ms) as f64 / 3_600_000.0;
+                    MessageFate::Dead {
+                        error: format!(
+                            "not sent: older than max_age ({hours:.1} h): accepted {age_h:.1} h ago"
+                        ),
+                    }
+                } else {
+                    MessageFate::Retry {
+                        next_attempt_ms: now_ms,
+                        error: "batch had messages past max_age; sent again without them".into(),
+                        count_attempt: false,
+                        is_update: batch.is_update,
+                    }
+                };
+                (m.id, fate)
+            })
+            .collect(),
+    ))
+}
+
 /// `Some(reason)` when every item failed temporarily (so nothing was applied).
 fn all_retry(items: &[ItemVerdict]) -> Option<&str> {
     let mut first = None;
@@ -185,6 +237,17 @@ fn give_up(batch: &Batch, reason: &str) -> BatchFate {
     )
 }
 
+/// How many messages a fate dead-letters.
+pub fn dead_count(fate: &BatchFate) -> usize {
+    match fate {
+        BatchFate::Close(f) => f
+            .iter()
+            .filter(|(_, f)| matches!(f, MessageFate::Dead { .. }))
+            .count(),
+        BatchFate::Reopen { .. } => 0,
+    }
+}
+
 /// How many messages a fate marks delivered.
 pub fn delivered_count(fate: &BatchFate) -> usize {
     match fate {
@@ -199,7 +262,6 @@ pub fn delivered_count(fate: &BatchFate) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::BatchMessage;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use uuid::Uuid;
@@ -216,6 +278,7 @@ mod tests {
                     id: Uuid::new_v4(),
                     dossier: format!("000.00.56.H56-261105-{i:04}"),
                     attempts,
+                    accepted_ms: 0,
                 })
                 .collect(),
             attempts,
@@ -249,6 +312,106 @@ mod tests {
         for attempt in 0..20 {
             assert!(b.delay(attempt, &mut rng) <= b.ceiling(attempt));
         }
+    }
+
+    #[test]
+    fn jitter_is_the_random_part_of_the_delay() {
+        let mut p = policy();
+        p.backoff_jitter = 0.0;
+        let b = Backoff::from_policy(&p);
+        let mut rng = max_rng();
+        for attempt in 0..8 {
+            assert_eq!(b.delay(attempt, &mut rng), b.ceiling(attempt));
+        }
+        p.backoff_jitter = 0.25;
+        let b = Backoff::from_policy(&p);
+        for _ in 0..200 {
+            let d = b.delay(3, &mut rng);
+            assert!(
+                (Duration::from_secs(6)..=Duration::from_secs(8)).contains(&d),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_old_messages_die_and_the_others_go_again_unsent() {
+        let mut b = batch("DongBoHoSoMC", true, 3, 2);
+        let hour = 3_600_000;
+        let now = 100 * hour;
+        b.messages[0].accepted_ms = now - 73 * hour;
+        b.messages[1].accepted_ms = now - 71 * hour;
+        b.messages[2].accepted_ms = now - 72 * hour;
+        let max_age = Some(Duration::from_secs(72 * 3_600));
+        let Some(BatchFate::Close(f)) = expire(&b, max_age, now) else {
+            panic!("expected close");
+        };
+        match &f[0].1 {
+            MessageFate::Dead { error } => {
+                assert!(
+                    error.contains("max_age (72.0 h)") && error.contains("73.0 h"),
+                    "{error}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        for (_, fate) in &f[1..] {
+            assert!(
+                matches!(
+                    fate,
+                    MessageFate::Retry {
+                        count_attempt: false,
+                        is_update: true,
+                        next_attempt_ms,
+                        ..
+                    } if *next_attempt_ms == now
+                ),
+                "{fate:?}"
+            );
+        }
+        assert!(expire(&b, None, now).is_none(), "no limit");
+        b.messages[0].accepted_ms = now;
+        assert!(expire(&b, max_age, now).is_none(), "all young enough");
+    }
+
+    #[test]
+    fn only_the_peer_failing_counts_for_the_breaker() {
+        let retry = |r: &str| ItemVerdict::Retry { reason: r.into() };
+        assert_eq!(
+            peer_failed(
+                &BatchVerdict::Retry {
+                    reason: "HTTP 503".into(),
+                    after: None
+                },
+                1
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            peer_failed(&BatchVerdict::Items(vec![retry("9"), retry("9")]), 2),
+            Some(true)
+        );
+        assert_eq!(
+            peer_failed(
+                &BatchVerdict::Items(vec![retry("9"), ItemVerdict::Reject { reason: "x".into() }]),
+                2
+            ),
+            Some(false),
+            "item rejections are not the peer's failure"
+        );
+        assert_eq!(
+            peer_failed(&BatchVerdict::Reject { reason: "x".into() }, 1),
+            Some(false)
+        );
+        assert_eq!(
+            peer_failed(&BatchVerdict::Paused { reason: "x".into() }, 1),
+            None
+        );
+        assert_eq!(
+            peer_failed(&BatchVerdict::Items(vec![ItemVerdict::Delivered]), 3),
+            Some(true),
+            "an answer that does not fit the request"
+        );
     }
 
     #[test]

@@ -240,7 +240,8 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 let messages = sqlx::query(
-                    "SELECT id, dossier, attempts FROM outbox WHERE batch_id = $1 ORDER BY position",
+                    "SELECT id, dossier, attempts, COALESCE(replayed_at, created_at) AS accepted_at \
+                     FROM outbox WHERE batch_id = $1 ORDER BY position",
                 )
                 .bind(&id)
                 .fetch_all(&mut *tx)
@@ -260,6 +261,7 @@ macro_rules! impl_store {
                                 id: super::parse_uuid(&m.try_get::<String, _>("id")?)?,
                                 dossier: m.try_get("dossier")?,
                                 attempts: m.try_get::<i64, _>("attempts")? as u32,
+                                accepted_ms: m.try_get("accepted_at")?,
                             })
                         })
                         .collect::<Result<_, $crate::store::StoreError>>()?,
@@ -277,7 +279,8 @@ macro_rules! impl_store {
                 use sqlx::Row;
                 let mut tx = self.delivery.begin_with($begin).await?;
                 let rows = sqlx::query(concat!(
-                    "SELECT o.id, o.dossier, o.is_update, o.item, o.attempts FROM outbox o \
+                    "SELECT o.id, o.dossier, o.is_update, o.item, o.attempts, \
+                     COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
                      WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.next_attempt_at <= $3 \
                      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer = o.peer AND p.dossier = o.dossier \
                          AND p.position < o.position AND p.state IN ('pending', 'inflight', 'dead')) \
@@ -307,6 +310,7 @@ macro_rules! impl_store {
                         id: super::parse_uuid(&r.try_get::<String, _>("id")?)?,
                         dossier: r.try_get("dossier")?,
                         attempts: r.try_get::<i64, _>("attempts")? as u32,
+                        accepted_ms: r.try_get("accepted_at")?,
                     });
                 }
                 let id = uuid::Uuid::new_v4();
@@ -700,7 +704,7 @@ macro_rules! impl_store {
                             .await?;
                             sqlx::query(
                                 "UPDATE outbox SET state = 'inflight', attempts = 0, next_attempt_at = $1, \
-                                 updated_at = $1 WHERE batch_id = $2 AND state IN ('dead', 'pending')",
+                                 updated_at = $1, replayed_at = $1 WHERE batch_id = $2 AND state IN ('dead', 'pending')",
                             )
                             .bind(now_ms)
                             .bind(&b)
@@ -715,7 +719,7 @@ macro_rules! impl_store {
                             for id in &dead {
                                 let n = sqlx::query(
                                     "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-                                     updated_at = $1 WHERE id = $2 AND state = 'dead'",
+                                     updated_at = $1, replayed_at = $1 WHERE id = $2 AND state = 'dead'",
                                 )
                                 .bind(now_ms)
                                 .bind(id)

@@ -168,6 +168,9 @@ pub struct BatchMessage {
     pub id: Uuid,
     pub dossier: String,
     pub attempts: u32,
+    /// When it was accepted (queued by ingest, or put back by an operator's replay), in ms;
+    /// a policy's `max_age` counts from here.
+    pub accepted_ms: i64,
 }
 
 /// Builds a batch body from its items (the peer's `build_body`).

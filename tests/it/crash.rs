@@ -90,7 +90,10 @@ async fn sigkill_between_send_and_commit_loses_nothing() {
             &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
         )
         .replace("[delivery]\n", "[delivery]\nlease_seconds = 1\n")
-        .replace("[peers.dvcqg]\n", "[peers.dvcqg]\nconcurrency = 1\n");
+        .replace(
+            "[peers.dvcqg]\n",
+            "[peers.dvcqg]\npolicy = { concurrency = 1 }\n",
+        );
     std::fs::write(&config, text).unwrap();
 
     let client = reqwest::Client::new();

@@ -147,8 +147,11 @@ async fn already_exists_turns_the_create_into_an_update() {
     let app = spawn_app(sqlite().await).await;
     let (d, _) = local_records(8, 1);
     // The portal already has this dossier (sent earlier by another system).
-    let peer =
-        lienthong::peer::dvcqg::DvcqgPeer::new(app.config.peers.dvcqg.as_ref().unwrap()).unwrap();
+    let peer = lienthong::peer::dvcqg::DvcqgPeer::new(
+        app.config.peers.dvcqg.as_ref().unwrap(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let mapping = lienthong::mapping::Mapping::load(
         &crate::support::mappings().join("vendor-a/dossier.toml"),
     )
@@ -254,8 +257,11 @@ async fn a_crash_between_send_and_commit_loses_nothing_and_resends_the_same_id()
         app.post("dossiers", &json!(d)).await;
         // Instance one claims a batch and sends it; the portal applies it; instance one dies
         // before it records the answer (its lease runs out at once).
-        let peer = lienthong::peer::dvcqg::DvcqgPeer::new(app.config.peers.dvcqg.as_ref().unwrap())
-            .unwrap();
+        let peer = lienthong::peer::dvcqg::DvcqgPeer::new(
+            app.config.peers.dvcqg.as_ref().unwrap(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         use lienthong::peer::Peer;
         let now = now_ms();
         let claim = Claim {
@@ -309,15 +315,16 @@ access_token_header = {{ access_key = "ak", secret_key = "sk", app_name = "lient
         secret = settings.client_secret,
     );
     dvcqg.auth = toml::from_str(&toml).unwrap();
-    let peer = lienthong::peer::dvcqg::DvcqgPeer::new(&dvcqg).unwrap();
+    let peer = lienthong::peer::dvcqg::DvcqgPeer::new(&dvcqg, Duration::from_secs(5)).unwrap();
     let lane = lienthong::outbox::Lane::new(
         app.store.clone(),
         std::sync::Arc::new(peer),
         vec!["DongBoHoSoMC".into(), "CapNhatTienDoHoSoMC".into()],
-        app.config.delivery.clone(),
+        app.config.policy_for("dvcqg"),
         "lgsp".into(),
         std::sync::Arc::new(tokio::sync::Notify::new()),
-    );
+    )
+    .unwrap();
     let (d, s) = local_records(13, 2);
     app.post("dossiers", &json!(d)).await;
     app.post("steps", &json!(s)).await;

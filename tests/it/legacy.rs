@@ -20,8 +20,7 @@ fn with_legacy_route(cfg: &mut lienthong::config::Config, mapping: std::path::Pa
             client_secret_file: None,
             access_token_header: None,
         },
-        timeout_ms: 5_000,
-        concurrency: 1,
+        policy: Default::default(),
     });
     cfg.sources[0].sync_document_mapping = Some(mapping);
 }

@@ -10,4 +10,5 @@ mod ingest;
 mod legacy;
 mod mappings;
 mod operator;
+mod policy;
 mod store_story;

@@ -134,10 +134,12 @@ max_records_per_request = 100
 backoff_initial_ms = 1
 backoff_cap_ms = 2
 max_attempts = 50
+timeout_ms = 5000
+# Fault tests fail many batches in a row on purpose; the breaker tests switch it on.
+breaker_failures = 0
 [peers.dvcqg]
 base_url = "{sim_base}"
 madonvi = "000.00.01.H56"
-timeout_ms = 5000
 auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
 [[sources]]
 name = "tinh"
@@ -234,17 +236,21 @@ impl TestApp {
         )
     }
 
-    /// A delivery lane to the simulator, with the app's delivery policy (or `policy`).
+    /// A delivery lane to the simulator, with the peer's delivery policy from the app's config
+    /// (or `policy`).
     pub fn lane(&self, owner: &str, policy: Option<DeliveryConfig>) -> Lane {
-        let peer = DvcqgPeer::new(self.config.peers.dvcqg.as_ref().unwrap()).unwrap();
+        let policy = policy.unwrap_or_else(|| self.config.policy_for("dvcqg"));
+        let peer =
+            DvcqgPeer::new(self.config.peers.dvcqg.as_ref().unwrap(), policy.timeout()).unwrap();
         Lane::new(
             self.store.clone(),
             Arc::new(peer),
             vec!["DongBoHoSoMC".into(), "CapNhatTienDoHoSoMC".into()],
-            policy.unwrap_or_else(|| self.config.delivery.clone()),
+            policy,
             owner.into(),
             Arc::new(Notify::new()),
         )
+        .expect("policy applies")
     }
 
     /// A delivery lane for the legacy XML route (`peers.lgsp_sync` must be configured).
@@ -255,21 +261,24 @@ impl TestApp {
             .lgsp_sync
             .as_ref()
             .expect("peers.lgsp_sync configured");
+        let policy = self.config.policy_for("lgsp_sync");
         Lane::new(
             self.store.clone(),
-            Arc::new(LgspSyncPeer::new(cfg).unwrap()),
+            Arc::new(LgspSyncPeer::new(cfg, policy.timeout()).unwrap()),
             vec![OP_SYNC_DOCUMENT.into()],
-            self.config.delivery.clone(),
+            policy,
             owner.into(),
             Arc::new(Notify::new()),
         )
+        .expect("policy applies")
     }
 
     /// Runs `lane` until nothing of its peer is pending or in flight (bounded).
     pub async fn drain(&self, lane: &Lane) {
         for _ in 0..5_000 {
             match lane.try_execute().await.expect("store works") {
-                Outcome::Sent { .. } => continue,
+                Outcome::Sent { .. } | Outcome::Expired { .. } => continue,
+                Outcome::Held { .. } => tokio::time::sleep(Duration::from_millis(2)).await,
                 Outcome::Idle => {
                     if self.open(lane.peer_name()).await == 0 {
                         return;

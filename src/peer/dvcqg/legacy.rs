@@ -53,10 +53,11 @@ impl fmt::Debug for LgspSyncPeer {
 
 impl LgspSyncPeer {
     /// Builds the peer from config, resolving its secrets (value or file) now.
-    pub fn new(cfg: &LgspSyncConfig) -> Result<Self, DvcqgError> {
-        if cfg.timeout_ms == 0 {
+    /// `timeout` is the peer's delivery policy's call timeout.
+    pub fn new(cfg: &LgspSyncConfig, timeout: Duration) -> Result<Self, DvcqgError> {
+        if timeout.is_zero() {
             return Err(DvcqgError::Config(
-                "peers.lgsp_sync.timeout_ms: must be greater than 0".into(),
+                "peers.lgsp_sync: the call timeout must be greater than 0".into(),
             ));
         }
         if matches!(cfg.auth, DvcqgAuth::Session { .. }) {
@@ -64,7 +65,7 @@ impl LgspSyncPeer {
                 "peers.lgsp_sync.auth.mode: the legacy route takes only the LGSP bearer token (mode = \"lgsp\")".into(),
             ));
         }
-        let http = build_http(Duration::from_millis(cfg.timeout_ms))
+        let http = build_http(timeout)
             .map_err(|e| DvcqgError::Config(format!("cannot build the HTTP client: {e}")))?;
         let url = parse_http_url(
             "peers.lgsp_sync.base_url",
@@ -348,10 +349,11 @@ mod tests {
                 password: Some("p".to_string().into()),
                 password_file: None,
             },
-            timeout_ms: 1000,
-            concurrency: 1,
+            policy: Default::default(),
         };
-        let err = LgspSyncPeer::new(&cfg).unwrap_err().to_string();
+        let err = LgspSyncPeer::new(&cfg, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("peers.lgsp_sync.auth.mode"), "{err}");
     }
 }

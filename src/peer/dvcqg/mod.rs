@@ -111,14 +111,15 @@ impl fmt::Debug for DvcqgPeer {
 }
 
 impl DvcqgPeer {
-    /// Builds the peer from config, resolving its secrets (value or file) now.
-    pub fn new(cfg: &DvcqgConfig) -> Result<Self, DvcqgError> {
-        if cfg.timeout_ms == 0 {
+    /// Builds the peer from config, resolving its secrets (value or file) now. `timeout` is the
+    /// time allowed for one call, from the peer's delivery policy.
+    pub fn new(cfg: &DvcqgConfig, timeout: Duration) -> Result<Self, DvcqgError> {
+        if timeout.is_zero() {
             return Err(DvcqgError::Config(
-                "peers.dvcqg.timeout_ms: must be greater than 0".into(),
+                "peers.dvcqg.policy.timeout_ms: must be greater than 0".into(),
             ));
         }
-        let http = client::build_http(Duration::from_millis(cfg.timeout_ms))
+        let http = client::build_http(timeout)
             .map_err(|e| DvcqgError::Config(format!("cannot build the HTTP client: {e}")))?;
         let auth = build_auth("peers.dvcqg", &cfg.base_url, &cfg.auth)?;
         Ok(DvcqgPeer {

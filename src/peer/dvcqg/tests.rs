@@ -12,6 +12,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use super::*;
 use crate::config::{ClassifyOutcome, ClassifyScope, LgspAccessHeader};
 
+const TIMEOUT: Duration = Duration::from_secs(5);
 const PASSWORD: &str = "pw-Very-Secret-123";
 const CLIENT_SECRET: &str = "client-Secret-456";
 const SECRET_KEY: &str = "secret-Key-789";
@@ -26,8 +27,7 @@ fn session_cfg(base: &str) -> DvcqgConfig {
             password: Some(SecretString::from(PASSWORD)),
             password_file: None,
         },
-        timeout_ms: 5_000,
-        concurrency: 4,
+        policy: Default::default(),
         dossier_batch: 50,
         step_batch: 10,
         classify: Vec::new(),
@@ -133,7 +133,7 @@ async fn mount_login(server: &MockServer, session: &str) {
 
 #[test]
 fn identity_batch_sizes_and_body_shape() {
-    let peer = DvcqgPeer::new(&session_cfg("http://127.0.0.1:9")).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg("http://127.0.0.1:9"), TIMEOUT).unwrap();
     assert_eq!(peer.name(), "dvcqg");
     assert_eq!(peer.max_batch(OP_DOSSIERS), 50);
     assert_eq!(peer.max_batch(OP_STEPS), 10);
@@ -162,12 +162,12 @@ fn identity_batch_sizes_and_body_shape() {
 
 #[test]
 fn secrets_stay_out_of_debug_and_config_errors() {
-    let peer = DvcqgPeer::new(&lgsp_cfg("http://127.0.0.1:9", true)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg("http://127.0.0.1:9", true), TIMEOUT).unwrap();
     let printed = format!("{peer:?}");
     for secret in [CLIENT_SECRET, SECRET_KEY, "access-Key-000"] {
         assert!(!printed.contains(secret), "{printed}");
     }
-    let peer = DvcqgPeer::new(&session_cfg("http://127.0.0.1:9")).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg("http://127.0.0.1:9"), TIMEOUT).unwrap();
     assert!(!format!("{peer:?}").contains(PASSWORD));
 
     let mut cfg = session_cfg("http://127.0.0.1:9");
@@ -177,13 +177,13 @@ fn secrets_stay_out_of_debug_and_config_errors() {
         password: None,
         password_file: None,
     };
-    let err = DvcqgPeer::new(&cfg).unwrap_err();
+    let err = DvcqgPeer::new(&cfg, TIMEOUT).unwrap_err();
     assert!(
         matches!(&err, DvcqgError::Config(m) if m.contains("peers.dvcqg.auth.password")),
         "{err}"
     );
     assert!(matches!(
-        DvcqgPeer::new(&session_cfg("ftp://x")),
+        DvcqgPeer::new(&session_cfg("ftp://x"), TIMEOUT),
         Err(DvcqgError::Config(_))
     ));
 }
@@ -214,7 +214,7 @@ async fn session_login_then_send_with_session_request_id_and_content_type() {
         .mount(&server)
         .await;
 
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(2));
     for _ in 0..2 {
         let verdict = peer.send(id, OP_DOSSIERS, &body).await;
@@ -256,7 +256,7 @@ async fn expired_session_logs_in_once_and_repeats_same_id_and_body() {
         .mount(&server)
         .await;
 
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let id = Uuid::new_v4();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(3));
     let verdict = peer.send(id, OP_DOSSIERS, &body).await;
@@ -290,7 +290,7 @@ async fn session_expired_again_after_fresh_login_is_retry() {
         .expect(2)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let verdict = peer
         .send(
             Uuid::new_v4(),
@@ -319,7 +319,7 @@ async fn auth_failure_pauses() {
         .expect(1)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(
@@ -346,7 +346,7 @@ async fn refused_login_pauses_without_sending() {
         .expect(0)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     let BatchVerdict::Paused { reason } = verdict else {
@@ -363,7 +363,7 @@ async fn login_outage_is_retry() {
         .respond_with(ResponseTemplate::new(502))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(
@@ -388,7 +388,7 @@ async fn concurrent_sends_share_one_login() {
         .expect(6)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let sends = (0..6).map(|_| peer.send(Uuid::new_v4(), OP_DOSSIERS, &body));
     for verdict in futures::future::join_all(sends).await {
@@ -426,7 +426,7 @@ async fn concurrent_expiries_cause_one_new_login() {
         .respond_with(ResponseTemplate::new(200).set_body_json(success(1)))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     // Log in first, so every send below starts with the same (soon expired) session.
     let _ = peer.lookup("warm-up").await;
@@ -454,7 +454,7 @@ async fn lgsp_token_is_fetched_once_for_several_calls() {
         .expect(3)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false), TIMEOUT).unwrap();
     let body = peer.build_body(OP_STEPS, false, &dossiers(2));
     for _ in 0..3 {
         let verdict = peer.send(Uuid::new_v4(), OP_STEPS, &body).await;
@@ -511,7 +511,7 @@ async fn lgsp_401_fetches_a_new_token_and_repeats_once() {
         .expect(1)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false), TIMEOUT).unwrap();
     let id = Uuid::new_v4();
     let body = peer.build_body(OP_DOSSIERS, true, &dossiers(1));
     let verdict = peer.send(id, OP_DOSSIERS, &body).await;
@@ -537,7 +537,7 @@ async fn lgsp_401_twice_is_retry() {
         .expect(2)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(matches!(verdict, BatchVerdict::Retry { .. }), "{verdict:?}");
@@ -555,7 +555,7 @@ async fn lgsp_refused_client_pauses() {
         )
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     let BatchVerdict::Paused { reason } = verdict else {
@@ -579,7 +579,7 @@ async fn lgsp_token_is_refreshed_before_it_expires() {
         .respond_with(ResponseTemplate::new(200).set_body_json(success(1)))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), false), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
@@ -616,7 +616,7 @@ async fn lgsp_access_token_header_is_base64_json() {
         .expect(1)
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), true)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), true), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     let sent = requests_to(&server, "/integration").await;
@@ -664,7 +664,7 @@ async fn retry_after_in_seconds_and_as_http_date() {
         .respond_with(ResponseTemplate::new(500))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let id = Uuid::new_v4();
 
@@ -709,9 +709,8 @@ async fn timeout_is_retry() {
         )
         .mount(&server)
         .await;
-    let mut cfg = session_cfg(&server.uri());
-    cfg.timeout_ms = 300;
-    let peer = DvcqgPeer::new(&cfg).unwrap();
+    let cfg = session_cfg(&server.uri());
+    let peer = DvcqgPeer::new(&cfg, Duration::from_millis(300)).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(
@@ -726,7 +725,7 @@ async fn refused_connection_is_retry() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let peer = DvcqgPeer::new(&lgsp_cfg(&format!("http://{addr}"), false)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&format!("http://{addr}"), false), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(matches!(verdict, BatchVerdict::Retry { .. }), "{verdict:?}");
@@ -741,7 +740,7 @@ async fn unreadable_success_body_is_retry() {
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>Gateway</html>"))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(
@@ -769,7 +768,7 @@ async fn partial_answer_gives_item_verdicts_and_count_mismatch_retries() {
         .respond_with(ResponseTemplate::new(200).set_body_json(success(1)))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(2));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert_eq!(
@@ -801,7 +800,7 @@ async fn configured_message_rule_overrides_the_default() {
         .mount(&server)
         .await;
     let mut cfg = session_cfg(&server.uri());
-    let default_peer = DvcqgPeer::new(&cfg).unwrap();
+    let default_peer = DvcqgPeer::new(&cfg, TIMEOUT).unwrap();
     cfg.classify = vec![ClassifyRule {
         scope: ClassifyScope::Item,
         error_code: None,
@@ -809,7 +808,7 @@ async fn configured_message_rule_overrides_the_default() {
         message_contains: Some("đang bảo trì".into()),
         outcome: ClassifyOutcome::Retry,
     }];
-    let peer = DvcqgPeer::new(&cfg).unwrap();
+    let peer = DvcqgPeer::new(&cfg, TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = default_peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     assert!(
@@ -834,7 +833,7 @@ async fn a_session_echoed_by_the_peer_is_masked_in_reasons() {
         ))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     let verdict = peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
     let BatchVerdict::Reject { reason } = verdict else {
@@ -871,7 +870,7 @@ async fn lookup_known_unknown_and_failing() {
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "9"))
         .mount(&server)
         .await;
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let known = peer.lookup("known").await.unwrap();
     assert_eq!(
         known,
@@ -938,10 +937,10 @@ async fn nothing_secret_is_logged_even_at_trace() {
         .mount(&server)
         .await;
 
-    let peer = DvcqgPeer::new(&session_cfg(&server.uri())).unwrap();
+    let peer = DvcqgPeer::new(&session_cfg(&server.uri()), TIMEOUT).unwrap();
     let body = peer.build_body(OP_DOSSIERS, false, &dossiers(1));
     peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
-    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), true)).unwrap();
+    let peer = DvcqgPeer::new(&lgsp_cfg(&server.uri(), true), TIMEOUT).unwrap();
     peer.send(Uuid::new_v4(), OP_DOSSIERS, &body).await;
 
     let text = logs.text();
