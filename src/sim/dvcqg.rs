@@ -565,7 +565,14 @@ fn next_event(
         status: status.to_string(),
         thoi_diem: thoi_diem.map(str::to_string),
         seq: state.seq,
+        at_ms: wall_clock_ms(),
     }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn reject(state: &mut State, code: i64) {
@@ -700,6 +707,7 @@ fn apply_step(
         status: step.status.clone(),
         thoi_diem: Some(step.thoi_diem),
         seq: state.seq,
+        at_ms: wall_clock_ms(),
     });
     // The portal keeps the last step received as the dossier's current state (dvcqg.md).
     if let Some(hoso) = record.hoso.as_object_mut() {

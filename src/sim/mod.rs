@@ -139,6 +139,9 @@ pub struct Event {
     pub thoi_diem: Option<String>,
     /// Global apply order across all dossiers, from 1.
     pub seq: u64,
+    /// When it was applied, in milliseconds since the Unix epoch (for latency benchmarks).
+    #[serde(default)]
+    pub at_ms: i64,
 }
 
 /// Breaches of the `X-Request-ID` rules (spec README) seen so far.

@@ -71,6 +71,8 @@ macro_rules! impl_store {
                 answer: $crate::store::AnswerFn<'_>,
             ) -> Result<String, $crate::store::StoreError> {
                 use $crate::store::RecordKind;
+                let _turn = self.write_turn().await;
+
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut result = $crate::store::IngestResult::default();
                 for r in &w.accepted {
@@ -217,6 +219,8 @@ macro_rules! impl_store {
                 c: &$crate::store::Claim<'_>,
             ) -> Result<Option<$crate::store::Batch>, $crate::store::StoreError> {
                 use sqlx::Row;
+                let _turn = self.write_turn().await;
+
                 let mut tx = self.delivery.begin_with($begin).await?;
                 let row = sqlx::query(concat!(
                     "SELECT id, operation, is_update, body, attempts FROM batches \
@@ -277,6 +281,8 @@ macro_rules! impl_store {
                 build: $crate::store::BuildBody<'_>,
             ) -> Result<Option<$crate::store::Batch>, $crate::store::StoreError> {
                 use sqlx::Row;
+                let _turn = self.write_turn().await;
+
                 let mut tx = self.delivery.begin_with($begin).await?;
                 let rows = sqlx::query(concat!(
                     "SELECT o.id, o.dossier, o.is_update, o.item, o.attempts, \
@@ -331,17 +337,20 @@ macro_rules! impl_store {
                 .bind(c.owner)
                 .execute(&mut *tx)
                 .await?;
+                // One statement for the whole batch: a round trip per message would cost more
+                // than the claim itself on PostgreSQL.
+                let placeholders: Vec<String> =
+                    (0..messages.len()).map(|i| format!("${}", i + 3)).collect();
+                let sql = format!(
+                    "UPDATE outbox SET state = 'inflight', batch_id = $1, \
+                     batch_history = COALESCE(batch_history || ' ', '') || $1, updated_at = $2 WHERE id IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut q = sqlx::query(&sql).bind(id.to_string()).bind(c.now_ms);
                 for m in &messages {
-                    sqlx::query(
-                        "UPDATE outbox SET state = 'inflight', batch_id = $1, \
-                         batch_history = COALESCE(batch_history || ' ', '') || $1, updated_at = $2 WHERE id = $3",
-                    )
-                    .bind(id.to_string())
-                    .bind(c.now_ms)
-                    .bind(m.id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                    q = q.bind(m.id.to_string());
                 }
+                q.execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some($crate::store::Batch {
                     id,
@@ -363,6 +372,8 @@ macro_rules! impl_store {
                 now_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::{BatchFate, MessageFate};
+                let _turn = self.write_turn().await;
+
                 let mut tx = self.delivery.begin_with($begin).await?;
                 let id = batch.id.to_string();
                 match fate {
@@ -413,6 +424,19 @@ macro_rules! impl_store {
                         .await?
                         .rows_affected();
                         if owned == 0 {
+                            return Ok(());
+                        }
+                        if fates.iter().all(|(_, f)| matches!(f, MessageFate::Delivered)) {
+                            // The usual case, in one statement: every message of the batch went.
+                            sqlx::query(
+                                "UPDATE outbox SET state = 'delivered', delivered_at = $1, updated_at = $1, \
+                                 last_error = NULL WHERE batch_id = $2 AND state = 'inflight'",
+                            )
+                            .bind(now_ms)
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                            tx.commit().await?;
                             return Ok(());
                         }
                         for (mid, f) in fates {
@@ -639,6 +663,8 @@ macro_rules! impl_store {
             ) -> Result<$crate::store::ReplayOutcome, $crate::store::StoreError> {
                 use sqlx::Row;
                 use std::collections::{BTreeMap, BTreeSet};
+                let _turn = self.write_turn().await;
+
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut out = $crate::store::ReplayOutcome::default();
                 // Dead messages among `ids`, grouped by their last batch.
@@ -904,6 +930,8 @@ macro_rules! impl_store {
                 use sha2::Digest;
                 use sqlx::Row;
                 use std::collections::BTreeSet;
+                let _turn = self.write_turn().await;
+
                 let mut tx = self.pool.begin_with($begin).await?;
                 // Delivered is final: nothing else writes these rows, so no row locks are needed;
                 // two instances pruning at once write the same audit row once.

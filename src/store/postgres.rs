@@ -26,6 +26,11 @@ impl PostgresStore {
             pool,
         })
     }
+
+    /// PostgreSQL takes concurrent writers itself: no turn to wait for.
+    async fn write_turn(&self) -> Option<()> {
+        None
+    }
 }
 
 super::backend::impl_store!(

@@ -16,6 +16,10 @@ pub struct SqliteStore {
     /// Claims and settlements: normal sync (WAL keeps the file consistent; a process crash loses
     /// nothing, a power cut may forget the last settlements, and their batches are resent).
     delivery: SqlitePool,
+    /// One writer at a time, in arrival order. SQLite has one write lock per file; a connection
+    /// that finds it taken sleeps in SQLite's busy handler (steps up to 100 ms), which shows
+    /// as long tail latencies under load. Queueing here instead wakes the next writer at once.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -36,7 +40,16 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
-        Ok(Self { pool, delivery })
+        Ok(Self {
+            pool,
+            delivery,
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Waits for this process's turn to write (see `writer`).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
     }
 }
 
