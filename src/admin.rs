@@ -31,6 +31,9 @@ use crate::store::{MessageDetail, MessageFilter, Store};
 pub struct AdminState {
     pub store: Arc<dyn Store>,
     pub token: Option<SecretString>,
+    /// The configuration remaps render with (sources and their mapping files), and the folder
+    /// relative paths in it are read from.
+    pub remap: Option<Arc<(crate::config::Config, std::path::PathBuf)>>,
 }
 
 /// Every route the admin router serves, as `(method, path)`; the router is built from this list.
@@ -43,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/outbox/replay"),
     ("POST", "/admin/outbox/skip"),
     ("POST", "/admin/outbox/prune"),
+    ("POST", "/admin/outbox/remap"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -63,6 +67,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("POST", "/admin/outbox/replay") => post(replay),
         ("POST", "/admin/outbox/skip") => post(skip),
         ("POST", "/admin/outbox/prune") => post(prune),
+        ("POST", "/admin/outbox/remap") => post(remap),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
@@ -163,6 +168,83 @@ async fn replay(
         .into_response(),
         Err(e) => store_error(&e),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemapRequest {
+    ids: Vec<uuid::Uuid>,
+    /// `false` (the default) only shows what would change; `true` queues the new items.
+    #[serde(default)]
+    confirm: bool,
+}
+
+/// `replay --remap` over HTTP: renders dead messages again from their stored source records with
+/// the mappings configured now and shows the field differences; with `"confirm": true` queues
+/// them (a changed item goes in a new batch, under a new X-Request-ID). The differences are
+/// shown between masked items, like everything else this API shows.
+async fn remap(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<RemapRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Json(req)) = body else {
+        return bad_request(r#"expected {"ids": [...], "confirm": false}"#);
+    };
+    if req.ids.is_empty() {
+        return bad_request("name the messages to remap");
+    }
+    let Some(ctx) = st.remap.clone() else {
+        return bad_request("this server has no source configuration to remap with");
+    };
+    let (cfg, base_dir) = &*ctx;
+    let mut results = Vec::with_capacity(req.ids.len());
+    for id in req.ids {
+        let plan = match operator::plan_remap(&*st.store, cfg, base_dir, id).await {
+            Ok(p) => p,
+            Err(operator::RemapError::Store(e)) => return store_error(&e),
+            Err(e) => {
+                results.push(
+                    json!({ "id": id.to_string(), "outcome": "refused", "error": e.to_string() }),
+                );
+                continue;
+            }
+        };
+        let m = &plan.message;
+        let shown: Vec<String> = match operator::target_of(&m.operation) {
+            Some(t) => operator::diff(
+                &crate::mapping::mask_personal(t, &m.item),
+                &crate::mapping::mask_personal(t, &plan.remap.item),
+            )
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+            None => Vec::new(),
+        };
+        let outcome = if !req.confirm {
+            "preview"
+        } else {
+            match operator::apply_remap(&*st.store, &plan).await {
+                Ok(operator::Remapped::NewItem) => "queued_new_item",
+                Ok(operator::Remapped::Unchanged(_)) => "replayed_unchanged",
+                Ok(operator::Remapped::NotDead) => "not_dead",
+                Err(e) => return store_error(&e),
+            }
+        };
+        results.push(json!({
+            "id": id.to_string(),
+            "dossier": m.dossier,
+            "mapping_from": m.mapping_version,
+            "mapping_to": plan.remap.mapping_version,
+            "fields_changed": plan.changes.len(),
+            "changes": shown,
+            "outcome": outcome,
+        }));
+    }
+    Json(json!({ "results": results })).into_response()
 }
 
 #[derive(serde::Deserialize)]

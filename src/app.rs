@@ -76,6 +76,7 @@ impl Gateway {
         .merge(admin::router(AdminState {
             store: store.clone(),
             token: admin_token,
+            remap: Some(Arc::new((cfg.clone(), base_dir.to_path_buf()))),
         }));
         let owner = format!(
             "{}-{}-{}",

@@ -326,6 +326,11 @@ impl Lane {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut store_backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
+            // Registered before looking for work, so a wake-up that comes while this worker is
+            // still busy finding nothing is not lost (it would otherwise sleep a whole poll).
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.try_execute().await {
                 Ok(Outcome::Sent { .. } | Outcome::Expired { .. }) => {
                     store_backoff = Duration::from_millis(200);
@@ -345,7 +350,7 @@ impl Lane {
                     let wait = self.idle_wait().await;
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = self.wake.notified() => {}
+                        _ = &mut woken => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }

@@ -201,7 +201,13 @@ pub async fn plan_remap(
         .iter()
         .find(|s| s.name == source)
         .ok_or_else(|| RemapError::NoSource(source.to_string()))?;
+    let legacy = message.operation == crate::peer::dvcqg::OP_SYNC_DOCUMENT;
     let file = match kind {
+        "dossier" if legacy => sc.sync_document_mapping.as_ref().ok_or_else(|| {
+            RemapError::Mapping(format!(
+                "source \"{source}\" names no sync_document_mapping any more"
+            ))
+        })?,
         "dossier" => &sc.dossier_mapping,
         "step" => &sc.step_mapping,
         other => {
@@ -221,7 +227,14 @@ pub async fn plan_remap(
             new: mapped.dossier,
         });
     }
-    let item = Value::Object(mapped.item);
+    let item = if legacy {
+        // The legacy route queues the rendered document itself.
+        Value::String(
+            crate::mapping::render_xml(&mapped).map_err(|r| RemapError::Rejected(r.to_string()))?,
+        )
+    } else {
+        Value::Object(mapped.item.clone())
+    };
     let changes = diff(&message.item, &item);
     Ok(RemapPlan {
         remap: Remap {

@@ -544,3 +544,60 @@ async fn the_admin_api_replays_and_skips_with_its_token() {
         .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }
+
+/// The database goes away under a running lane: delivery pauses (nothing is lost, nothing
+/// panics) and picks up by itself when the database is back.
+#[tokio::test]
+async fn delivery_pauses_while_the_store_is_down_and_resumes_by_itself() {
+    let Some(ts) = crate::support::postgres().await else {
+        return;
+    };
+    let db = ts.pg_database.clone().unwrap();
+    let base = std::env::var("LIENTHONG_TEST_DATABASE_URL").unwrap();
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let app = spawn_app(ts).await;
+    let (d, _) = local_records(31, 5);
+    let (status, answer) = app.post("dossiers", &serde_json::Value::Array(d)).await;
+    assert_eq!(status, 202, "{answer}");
+
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let lane = std::sync::Arc::new(app.lane("outage", None));
+    let running = tokio::spawn(lane.run(shutdown.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        app.sim.dossier_count(),
+        0,
+        "nothing can be claimed while the store is down"
+    );
+    assert!(
+        !running.is_finished(),
+        "the lane keeps running through the outage"
+    );
+
+    sqlx::query(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.sim.dossier_count() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery did not resume: {:?}",
+            app.counts().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(app.count("DongBoHoSoMC", "delivered").await, 5);
+    assert_eq!(app.sim.stats().violations, Default::default());
+}

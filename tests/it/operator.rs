@@ -694,3 +694,86 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_admin_api_previews_a_remap_then_queues_it_on_confirmation() {
+    // The source's mapping lives in a folder of its own, changed once a message is dead.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("vendor-a")).unwrap();
+    for f in [
+        "procedures.csv",
+        "tinh_trang.csv",
+        "step.toml",
+        "dossier.toml",
+    ] {
+        std::fs::copy(
+            mappings().join("vendor-a").join(f),
+            dir.path().join("vendor-a").join(f),
+        )
+        .unwrap();
+    }
+    let dossier_toml = dir.path().join("vendor-a/dossier.toml");
+    let path = dossier_toml.clone();
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), move |c| {
+        c.delivery.max_attempts = 1;
+        c.server.admin_token = Some("admin-token".to_string().into());
+        c.sources[0].dossier_mapping = path;
+    })
+    .await;
+    let (d, _) = local_records(41, 1);
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    app.sim.script(vec![Fault::Http500]);
+    lane.try_execute().await.unwrap();
+    let id = dead(&app).await[0];
+    let text = std::fs::read_to_string(&dossier_toml).unwrap();
+    std::fs::write(
+        &dossier_toml,
+        text.replace(
+            "[fields.TenTTHC]\n# The source's own procedure name.\nfrom = \"TenThuTuc\"",
+            "[fields.TenTTHC]\nvalue = \"Tên đã sửa\"",
+        ),
+    )
+    .unwrap();
+
+    let url = format!("{}/admin/outbox/remap", app.base);
+    let ask = |confirm: bool, token: Option<&str>| {
+        let mut r = app
+            .client
+            .post(&url)
+            .json(&json!({ "ids": [id.to_string()], "confirm": confirm }));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    assert_eq!(ask(true, None).await.unwrap().status().as_u16(), 401);
+
+    let preview: Value = ask(false, Some("admin-token"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = &preview["results"][0];
+    assert_eq!(r["outcome"], "preview", "{preview}");
+    assert_eq!(r["fields_changed"], 1, "{preview}");
+    assert!(
+        r["changes"][0].as_str().unwrap().starts_with("~ TenTTHC"),
+        "{preview}"
+    );
+    assert_eq!(dead(&app).await, vec![id], "a preview changes nothing");
+
+    let done: Value = ask(true, Some("admin-token"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["results"][0]["outcome"], "queued_new_item", "{done}");
+    app.drain(&lane).await;
+    assert_eq!(
+        app.sim.dossier(&code(&d[0])).unwrap()["TenTTHC"],
+        "Tên đã sửa"
+    );
+}
