@@ -239,6 +239,10 @@ async function freePort() {
 async function startSimulator(bin) {
   const port = await freePort();
   const child = spawn(bin, ["sim", "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "ignore", "inherit"] });
+  // Do not leave the simulator behind if this script dies.
+  const killChild = () => child.kill("SIGTERM");
+  process.once("exit", killChild);
+  child.once("exit", () => process.removeListener("exit", killChild));
   const base = `http://127.0.0.1:${port}`;
   const started = Date.now();
   for (;;) {
@@ -334,10 +338,12 @@ async function runMode(mode, opts, templates) {
           if (++completed === jobs.length) allDone();
         },
       };
+      // Our own pool, so it can be closed (and its errors handled) before the database is dropped.
+      const pgPool = new pg.Pool({ connectionString, max: opts.concurrency + 2 });
+      pgPool.on("error", (e) => console.error(`pool: ${e.message}`));
       const runner = await run({
-        connectionString,
+        pgPool,
         concurrency: opts.concurrency,
-        maxPoolSize: opts.concurrency + 2,
         noHandleSignals: true,
         pollInterval: 1000,
         taskList,
@@ -360,6 +366,7 @@ async function runMode(mode, opts, templates) {
       }
       await check.end();
       await runner.stop();
+      await pgPool.end();
       const after = await simStats(sim.base);
       const seconds = (lastEnd - firstStart) / 1000;
       return {
