@@ -43,6 +43,8 @@ pub struct Lane {
     policy: DeliveryConfig,
     owner: String,
     wake: Arc<Notify>,
+    /// The longest an idle lane sleeps when nothing wakes it.
+    idle_poll: Duration,
     /// Set when the peer refused our credentials: nothing is claimed until then.
     paused_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -61,11 +63,20 @@ impl Lane {
             store,
             peer,
             operations,
+            idle_poll: policy.poll_interval(),
             policy,
             owner,
             wake,
             paused_until: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Every instance sharing the store wakes this lane when it queues work (the store's
+    /// [`work_listener`](crate::store::Store::work_listener) runs): polling is then only a safety
+    /// net, for signals lost while reconnecting, and may be slow.
+    pub fn with_shared_wakeups(mut self) -> Self {
+        self.idle_poll = self.idle_poll.max(SHARED_WAKEUP_POLL);
+        self
     }
 
     /// Whether the peer refused our credentials recently; the lane claims nothing meanwhile.
@@ -152,6 +163,11 @@ impl Lane {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut store_backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
+            // Registered before looking for work, so a wake-up that comes while this worker is
+            // busy or computing its sleep is not lost.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.try_execute().await {
                 Ok(Outcome::Sent { .. }) => {
                     store_backoff = Duration::from_millis(200);
@@ -162,7 +178,7 @@ impl Lane {
                     let wait = self.idle_wait().await;
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = self.wake.notified() => {}
+                        _ = woken => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
@@ -179,18 +195,27 @@ impl Lane {
         }
     }
 
-    /// Sleeps until the next retry is due, but never longer than the poll interval: other
+    /// Sleeps until the next retry is due, but never longer than the idle poll: other
     /// instances may have queued work this one was not woken for.
     async fn idle_wait(&self) -> Duration {
-        let poll = self.policy.poll_interval();
+        let poll = self.idle_poll;
+        if self.is_paused() {
+            return poll;
+        }
         match self.store.next_due(self.peer.name()).await {
             Ok(Some(due)) if due > now_ms() => {
                 Duration::from_millis((due - now_ms()) as u64).clamp(Duration::from_millis(1), poll)
             }
+            // Due already, yet nothing was claimed: it became due meanwhile, or another worker
+            // took it. Look again soon.
+            Ok(Some(_)) => poll.min(Duration::from_millis(50)),
             _ => poll,
         }
     }
 }
+
+/// The idle poll of a lane that other instances wake (see [`Lane::with_shared_wakeups`]).
+pub const SHARED_WAKEUP_POLL: Duration = Duration::from_secs(5);
 
 /// Starts `concurrency` workers on a lane; they stop when `shutdown` is cancelled.
 pub fn spawn_lane(
