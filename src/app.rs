@@ -17,6 +17,7 @@ use crate::config::{resolve_secret, Config};
 use crate::outbox::{spawn_lane, Lane};
 use crate::peer::dvcqg::DvcqgPeer;
 use crate::peer::Peer;
+use crate::scheduler::{self, Scheduler};
 use crate::source::http::{self as ingest, IngestState, Limits};
 use crate::source::Sources;
 use crate::store::{self, Store};
@@ -31,6 +32,10 @@ pub struct Gateway {
     pub wake: Arc<Notify>,
     router: axum::Router,
     lanes: Vec<(Arc<Lane>, usize)>,
+    /// Wakes the lanes when another instance queues work (PostgreSQL); started by `run`.
+    work_listener: Option<futures::future::BoxFuture<'static, ()>>,
+    work_listener_stop: CancellationToken,
+    scheduler: Option<Scheduler>,
 }
 
 impl Gateway {
@@ -81,6 +86,21 @@ impl Gateway {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         );
+        let work_listener_stop = CancellationToken::new();
+        let work_listener = store.work_listener(wake.clone(), work_listener_stop.clone());
+        let scheduler = if cfg.schedules.is_empty() {
+            None
+        } else {
+            let scheduler = Scheduler::new(
+                store.clone(),
+                owner.clone(),
+                cfg.delivery.lease(),
+                &cfg.schedules,
+                |name| scheduler::builtin_job(name, store.clone()),
+            )
+            .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+            Some(scheduler)
+        };
         let mut lanes = Vec::new();
         if let Some(p) = &cfg.peers.dvcqg {
             let peer: Arc<dyn Peer> =
@@ -96,6 +116,11 @@ impl Gateway {
                 owner.clone(),
                 wake.clone(),
             );
+            let lane = if work_listener.is_some() {
+                lane.with_shared_wakeups()
+            } else {
+                lane
+            };
             lanes.push((Arc::new(lane), p.concurrency));
         }
         Ok(Self {
@@ -103,6 +128,9 @@ impl Gateway {
             wake,
             router,
             lanes,
+            work_listener,
+            work_listener_stop,
+            scheduler,
         })
     }
 
@@ -115,6 +143,14 @@ impl Gateway {
         let tracker = TaskTracker::new();
         for (lane, concurrency) in &self.lanes {
             spawn_lane(lane.clone(), *concurrency, &tracker, &shutdown);
+        }
+        // The listener outlives `shutdown` only until the lanes have drained.
+        if let Some(listener) = self.work_listener {
+            tokio::spawn(listener);
+        }
+        let _stop_listener = self.work_listener_stop.drop_guard();
+        if let Some(scheduler) = self.scheduler {
+            tracker.spawn(scheduler.run(shutdown.clone()));
         }
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)
