@@ -5,8 +5,11 @@ mod support;
 
 mod cli;
 mod crash;
+mod crash_loop;
+mod daemons;
 mod delivery;
 mod ingest;
 mod leader;
 mod mappings;
+mod multi;
 mod store_story;
