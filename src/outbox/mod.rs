@@ -207,8 +207,8 @@ impl Lane {
                 Duration::from_millis((due - now_ms()) as u64).clamp(Duration::from_millis(1), poll)
             }
             // Due already, yet nothing was claimed: it became due meanwhile, or another worker
-            // took it. Look again soon.
-            Ok(Some(_)) => poll.min(Duration::from_millis(50)),
+            // or instance took it a moment ago. Look again after the configured poll.
+            Ok(Some(_)) => self.policy.poll_interval().min(poll),
             _ => poll,
         }
     }
