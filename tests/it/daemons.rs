@@ -30,6 +30,19 @@ impl Daemon {
         delivery: &str,
         peer: &str,
     ) -> Daemon {
+        Self::start_with(dir, name, store_url, sim_base, delivery, peer, "")
+    }
+
+    /// Like [`Daemon::start`], with `tail` (e.g. a `[schedules]` table) appended to the config.
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        store_url: &str,
+        sim_base: &str,
+        delivery: &str,
+        peer: &str,
+        tail: &str,
+    ) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -42,7 +55,8 @@ impl Daemon {
             )
             .replace("body_limit_bytes = 65536", "body_limit_bytes = 4194304")
             .replace("[delivery]\n", &format!("[delivery]\n{delivery}\n"))
-            .replace("[peers.dvcqg]\n", &format!("[peers.dvcqg]\n{peer}\n"));
+            .replace("[peers.dvcqg]\n", &format!("[peers.dvcqg]\n{peer}\n"))
+            + tail;
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(&config, text).unwrap();
         let mut d = Daemon {
@@ -65,6 +79,11 @@ impl Daemon {
                 .spawn()
                 .expect("start lienthong run"),
         );
+    }
+
+    /// The process id while it runs (the daemon's lease owner names contain it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL: no drain, no settlement, no lease given back.

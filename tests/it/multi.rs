@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lienthong::scheduler::LEADER_LEASE;
 use lienthong::sim::SimSettings;
 use lienthong::store::{self, AcceptedRecord, IngestWrite, RecordKind};
 use serde_json::json;
@@ -101,22 +102,22 @@ async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
     let lease = Duration::from_secs(3);
     let delivery = format!("lease_seconds = {}", lease.as_secs());
     let started = Instant::now();
-    let mut a = Daemon::start(
-        dir.path(),
-        "a",
-        &url,
-        &sim_base,
-        &delivery,
-        "concurrency = 2",
-    );
-    let b = Daemon::start(
-        dir.path(),
-        "b",
-        &url,
-        &sim_base,
-        &delivery,
-        "concurrency = 2",
-    );
+    // Both also run the scheduler: one of them holds the leader lease.
+    let schedules = "\n[schedules]\noutbox_stats = \"* * * * * *\"\n";
+    let start = |name| {
+        Daemon::start_with(
+            dir.path(),
+            name,
+            &url,
+            &sim_base,
+            &delivery,
+            "concurrency = 2",
+            schedules,
+        )
+    };
+    let mut a = start("a");
+    let b = start("b");
+    let b_pid = format!("-{}-", b.pid().unwrap());
     // Half-way through, a dies with batches in flight.
     until_applied(&app.sim, total / 2, Duration::from_secs(120)).await;
     let before_kill = started.elapsed();
@@ -135,6 +136,22 @@ async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
         .sum();
     assert_eq!(delivered as u64, total, "{counts:?}");
     let stats = check_portal(&app.sim, &d, &s);
+
+    // The scheduler's leader lease is b's now: it held it already, or took it over from a.
+    let mut leader = None;
+    while killed.elapsed() < lease + Duration::from_secs(10) {
+        leader = app.store.lease(LEADER_LEASE).await.unwrap();
+        if leader.as_ref().is_some_and(|l| l.holder.contains(&b_pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leader = leader.expect("a leader lease");
+    assert!(
+        leader.holder.contains(&b_pid),
+        "the survivor leads the scheduled jobs: {leader:?}"
+    );
+    let led_after = killed.elapsed();
     drop(b);
 
     // The survivor works alone after the kill; the kill's cost is at most one lease (the dead
@@ -143,10 +160,12 @@ async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
     let alone = Duration::from_secs_f64((total - applied_at_kill) as f64 / rate * 2.0);
     eprintln!(
         "two instances, one backlog: {total} messages; {applied_at_kill} applied after {:.2} s, then one instance killed; \
-         the survivor finished {:.2} s after the kill (lease {} s); repeats absorbed {}; portal requests {}",
+         the survivor finished {:.2} s after the kill (lease {} s) and, checked {:.2} s after it, held the scheduler lease; \
+         repeats absorbed {}; portal requests {}",
         before_kill.as_secs_f64(),
         after_kill.as_secs_f64(),
         lease.as_secs(),
+        led_after.as_secs_f64(),
         stats.duplicates_absorbed,
         stats.requests,
     );
