@@ -73,6 +73,34 @@ async fn ingest_on_one_instance_wakes_the_lanes_of_another() {
             .await
             .unwrap_or_else(|_| panic!("ingest {n} on one instance woke the other"));
     }
+
+    // The listening connection dies (a database restart, a proxy's idle cut): the listener
+    // connects again by itself, wakes the lanes for what it may have missed, and listens on.
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    let admin = sqlx::PgPool::connect(&pg.url()).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(cut, vec![true], "one listening connection");
+    tokio::time::timeout(Duration::from_secs(20), woken)
+        .await
+        .expect("woken after reconnecting");
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    pg.store
+        .ingest(one_dossier(9), &|_| String::new())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), woken)
+        .await
+        .expect("ingest after the reconnection woke the other instance");
 }
 
 #[tokio::test]
