@@ -18,6 +18,7 @@ use crate::config::{resolve_secret, Config};
 use crate::outbox::{spawn_lane, Lane};
 use crate::peer::dvcqg::{DvcqgPeer, LgspSyncPeer, OP_SYNC_DOCUMENT};
 use crate::peer::Peer;
+use crate::scheduler::{self, Scheduler};
 use crate::source::http::{self as ingest, IngestState, Limits};
 use crate::source::Sources;
 use crate::store::{self, Store};
@@ -33,6 +34,10 @@ pub struct Gateway {
     router: axum::Router,
     lanes: Vec<(Arc<Lane>, usize)>,
     housekeeping: crate::config::HousekeepingConfig,
+    /// Wakes the lanes when another instance queues work (PostgreSQL); started by `run`.
+    work_listener: Option<futures::future::BoxFuture<'static, ()>>,
+    work_listener_stop: CancellationToken,
+    scheduler: Option<Scheduler>,
 }
 
 impl Gateway {
@@ -84,6 +89,21 @@ impl Gateway {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         );
+        let work_listener_stop = CancellationToken::new();
+        let work_listener = store.work_listener(wake.clone(), work_listener_stop.clone());
+        let scheduler = if cfg.schedules.is_empty() {
+            None
+        } else {
+            let scheduler = Scheduler::new(
+                store.clone(),
+                owner.clone(),
+                cfg.delivery.lease(),
+                &cfg.schedules,
+                |name| scheduler::builtin_job(name, store.clone()),
+            )
+            .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+            Some(scheduler)
+        };
         let mut lanes = Vec::new();
         // One lane per peer, each with its own policy: a slow or failing peer holds back only
         // its own lane.
@@ -105,6 +125,11 @@ impl Gateway {
                 owner.clone(),
                 wake.clone(),
             )?;
+            let lane = if work_listener.is_some() {
+                lane.with_shared_wakeups()
+            } else {
+                lane
+            };
             lanes.push((Arc::new(lane), concurrency));
         }
         if let Some(p) = &cfg.peers.lgsp_sync {
@@ -122,6 +147,11 @@ impl Gateway {
                 owner.clone(),
                 wake.clone(),
             )?;
+            let lane = if work_listener.is_some() {
+                lane.with_shared_wakeups()
+            } else {
+                lane
+            };
             lanes.push((Arc::new(lane), concurrency));
         }
         Ok(Self {
@@ -130,6 +160,9 @@ impl Gateway {
             router,
             lanes,
             housekeeping: cfg.housekeeping.clone(),
+            work_listener,
+            work_listener_stop,
+            scheduler,
         })
     }
 
@@ -149,6 +182,14 @@ impl Gateway {
             &tracker,
             &shutdown,
         );
+        // The listener outlives `shutdown` only until the lanes have drained.
+        if let Some(listener) = self.work_listener {
+            tokio::spawn(listener);
+        }
+        let _stop_listener = self.work_listener_stop.drop_guard();
+        if let Some(scheduler) = self.scheduler {
+            tracker.spawn(scheduler.run(shutdown.clone()));
+        }
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

@@ -77,9 +77,13 @@ pub struct OutboxOptions {
     /// How many dossier messages to queue and deliver.
     #[arg(long, default_value_t = 20_000)]
     pub messages: usize,
-    /// Lane workers (batches in flight at once).
+    /// Lane workers (batches in flight at once) per instance.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Instances sharing the store, each with its own connection pool, lane and lease owner
+    /// (in this process); more than one needs PostgreSQL.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Records per `Store::ingest` call (one ingest request's worth).
     #[arg(long, default_value_t = 100)]
     pub chunk: usize,
@@ -493,6 +497,7 @@ pub struct OutboxReport {
     backend: String,
     messages: usize,
     concurrency: usize,
+    instances: usize,
     chunk: usize,
     ingested: usize,
     rejected: usize,
@@ -614,16 +619,28 @@ auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "
 async fn bench_outbox(opts: &OutboxOptions) -> anyhow::Result<OutboxReport> {
     anyhow::ensure!(opts.messages > 0, "--messages must be at least 1");
     anyhow::ensure!(opts.chunk > 0, "--chunk must be at least 1");
+    anyhow::ensure!(opts.instances > 0, "--instances must be at least 1");
     let concurrency = opts.concurrency.max(1);
     let bench_store = open_store(&opts.store, concurrency as u32 + 2).await?;
+    anyhow::ensure!(
+        opts.instances == 1 || bench_store.store.backend() == "postgres",
+        "--instances above 1 needs a postgres:// store (SQLite is one process per file)"
+    );
     let mut report = OutboxReport {
         backend: bench_store.store.backend().to_string(),
         messages: opts.messages,
         concurrency,
+        instances: opts.instances,
         chunk: opts.chunk,
         ..OutboxReport::default()
     };
-    let outcome = fill_and_deliver(bench_store.store.clone(), opts, &mut report).await;
+    let outcome = fill_and_deliver(
+        bench_store.store.clone(),
+        &bench_store.url,
+        opts,
+        &mut report,
+    )
+    .await;
     // The database goes even when the run failed half-way.
     let dropped = bench_store.finish().await;
     outcome?;
@@ -633,6 +650,7 @@ async fn bench_outbox(opts: &OutboxOptions) -> anyhow::Result<OutboxReport> {
 
 async fn fill_and_deliver(
     store: Arc<dyn Store>,
+    url: &str,
     opts: &OutboxOptions,
     report: &mut OutboxReport,
 ) -> anyhow::Result<()> {
@@ -689,7 +707,7 @@ async fn fill_and_deliver(
     drop(dossiers);
     report.rss_after_ingest = peak_rss_bytes();
 
-    // Deliver: the simulator without faults, one lane with `concurrency` workers.
+    // Deliver: the simulator without faults, one lane with `concurrency` workers per instance.
     let shutdown = CancellationToken::new();
     let settings = SimSettings::default();
     let sim = Simulator::new(settings.clone());
@@ -702,23 +720,43 @@ async fn fill_and_deliver(
         .dvcqg
         .as_ref()
         .context("bench config has no dvcqg peer")?;
-    let policy = cfg.policy_for("dvcqg");
-    let peer: Arc<dyn Peer> = Arc::new(
-        DvcqgPeer::new(peer_cfg, policy.timeout())
-            .map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?,
+    // Every instance: its own pool, peer (session), lane and owner; the others' wake-ups.
+    let mut lanes = Vec::with_capacity(report.instances);
+    for i in 0..report.instances {
+        let instance_store = if i == 0 {
+            store.clone()
+        } else {
+            store::open(url, concurrency as u32 + 2).await?
+        };
+        let policy = cfg.policy_for("dvcqg");
+        let peer: Arc<dyn Peer> = Arc::new(
+            DvcqgPeer::new(peer_cfg, policy.timeout())
+                .map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?,
+        );
+        let wake = Arc::new(Notify::new());
+        let mut lane = Lane::new(
+            instance_store.clone(),
+            peer,
+            vec![DOSSIER_ROUTE.1.to_string(), STEP_ROUTE.1.to_string()],
+            policy,
+            format!("bench-{}-{i}", std::process::id()),
+            wake.clone(),
+        )?;
+        if let Some(listener) = instance_store.work_listener(wake, shutdown.clone()) {
+            tokio::spawn(listener);
+            lane = lane.with_shared_wakeups();
+        }
+        lanes.push(Arc::new(lane));
+    }
+    eprintln!(
+        "delivery to the simulator: {} instance(s) × {concurrency} workers…",
+        report.instances
     );
-    let lane = Arc::new(Lane::new(
-        store.clone(),
-        peer,
-        vec![DOSSIER_ROUTE.1.to_string(), STEP_ROUTE.1.to_string()],
-        policy,
-        format!("bench-{}", std::process::id()),
-        Arc::new(Notify::new()),
-    )?);
-    eprintln!("delivery to the simulator with {concurrency} workers…");
     let tracker = TaskTracker::new();
     let started = Instant::now();
-    spawn_lane(lane, concurrency, &tracker, &shutdown);
+    for lane in lanes {
+        spawn_lane(lane, concurrency, &tracker, &shutdown);
+    }
     let deadline = started + Duration::from_secs(opts.timeout_secs);
     let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
     loop {
@@ -758,8 +796,8 @@ impl std::fmt::Display for OutboxReport {
         writeln!(f)?;
         writeln!(
             f,
-            "lienthong bench outbox: {} dossier messages, store {}, {} lane workers, simulator without faults",
-            self.messages, self.backend, self.concurrency
+            "lienthong bench outbox: {} dossier messages, store {}, {} instance(s) × {} lane workers, simulator without faults",
+            self.messages, self.backend, self.instances, self.concurrency
         )?;
         writeln!(f)?;
         writeln!(

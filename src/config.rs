@@ -32,7 +32,8 @@ pub struct Config {
     pub peers: PeersConfig,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
-    /// Scheduled jobs by name (catalog pull, tracking poll, ...): a cron expression each.
+    /// Scheduled jobs by name (see `scheduler::JOB_NAMES`): a cron expression each. Run by one
+    /// instance, the holder of the leader lease (`delivery.lease_seconds`).
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
     /// Pruning of delivered messages.
@@ -93,7 +94,8 @@ impl Default for StoreConfig {
 pub struct DeliveryConfig {
     /// How often an idle lane looks for due messages.
     pub poll_interval_ms: u64,
-    /// How long a claimed batch belongs to its instance before another may take it over.
+    /// How long a claimed batch belongs to its instance before another may take it over; also
+    /// how long the scheduler's leader lease outlives an instance that stopped renewing it.
     pub lease_seconds: u64,
     /// Batches in flight at once (workers of the lane).
     pub concurrency: usize,
@@ -758,6 +760,9 @@ impl Config {
                 problems.push(format!(
                     "schedules.{name}: \"{expr}\" is not a cron expression (sec min hour day month weekday [year]): {e}"
                 ));
+            }
+            if !crate::scheduler::JOB_NAMES.contains(&name.as_str()) {
+                problems.push(crate::scheduler::unknown_job(name));
             }
         }
         problems

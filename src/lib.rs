@@ -12,6 +12,7 @@
 //! - [`peer`]: remote systems (DVCQG), each behind the [`peer::Peer`] trait.
 //! - [`sim`]: the built-in simulator of the peers and of a local system, for demo, tests, benches.
 //! - [`admin`]: health endpoint.
+//! - [`scheduler`]: the `[schedules]` jobs, run by the one instance holding the leader lease.
 //! - [`app`]: builds everything from config and runs it until shutdown.
 //! - [`demo`]: the whole flow in one process.
 //! - [`bench`]: benchmarks of mapping and delivery, printed as tables.
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod mapping;
 pub mod outbox;
 pub mod peer;
+pub mod scheduler;
 pub mod sim;
 pub mod source;
 pub mod store;

@@ -74,6 +74,8 @@ pub struct Lane {
     policy: DeliveryConfig,
     owner: String,
     wake: Arc<Notify>,
+    /// The longest an idle lane sleeps when nothing wakes it.
+    idle_poll: Duration,
     /// Set when the peer refused our credentials: nothing is claimed until then.
     paused_until: Mutex<Option<Instant>>,
     breaker: Mutex<Breaker>,
@@ -121,6 +123,7 @@ impl Lane {
             store,
             peer,
             operations,
+            idle_poll: policy.poll_interval(),
             policy,
             owner,
             wake,
@@ -136,6 +139,14 @@ impl Lane {
     /// The peer this lane delivers to.
     pub fn peer_name(&self) -> &str {
         self.peer.name()
+    }
+
+    /// Every instance sharing the store wakes this lane when it queues work (the store's
+    /// [`work_listener`](crate::store::Store::work_listener) runs): polling is then only a safety
+    /// net, for signals lost while reconnecting, and may be slow.
+    pub fn with_shared_wakeups(mut self) -> Self {
+        self.idle_poll = self.idle_poll.max(SHARED_WAKEUP_POLL);
+        self
     }
 
     /// Whether the peer refused our credentials recently; the lane claims nothing meanwhile.
@@ -367,14 +378,20 @@ impl Lane {
         }
     }
 
-    /// Sleeps until the next retry is due, but never longer than the poll interval: other
+    /// Sleeps until the next retry is due, but never longer than the idle poll: other
     /// instances may have queued work this one was not woken for.
     async fn idle_wait(&self) -> Duration {
-        let poll = self.policy.poll_interval();
+        let poll = self.idle_poll;
+        if self.is_paused() {
+            return poll;
+        }
         match self.store.next_due(self.peer.name()).await {
             Ok(Some(due)) if due > now_ms() => {
                 Duration::from_millis((due - now_ms()) as u64).clamp(Duration::from_millis(1), poll)
             }
+            // Due already, yet nothing was claimed: it became due meanwhile, or another worker
+            // or instance took it a moment ago. Look again after the configured poll.
+            Ok(Some(_)) => self.policy.poll_interval().min(poll),
             _ => poll,
         }
     }
@@ -405,6 +422,9 @@ impl Drop for Admitted<'_> {
         }
     }
 }
+
+/// The idle poll of a lane that other instances wake (see [`Lane::with_shared_wakeups`]).
+pub const SHARED_WAKEUP_POLL: Duration = Duration::from_secs(5);
 
 /// Starts `concurrency` workers on a lane; they stop when `shutdown` is cancelled.
 pub fn spawn_lane(

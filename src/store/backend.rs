@@ -195,6 +195,12 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                if let Some(notify) = <$Store>::NOTIFY_WORK {
+                    // Delivered to every listening instance when (and only if) this commits.
+                    if result.waiting.iter().any(|waiting| !waiting) {
+                        sqlx::query(notify).bind(&w.peer).execute(&mut *tx).await?;
+                    }
+                }
                 let answer = answer(&result);
                 if let Some(idem) = &w.idempotency {
                     sqlx::query(
@@ -474,8 +480,12 @@ macro_rules! impl_store {
             }
 
             async fn next_due(&self, peer: &str) -> Result<Option<i64>, $crate::store::StoreError> {
+                // Messages held back by an earlier one of their dossier are not due by their own
+                // time: the batch holding that one (its lease, below) or its retry decides.
                 let m: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(next_attempt_at) FROM outbox WHERE peer = $1 AND state = 'pending'",
+                    "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.peer = $1 AND o.state = 'pending' \
+                     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer = o.peer AND p.dossier = o.dossier \
+                         AND p.position < o.position AND p.state IN ('pending', 'inflight', 'dead'))",
                 )
                 .bind(peer)
                 .fetch_one(&self.pool)
@@ -1048,6 +1058,95 @@ macro_rules! impl_store {
                     })
                 })
                 .transpose()
+            }
+
+            // Several instances: wake-ups and named leases.
+
+            fn work_listener(
+                &self,
+                wake: std::sync::Arc<tokio::sync::Notify>,
+                shutdown: tokio_util::sync::CancellationToken,
+            ) -> Option<futures::future::BoxFuture<'static, ()>> {
+                self.listen_for_work(wake, shutdown)
+            }
+
+            async fn try_acquire_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                ttl: std::time::Duration,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // Insert, or take over when it is ours already or has expired; the conflicting
+                // row is locked and the condition checked on its latest version, so two
+                // instances racing cannot both win.
+                let n = sqlx::query(
+                    "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+                     WHERE leases.holder = excluded.holder OR leases.until_ms <= $4",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(now_ms.saturating_add(ttl.as_millis() as i64))
+                .bind(now_ms)
+                .execute(&self.delivery)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn renew_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                ttl: std::time::Duration,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query(
+                    "UPDATE leases SET until_ms = $1 WHERE name = $2 AND holder = $3 AND until_ms > $4",
+                )
+                .bind(now_ms.saturating_add(ttl.as_millis() as i64))
+                .bind(name)
+                .bind(holder)
+                .bind(now_ms)
+                .execute(&self.delivery)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn release_lease(
+                &self,
+                name: &str,
+                holder: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let n = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder)
+                    .execute(&self.delivery)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn lease(
+                &self,
+                name: &str,
+            ) -> Result<Option<$crate::store::Lease>, $crate::store::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT holder, until_ms FROM leases WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.delivery)
+                    .await?;
+                row.map(|r| {
+                    Ok($crate::store::Lease {
+                        name: name.to_string(),
+                        holder: r.try_get("holder")?,
+                        until_ms: r.try_get("until_ms")?,
+                    })
+                })
+                .transpose()
+                .map_err(|e: sqlx::Error| e.into())
             }
         }
     };

@@ -10,8 +10,12 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The store could not do what was asked.
@@ -271,6 +275,15 @@ pub struct QuarantineEntry {
     pub error: String,
 }
 
+/// A named lease (e.g. the scheduler's leader lease) as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    /// Held until this time (ms); after it anyone may take it.
+    pub until_ms: i64,
+}
+
 /// The gateway's durable state.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -307,7 +320,9 @@ pub trait Store: Send + Sync {
         fate: BatchFate,
         now_ms: i64,
     ) -> Result<(), StoreError>;
-    /// The earliest time a message or batch of `peer` becomes due, if any is waiting.
+    /// The earliest time a message or batch of `peer` becomes due, if any is waiting; a message
+    /// held back by an earlier message of its dossier counts by that message's batch (its lease
+    /// or next try), not by its own time.
     async fn next_due(&self, peer: &str) -> Result<Option<i64>, StoreError>;
 
     async fn outbox_counts(&self) -> Result<Vec<StateCount>, StoreError>;
@@ -361,6 +376,41 @@ pub trait Store: Send + Sync {
     ) -> Result<PruneReport, StoreError>;
     /// The audit row of a pruned message.
     async fn audit_entry(&self, id: Uuid) -> Result<Option<AuditEntry>, StoreError>;
+
+    // Several instances on one store: wake-ups between instances and named leases.
+
+    /// A task that wakes `wake` whenever any instance sharing this store queues work, until
+    /// `shutdown`; it reconnects by itself and wakes `wake` after each reconnection (signals sent
+    /// meanwhile are lost). `None` when the backend has no signal between processes (SQLite: one
+    /// process per file, whose ingest wakes its own lanes); lanes then rely on that and on polling.
+    fn work_listener(
+        &self,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> Option<BoxFuture<'static, ()>>;
+    /// Takes the lease `name` for `holder` until `now_ms + ttl` if it is free, expired, or
+    /// already `holder`'s (then it is renewed). One atomic statement; returns whether `holder`
+    /// holds it now.
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Extends `holder`'s lease to `now_ms + ttl`, only while it still holds it (not expired).
+    /// Returns false when it lost the lease: it must stop what the lease guarded.
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease up if `holder` holds it, so another instance may take it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
+    /// The lease as stored (possibly expired), if any.
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
 }
 
 /// What a replay did. A dead message goes back to its old place in its dossier's order (its

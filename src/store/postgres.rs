@@ -1,12 +1,19 @@
 //! The PostgreSQL backend, for provinces that run several instances: claims lock rows with
 //! `FOR UPDATE SKIP LOCKED`, so instances share the queue without sending anything twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use futures::future::BoxFuture;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
+
+/// The channel ingest notifies (payload: the peer) when it queued work that is due now.
+const WORK_CHANNEL: &str = "lienthong_work";
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -30,6 +37,76 @@ impl PostgresStore {
     /// PostgreSQL takes concurrent writers itself: no turn to wait for.
     async fn write_turn(&self) -> Option<()> {
         None
+    }
+
+    /// Sent inside the ingest transaction: PostgreSQL delivers it on commit, never for a
+    /// rolled-back one.
+    const NOTIFY_WORK: Option<&'static str> = Some("SELECT pg_notify('lienthong_work', $1)");
+
+    fn listen_for_work(
+        &self,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> Option<BoxFuture<'static, ()>> {
+        // A pool of its own holding the one listening connection, so the store's pool keeps
+        // all of its connections for queries.
+        let options = (*self.pool.connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(options);
+        Some(Box::pin(listen(pool, wake, shutdown)))
+    }
+}
+
+/// LISTENs on [`WORK_CHANNEL`] and wakes the lanes on every notification, until `shutdown`.
+/// Reconnects with back-off; after each (re)connection it wakes the lanes once, since work
+/// queued while it was not listening was not signalled.
+async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    let mut listener: Option<PgListener> = None;
+    while !shutdown.is_cancelled() {
+        let l = match listener.as_mut() {
+            Some(l) => l,
+            None => {
+                let connected = async {
+                    let mut l = PgListener::connect_with(&pool).await?;
+                    l.ignore_pool_close_event(true);
+                    l.listen(WORK_CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(l)
+                };
+                match connected.await {
+                    Ok(l) => {
+                        tracing::debug!("listening for work queued by other instances");
+                        backoff = Duration::from_millis(200);
+                        wake.notify_waiters();
+                        listener.insert(l)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for work from other instances; polling meanwhile");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = l.try_recv() => match received {
+                Ok(Some(_)) => wake.notify_waiters(),
+                // The connection was lost and made again: signals in between are gone.
+                Ok(None) => wake.notify_waiters(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the connection listening for work; reconnecting");
+                    listener = None;
+                }
+            }
+        }
     }
 }
 

@@ -3,7 +3,12 @@
 //! One process per file; several instances share work through PostgreSQL instead.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -50,6 +55,17 @@ impl SqliteStore {
     /// Waits for this process's turn to write (see `writer`).
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
+    }
+
+    /// One process per file: its ingest wakes its lanes in-process, nothing to signal.
+    const NOTIFY_WORK: Option<&'static str> = None;
+
+    fn listen_for_work(
+        &self,
+        _wake: Arc<Notify>,
+        _shutdown: CancellationToken,
+    ) -> Option<BoxFuture<'static, ()>> {
+        None
     }
 }
 

@@ -82,7 +82,7 @@ base_url = "https://lgsp.example.gov.vn/dvcqg"
 madonvi = "000.00.01.H56"
 auth = {{ mode = "session", dstcode = "000.00.01.H56", username = "u", password_file = "{s}" }}
 [schedules]
-catalog_pull = "0 0 2 * * *"
+outbox_stats = "0 0 2 * * *"
 [[sources]]
 name = "tinh"
 token = "t"

@@ -5,10 +5,14 @@ mod support;
 
 mod cli;
 mod crash;
+mod crash_loop;
+mod daemons;
 mod delivery;
 mod ingest;
+mod leader;
 mod legacy;
 mod mappings;
+mod multi;
 mod operator;
 mod policy;
 mod store_story;

@@ -13,6 +13,17 @@ pub struct TestStore {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestStore {
+    /// The URL another instance opens this PostgreSQL store with.
+    pub fn url(&self) -> String {
+        let name = self.pg_database.as_ref().expect("a PostgreSQL test store");
+        let base = std::env::var("LIENTHONG_TEST_DATABASE_URL").expect("PostgreSQL tests only");
+        let mut url = reqwest::Url::parse(&base).expect("LIENTHONG_TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        url.to_string()
+    }
+}
+
 /// A fresh SQLite store in a temp dir.
 pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,0 +1,206 @@
+//! Several instances on one PostgreSQL database: ingest on one wakes the lanes of another
+//! (LISTEN/NOTIFY), and two real `lienthong run` processes share one backlog, one of them killed
+//! with SIGKILL half-way, without losing, reordering or doubling anything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lienthong::scheduler::LEADER_LEASE;
+use lienthong::sim::SimSettings;
+use lienthong::store::{self, AcceptedRecord, IngestWrite, RecordKind};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::daemons::{check_portal, chunks, post, until_applied, Daemon};
+use crate::support::{local_records, postgres, spawn_app_with};
+
+fn one_dossier(n: usize) -> IngestWrite {
+    IngestWrite {
+        source: "tinh".into(),
+        kind: RecordKind::Dossier,
+        peer: "dvcqg".into(),
+        operation: "DongBoHoSoMC".into(),
+        accepted: vec![AcceptedRecord {
+            record_id: uuid::Uuid::new_v4(),
+            record: json!({}),
+            mapping_version: "v1".into(),
+            dossier: format!("D-{n}"),
+            item: json!({}),
+            at_ms: None,
+            source_seq: None,
+            warnings: vec![],
+            also: vec![],
+        }],
+        rejected: vec![],
+        idempotency: None,
+        now_ms: store::now_ms(),
+    }
+}
+
+#[tokio::test]
+async fn ingest_on_one_instance_wakes_the_lanes_of_another() {
+    let sqlite = crate::support::sqlite().await;
+    let stop = CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    assert!(
+        sqlite
+            .store
+            .work_listener(Arc::new(Notify::new()), stop.clone())
+            .is_none(),
+        "SQLite: one process per file, woken in-process"
+    );
+    let Some(pg) = postgres().await else {
+        return;
+    };
+    // A second instance: its own pool on the same database.
+    let other = store::open(&pg.url(), 2).await.unwrap();
+    let wake = Arc::new(Notify::new());
+    let listener = other.work_listener(wake.clone(), stop.clone()).unwrap();
+    tokio::spawn(listener);
+    // The listener wakes the lanes once when it (re)connects: wait for that first.
+    tokio::time::timeout(Duration::from_secs(10), wake.notified())
+        .await
+        .expect("listener connected");
+    for n in 0..3 {
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        pg.store
+            .ingest(one_dossier(n), &|_| String::new())
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), woken)
+            .await
+            .unwrap_or_else(|_| panic!("ingest {n} on one instance woke the other"));
+    }
+
+    // The listening connection dies (a database restart, a proxy's idle cut): the listener
+    // connects again by itself, wakes the lanes for what it may have missed, and listens on.
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    let admin = sqlx::PgPool::connect(&pg.url()).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(cut, vec![true], "one listening connection");
+    tokio::time::timeout(Duration::from_secs(20), woken)
+        .await
+        .expect("woken after reconnecting");
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    pg.store
+        .ingest(one_dossier(9), &|_| String::new())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), woken)
+        .await
+        .expect("ingest after the reconnection woke the other instance");
+}
+
+#[tokio::test]
+async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
+    let Some(pg) = postgres().await else {
+        return;
+    };
+    let url = pg.url();
+    let dossiers: usize = std::env::var("LIENTHONG_MULTI_DOSSIERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    // Ingest through the in-process gateway (HTTP only) into the shared database.
+    let app = spawn_app_with(pg, SimSettings::default(), |c| {
+        c.server.body_limit_bytes = 4 << 20;
+    })
+    .await;
+    let sim_base = app.config.peers.dvcqg.as_ref().unwrap().base_url.clone();
+    let (d, s) = local_records(44, dossiers);
+    let total = (d.len() + s.len()) as u64;
+    let client = reqwest::Client::new();
+    for chunk in chunks(&d, &s, 20) {
+        assert!(post(&client, &app.base, &chunk).await, "backlog accepted");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let lease = Duration::from_secs(3);
+    let delivery = format!("lease_seconds = {}", lease.as_secs());
+    let started = Instant::now();
+    // Both also run the scheduler: one of them holds the leader lease.
+    let schedules = "\n[schedules]\noutbox_stats = \"* * * * * *\"\n";
+    let start = |name| {
+        Daemon::start_with(
+            dir.path(),
+            name,
+            &url,
+            &sim_base,
+            &format!("{delivery}\nconcurrency = 2"),
+            "",
+            schedules,
+        )
+    };
+    let mut a = start("a");
+    let b = start("b");
+    let b_pid = format!("-{}-", b.pid().unwrap());
+    // Half-way through, a dies with batches in flight.
+    until_applied(&app.sim, total / 2, Duration::from_secs(120)).await;
+    let before_kill = started.elapsed();
+    let applied_at_kill: u64 = app.sim.stats().items_applied.values().sum();
+    a.kill();
+    let killed = Instant::now();
+    until_applied(&app.sim, total, Duration::from_secs(120)).await;
+    let after_kill = killed.elapsed();
+
+    // The outbox agrees: everything delivered, nothing open or dead.
+    let counts = app.counts().await;
+    let delivered: i64 = counts
+        .iter()
+        .filter(|c| c.state == "delivered")
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(delivered as u64, total, "{counts:?}");
+    let stats = check_portal(&app.sim, &d, &s);
+
+    // The scheduler's leader lease is b's now: it held it already, or took it over from a.
+    let mut leader = None;
+    while killed.elapsed() < lease + Duration::from_secs(10) {
+        leader = app.store.lease(LEADER_LEASE).await.unwrap();
+        if leader.as_ref().is_some_and(|l| l.holder.contains(&b_pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leader = leader.expect("a leader lease");
+    assert!(
+        leader.holder.contains(&b_pid),
+        "the survivor leads the scheduled jobs: {leader:?}"
+    );
+    let led_after = killed.elapsed();
+    drop(b);
+
+    // The survivor works alone after the kill; the kill's cost is at most one lease (the dead
+    // instance's batches wait for it to expire), beyond the time its share takes.
+    let rate = applied_at_kill as f64 / before_kill.as_secs_f64().max(1e-3);
+    let alone = Duration::from_secs_f64((total - applied_at_kill) as f64 / rate * 2.0);
+    eprintln!(
+        "two instances, one backlog: {total} messages; {applied_at_kill} applied after {:.2} s, then one instance killed; \
+         the survivor finished {:.2} s after the kill (lease {} s) and, checked {:.2} s after it, held the scheduler lease; \
+         repeats absorbed {}; portal requests {}",
+        before_kill.as_secs_f64(),
+        after_kill.as_secs_f64(),
+        lease.as_secs(),
+        led_after.as_secs_f64(),
+        stats.duplicates_absorbed,
+        stats.requests,
+    );
+    let bound = lease + alone + Duration::from_secs(5);
+    assert!(
+        after_kill <= bound,
+        "the survivor took {after_kill:?} after the kill (bound {bound:?}: one lease, the rest of the backlog at half the two-instance rate, 5 s slack)"
+    );
+}
