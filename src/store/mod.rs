@@ -33,6 +33,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Set once the database has failed a statement for a reason other than a duplicate key (disk
+/// full, I/O error, lost connection). From then on pooled SQLite connections are checked before
+/// use: a transaction the database rolled back by itself (as SQLite does on a full disk) can
+/// leave the driver believing it is still open, and such a connection would fail every later
+/// transaction. See `sqlite.rs`.
+pub(crate) static STORE_FAILED_ONCE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
@@ -40,7 +48,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StoreError::Corrupt(e.to_string())
             }
-            _ => StoreError::Unavailable(e.to_string()),
+            _ => {
+                STORE_FAILED_ONCE.store(true, std::sync::atomic::Ordering::Relaxed);
+                StoreError::Unavailable(e.to_string())
+            }
         }
     }
 }

@@ -35,14 +35,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(3))
+        let pool = pool_options(max_connections)
             .connect_with(options.clone())
             .await?;
-        let delivery = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(3))
+        let delivery = pool_options(max_connections)
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
         Ok(Self {
@@ -67,6 +63,28 @@ impl SqliteStore {
     ) -> Option<BoxFuture<'static, ()>> {
         None
     }
+}
+
+/// Pools whose connections are checked before use once the database has failed a statement
+/// ([`super::STORE_FAILED_ONCE`]): a connection on which a transaction cannot begin (the driver
+/// still counts a transaction that SQLite rolled back by itself, e.g. on a full disk) is closed
+/// and replaced instead of failing every request it serves, so the gateway recovers by itself
+/// once the disk has room again.
+fn pool_options(max_connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(3))
+        .before_acquire(|conn, _meta| {
+            Box::pin(async move {
+                if !super::STORE_FAILED_ONCE.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(true);
+                }
+                match sqlx::Connection::begin_with(conn, "BEGIN").await {
+                    Ok(tx) => Ok(tx.rollback().await.is_ok()),
+                    Err(_) => Ok(false),
+                }
+            })
+        })
 }
 
 // Writes take the database lock up front (BEGIN IMMEDIATE): a deferred transaction that reads

@@ -8,6 +8,7 @@ mod crash;
 mod crash_loop;
 mod daemons;
 mod delivery;
+mod disk_full;
 mod ingest;
 mod leader;
 mod legacy;
