@@ -151,8 +151,34 @@ async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
     until_applied(&app.sim, total / 2, Duration::from_secs(120)).await;
     let before_kill = started.elapsed();
     let applied_at_kill: u64 = app.sim.stats().items_applied.values().sum();
+    let a_pid = format!("-{}-", a.pid().unwrap());
     a.kill();
     let killed = Instant::now();
+    // The batches a held when it died: the survivor must have finished them within one lease.
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let orphaned: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM batches WHERE state = 'open' AND owner LIKE '%' || $1 || '%'",
+    )
+    .bind(&a_pid)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut orphans_done = None;
+    while killed.elapsed() < lease + Duration::from_secs(30) {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM batches WHERE state = 'open' AND id = ANY($1)",
+        )
+        .bind(&orphaned)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        if open == 0 {
+            orphans_done = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let orphans_done = orphans_done.expect("the dead instance's batches were finished");
     until_applied(&app.sim, total, Duration::from_secs(120)).await;
     let after_kill = killed.elapsed();
 
@@ -197,6 +223,16 @@ async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
         led_after.as_secs_f64(),
         stats.duplicates_absorbed,
         stats.requests,
+    );
+    eprintln!(
+        "the {} batch(es) the killed instance held were finished {:.2} s after the kill (lease {} s)",
+        orphaned.len(),
+        orphans_done.as_secs_f64(),
+        lease.as_secs()
+    );
+    assert!(
+        orphans_done <= lease + Duration::from_secs(2),
+        "the killed instance's batches took {orphans_done:?} to finish; one lease is {lease:?}"
     );
     let bound = lease + alone + Duration::from_secs(5);
     assert!(
