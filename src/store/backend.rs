@@ -71,6 +71,15 @@ macro_rules! impl_store {
                 answer: $crate::store::AnswerFn<'_>,
             ) -> Result<String, $crate::store::StoreError> {
                 use $crate::store::RecordKind;
+                // One statement for every message ingest queues (the record's own, and those for
+                // further routes).
+                const INSERT_OUTBOX: &str = concat!(
+                    "INSERT INTO outbox (id, peer, operation, dossier, position, at, source_seq, is_update, \
+                     item, record_id, mapping_version, warnings, state, attempts, next_attempt_at, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, ",
+                    $nextpos,
+                    ", $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13, $13)"
+                );
                 let _turn = self.write_turn().await;
 
                 let mut tx = self.pool.begin_with($begin).await?;
@@ -114,13 +123,7 @@ macro_rules! impl_store {
                         }
                     };
                     result.waiting.push(state == "waiting");
-                    sqlx::query(concat!(
-                        "INSERT INTO outbox (id, peer, operation, dossier, position, at, source_seq, is_update, \
-                         item, record_id, mapping_version, warnings, state, attempts, next_attempt_at, \
-                         created_at, updated_at) VALUES ($1, $2, $3, $4, ",
-                        $nextpos,
-                        ", $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13, $13)"
-                    ))
+                    sqlx::query(INSERT_OUTBOX)
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(&w.peer)
                     .bind(&w.operation)
@@ -137,22 +140,19 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                     for also in &r.also {
-                        sqlx::query(concat!(
-                            "INSERT INTO outbox (id, peer, operation, dossier, position, at, source_seq, is_update, \
-                             item, record_id, mapping_version, warnings, state, attempts, next_attempt_at, \
-                             created_at, updated_at) VALUES ($1, $2, $3, $4, ",
-                            $nextpos,
-                            ", $5, $6, 0, $7, $8, $9, '[]', 'pending', 0, $10, $10, $10)"
-                        ))
+                        sqlx::query(INSERT_OUTBOX)
                         .bind(uuid::Uuid::new_v4().to_string())
                         .bind(&also.peer)
                         .bind(&also.operation)
                         .bind(&r.dossier)
                         .bind(r.at_ms)
                         .bind(r.source_seq)
+                        .bind(0i64)
                         .bind(also.item.to_string())
                         .bind(r.record_id.to_string())
                         .bind(&also.mapping_version)
+                        .bind("[]")
+                        .bind("pending")
                         .bind(w.now_ms)
                         .execute(&mut *tx)
                         .await?;
