@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use lienthong::outbox::{housekeeping, Outcome};
+use lienthong::outbox::{housekeeping, Lane, Outcome};
 use lienthong::sim::{EventKind, Fault, SimSettings};
 use lienthong::store::{now_ms, MessageFilter, Store};
 use serde_json::{json, Value};
@@ -28,6 +28,19 @@ async fn dead(app: &TestApp) -> Vec<Uuid> {
         .iter()
         .map(|m| m.id)
         .collect()
+}
+
+/// Posts one generated dossier and fails its first delivery; with `max_attempts = 1` it is then
+/// the one dead message. Returns the record (in a list), the lane and the message's id.
+async fn one_dead_dossier(app: &TestApp, seed: u64) -> (Vec<Value>, Lane, Uuid) {
+    let (d, _) = local_records(seed, 1);
+    app.post("dossiers", &d[0]).await;
+    let lane = app.lane("t", None);
+    app.sim.script(vec![Fault::Http500]);
+    lane.try_execute().await.unwrap();
+    let dead = dead(app).await;
+    assert_eq!(dead.len(), 1, "one dead message");
+    (d, lane, dead[0])
 }
 
 async fn last_batch(store: &dyn Store, id: Uuid) -> String {
@@ -320,12 +333,7 @@ async fn the_admin_api_needs_its_token_and_masks_personal_data() {
         c.server.admin_token = Some("admin-token".to_string().into());
     })
     .await;
-    let (d, _) = local_records(35, 1);
-    app.post("dossiers", &d[0]).await;
-    let lane = app.lane("t", None);
-    app.sim.script(vec![Fault::Http500]);
-    lane.try_execute().await.unwrap();
-    let id = dead(&app).await[0];
+    let (d, _lane, id) = one_dead_dossier(&app, 35).await;
 
     // Every admin route refuses a request without the token or with a wrong one.
     for &(method, path) in lienthong::admin::ROUTES {
@@ -465,12 +473,7 @@ async fn cli_show_and_remap_with_a_diff_send_the_new_body_under_a_new_id() {
     let dir = tempfile::tempdir().unwrap();
     let (ts, url) = sqlite_in(dir.path()).await;
     let app = spawn_app_with(ts, SimSettings::default(), |c| c.delivery.max_attempts = 1).await;
-    let (d, _) = local_records(36, 1);
-    app.post("dossiers", &d[0]).await;
-    let lane = app.lane("t", None);
-    app.sim.script(vec![Fault::Http500]);
-    lane.try_execute().await.unwrap();
-    let id = dead(&app).await[0];
+    let (d, lane, id) = one_dead_dossier(&app, 36).await;
     let before = app.store.message(id).await.unwrap().unwrap();
     let old_batch = before.batch_id.clone().unwrap();
 
@@ -633,12 +636,7 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
     for ts in stores().await {
         let name = ts.name;
         let app = spawn_app_with(ts, SimSettings::default(), |c| c.delivery.max_attempts = 1).await;
-        let (d, _) = local_records(38, 1);
-        app.post("dossiers", &d[0]).await;
-        let lane = app.lane("t", None);
-        app.sim.script(vec![Fault::Http500]);
-        lane.try_execute().await.unwrap();
-        let id = dead(&app).await[0];
+        let (d, lane, id) = one_dead_dossier(&app, 38).await;
 
         // The configured mapping renders the same item: nothing differs.
         let dir = tempfile::tempdir().unwrap();
@@ -720,12 +718,7 @@ async fn the_admin_api_previews_a_remap_then_queues_it_on_confirmation() {
         c.sources[0].dossier_mapping = path;
     })
     .await;
-    let (d, _) = local_records(41, 1);
-    app.post("dossiers", &d[0]).await;
-    let lane = app.lane("t", None);
-    app.sim.script(vec![Fault::Http500]);
-    lane.try_execute().await.unwrap();
-    let id = dead(&app).await[0];
+    let (d, lane, id) = one_dead_dossier(&app, 41).await;
     let text = std::fs::read_to_string(&dossier_toml).unwrap();
     std::fs::write(
         &dossier_toml,
