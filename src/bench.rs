@@ -37,7 +37,7 @@ use crate::sim::local::generate;
 use crate::sim::{SimSettings, Simulator};
 use crate::source::http::{DOSSIER_ROUTE, STEP_ROUTE};
 use crate::source::xml::{parse_records, XmlLimits};
-use crate::store::{self, AcceptedRecord, IngestWrite, RecordKind, Store};
+use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind, Store};
 
 mod backlog;
 mod latency;
@@ -674,13 +674,16 @@ async fn fill_and_deliver(
                 Ok(m) => accepted.push(AcceptedRecord {
                     record_id: Uuid::new_v4(),
                     mapping_version: mapping.version().to_string(),
+                    messages: vec![NewMessage::new(
+                        DOSSIER_ROUTE.0,
+                        DOSSIER_ROUTE.1,
+                        m.dossier.clone(),
+                        Value::Object(m.item),
+                    )
+                    .with_header(HeaderRule::Header)],
                     dossier: m.dossier,
-                    item: Value::Object(m.item),
-                    at_ms: m.at.map(|t| t.timestamp_millis()),
-                    source_seq: m.source_seq,
                     warnings: m.warnings.iter().map(ToString::to_string).collect(),
                     record: record.clone(),
-                    also: Vec::new(),
                 }),
                 Err(_) => report.rejected += 1,
             }
@@ -689,8 +692,6 @@ async fn fill_and_deliver(
         let write = IngestWrite {
             source: "bench".into(),
             kind: RecordKind::Dossier,
-            peer: DOSSIER_ROUTE.0.into(),
-            operation: DOSSIER_ROUTE.1.into(),
             accepted,
             rejected: Vec::new(),
             idempotency: None,

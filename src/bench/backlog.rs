@@ -22,7 +22,7 @@ use crate::mapping::Mapping;
 use crate::sim::local::generate;
 use crate::sim::{SimSettings, Simulator};
 use crate::source::http::DOSSIER_ROUTE;
-use crate::store::{self, AcceptedRecord, IngestWrite, RecordKind};
+use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BacklogOptions {
@@ -134,12 +134,15 @@ async fn fill(
                 record_id: Uuid::new_v4(),
                 record,
                 mapping_version: version.into(),
+                messages: vec![NewMessage::new(
+                    DOSSIER_ROUTE.0,
+                    DOSSIER_ROUTE.1,
+                    new_code.clone(),
+                    item,
+                )
+                .with_header(HeaderRule::Header)],
                 dossier: new_code,
-                item,
-                at_ms: None,
-                source_seq: None,
                 warnings: Vec::new(),
-                also: Vec::new(),
             });
         }
         bench_store
@@ -148,8 +151,6 @@ async fn fill(
                 IngestWrite {
                     source: "bench".into(),
                     kind: RecordKind::Dossier,
-                    peer: DOSSIER_ROUTE.0.into(),
-                    operation: DOSSIER_ROUTE.1.into(),
                     accepted,
                     rejected: Vec::new(),
                     idempotency: None,

@@ -248,6 +248,7 @@ impl Lane {
         let lease_until = now + self.policy.lease().as_millis() as i64;
         let mut claim = Claim {
             peer: self.peer.name(),
+            skip_destinations: &[],
             operation: "",
             limit: 0,
             now_ms: now,
@@ -275,7 +276,12 @@ impl Lane {
     async fn deliver(&self, mut batch: Batch, ticket: Admitted<'_>) -> Result<Outcome, StoreError> {
         let (verdict, answer_sha256) = self
             .peer
-            .send_recorded(batch.id, &batch.operation, &batch.body)
+            .deliver(crate::peer::Request {
+                id: batch.id,
+                destination: &batch.destination,
+                operation: &batch.operation,
+                body: &batch.body,
+            })
             .await;
         batch.answer_sha256 = answer_sha256;
         if let BatchVerdict::Paused { reason } = &verdict {

@@ -270,6 +270,7 @@ mod tests {
         Batch {
             id: Uuid::new_v4(),
             peer: "dvcqg".into(),
+            destination: String::new(),
             operation: op.into(),
             is_update,
             body: serde_json::json!({}),

@@ -46,6 +46,18 @@ pub enum BatchVerdict {
     Paused { reason: String },
 }
 
+/// One stored batch on its way to one destination of a peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The `X-Request-ID`, the same on every try of the batch.
+    pub id: Uuid,
+    /// Which destination of the peer family (`""` for a peer with one destination).
+    pub destination: &'a str,
+    pub operation: &'a str,
+    /// The body as stored.
+    pub body: &'a Value,
+}
+
 /// A remote system the outbox can deliver batches to.
 #[async_trait]
 pub trait Peer: Send + Sync {
@@ -68,5 +80,12 @@ pub trait Peer: Send + Sync {
         body: &Value,
     ) -> (BatchVerdict, Option<String>) {
         (self.send(request_id, operation, body).await, None)
+    }
+    /// What the outbox calls: sends `request` to its destination and classifies the answer,
+    /// with the hex SHA-256 of the answer body. A peer with one destination need not override
+    /// it; a family of many destinations does.
+    async fn deliver(&self, request: Request<'_>) -> (BatchVerdict, Option<String>) {
+        self.send_recorded(request.id, request.operation, request.body)
+            .await
     }
 }

@@ -22,7 +22,7 @@ use super::{Source, Sources};
 use crate::mapping::{render_xml, Mapping};
 use crate::peer::dvcqg::{OP_SYNC_DOCUMENT, PEER_LGSP_SYNC};
 use crate::store::{
-    now_ms, AcceptedRecord, AlsoQueued, IdempotencyKey, IngestResult, IngestWrite,
+    now_ms, AcceptedRecord, HeaderRule, IdempotencyKey, IngestResult, IngestWrite, NewMessage,
     QuarantinedRecord, RecordKind, Store, StoreError,
 };
 
@@ -231,25 +231,47 @@ async fn ingest(
             _ => Ok((Vec::new(), Vec::new())),
         };
         match mapped.and_then(|m| also.map(|a| (m, a))) {
-            Ok((m, (also, also_warnings))) => good.push((
-                index,
-                AcceptedRecord {
-                    record_id: Uuid::new_v4(),
-                    mapping_version: mapping.version().to_string(),
-                    dossier: m.dossier,
+            Ok((m, (also, also_warnings))) => {
+                let at_ms = m.at.map(|t| t.timestamp_millis());
+                let mut messages = vec![NewMessage {
+                    peer: peer.to_string(),
+                    destination: String::new(),
+                    operation: operation.to_string(),
+                    key: m.dossier.clone(),
                     item: Value::Object(m.item),
-                    at_ms: m.at.map(|t| t.timestamp_millis()),
+                    at_ms,
                     source_seq: m.source_seq,
-                    warnings: m
-                        .warnings
-                        .iter()
-                        .map(ToString::to_string)
-                        .chain(also_warnings)
-                        .collect(),
-                    record,
-                    also,
-                },
-            )),
+                    warnings: m.warnings.iter().map(ToString::to_string).collect(),
+                    record_id: None,
+                    mapping_version: None,
+                    header: match kind {
+                        RecordKind::Dossier => HeaderRule::Header,
+                        RecordKind::Step => HeaderRule::AfterHeader,
+                    },
+                }];
+                for mut a in also {
+                    a.key = m.dossier.clone();
+                    a.at_ms = at_ms;
+                    a.source_seq = m.source_seq;
+                    messages.push(a);
+                }
+                good.push((
+                    index,
+                    AcceptedRecord {
+                        record_id: Uuid::new_v4(),
+                        mapping_version: mapping.version().to_string(),
+                        dossier: m.dossier,
+                        warnings: m
+                            .warnings
+                            .iter()
+                            .map(ToString::to_string)
+                            .chain(also_warnings)
+                            .collect(),
+                        record,
+                        messages,
+                    },
+                ))
+            }
             Err(reason) => {
                 rejected_answers.push(json!({ "index": index, "error": reason }));
                 rejected.push(QuarantinedRecord {
@@ -264,7 +286,8 @@ async fn ingest(
     if kind == RecordKind::Step {
         // A dossier's steps go in the order they happened, ties by the source's own sequence.
         good.sort_by(|(ia, a), (ib, b)| {
-            (&a.dossier, a.at_ms, a.source_seq, ia).cmp(&(&b.dossier, b.at_ms, b.source_seq, ib))
+            let at = |r: &AcceptedRecord| r.messages.first().map(|m| (m.at_ms, m.source_seq));
+            (&a.dossier, at(a), ia).cmp(&(&b.dossier, at(b), ib))
         });
     }
     let order: Vec<(usize, Uuid, Vec<String>)> = good
@@ -276,8 +299,6 @@ async fn ingest(
     let write = IngestWrite {
         source: source_name.clone(),
         kind,
-        peer: peer.to_string(),
-        operation: operation.to_string(),
         accepted: good.into_iter().map(|(_, r)| r).collect(),
         rejected,
         idempotency: idempotency.clone(),
@@ -338,7 +359,7 @@ fn sync_document(
     legacy: &Mapping,
     record: &Value,
     source: &Source,
-) -> Result<(Vec<AlsoQueued>, Vec<String>), String> {
+) -> Result<(Vec<NewMessage>, Vec<String>), String> {
     let mapped = legacy
         .map(record, &source.vars)
         .map_err(|r| format!("legacy route (sync_document): {r}"))?;
@@ -349,11 +370,18 @@ fn sync_document(
         .map(|w| format!("legacy route (sync_document): {w}"))
         .collect();
     Ok((
-        vec![AlsoQueued {
+        vec![NewMessage {
             peer: PEER_LGSP_SYNC.to_string(),
+            destination: String::new(),
             operation: OP_SYNC_DOCUMENT.to_string(),
+            key: String::new(),
             item: Value::String(xml),
-            mapping_version: legacy.version().to_string(),
+            at_ms: None,
+            source_seq: None,
+            warnings: Vec::new(),
+            record_id: None,
+            mapping_version: Some(legacy.version().to_string()),
+            header: HeaderRule::Free,
         }],
         warnings,
     ))

@@ -70,7 +70,6 @@ macro_rules! impl_store {
                 w: $crate::store::IngestWrite,
                 answer: $crate::store::AnswerFn<'_>,
             ) -> Result<String, $crate::store::StoreError> {
-                use $crate::store::RecordKind;
                 // One statement for every message ingest queues (the record's own, and those for
                 // further routes).
                 const INSERT_OUTBOX: &str = concat!(
@@ -84,6 +83,9 @@ macro_rules! impl_store {
 
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut result = $crate::store::IngestResult::default();
+                let mut any_pending = false;
+                // The peers that have new work due now (signalled to other instances).
+                let mut peers: Vec<String> = Vec::new();
                 for r in &w.accepted {
                     sqlx::query(
                         "INSERT INTO records (id, source, kind, dossier, body, mapping_version, received_at) \
@@ -98,65 +100,61 @@ macro_rules! impl_store {
                     .bind(w.now_ms)
                     .execute(&mut *tx)
                     .await?;
-                    let (is_update, state, first_header) = match w.kind {
-                        RecordKind::Dossier => {
-                            let inserted = sqlx::query(
-                                "INSERT INTO dossiers (dossier, source, first_record, created_at) \
-                                 VALUES ($1, $2, $3, $4) ON CONFLICT (dossier) DO NOTHING",
-                            )
-                            .bind(&r.dossier)
-                            .bind(&w.source)
-                            .bind(r.record_id.to_string())
-                            .bind(w.now_ms)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            (inserted == 0, "pending", inserted == 1)
-                        }
-                        RecordKind::Step => {
-                            let known = sqlx::query("SELECT 1 FROM dossiers WHERE dossier = $1")
-                                .bind(&r.dossier)
-                                .fetch_optional(&mut *tx)
-                                .await?
-                                .is_some();
-                            (false, if known { "pending" } else { "waiting" }, false)
-                        }
+                    // The key is registered once per record, before its messages are queued.
+                    let registers = r.messages.iter().any(|m| m.header == $crate::store::HeaderRule::Header);
+                    let (known_before, first_header) = if registers {
+                        let inserted = sqlx::query(
+                            "INSERT INTO dossiers (dossier, source, first_record, created_at) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (dossier) DO NOTHING",
+                        )
+                        .bind(&r.dossier)
+                        .bind(&w.source)
+                        .bind(r.record_id.to_string())
+                        .bind(w.now_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        (inserted == 0, inserted == 1)
+                    } else {
+                        (false, false)
                     };
-                    result.waiting.push(state == "waiting");
-                    sqlx::query(INSERT_OUTBOX)
-                    .bind(uuid::Uuid::new_v4().to_string())
-                    .bind(&w.peer)
-                    .bind(&w.operation)
-                    .bind(&r.dossier)
-                    .bind(r.at_ms)
-                    .bind(r.source_seq)
-                    .bind(is_update as i64)
-                    .bind(r.item.to_string())
-                    .bind(r.record_id.to_string())
-                    .bind(&r.mapping_version)
-                    .bind(serde_json::to_string(&r.warnings).unwrap_or_else(|_| "[]".into()))
-                    .bind(state)
-                    .bind(w.now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                    for also in &r.also {
+                    let mut any_waiting = false;
+                    for m in &r.messages {
+                        let (is_update, state) = match m.header {
+                            $crate::store::HeaderRule::Free => (false, "pending"),
+                            $crate::store::HeaderRule::Header => (known_before, "pending"),
+                            $crate::store::HeaderRule::AfterHeader => {
+                                let known = sqlx::query("SELECT 1 FROM dossiers WHERE dossier = $1")
+                                    .bind(&m.key)
+                                    .fetch_optional(&mut *tx)
+                                    .await?
+                                    .is_some();
+                                (false, if known { "pending" } else { "waiting" })
+                            }
+                        };
+                        any_waiting |= state == "waiting";
+                        any_pending |= state == "pending";
                         sqlx::query(INSERT_OUTBOX)
                         .bind(uuid::Uuid::new_v4().to_string())
-                        .bind(&also.peer)
-                        .bind(&also.operation)
-                        .bind(&r.dossier)
-                        .bind(r.at_ms)
-                        .bind(r.source_seq)
-                        .bind(0i64)
-                        .bind(also.item.to_string())
-                        .bind(r.record_id.to_string())
-                        .bind(&also.mapping_version)
-                        .bind("[]")
-                        .bind("pending")
+                        .bind(&m.peer)
+                        .bind(&m.operation)
+                        .bind(&m.key)
+                        .bind(m.at_ms)
+                        .bind(m.source_seq)
+                        .bind(is_update as i64)
+                        .bind(m.item.to_string())
+                        .bind(m.record_id.unwrap_or(r.record_id).to_string())
+                        .bind(m.mapping_version.as_deref().unwrap_or(&r.mapping_version))
+                        .bind(serde_json::to_string(&m.warnings).unwrap_or_else(|_| "[]".into()))
+                        .bind(state)
                         .bind(w.now_ms)
                         .execute(&mut *tx)
                         .await?;
+                        if state == "pending" && !peers.contains(&m.peer) {
+                            peers.push(m.peer.clone());
+                        }
                     }
+                    result.waiting.push(any_waiting);
                     if first_header {
                         // Steps that arrived before their dossier go now, right behind it, in the
                         // order they were queued.
@@ -197,8 +195,10 @@ macro_rules! impl_store {
                 }
                 if let Some(notify) = <$Store>::NOTIFY_WORK {
                     // Delivered to every listening instance when (and only if) this commits.
-                    if result.waiting.iter().any(|waiting| !waiting) {
-                        sqlx::query(notify).bind(&w.peer).execute(&mut *tx).await?;
+                    if any_pending {
+                        for peer in &peers {
+                            sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
+                        }
                     }
                 }
                 let answer = answer(&result);
@@ -261,6 +261,7 @@ macro_rules! impl_store {
                 Ok(Some($crate::store::Batch {
                     id: super::parse_uuid(&id)?,
                     peer: c.peer.to_string(),
+                    destination: String::new(),
                     operation: row.try_get("operation")?,
                     is_update: row.try_get::<i64, _>("is_update")? != 0,
                     body: super::parse_json(&body)?,
@@ -361,6 +362,7 @@ macro_rules! impl_store {
                 Ok(Some($crate::store::Batch {
                     id,
                     peer: c.peer.to_string(),
+                    destination: String::new(),
                     operation: c.operation.to_string(),
                     is_update,
                     body,

@@ -78,33 +78,86 @@ impl RecordKind {
     }
 }
 
-/// One accepted record and the message rendered from it.
+/// One accepted record and the messages rendered from it (one per route target).
 #[derive(Debug, Clone)]
 pub struct AcceptedRecord {
     pub record_id: Uuid,
     /// The record as the source sent it.
     pub record: Value,
+    /// The version of the record's first (primary) mapping.
     pub mapping_version: String,
-    /// `MaHoSo`.
+    /// The record's key (`MaHoSo`).
     pub dossier: String,
-    /// The portal item.
+    pub warnings: Vec<String>,
+    /// What to queue for it, in this order, in the same transaction.
+    pub messages: Vec<NewMessage>,
+}
+
+/// How a queued message relates to its key's header (a dossier's `HoSo` before its steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderRule {
+    /// Goes on its own: pending at once, sent as a create.
+    #[default]
+    Free,
+    /// The header of its key: registers the key; sent as an update when the key was registered
+    /// by an earlier record, as a create otherwise; moves messages waiting for the key behind it.
+    Header,
+    /// Waits (`waiting`, blocking nothing) until its key's header has been registered.
+    AfterHeader,
+}
+
+/// One message to queue: what any way in (ingest, the catalog fan-out, postal orders, repairs)
+/// hands the outbox, in the caller's transaction.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The peer family (`dvcqg`, `lgsp_sync`, `commune`, ...).
+    pub peer: String,
+    /// Which destination of the family: `""` for a peer with one destination; a subscriber's
+    /// name for a family of many. Order, back-off and breakers are per destination.
+    pub destination: String,
+    pub operation: String,
+    /// Ordering key: messages of one (peer, destination, key) go in queue order.
+    pub key: String,
+    /// The rendered item (a JSON value; an XML document is a JSON string).
     pub item: Value,
     /// When it happened (ms), for information and ordering within one request.
     pub at_ms: Option<i64>,
     pub source_seq: Option<i64>,
     pub warnings: Vec<String>,
-    /// Further messages rendered from the same record for other routes (e.g. the legacy
-    /// `SyncDocument`), queued in the same transaction under the same dossier.
-    pub also: Vec<AlsoQueued>,
+    /// The source record it was rendered from, if any (for remap).
+    pub record_id: Option<Uuid>,
+    /// The mapping version it was rendered with, if any.
+    pub mapping_version: Option<String>,
+    pub header: HeaderRule,
 }
 
-/// One more message from an accepted record, for another peer.
-#[derive(Debug, Clone)]
-pub struct AlsoQueued {
-    pub peer: String,
-    pub operation: String,
-    pub item: Value,
-    pub mapping_version: String,
+impl NewMessage {
+    /// A message of `peer`'s only destination, free of header rules, with no source record.
+    pub fn new(
+        peer: impl Into<String>,
+        operation: impl Into<String>,
+        key: impl Into<String>,
+        item: Value,
+    ) -> Self {
+        Self {
+            peer: peer.into(),
+            destination: String::new(),
+            operation: operation.into(),
+            key: key.into(),
+            item,
+            at_ms: None,
+            source_seq: None,
+            warnings: Vec::new(),
+            record_id: None,
+            mapping_version: None,
+            header: HeaderRule::Free,
+        }
+    }
+
+    pub fn with_header(mut self, header: HeaderRule) -> Self {
+        self.header = header;
+        self
+    }
 }
 
 /// One record rejected at ingest, kept for the operator.
@@ -121,9 +174,6 @@ pub struct QuarantinedRecord {
 pub struct IngestWrite {
     pub source: String,
     pub kind: RecordKind,
-    /// The peer and operation accepted records are queued for.
-    pub peer: String,
-    pub operation: String,
     /// In the order they must be sent (steps sorted by time, then source sequence).
     pub accepted: Vec<AcceptedRecord>,
     pub rejected: Vec<QuarantinedRecord>,
@@ -132,7 +182,8 @@ pub struct IngestWrite {
     pub now_ms: i64,
 }
 
-/// What ingest wrote, per accepted record in order: whether each step must wait for its dossier.
+/// What ingest wrote, per accepted record in order: whether any of its messages waits for its
+/// key's header.
 #[derive(Debug, Clone, Default)]
 pub struct IngestResult {
     pub waiting: Vec<bool>,
@@ -163,6 +214,8 @@ pub struct Batch {
     /// The `X-Request-ID`, for life.
     pub id: Uuid,
     pub peer: String,
+    /// The destination of the peer family (`""` for a peer with one destination).
+    pub destination: String,
     pub operation: String,
     pub is_update: bool,
     /// The body exactly as stored; sent unchanged on every try.
@@ -195,6 +248,8 @@ pub type BuildBody<'a> = &'a (dyn Fn(bool, &[Value]) -> Value + Send + Sync);
 #[derive(Debug, Clone)]
 pub struct Claim<'a> {
     pub peer: &'a str,
+    /// Destinations held back by the lane (breaker open, paused): nothing of theirs is claimed.
+    pub skip_destinations: &'a [String],
     pub operation: &'a str,
     pub limit: usize,
     pub now_ms: i64,

@@ -266,6 +266,7 @@ async fn a_crash_between_send_and_commit_loses_nothing_and_resends_the_same_id()
         let now = now_ms();
         let claim = Claim {
             peer: "dvcqg",
+            skip_destinations: &[],
             operation: "DongBoHoSoMC",
             limit: 50,
             now_ms: now,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use lienthong::scheduler::LEADER_LEASE;
 use lienthong::sim::SimSettings;
-use lienthong::store::{self, AcceptedRecord, IngestWrite, RecordKind};
+use lienthong::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -19,18 +19,16 @@ fn one_dossier(n: usize) -> IngestWrite {
     IngestWrite {
         source: "tinh".into(),
         kind: RecordKind::Dossier,
-        peer: "dvcqg".into(),
-        operation: "DongBoHoSoMC".into(),
         accepted: vec![AcceptedRecord {
             record_id: uuid::Uuid::new_v4(),
             record: json!({}),
             mapping_version: "v1".into(),
             dossier: format!("D-{n}"),
-            item: json!({}),
-            at_ms: None,
-            source_seq: None,
             warnings: vec![],
-            also: vec![],
+            messages: vec![
+                NewMessage::new("dvcqg", "DongBoHoSoMC", format!("D-{n}"), json!({}))
+                    .with_header(HeaderRule::Header),
+            ],
         }],
         rejected: vec![],
         idempotency: None,

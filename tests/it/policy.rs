@@ -12,7 +12,9 @@ use lienthong::outbox::{spawn_lane, BreakerState, Hold, Lane, Outcome};
 use lienthong::peer::dvcqg::DvcqgPeer;
 use lienthong::peer::{BatchVerdict, Peer};
 use lienthong::sim::{Fault, RetryAfter, SimSettings};
-use lienthong::store::{now_ms, AcceptedRecord, IngestWrite, MessageFilter, RecordKind};
+use lienthong::store::{
+    now_ms, AcceptedRecord, HeaderRule, IngestWrite, MessageFilter, NewMessage, RecordKind,
+};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +46,7 @@ async fn attempts(app: &TestApp) -> Vec<u32> {
 }
 
 /// Local dossier records mapped to portal items, as ingest would store them.
-fn accepted(app: &TestApp, records: &[Value]) -> Vec<AcceptedRecord> {
+fn accepted(app: &TestApp, peer: &str, records: &[Value]) -> Vec<AcceptedRecord> {
     let mapping =
         lienthong::mapping::Mapping::load(&mappings().join("vendor-a/dossier.toml")).unwrap();
     let vars = app.config.sources[0].vars.clone();
@@ -52,16 +54,22 @@ fn accepted(app: &TestApp, records: &[Value]) -> Vec<AcceptedRecord> {
         .iter()
         .map(|r| {
             let m = mapping.map(r, &vars).unwrap();
+            let mut message = NewMessage::new(
+                peer,
+                "DongBoHoSoMC",
+                m.dossier.clone(),
+                Value::Object(m.item),
+            )
+            .with_header(HeaderRule::Header);
+            message.at_ms = m.at.map(|t| t.timestamp_millis());
+            message.source_seq = m.source_seq;
             AcceptedRecord {
                 record_id: Uuid::new_v4(),
                 record: r.clone(),
                 mapping_version: mapping.version().to_string(),
                 dossier: m.dossier,
-                item: Value::Object(m.item),
-                at_ms: m.at.map(|t| t.timestamp_millis()),
-                source_seq: m.source_seq,
                 warnings: Vec::new(),
-                also: Vec::new(),
+                messages: vec![message],
             }
         })
         .collect()
@@ -72,9 +80,7 @@ async fn enqueue(app: &TestApp, peer: &str, records: &[Value], at_ms: i64) {
     let write = IngestWrite {
         source: "tinh".into(),
         kind: RecordKind::Dossier,
-        peer: peer.into(),
-        operation: "DongBoHoSoMC".into(),
-        accepted: accepted(app, records),
+        accepted: accepted(app, peer, records),
         rejected: Vec::new(),
         idempotency: None,
         now_ms: at_ms,

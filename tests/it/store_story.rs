@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use lienthong::store::{
-    AcceptedRecord, Batch, BatchFate, Claim, IdempotencyKey, IngestResult, IngestWrite,
-    MessageFate, RecordKind, Store, StoreError,
+    AcceptedRecord, Batch, BatchFate, Claim, HeaderRule, IdempotencyKey, IngestResult, IngestWrite,
+    MessageFate, NewMessage, RecordKind, Store, StoreError,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -16,29 +16,33 @@ const D_A: &str = "000.00.56.H56-261105-0001";
 const D_B: &str = "000.00.56.H56-261105-0002";
 
 fn record(dossier: &str, n: i64) -> AcceptedRecord {
+    let mut m = NewMessage::new("dvcqg", "", dossier, json!({ "MaHoSo": dossier, "n": n }));
+    m.at_ms = Some(n);
+    m.source_seq = Some(n);
     AcceptedRecord {
         record_id: Uuid::new_v4(),
         record: json!({ "MaHoSo": dossier, "n": n }),
         mapping_version: "v1".into(),
         dossier: dossier.into(),
-        item: json!({ "MaHoSo": dossier, "n": n }),
-        at_ms: Some(n),
-        source_seq: Some(n),
         warnings: vec![],
-        also: vec![],
+        messages: vec![m],
     }
 }
 
-fn write(kind: RecordKind, accepted: Vec<AcceptedRecord>, now_ms: i64) -> IngestWrite {
-    let operation = match kind {
-        RecordKind::Dossier => "DongBoHoSoMC",
-        RecordKind::Step => "CapNhatTienDoHoSoMC",
+fn write(kind: RecordKind, mut accepted: Vec<AcceptedRecord>, now_ms: i64) -> IngestWrite {
+    let (operation, header) = match kind {
+        RecordKind::Dossier => ("DongBoHoSoMC", HeaderRule::Header),
+        RecordKind::Step => ("CapNhatTienDoHoSoMC", HeaderRule::AfterHeader),
     };
+    for r in &mut accepted {
+        for m in &mut r.messages {
+            m.operation = operation.into();
+            m.header = header;
+        }
+    }
     IngestWrite {
         source: "tinh".into(),
         kind,
-        peer: "dvcqg".into(),
-        operation: operation.into(),
         accepted,
         rejected: vec![],
         idempotency: None,
@@ -57,6 +61,7 @@ fn build(is_update: bool, items: &[Value]) -> Value {
 fn claim<'a>(op: &'a str, owner: &'a str, now_ms: i64) -> Claim<'a> {
     Claim {
         peer: "dvcqg",
+        skip_destinations: &[],
         operation: op,
         limit: 50,
         now_ms,
