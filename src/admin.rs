@@ -21,8 +21,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, MethodRouter};
 use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::settings::resolve_secret;
 
 use crate::outbox::{housekeeping, operator};
 use crate::store::{MessageDetail, MessageFilter, Store};
@@ -31,9 +37,56 @@ use crate::store::{MessageDetail, MessageFilter, Store};
 pub struct AdminState {
     pub store: Arc<dyn Store>,
     pub token: Option<SecretString>,
-    /// The configuration remaps render with (sources and their mapping files), and the folder
-    /// relative paths in it are read from.
-    pub remap: Option<Arc<(crate::config::Config, std::path::PathBuf)>>,
+    /// Builds the route table as configured now, which remaps render with.
+    pub remap: Option<crate::routes::Loader>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where ingest and admin HTTP listen.
+    pub listen: SocketAddr,
+    /// Largest ingest body accepted, in bytes (a body of exactly this size is allowed).
+    pub body_limit_bytes: usize,
+    /// Most records one ingest request may carry.
+    pub max_records_per_request: usize,
+    /// Bearer token for admin endpoints.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            body_limit_bytes: 10 * 1024 * 1024,
+            max_records_per_request: 10_000,
+            admin_token: None,
+            admin_token_file: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Every problem of `[server]`, one line each.
+    pub fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.body_limit_bytes == 0 {
+            problems.push("server.body_limit_bytes: must be greater than 0".into());
+        }
+        if self.max_records_per_request == 0 {
+            problems.push("server.max_records_per_request: must be greater than 0".into());
+        }
+        if let Err(e) = resolve_secret(
+            "server.admin_token",
+            &self.admin_token,
+            &self.admin_token_file,
+        ) {
+            problems.push(e);
+        }
+        problems
+    }
 }
 
 /// Every route the admin router serves, as `(method, path)`; the router is built from this list.
@@ -94,7 +147,7 @@ fn refuse(st: &AdminState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let allowed = match (&st.token, presented) {
-        (Some(t), Some(p)) => crate::config::token_matches(t, p.trim()),
+        (Some(t), Some(p)) => crate::settings::token_matches(t, p.trim()),
         _ => false,
     };
     (!allowed).then(|| {
@@ -197,13 +250,16 @@ async fn remap(
     if req.ids.is_empty() {
         return bad_request("name the messages to remap");
     }
-    let Some(ctx) = st.remap.clone() else {
+    let Some(load) = st.remap.clone() else {
         return bad_request("this server has no source configuration to remap with");
     };
-    let (cfg, base_dir) = &*ctx;
+    let routes = match load() {
+        Ok(r) => r,
+        Err(e) => return bad_request(&format!("the configured mappings do not load: {e:#}")),
+    };
     let mut results = Vec::with_capacity(req.ids.len());
     for id in req.ids {
-        let plan = match operator::plan_remap(&*st.store, cfg, base_dir, id).await {
+        let plan = match operator::plan_remap(&*st.store, &routes, id).await {
             Ok(p) => p,
             Err(operator::RemapError::Store(e)) => return store_error(&e),
             Err(e) => {
@@ -214,16 +270,13 @@ async fn remap(
             }
         };
         let m = &plan.message;
-        let shown: Vec<String> = match operator::target_of(&m.operation) {
-            Some(t) => operator::diff(
-                &crate::mapping::mask_personal(t, &m.item),
-                &crate::mapping::mask_personal(t, &plan.remap.item),
-            )
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-            None => Vec::new(),
-        };
+        let shown: Vec<String> = operator::diff(
+            &crate::mapping::mask_personal(plan.target, &m.item),
+            &crate::mapping::mask_personal(plan.target, &plan.remap.item),
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect();
         let outcome = if !req.confirm {
             "preview"
         } else {
@@ -368,7 +421,7 @@ async fn messages(
 
 /// One message as the admin API shows it: everything but the source record, the item masked.
 pub fn masked_detail(m: &MessageDetail) -> Value {
-    let item = operator::target_of(&m.operation)
+    let item = crate::peer::registry::target_of(&m.peer, &m.operation)
         .map(|t| crate::mapping::mask_personal(t, &m.item))
         .unwrap_or(Value::Null);
     json!({

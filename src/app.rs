@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
-use crate::config::{resolve_secret, Config};
+use crate::config::Config;
 use crate::outbox::{spawn_lane, Lane};
-use crate::peer::dvcqg::{DvcqgPeer, LgspSyncPeer, OP_SYNC_DOCUMENT};
-use crate::peer::Peer;
+use crate::routes::Routes;
 use crate::scheduler::{self, Scheduler};
+use crate::settings::resolve_secret;
 use crate::source::http::{self as ingest, IngestState, Limits};
 use crate::source::Sources;
 use crate::store::{self, Store};
@@ -33,7 +33,7 @@ pub struct Gateway {
     pub wake: Arc<Notify>,
     router: axum::Router,
     lanes: Vec<(Arc<Lane>, usize)>,
-    housekeeping: crate::config::HousekeepingConfig,
+    housekeeping: crate::outbox::housekeeping::HousekeepingConfig,
     /// Wakes the lanes when another instance queues work (PostgreSQL); started by `run`.
     work_listener: Option<futures::future::BoxFuture<'static, ()>>,
     work_listener_stop: CancellationToken,
@@ -49,7 +49,7 @@ impl Gateway {
             .with_context(|| {
                 format!(
                     "opening store {}",
-                    crate::config::redact_url(&cfg.store.url)
+                    crate::settings::redact_url(&cfg.store.url)
                 )
             })?;
         Self::build_with_store(cfg, base_dir, store)
@@ -61,7 +61,8 @@ impl Gateway {
         base_dir: &Path,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
-        let sources = Arc::new(Sources::from_config(&cfg.sources, base_dir)?);
+        let sources = Arc::new(Sources::from_config(&cfg.sources)?);
+        let routes = Arc::new(Routes::from_config(&cfg.sources, base_dir)?);
         let wake = Arc::new(Notify::new());
         let admin_token = resolve_secret(
             "server.admin_token",
@@ -69,9 +70,14 @@ impl Gateway {
             &cfg.server.admin_token_file,
         )
         .map_err(anyhow::Error::msg)?;
+        let remap: crate::routes::Loader = {
+            let (sources, base_dir) = (cfg.sources.clone(), base_dir.to_path_buf());
+            Arc::new(move || Routes::from_config(&sources, &base_dir))
+        };
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
+            routes,
             limits: Limits {
                 body_bytes: cfg.server.body_limit_bytes,
                 records: cfg.server.max_records_per_request,
@@ -81,7 +87,7 @@ impl Gateway {
         .merge(admin::router(AdminState {
             store: store.clone(),
             token: admin_token,
-            remap: Some(Arc::new((cfg.clone(), base_dir.to_path_buf()))),
+            remap: Some(remap),
         }));
         let owner = format!(
             "{}-{}-{}",
@@ -104,46 +110,25 @@ impl Gateway {
             .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
             Some(scheduler)
         };
+        // One lane per configured peer, built from the registry, each with its own policy: a
+        // slow or failing peer holds back only its own lane.
         let mut lanes = Vec::new();
-        // One lane per peer, each with its own policy: a slow or failing peer holds back only
-        // its own lane.
-        if let Some(p) = &cfg.peers.dvcqg {
-            let policy = cfg.policy_for("dvcqg");
-            let peer: Arc<dyn Peer> = Arc::new(
-                DvcqgPeer::new(p, policy.timeout())
-                    .map_err(|e| anyhow::anyhow!("peers.dvcqg: {e}"))?,
-            );
-            let concurrency = policy.concurrency;
+        for built in cfg
+            .peers
+            .build(|name| cfg.policy_for(name))
+            .map_err(anyhow::Error::msg)?
+        {
+            let concurrency = built.policy.concurrency;
             let lane = Lane::new(
                 store.clone(),
-                peer,
-                vec![
-                    ingest::DOSSIER_ROUTE.1.to_string(),
-                    ingest::STEP_ROUTE.1.to_string(),
-                ],
-                policy,
-                owner.clone(),
-                wake.clone(),
-            )?;
-            let lane = if work_listener.is_some() {
-                lane.with_shared_wakeups()
-            } else {
-                lane
-            };
-            lanes.push((Arc::new(lane), concurrency));
-        }
-        if let Some(p) = &cfg.peers.lgsp_sync {
-            let policy = cfg.policy_for("lgsp_sync");
-            let peer: Arc<dyn Peer> = Arc::new(
-                LgspSyncPeer::new(p, policy.timeout())
-                    .map_err(|e| anyhow::anyhow!("peers.lgsp_sync: {e}"))?,
-            );
-            let concurrency = policy.concurrency;
-            let lane = Lane::new(
-                store.clone(),
-                peer,
-                vec![OP_SYNC_DOCUMENT.to_string()],
-                policy,
+                built.peer,
+                built
+                    .family
+                    .operations
+                    .iter()
+                    .map(|op| op.to_string())
+                    .collect(),
+                built.policy,
                 owner.clone(),
                 wake.clone(),
             )?;

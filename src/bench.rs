@@ -32,10 +32,10 @@ use crate::config::Config;
 use crate::mapping::{Mapping, Vars};
 use crate::outbox::{spawn_lane, Lane};
 use crate::peer::dvcqg::DvcqgPeer;
+use crate::peer::dvcqg::{FAMILY as PORTAL, OP_DOSSIERS, OP_STEPS};
 use crate::peer::Peer;
 use crate::sim::local::generate;
 use crate::sim::{SimSettings, Simulator};
-use crate::source::http::{DOSSIER_ROUTE, STEP_ROUTE};
 use crate::source::xml::{parse_records, XmlLimits};
 use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind, Store};
 
@@ -550,7 +550,7 @@ async fn open_store(spec: &str, max_connections: u32) -> anyhow::Result<BenchSto
         let name = format!("lt_bench_{}", Uuid::new_v4().simple());
         let admin = sqlx::PgPool::connect(spec)
             .await
-            .with_context(|| format!("connecting to {}", crate::config::redact_url(spec)))?;
+            .with_context(|| format!("connecting to {}", crate::settings::redact_url(spec)))?;
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin)
             .await
@@ -568,7 +568,7 @@ async fn open_store(spec: &str, max_connections: u32) -> anyhow::Result<BenchSto
     }
     anyhow::bail!(
         "--store is `sqlite` or a postgres:// URL (got \"{}\")",
-        crate::config::redact_url(spec)
+        crate::settings::redact_url(spec)
     )
 }
 
@@ -675,8 +675,8 @@ async fn fill_and_deliver(
                     record_id: Uuid::new_v4(),
                     mapping_version: mapping.version().to_string(),
                     messages: vec![NewMessage::new(
-                        DOSSIER_ROUTE.0,
-                        DOSSIER_ROUTE.1,
+                        PORTAL.name,
+                        OP_DOSSIERS,
                         m.dossier.clone(),
                         Value::Object(m.item),
                     )
@@ -738,7 +738,7 @@ async fn fill_and_deliver(
         let mut lane = Lane::new(
             instance_store.clone(),
             peer,
-            vec![DOSSIER_ROUTE.1.to_string(), STEP_ROUTE.1.to_string()],
+            vec![OP_DOSSIERS.to_string(), OP_STEPS.to_string()],
             policy,
             format!("bench-{}-{i}", std::process::id()),
             wake.clone(),

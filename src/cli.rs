@@ -553,9 +553,10 @@ async fn remap_messages(
     yes: bool,
 ) -> anyhow::Result<i32> {
     use crate::outbox::operator::{apply_remap, plan_remap, Remapped};
+    let routes = crate::routes::Routes::from_config(&cfg.sources, base)?;
     let mut failed = 0;
     for &id in ids {
-        let plan = match plan_remap(store, cfg, base, id).await {
+        let plan = match plan_remap(store, &routes, id).await {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("{id}: {e}");

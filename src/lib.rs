@@ -3,13 +3,18 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: typed configuration (defaults → file → environment), `check`.
-//! - [`time`]: wire dates (`yyyyMMddHHmmss`, Vietnam time) ↔ UTC instants.
+//! - [`config`]: typed configuration (defaults → file → environment), `check`; composes the
+//!   sections that live beside their owners.
+//! - [`settings`]: secrets as value or file, constant-time token compare, URL checks.
+//! - [`time`]: wire dates (`yyyyMMddHHmmss`, Vietnam time) ↔ UTC instants; the one cron rule.
 //! - [`store`]: the one storage trait, with SQLite and PostgreSQL backends; all SQL lives here.
 //! - [`outbox`]: the durable delivery queue: batches, order per dossier, retries, dead letters.
 //! - [`mapping`]: pure, declarative mapping of local records to portal messages.
 //! - [`source`]: ways records come in (HTTP push).
-//! - [`peer`]: remote systems (DVCQG), each behind the [`peer::Peer`] trait.
+//! - [`intake`]: the one path from records to stored messages, shared by every way in.
+//! - [`routes`]: (source, record kind) → targets (peer, operation, mapping).
+//! - [`peer`]: remote systems, one folder per family behind the [`peer::Peer`] trait; the
+//!   registry of families.
 //! - [`sim`]: the built-in simulator of the peers and of a local system, for demo, tests, benches.
 //! - [`admin`]: health endpoint.
 //! - [`scheduler`]: the `[schedules]` jobs, run by the one instance holding the leader lease.
@@ -24,10 +29,13 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod intake;
 pub mod mapping;
 pub mod outbox;
 pub mod peer;
+pub mod routes;
 pub mod scheduler;
+pub mod settings;
 pub mod sim;
 pub mod source;
 pub mod store;

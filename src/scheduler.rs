@@ -1,5 +1,5 @@
-//! Scheduled jobs: `[schedules]` names a job and gives it a cron expression (with seconds,
-//! server local time). When several instances share one store, only the leader runs them: the
+//! Scheduled jobs: `[schedules]` names a job and gives it a cron expression (with seconds, read
+//! in Vietnam time like every cron expression: see [`crate::time`]). When several instances share one store, only the leader runs them: the
 //! instance holding the store's [`LEADER_LEASE`]. It renews the lease every third of its time to
 //! live and checks it still holds it before starting a job; an instance that dies stops renewing,
 //! and another takes the lease over once it has expired. A tick missed meanwhile is not caught up
@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{Store, StoreError};
+use crate::time::Cron;
 
 /// The name of the lease whose holder runs the scheduled jobs.
 pub const LEADER_LEASE: &str = "scheduler";
@@ -68,7 +69,7 @@ impl Job for OutboxStats {
 
 struct Entry {
     name: String,
-    schedule: cron::Schedule,
+    schedule: Cron,
     job: Arc<dyn Job>,
     /// The next tick to run, while leader.
     next: Option<DateTime<Utc>>,
@@ -97,12 +98,10 @@ impl Scheduler {
         let mut entries = Vec::new();
         let mut problems = Vec::new();
         for (name, expr) in schedules {
-            let schedule = match expr.parse::<cron::Schedule>() {
+            let schedule = match Cron::parse(expr) {
                 Ok(s) => s,
                 Err(e) => {
-                    problems.push(format!(
-                        "schedules.{name}: \"{expr}\" is not a cron expression: {e}"
-                    ));
+                    problems.push(format!("schedules.{name}: {e}"));
                     continue;
                 }
             };
@@ -172,18 +171,16 @@ impl Scheduler {
                 "this instance now runs the scheduled jobs"
             );
             self.leader = true;
-            let local = now.with_timezone(&Local);
             for e in &mut self.entries {
-                e.next = next_tick(&e.schedule, &local);
+                e.next = e.schedule.next_after(now);
             }
         }
         let mut started = Vec::new();
-        let local = now.with_timezone(&Local);
         for e in &mut self.entries {
             let Some(tick) = e.next.filter(|t| *t <= now) else {
                 continue;
             };
-            e.next = next_tick(&e.schedule, &local);
+            e.next = e.schedule.next_after(now);
             if e.running.as_ref().is_some_and(|h| !h.is_finished()) {
                 tracing::warn!(job = %e.name, %tick, "job still running from its last tick; this tick is skipped");
                 continue;
@@ -250,8 +247,21 @@ impl Scheduler {
     }
 }
 
-fn next_tick(schedule: &cron::Schedule, after: &DateTime<Local>) -> Option<DateTime<Utc>> {
-    schedule.after(after).next().map(|t| t.with_timezone(&Utc))
+/// `[schedules]`: a cron expression per job name.
+pub type Schedules = BTreeMap<String, String>;
+
+/// Every problem of `[schedules]`: expressions that do not parse, names of no job.
+pub fn check(schedules: &Schedules) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, expr) in schedules {
+        if let Err(e) = Cron::parse(expr) {
+            problems.push(format!("schedules.{name}: {e}"));
+        }
+        if !JOB_NAMES.contains(&name.as_str()) {
+            problems.push(unknown_job(name));
+        }
+    }
+    problems
 }
 
 /// The line reported for a job name this version does not have.

@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use super::{open_store, per_sec, vars, BenchStore};
 use crate::mapping::Mapping;
+use crate::peer::dvcqg::{FAMILY as PORTAL, OP_DOSSIERS};
 use crate::sim::local::generate;
 use crate::sim::{SimSettings, Simulator};
-use crate::source::http::DOSSIER_ROUTE;
 use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -134,13 +134,10 @@ async fn fill(
                 record_id: Uuid::new_v4(),
                 record,
                 mapping_version: version.into(),
-                messages: vec![NewMessage::new(
-                    DOSSIER_ROUTE.0,
-                    DOSSIER_ROUTE.1,
-                    new_code.clone(),
-                    item,
-                )
-                .with_header(HeaderRule::Header)],
+                messages: vec![
+                    NewMessage::new(PORTAL.name, OP_DOSSIERS, new_code.clone(), item)
+                        .with_header(HeaderRule::Header),
+                ],
                 dossier: new_code,
                 warnings: Vec::new(),
             });

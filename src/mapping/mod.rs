@@ -58,6 +58,19 @@ pub enum Target {
     SyncDocument,
 }
 
+impl Target {
+    /// The name a mapping file gives it (`target = "..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Dossier => "dossier",
+            Target::Step => "step",
+            Target::Survey => "survey",
+            Target::PostalOrder => "postal_order",
+            Target::SyncDocument => "sync_document",
+        }
+    }
+}
+
 /// A mapped item ready for the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rendered {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::HousekeepingConfig;
 use crate::store::{now_ms, PruneReport, Store, StoreError};
+use serde::{Deserialize, Serialize};
 
 /// Prunes every message delivered before `before_ms`, `chunk` at a time; `progress` is called
 /// after each chunk with the running totals.
@@ -77,4 +77,47 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// Pruning of delivered messages: each leaves an audit row (ids, times, attempts, hashes of the
+/// request and the answer); its payload, its batches and its source record go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingConfig {
+    /// Delivered messages older than this many days are pruned.
+    pub retention_days: u32,
+    /// How often `lienthong run` prunes, in minutes; 0 = never (prune with
+    /// `lienthong outbox prune` instead).
+    pub prune_interval_minutes: u64,
+    /// Messages pruned per transaction, so the store is never locked for long.
+    pub prune_chunk: u32,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            prune_interval_minutes: 60,
+            prune_chunk: 500,
+        }
+    }
+}
+
+impl HousekeepingConfig {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 86_400)
+    }
+    pub fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.retention_days == 0 {
+            problems.push("housekeeping.retention_days: must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&self.prune_chunk) {
+            problems.push(format!(
+                "housekeeping.prune_chunk: {} is outside 1..=10000",
+                self.prune_chunk
+            ));
+        }
+        problems
+    }
 }

@@ -16,6 +16,7 @@
 //!   `throttle.rs` and `policy.rs`, the lane only applies them.
 
 pub mod breaker;
+pub mod config;
 pub mod housekeeping;
 pub mod operator;
 pub mod policy;
@@ -30,9 +31,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::DeliveryConfig;
 use crate::peer::{BatchVerdict, Peer};
 use crate::store::{now_ms, Batch, Claim, Store, StoreError};
+use config::DeliveryConfig;
 
 pub use breaker::BreakerState;
 pub use policy::{decide, Backoff};
@@ -94,7 +95,7 @@ pub struct PolicyError {
 
 impl Lane {
     /// `operations` are claimed in this order (e.g. dossier headers before steps). `policy` is
-    /// the peer's, as [`crate::config::Config::policy_for`] gives it.
+    /// the peer's: `[delivery]` with the peer's `policy` keys over it.
     pub fn new(
         store: Arc<dyn Store>,
         peer: Arc<dyn Peer>,
@@ -232,7 +233,7 @@ impl Lane {
         match (until, was) {
             (Some(end), false) => tracing::info!(
                 peer = %self.peer.name(),
-                until = %end.with_timezone(&window::vietnam()).to_rfc3339(),
+                until = %end.with_timezone(&crate::time::vietnam()).to_rfc3339(),
                 "maintenance window: sending paused"
             ),
             (None, true) => {
@@ -297,7 +298,17 @@ impl Lane {
             None => drop(ticket),
         }
         let now = now_ms();
-        let fate = decide(&batch, &verdict, &self.policy, now, &mut rand::thread_rng());
+        let resend_as = |v: &crate::peer::ItemVerdict| {
+            self.peer.resend_as(&batch.operation, batch.is_update, v)
+        };
+        let fate = decide(
+            &batch,
+            &verdict,
+            &self.policy,
+            now,
+            &mut rand::thread_rng(),
+            &resend_as,
+        );
         let delivered = policy::delivered_count(&fate);
         tracing::debug!(
             peer = %batch.peer,

@@ -9,14 +9,13 @@
 //! in a new batch: its body changed.
 
 use std::fmt;
-use std::path::Path;
 
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::config::{resolve_path, Config};
-use crate::mapping::{Mapping, Target};
-use crate::store::{now_ms, MessageDetail, Remap, ReplayOutcome, Store, StoreError};
+use crate::mapping::Target;
+use crate::routes::Routes;
+use crate::store::{now_ms, MessageDetail, RecordKind, Remap, ReplayOutcome, Store, StoreError};
 
 /// Dead messages replayed per transaction by [`replay_dead`].
 pub const REPLAY_CHUNK: i64 = 500;
@@ -48,16 +47,6 @@ pub async fn replay_dead(
         out.reopened.extend(done.reopened);
         seen += ids.len() as u64;
         progress(seen, total.max(seen));
-    }
-}
-
-/// The mapping target of an outbox operation, when it has one.
-pub fn target_of(operation: &str) -> Option<Target> {
-    match operation {
-        "DongBoHoSoMC" => Some(Target::Dossier),
-        "CapNhatTienDoHoSoMC" => Some(Target::Step),
-        "DongBoDanhGia" => Some(Target::Survey),
-        _ => None,
     }
 }
 
@@ -172,17 +161,18 @@ pub enum RemapError {
 #[derive(Debug, Clone)]
 pub struct RemapPlan {
     pub message: MessageDetail,
+    /// What the mapping renders (to mask the items for display).
+    pub target: Target,
     pub remap: Remap,
     /// Empty when the current mapping renders the same item.
     pub changes: Vec<Change>,
 }
 
-/// Renders a dead message again from its stored source record with the mapping the source's
-/// configuration names now (paths relative to `base_dir`).
+/// Renders a dead message again from its stored source record with the mapping its route uses
+/// now (`routes`, built from the configuration as it is now).
 pub async fn plan_remap(
     store: &dyn Store,
-    cfg: &Config,
-    base_dir: &Path,
+    routes: &Routes,
     id: Uuid,
 ) -> Result<RemapPlan, RemapError> {
     let message = store.message(id).await?.ok_or(RemapError::NotFound)?;
@@ -196,50 +186,43 @@ pub async fn plan_remap(
     ) else {
         return Err(RemapError::NoRecord);
     };
-    let sc = cfg
-        .sources
-        .iter()
-        .find(|s| s.name == source)
-        .ok_or_else(|| RemapError::NoSource(source.to_string()))?;
-    let legacy = message.operation == crate::peer::dvcqg::OP_SYNC_DOCUMENT;
-    let file = match kind {
-        "dossier" if legacy => sc.sync_document_mapping.as_ref().ok_or_else(|| {
-            RemapError::Mapping(format!(
-                "source \"{source}\" names no sync_document_mapping any more"
-            ))
-        })?,
-        "dossier" => &sc.dossier_mapping,
-        "step" => &sc.step_mapping,
+    let kind = match kind {
+        "dossier" => RecordKind::Dossier,
+        "step" => RecordKind::Step,
         other => {
             return Err(RemapError::Mapping(format!(
                 "no mapping for records of kind \"{other}\""
             )))
         }
     };
-    let mapping = Mapping::load(&resolve_path(base_dir, file))
-        .map_err(|e| RemapError::Mapping(e.to_string()))?;
-    let mapped = mapping
-        .map(record, &sc.vars)
-        .map_err(|r| RemapError::Rejected(r.to_string()))?;
+    if routes.get(source, kind).is_none() {
+        return Err(RemapError::NoSource(source.to_string()));
+    }
+    let target = routes
+        .find(source, kind, &message.peer, &message.operation)
+        .ok_or_else(|| {
+            RemapError::Mapping(format!(
+                "source \"{source}\" no longer routes {} records to {} {}",
+                kind.as_str(),
+                message.peer,
+                message.operation
+            ))
+        })?;
+    let vars = routes.vars(source).cloned().unwrap_or_default();
+    let (item, mapped) =
+        crate::intake::render(&target.mapping, record, &vars).map_err(RemapError::Rejected)?;
     if mapped.dossier != message.dossier {
         return Err(RemapError::DossierChanged {
             old: message.dossier.clone(),
             new: mapped.dossier,
         });
     }
-    let item = if legacy {
-        // The legacy route queues the rendered document itself.
-        Value::String(
-            crate::mapping::render_xml(&mapped).map_err(|r| RemapError::Rejected(r.to_string()))?,
-        )
-    } else {
-        Value::Object(mapped.item.clone())
-    };
     let changes = diff(&message.item, &item);
     Ok(RemapPlan {
+        target: target.mapping.target(),
         remap: Remap {
             item,
-            mapping_version: mapping.version().to_string(),
+            mapping_version: target.mapping.version().to_string(),
             warnings: mapped.warnings.iter().map(ToString::to_string).collect(),
         },
         message,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::DeliveryConfig;
+use super::config::DeliveryConfig;
 use crate::peer::{BatchVerdict, ItemVerdict};
 use crate::store::{Batch, BatchFate, BatchMessage, MessageFate};
 
@@ -45,13 +45,15 @@ impl Backoff {
     }
 }
 
-/// Decides the fate of a sent batch from the peer's verdict.
+/// Decides the fate of a sent batch from the peer's verdict. `resend_as` is the peer's own
+/// create ↔ update rule ([`crate::peer::Peer::resend_as`]) for this batch's operation.
 pub fn decide(
     batch: &Batch,
     verdict: &BatchVerdict,
     policy: &DeliveryConfig,
     now_ms: i64,
     rng: &mut impl Rng,
+    resend_as: &dyn Fn(&ItemVerdict) -> Option<bool>,
 ) -> BatchFate {
     let backoff = Backoff::from_policy(policy);
     let at = |d: Duration| now_ms + d.as_millis() as i64;
@@ -92,7 +94,6 @@ pub fn decide(
             if let Some(reason) = all_retry(items) {
                 return whole_retry(reason, None, rng);
             }
-            let is_dossier = batch.operation == "DongBoHoSoMC";
             let fates = batch
                 .messages
                 .iter()
@@ -132,18 +133,22 @@ pub fn decide(
                             is_update,
                         }
                     };
-                    let fate = match v {
-                        ItemVerdict::Delivered => MessageFate::Delivered,
-                        ItemVerdict::AlreadyExists { reason } if is_dossier && !batch.is_update => {
-                            switch(reason, true)
-                        }
-                        ItemVerdict::NotFound { reason } if is_dossier && batch.is_update => {
-                            switch(reason, false)
-                        }
-                        ItemVerdict::AlreadyExists { reason }
-                        | ItemVerdict::NotFound { reason }
-                        | ItemVerdict::Retry { reason } => retry(reason, rng),
-                        ItemVerdict::Reject { reason } => MessageFate::Dead {
+                    let fate = match (v, resend_as(v)) {
+                        (ItemVerdict::Delivered, _) => MessageFate::Delivered,
+                        (
+                            ItemVerdict::AlreadyExists { reason }
+                            | ItemVerdict::NotFound { reason }
+                            | ItemVerdict::Retry { reason }
+                            | ItemVerdict::Reject { reason },
+                            Some(is_update),
+                        ) => switch(reason, is_update),
+                        (
+                            ItemVerdict::AlreadyExists { reason }
+                            | ItemVerdict::NotFound { reason }
+                            | ItemVerdict::Retry { reason },
+                            None,
+                        ) => retry(reason, rng),
+                        (ItemVerdict::Reject { reason }, None) => MessageFate::Dead {
                             error: reason.clone(),
                         },
                     };
@@ -265,6 +270,12 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use uuid::Uuid;
+
+    /// The portal's create ↔ update rule, as its peer gives it to the lane.
+    fn portal(b: &Batch) -> impl Fn(&ItemVerdict) -> Option<bool> {
+        let (operation, is_update) = (b.operation.clone(), b.is_update);
+        move |v| crate::peer::dvcqg::resend_as(&operation, is_update, v)
+    }
 
     fn batch(op: &str, is_update: bool, n: usize, attempts: u32) -> Batch {
         Batch {
@@ -422,7 +433,7 @@ mod tests {
             reason: "HTTP 503".into(),
             after: Some(Duration::from_secs(120)),
         };
-        match decide(&b, &v, &policy(), 1_000, &mut max_rng()) {
+        match decide(&b, &v, &policy(), 1_000, &mut max_rng(), &portal(&b)) {
             BatchFate::Reopen {
                 next_attempt_ms,
                 count_attempt,
@@ -437,7 +448,7 @@ mod tests {
             reason: "HTTP 429".into(),
             after: Some(Duration::from_secs(86_400)),
         };
-        match decide(&b, &v, &policy(), 0, &mut max_rng()) {
+        match decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) {
             BatchFate::Reopen {
                 next_attempt_ms, ..
             } => assert_eq!(next_attempt_ms, 600_000),
@@ -453,7 +464,7 @@ mod tests {
             ItemVerdict::Retry { reason: "9".into() },
         ]);
         assert!(matches!(
-            decide(&b, &v, &policy(), 0, &mut max_rng()),
+            decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)),
             BatchFate::Reopen { .. }
         ));
     }
@@ -473,7 +484,7 @@ mod tests {
                 reason: "Hồ sơ đã tồn tại".into(),
             },
         ]);
-        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) else {
             panic!("expected close");
         };
         assert!(matches!(f[0].1, MessageFate::Delivered));
@@ -506,7 +517,7 @@ mod tests {
         let v = BatchVerdict::Items(vec![ItemVerdict::NotFound {
             reason: "không tồn tại".into(),
         }]);
-        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) else {
             panic!("expected close");
         };
         assert!(matches!(
@@ -527,7 +538,7 @@ mod tests {
                 reason: "Hồ sơ không tồn tại".into(),
             },
         ]);
-        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) else {
             panic!("expected close");
         };
         match f[1].1 {
@@ -545,7 +556,7 @@ mod tests {
             reason: "HTTP 500".into(),
             after: None,
         };
-        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng()) else {
+        let BatchFate::Close(f) = decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) else {
             panic!("expected close");
         };
         match &f[0].1 {
@@ -566,7 +577,7 @@ mod tests {
             reason: "Sai tên đăng nhập hoặc mật khẩu".into(),
         };
         assert!(matches!(
-            decide(&b, &v, &policy(), 0, &mut max_rng()),
+            decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)),
             BatchFate::Reopen {
                 count_attempt: false,
                 ..
@@ -578,7 +589,7 @@ mod tests {
     fn mismatched_answer_is_retried_whole() {
         let b = batch("DongBoHoSoMC", false, 3, 0);
         let v = BatchVerdict::Items(vec![ItemVerdict::Delivered]);
-        match decide(&b, &v, &policy(), 0, &mut max_rng()) {
+        match decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) {
             BatchFate::Reopen { error, .. } => assert!(error.contains("1 results for 3")),
             other => panic!("{other:?}"),
         }

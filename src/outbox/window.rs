@@ -2,32 +2,24 @@
 //! sends nothing (so no attempt is burned) and after which it resumes by itself. Pure: `now` is
 //! an argument.
 //!
-//! Cron expressions are read in Vietnam time (UTC+7, no daylight saving), whatever the server's
-//! time zone, because that is how the portal announces its maintenance.
+//! Cron expressions follow the one rule of [`crate::time`]: Vietnam time, whatever the server's
+//! time zone.
 
-use chrono::{DateTime, FixedOffset, Offset as _, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::config::MaintenanceWindowConfig;
-
-/// Vietnam time, UTC+7.
-pub fn vietnam() -> FixedOffset {
-    // 7 hours is within ±24 h, so this always exists; `UTC` is the fallback the type demands.
-    FixedOffset::east_opt(7 * 3_600).unwrap_or_else(|| Utc.fix())
-}
+use super::config::MaintenanceWindowConfig;
+use crate::time::Cron;
 
 /// One recurring window: starts at each time of `schedule` and lasts `duration`.
 #[derive(Debug, Clone)]
 pub struct MaintenanceWindow {
-    schedule: cron::Schedule,
+    schedule: Cron,
     duration: chrono::Duration,
 }
 
 impl MaintenanceWindow {
     pub fn parse(cfg: &MaintenanceWindowConfig) -> Result<Self, String> {
-        let schedule = cfg
-            .cron
-            .parse::<cron::Schedule>()
-            .map_err(|e| format!("maintenance cron \"{}\": {e}", cfg.cron))?;
+        let schedule = Cron::parse(&cfg.cron).map_err(|e| format!("maintenance cron {e}"))?;
         let minutes = i64::try_from(cfg.duration_minutes)
             .ok()
             .filter(|m| (1..=366 * 24 * 60).contains(m))
@@ -46,15 +38,10 @@ impl MaintenanceWindow {
     /// When the window that covers `now` ends, if one does. A window that started at `s` covers
     /// `[s, s + duration)`.
     pub fn active_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now.with_timezone(&vietnam());
-        // The latest start at or before `now` (starts are whole seconds): its window ends last
-        // of all that cover `now`.
-        let start = self
-            .schedule
-            .after(&(local + chrono::Duration::milliseconds(1)))
-            .next_back()?;
+        // The latest start at or before `now`: its window ends last of all that cover `now`.
+        let start = self.schedule.latest_at_or_before(now)?;
         let end = start + self.duration;
-        (end > local).then(|| end.with_timezone(&Utc))
+        (end > now).then_some(end)
     }
 }
 
@@ -80,6 +67,7 @@ pub fn paused_until(windows: &[MaintenanceWindow], now: DateTime<Utc>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::vietnam;
     use chrono::TimeZone;
 
     fn window(cron: &str, minutes: u64) -> MaintenanceWindow {

@@ -1,9 +1,15 @@
-//! Remote systems the outbox delivers to. Each peer has its own folder (config, client,
-//! classification) and implements [`Peer`], the only thing the outbox knows about it.
-//! The outbox is peer-agnostic: it hands a peer a batch body it built once and stored, and
-//! gets back one verdict for the batch or one per item.
+//! Remote systems the outbox delivers to. Each peer family has its own folder with the same
+//! split (`config.rs`, client, `classify.rs`, `tests.rs`) and implements [`Peer`], the only thing
+//! the outbox knows about it. The outbox is peer-agnostic: it hands a peer a batch body it built
+//! once and stored, and gets back one verdict for the batch or one per item.
+//!
+//! [`registry`] lists the families this build knows: adding one is its folder, one entry there
+//! and its config section in [`registry::PeersConfig`].
 
+pub mod classify;
 pub mod dvcqg;
+pub mod lgsp_sync;
+pub mod registry;
 
 use std::time::Duration;
 
@@ -80,6 +86,17 @@ pub trait Peer: Send + Sync {
         body: &Value,
     ) -> (BatchVerdict, Option<String>) {
         (self.send(request_id, operation, body).await, None)
+    }
+    /// The peer's own create ↔ update rule: when an item of a batch sent as `is_update` got
+    /// `verdict`, whether to send it again at once as an update (`Some(true)`) or a create
+    /// (`Some(false)`). `None`: the verdict means what it says (the default).
+    fn resend_as(
+        &self,
+        _operation: &str,
+        _is_update: bool,
+        _verdict: &ItemVerdict,
+    ) -> Option<bool> {
+        None
     }
     /// What the outbox calls: sends `request` to its destination and classifies the answer,
     /// with the hex SHA-256 of the answer body. A peer with one destination need not override

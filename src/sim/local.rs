@@ -1851,7 +1851,8 @@ mod tests {
 
 #[cfg(test)]
 mod deploy_config_parses {
-    use crate::config::{Config, DvcqgAuth};
+    use crate::config::Config;
+    use crate::peer::dvcqg::DvcqgAuth;
 
     #[test]
     fn example_configuration_parses() {

@@ -1,6 +1,8 @@
-//! HTTP push: `POST /ingest/v1/{source}/dossiers` and `/steps`. A 202 is sent only after every
-//! accepted record, its queued message and every rejected record are committed; a record that
-//! fails its mapping is rejected with field, value and rule, and the rest of the batch goes on.
+//! HTTP push: `POST /ingest/v1/{source}/dossiers` and `/steps`. This module keeps only HTTP:
+//! the source's bearer token, body and record limits, `Idempotency-Key`, the content type (JSON,
+//! XML or CSV read into records) and the answer; mapping, routing and the store write are
+//! [`crate::intake`]'s. A 202 is sent only after every accepted record, its queued messages and
+//! every rejected record are committed.
 
 use std::sync::Arc;
 
@@ -13,22 +15,14 @@ use axum::Router;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use super::csv::{parse_records as csv_records, CsvError, CsvLimits};
 use super::json::parse_strict;
 use super::xml::{parse_records, XmlError, XmlLimits};
-use super::{Source, Sources};
-use crate::mapping::{render_xml, Mapping};
-use crate::peer::dvcqg::{OP_SYNC_DOCUMENT, PEER_LGSP_SYNC};
-use crate::store::{
-    now_ms, AcceptedRecord, HeaderRule, IdempotencyKey, IngestResult, IngestWrite, NewMessage,
-    QuarantinedRecord, RecordKind, Store, StoreError,
-};
-
-/// Where each kind of record is queued. One peer today; later peers add routes here.
-pub const DOSSIER_ROUTE: (&str, &str) = ("dvcqg", "DongBoHoSoMC");
-pub const STEP_ROUTE: (&str, &str) = ("dvcqg", "CapNhatTienDoHoSoMC");
+use super::Sources;
+use crate::intake;
+use crate::routes::Routes;
+use crate::store::{IdempotencyKey, RecordKind, Store, StoreError};
 
 /// Limits on one ingest request.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +35,7 @@ pub struct Limits {
 pub struct IngestState {
     pub store: Arc<dyn Store>,
     pub sources: Arc<Sources>,
+    pub routes: Arc<Routes>,
     pub limits: Limits,
     /// Woken after each commit so delivery starts at once.
     pub wake: Arc<Notify>,
@@ -211,133 +206,36 @@ async fn ingest(
         );
     }
 
-    let mapping: &Mapping = match kind {
-        RecordKind::Dossier => &source.dossier,
-        RecordKind::Step => &source.step,
+    let Some(route) = st.routes.get(&source_name, kind) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "source \"{source_name}\" has no route for {} records",
+                kind.as_str()
+            ),
+        );
     };
-    let (peer, operation) = match kind {
-        RecordKind::Dossier => DOSSIER_ROUTE,
-        RecordKind::Step => STEP_ROUTE,
-    };
-    let mut good: Vec<(usize, AcceptedRecord)> = Vec::with_capacity(records.len());
-    let mut rejected = Vec::new();
-    let mut rejected_answers = Vec::new();
-    for (index, record) in records.into_iter().enumerate() {
-        let mapped = mapping
-            .map(&record, &source.vars)
-            .map_err(|r| r.to_string());
-        let also = match (&mapped, kind, &source.sync_document) {
-            (Ok(_), RecordKind::Dossier, Some(legacy)) => sync_document(legacy, &record, &source),
-            _ => Ok((Vec::new(), Vec::new())),
-        };
-        match mapped.and_then(|m| also.map(|a| (m, a))) {
-            Ok((m, (also, also_warnings))) => {
-                let at_ms = m.at.map(|t| t.timestamp_millis());
-                let mut messages = vec![NewMessage {
-                    peer: peer.to_string(),
-                    destination: String::new(),
-                    operation: operation.to_string(),
-                    key: m.dossier.clone(),
-                    item: Value::Object(m.item),
-                    at_ms,
-                    source_seq: m.source_seq,
-                    warnings: m.warnings.iter().map(ToString::to_string).collect(),
-                    record_id: None,
-                    mapping_version: None,
-                    header: match kind {
-                        RecordKind::Dossier => HeaderRule::Header,
-                        RecordKind::Step => HeaderRule::AfterHeader,
-                    },
-                }];
-                for mut a in also {
-                    a.key = m.dossier.clone();
-                    a.at_ms = at_ms;
-                    a.source_seq = m.source_seq;
-                    messages.push(a);
-                }
-                good.push((
-                    index,
-                    AcceptedRecord {
-                        record_id: Uuid::new_v4(),
-                        mapping_version: mapping.version().to_string(),
-                        dossier: m.dossier,
-                        warnings: m
-                            .warnings
-                            .iter()
-                            .map(ToString::to_string)
-                            .chain(also_warnings)
-                            .collect(),
-                        record,
-                        messages,
-                    },
-                ))
-            }
-            Err(reason) => {
-                rejected_answers.push(json!({ "index": index, "error": reason }));
-                rejected.push(QuarantinedRecord {
-                    index,
-                    dossier: None,
-                    record,
-                    error: reason,
-                });
-            }
-        }
-    }
-    if kind == RecordKind::Step {
-        // A dossier's steps go in the order they happened, ties by the source's own sequence.
-        good.sort_by(|(ia, a), (ib, b)| {
-            let at = |r: &AcceptedRecord| r.messages.first().map(|m| (m.at_ms, m.source_seq));
-            (&a.dossier, at(a), ia).cmp(&(&b.dossier, at(b), ib))
-        });
-    }
-    let order: Vec<(usize, Uuid, Vec<String>)> = good
-        .iter()
-        .map(|(i, r)| (*i, r.record_id, r.warnings.clone()))
-        .collect();
-    let n_accepted = good.len();
-    let n_rejected = rejected.len();
-    let write = IngestWrite {
-        source: source_name.clone(),
+    match intake::accept(
+        &*st.store,
+        route,
+        &source_name,
+        &source.vars,
         kind,
-        accepted: good.into_iter().map(|(_, r)| r).collect(),
-        rejected,
-        idempotency: idempotency.clone(),
-        now_ms: now_ms(),
-    };
-    let answer = move |result: &IngestResult| {
-        let mut acc: Vec<(usize, Value)> = order
-            .iter()
-            .enumerate()
-            .map(|(pos, (index, id, warnings))| {
-                let mut w = warnings.clone();
-                if result.waiting.get(pos).copied().unwrap_or(false) {
-                    w.push("waiting for dossier".to_string());
-                }
-                let mut entry = json!({ "index": index, "id": id.to_string() });
-                if !w.is_empty() {
-                    entry["warnings"] = json!(w);
-                }
-                (*index, entry)
-            })
-            .collect();
-        acc.sort_by_key(|(i, _)| *i);
-        json!({
-            "accepted": acc.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "rejected": rejected_answers,
-        })
-        .to_string()
-    };
-    match st.store.ingest(write, &answer).await {
-        Ok(answer) => {
+        records,
+        idempotency.clone(),
+    )
+    .await
+    {
+        Ok(stored) => {
             st.wake.notify_waiters();
             tracing::info!(
                 source = %source_name,
                 kind = kind.as_str(),
-                accepted = n_accepted,
-                rejected = n_rejected,
+                accepted = stored.accepted,
+                rejected = stored.rejected,
                 "ingested"
             );
-            accepted(answer, false)
+            accepted(stored.answer, false)
         }
         Err(StoreError::KeyTaken) => match &idempotency {
             // Another request with the same key won the race: answer as it was answered.
@@ -350,41 +248,6 @@ async fn ingest(
         },
         Err(e) => unavailable(&e),
     }
-}
-
-/// The legacy route's `MSyncDocument` for a dossier record, rendered as XML now so that every
-/// send carries the same bytes. A record this mapping refuses is refused as a whole: the two
-/// routes never disagree about which dossiers exist.
-fn sync_document(
-    legacy: &Mapping,
-    record: &Value,
-    source: &Source,
-) -> Result<(Vec<NewMessage>, Vec<String>), String> {
-    let mapped = legacy
-        .map(record, &source.vars)
-        .map_err(|r| format!("legacy route (sync_document): {r}"))?;
-    let xml = render_xml(&mapped).map_err(|r| format!("legacy route (sync_document): {r}"))?;
-    let warnings = mapped
-        .warnings
-        .iter()
-        .map(|w| format!("legacy route (sync_document): {w}"))
-        .collect();
-    Ok((
-        vec![NewMessage {
-            peer: PEER_LGSP_SYNC.to_string(),
-            destination: String::new(),
-            operation: OP_SYNC_DOCUMENT.to_string(),
-            key: String::new(),
-            item: Value::String(xml),
-            at_ms: None,
-            source_seq: None,
-            warnings: Vec::new(),
-            record_id: None,
-            mapping_version: Some(legacy.version().to_string()),
-            header: HeaderRule::Free,
-        }],
-        warnings,
-    ))
 }
 
 /// The first answer to this key, or a 409 when the key came with another body.

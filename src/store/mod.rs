@@ -6,6 +6,7 @@
 //! shape. Ids are UUIDs stored as text.
 
 mod backend;
+pub mod config;
 pub mod postgres;
 pub mod sqlite;
 
@@ -63,7 +64,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 }
 
 /// What kind of local record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
     Dossier,
     Step,
@@ -584,7 +585,7 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, Sto
         } else {
             return Err(StoreError::Unavailable(format!(
                 "store url must start with sqlite: or postgres:// (got \"{}\")",
-                crate::config::redact_url(url)
+                crate::settings::redact_url(url)
             )));
         };
     store.migrate().await?;

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use lienthong::config::DeliveryConfig;
+use lienthong::outbox::config::DeliveryConfig;
 use lienthong::outbox::Outcome;
 use lienthong::sim::{EventKind, Fault, FaultRates, RetryAfter, SimSettings};
 use lienthong::store::{now_ms, Claim};

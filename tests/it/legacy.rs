@@ -2,7 +2,8 @@
 //! simulated LGSP platform with its bearer token, one document per request, in order per
 //! dossier, and repeats under the same `X-Request-ID` only.
 
-use lienthong::config::{DvcqgAuth, LgspSyncConfig};
+use lienthong::peer::dvcqg::DvcqgAuth;
+use lienthong::peer::lgsp_sync::LgspSyncConfig;
 use lienthong::sim::{Fault, RetryAfter, SimSettings};
 use serde_json::{json, Value};
 
@@ -21,6 +22,7 @@ fn with_legacy_route(cfg: &mut lienthong::config::Config, mapping: std::path::Pa
             access_token_header: None,
         },
         policy: Default::default(),
+        classify: Vec::new(),
     });
     cfg.sources[0].sync_document_mapping = Some(mapping);
 }

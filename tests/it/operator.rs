@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use lienthong::outbox::{housekeeping, Lane, Outcome};
+use lienthong::routes::Routes;
 use lienthong::sim::{EventKind, Fault, SimSettings};
 use lienthong::store::{now_ms, MessageFilter, Store};
 use serde_json::{json, Value};
@@ -608,7 +609,7 @@ async fn housekeeping_prunes_periodically_until_shutdown() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let tracker = tokio_util::task::TaskTracker::new();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let cfg = lienthong::config::HousekeepingConfig {
+    let cfg = lienthong::outbox::housekeeping::HousekeepingConfig {
         retention_days: 0,
         prune_interval_minutes: 1,
         prune_chunk: 10,
@@ -640,9 +641,13 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
 
         // The configured mapping renders the same item: nothing differs.
         let dir = tempfile::tempdir().unwrap();
-        let plan = plan_remap(&*app.store, &app.config, &mappings(), id)
-            .await
-            .unwrap();
+        let plan = plan_remap(
+            &*app.store,
+            &Routes::from_config(&app.config.sources, &mappings()).unwrap(),
+            id,
+        )
+        .await
+        .unwrap();
         assert!(plan.changes.is_empty(), "{name}: {:?}", plan.changes);
         let dossier = std::fs::read_to_string(mappings().join("vendor-a/dossier.toml")).unwrap();
         let mut cfg = app.config.clone();
@@ -663,7 +668,13 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
         )
         .unwrap();
         cfg.sources[0].dossier_mapping = "vendor-a/dossier.toml".into();
-        let plan = plan_remap(&*app.store, &cfg, dir.path(), id).await.unwrap();
+        let plan = plan_remap(
+            &*app.store,
+            &Routes::from_config(&cfg.sources, dir.path()).unwrap(),
+            id,
+        )
+        .await
+        .unwrap();
         assert_eq!(plan.changes.len(), 1, "{name}: {:?}", plan.changes);
         assert_eq!(plan.changes[0].path, "TenTTHC", "{name}");
         assert_eq!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Timelike as _;
-use lienthong::config::MaintenanceWindowConfig;
+use lienthong::outbox::config::MaintenanceWindowConfig;
 use lienthong::outbox::{spawn_lane, BreakerState, Hold, Lane, Outcome};
 use lienthong::peer::dvcqg::DvcqgPeer;
 use lienthong::peer::{BatchVerdict, Peer};
@@ -224,7 +224,7 @@ async fn a_running_lane_resumes_by_itself_when_the_window_ends() {
     let (d, _) = local_records(34, 2);
     app.post("dossiers", &json!(d)).await;
     // A one-hour window that began 3596 s ago (in Vietnam time): it ends in about 4 s.
-    let vn = lienthong::outbox::window::vietnam();
+    let vn = lienthong::time::vietnam();
     let start = (chrono::Utc::now().with_timezone(&vn) - chrono::Duration::seconds(3_596))
         .with_nanosecond(0)
         .unwrap();
@@ -352,7 +352,7 @@ async fn the_rate_limit_spreads_a_burst_of_batches() {
     assert_eq!(app.count("DongBoHoSoMC", "pending").await, 3);
     assert_eq!(attempts(&app).await.iter().sum::<u32>(), 0);
     // The limit is the lane's: a lane with its own policy is not held by this one's bucket.
-    let unlimited = lienthong::config::DeliveryConfig {
+    let unlimited = lienthong::outbox::config::DeliveryConfig {
         rate_per_second: 0.0,
         ..lane.policy().clone()
     };
@@ -400,7 +400,7 @@ async fn a_dead_peer_holds_back_only_its_own_lane() {
     let mut dead_cfg = app.config.peers.dvcqg.clone().unwrap();
     dead_cfg.base_url = dead_base;
     let live_cfg = app.config.peers.dvcqg.clone().unwrap();
-    let lane = |name: &'static str, cfg: &lienthong::config::DvcqgConfig| {
+    let lane = |name: &'static str, cfg: &lienthong::peer::dvcqg::DvcqgConfig| {
         let peer = Renamed {
             name,
             inner: DvcqgPeer::new(cfg, policy.timeout()).unwrap(),

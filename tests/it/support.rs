@@ -93,9 +93,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lienthong::app::Gateway;
-use lienthong::config::{Config, DeliveryConfig};
+use lienthong::config::Config;
+use lienthong::outbox::config::DeliveryConfig;
 use lienthong::outbox::{Lane, Outcome};
-use lienthong::peer::dvcqg::{DvcqgPeer, LgspSyncPeer, OP_SYNC_DOCUMENT};
+use lienthong::peer::dvcqg::DvcqgPeer;
+use lienthong::peer::lgsp_sync::{LgspSyncPeer, OP_SYNC_DOCUMENT};
 use lienthong::sim::{SimSettings, Simulator};
 use lienthong::store::StateCount;
 use serde_json::Value;

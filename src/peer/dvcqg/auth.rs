@@ -25,7 +25,7 @@ use super::client::{describe_transport_error, X_REQUEST_ID};
 
 /// What one request carries to prove who we are.
 #[derive(Clone)]
-pub(super) enum Credential {
+pub(in crate::peer) enum Credential {
     /// Goes into the body as `"session"`.
     Session(SecretString),
     /// `Authorization: Bearer`, plus the `lgspaccesstoken` header when configured.
@@ -45,7 +45,7 @@ impl Credential {
     }
 
     /// Replaces the credential's own text in `text` (in case a peer echoes it in a message).
-    pub(super) fn mask(&self, text: String) -> String {
+    pub(in crate::peer) fn mask(&self, text: String) -> String {
         let secret = self.secret();
         if secret.len() >= 4 && text.contains(secret) {
             text.replace(secret, "***")
@@ -66,7 +66,7 @@ impl fmt::Debug for Credential {
 
 /// Why no credential could be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum AuthError {
+pub(in crate::peer) enum AuthError {
     /// The peer refused our credentials: pause until the config changes.
     Refused(String),
     /// The login could not be done now: try again later.
@@ -74,7 +74,7 @@ pub(super) enum AuthError {
 }
 
 /// How this deployment gets in.
-pub(super) enum Auth {
+pub(in crate::peer) enum Auth {
     Session(SessionLogin),
     Lgsp(LgspToken),
 }
@@ -100,7 +100,7 @@ impl fmt::Debug for Auth {
 
 impl Auth {
     /// The current credential, logging in first if there is none (or it is about to expire).
-    pub(super) async fn credential(&self, http: &Client) -> Result<Credential, AuthError> {
+    pub(in crate::peer) async fn credential(&self, http: &Client) -> Result<Credential, AuthError> {
         match self {
             Auth::Session(s) => s.credential(http).await,
             Auth::Lgsp(l) => l.credential(http).await,
@@ -109,7 +109,7 @@ impl Auth {
 
     /// Forgets `stale` if it is still the cached credential, so the next
     /// [`Auth::credential`] logs in again.
-    pub(super) async fn invalidate(&self, stale: &Credential) {
+    pub(in crate::peer) async fn invalidate(&self, stale: &Credential) {
         let stale = stale.secret();
         match self {
             Auth::Session(s) => {
@@ -132,12 +132,12 @@ impl Auth {
 }
 
 /// The adapter's own `POST /auth` session.
-pub(super) struct SessionLogin {
-    pub(super) auth_url: Url,
-    pub(super) dstcode: String,
-    pub(super) username: String,
-    pub(super) password: SecretString,
-    pub(super) session: Mutex<Option<SecretString>>,
+pub(in crate::peer) struct SessionLogin {
+    pub(in crate::peer) auth_url: Url,
+    pub(in crate::peer) dstcode: String,
+    pub(in crate::peer) username: String,
+    pub(in crate::peer) password: SecretString,
+    pub(in crate::peer) session: Mutex<Option<SecretString>>,
 }
 
 #[derive(Deserialize)]
@@ -222,16 +222,16 @@ impl SessionLogin {
 }
 
 /// OAuth2 client credentials through LGSP.
-pub(super) struct LgspToken {
-    pub(super) token_url: Url,
-    pub(super) client_id: String,
-    pub(super) client_secret: SecretString,
+pub(in crate::peer) struct LgspToken {
+    pub(in crate::peer) token_url: Url,
+    pub(in crate::peer) client_id: String,
+    pub(in crate::peer) client_secret: SecretString,
     /// The ready `lgspaccesstoken` header value (it holds the secret key).
-    pub(super) access_header: Option<SecretString>,
-    pub(super) token: Mutex<Option<BearerToken>>,
+    pub(in crate::peer) access_header: Option<SecretString>,
+    pub(in crate::peer) token: Mutex<Option<BearerToken>>,
 }
 
-pub(super) struct BearerToken {
+pub(in crate::peer) struct BearerToken {
     value: SecretString,
     refresh_at: Instant,
 }
@@ -252,7 +252,7 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 
 /// When to fetch a new token: a safety margin before it runs out (a minute, or half the
 /// lifetime for short-lived tokens), so a request never leaves with a token about to expire.
-pub(super) fn refresh_after(lifetime: Duration) -> Duration {
+pub(in crate::peer) fn refresh_after(lifetime: Duration) -> Duration {
     let margin = Duration::from_secs(60).min(lifetime / 2);
     lifetime.saturating_sub(margin)
 }
@@ -350,7 +350,7 @@ impl LgspToken {
 }
 
 /// The `lgspaccesstoken` header value: base64 of a JSON object with these keys, in this order.
-pub(super) fn lgsp_access_header(
+pub(in crate::peer) fn lgsp_access_header(
     access_key: &SecretString,
     secret_key: &SecretString,
     app_name: &str,
@@ -369,7 +369,7 @@ pub(super) fn lgsp_access_header(
 }
 
 /// A header value that HTTP client logging and Debug treat as sensitive.
-pub(super) fn sensitive_header(value: &str) -> Option<HeaderValue> {
+pub(in crate::peer) fn sensitive_header(value: &str) -> Option<HeaderValue> {
     let mut v = HeaderValue::from_str(value).ok()?;
     v.set_sensitive(true);
     Some(v)

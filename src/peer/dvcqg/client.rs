@@ -13,22 +13,22 @@ use uuid::Uuid;
 
 use super::auth::{sensitive_header, Credential};
 
-pub(super) const X_REQUEST_ID: &str = "x-request-id";
-pub(super) const JSON_UTF8: &str = "application/json; charset=utf-8";
-pub(super) const LGSP_ACCESS_TOKEN: &str = "lgspaccesstoken";
+pub(in crate::peer) const X_REQUEST_ID: &str = "x-request-id";
+pub(in crate::peer) const JSON_UTF8: &str = "application/json; charset=utf-8";
+pub(in crate::peer) const LGSP_ACCESS_TOKEN: &str = "lgspaccesstoken";
 
 /// An HTTP answer, whatever its status.
 #[derive(Debug)]
-pub(super) struct Answer {
-    pub(super) status: u16,
-    pub(super) retry_after: Option<String>,
-    pub(super) body: Bytes,
+pub(in crate::peer) struct Answer {
+    pub(in crate::peer) status: u16,
+    pub(in crate::peer) retry_after: Option<String>,
+    pub(in crate::peer) body: Bytes,
 }
 
 /// The client every DVCQG call goes through: rustls with the platform's roots (certificate
 /// checks are never switched off), one overall timeout per request, no redirects (a POST
 /// redirected elsewhere would be neither delivered nor safe to follow with credentials).
-pub(super) fn build_http(timeout: Duration) -> Result<Client, reqwest::Error> {
+pub(in crate::peer) fn build_http(timeout: Duration) -> Result<Client, reqwest::Error> {
     Client::builder()
         .use_rustls_tls()
         .timeout(timeout)
@@ -39,7 +39,7 @@ pub(super) fn build_http(timeout: Duration) -> Result<Client, reqwest::Error> {
 }
 
 /// POSTs `body` (plus the credential) to `url` under `request_id`.
-pub(super) async fn post(
+pub(in crate::peer) async fn post(
     http: &Client,
     url: &Url,
     request_id: Uuid,
@@ -84,7 +84,7 @@ pub(super) async fn post(
 }
 
 /// A copy of the stored body with `"session"` first (the stored body never holds it).
-pub(super) fn with_session(body: &Value, session: &str) -> Value {
+pub(in crate::peer) fn with_session(body: &Value, session: &str) -> Value {
     match body {
         Value::Object(fields) => {
             let mut out = Map::with_capacity(fields.len() + 1);
@@ -106,7 +106,7 @@ fn encode(body: &Value) -> Vec<u8> {
 }
 
 /// A transport failure in words, without the URL (which could carry credentials).
-pub(super) fn describe_transport_error(err: &reqwest::Error) -> String {
+pub(in crate::peer) fn describe_transport_error(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

@@ -9,10 +9,10 @@
 //! after a fresh login (back-off belongs to the outbox), change a stored body other than by
 //! adding the `session`, or let a secret reach a log line, an error or a `Debug` string.
 
-mod auth;
+pub(in crate::peer) mod auth;
 mod classify;
-mod client;
-mod legacy;
+pub(in crate::peer) mod client;
+pub mod config;
 #[cfg(test)]
 mod tests;
 
@@ -27,14 +27,18 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::config::{require_secret, ClassifyRule, DvcqgAuth, DvcqgConfig};
+use crate::peer::classify::ClassifyRule;
+use crate::peer::registry::{Family, Takes};
 use crate::peer::{BatchVerdict, ItemVerdict, Peer};
+use crate::settings::require_secret;
+use crate::store::HeaderRule;
 
 use auth::{lgsp_access_header, Auth, AuthError, LgspToken, SessionLogin};
 use client::Answer;
 
-pub use classify::{classify, classify_lookup, parse_retry_after, Classified};
-pub use legacy::{classify_sync, LgspSyncPeer, OP_SYNC_DOCUMENT, PEER_LGSP_SYNC};
+pub use crate::peer::classify::{parse_retry_after, Classified};
+pub use classify::{classify, classify_lookup};
+pub use config::{DvcqgAuth, DvcqgConfig, LgspAccessHeader};
 
 /// Create or update dossiers (`isUpdating` says which).
 pub const OP_DOSSIERS: &str = "DongBoHoSoMC";
@@ -44,6 +48,41 @@ pub const OP_STEPS: &str = "CapNhatTienDoHoSoMC";
 pub const OP_SURVEYS: &str = "DongBoDanhGia";
 /// Look one dossier up.
 pub const OP_LOOKUP: &str = "TraCuuHoSo";
+
+/// The portal in the peer registry: dossier headers first (a dossier's later records are sent as
+/// updates), steps after their dossier's header.
+pub const FAMILY: Family = Family {
+    describe: "portal",
+    name: "dvcqg",
+    takes: &[
+        Takes {
+            target: crate::mapping::Target::Dossier,
+            operation: OP_DOSSIERS,
+            header: HeaderRule::Header,
+        },
+        Takes {
+            target: crate::mapping::Target::Step,
+            operation: OP_STEPS,
+            header: HeaderRule::AfterHeader,
+        },
+        Takes {
+            target: crate::mapping::Target::Survey,
+            operation: OP_SURVEYS,
+            header: HeaderRule::Free,
+        },
+    ],
+    operations: &[OP_DOSSIERS, OP_STEPS, OP_SURVEYS],
+};
+
+/// The portal's create ↔ update rule for one item (see [`Peer::resend_as`]): a dossier created
+/// that already exists goes again as an update, one updated that does not exist as a create.
+pub fn resend_as(operation: &str, is_update: bool, verdict: &ItemVerdict) -> Option<bool> {
+    match verdict {
+        ItemVerdict::AlreadyExists { .. } if operation == OP_DOSSIERS && !is_update => Some(true),
+        ItemVerdict::NotFound { .. } if operation == OP_DOSSIERS && is_update => Some(false),
+        _ => None,
+    }
+}
 
 /// Rows per `DongBoDanhGia` call.
 const SURVEY_BATCH: usize = 50;
@@ -245,6 +284,10 @@ impl Peer for DvcqgPeer {
         self.send_recorded(request_id, operation, body).await.0
     }
 
+    fn resend_as(&self, operation: &str, is_update: bool, verdict: &ItemVerdict) -> Option<bool> {
+        resend_as(operation, is_update, verdict)
+    }
+
     async fn send_recorded(
         &self,
         request_id: Uuid,
@@ -311,7 +354,11 @@ fn log_verdict(request_id: Uuid, operation: &str, verdict: &BatchVerdict) {
 
 /// The credential a peer's calls carry, from its `auth` block; `prefix` names the block in
 /// errors (`peers.dvcqg`, `peers.lgsp_sync`).
-fn build_auth(prefix: &str, base_url: &str, auth: &DvcqgAuth) -> Result<Auth, DvcqgError> {
+pub(in crate::peer) fn build_auth(
+    prefix: &str,
+    base_url: &str,
+    auth: &DvcqgAuth,
+) -> Result<Auth, DvcqgError> {
     let auth = match auth {
         DvcqgAuth::Session {
             dstcode,
@@ -383,7 +430,7 @@ fn endpoint(base_url: &str, path: &str) -> Result<Url, DvcqgError> {
     )
 }
 
-fn parse_http_url(field: &str, url: &str) -> Result<Url, DvcqgError> {
+pub(in crate::peer) fn parse_http_url(field: &str, url: &str) -> Result<Url, DvcqgError> {
     let parsed =
         Url::parse(url).map_err(|e| DvcqgError::Config(format!("{field}: not a URL ({e})")))?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {

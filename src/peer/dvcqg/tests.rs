@@ -10,7 +10,8 @@ use wiremock::matchers::{bearer_token, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::*;
-use crate::config::{ClassifyOutcome, ClassifyScope, LgspAccessHeader};
+use crate::peer::classify::{ClassifyOutcome, ClassifyScope};
+use crate::peer::dvcqg::config::LgspAccessHeader;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const PASSWORD: &str = "pw-Very-Secret-123";

@@ -14,19 +14,42 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use quick_xml::events::Event;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Url};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::auth::{sensitive_header, Auth, AuthError, Credential};
-use super::classify::{parse_retry_after, Classified};
-use super::client::{build_http, describe_transport_error, LGSP_ACCESS_TOKEN, X_REQUEST_ID};
-use super::{build_auth, parse_http_url, DvcqgError};
-use crate::config::{DvcqgAuth, LgspSyncConfig};
-use crate::peer::{BatchVerdict, ItemVerdict, Peer};
+use crate::peer::classify::{Classified, ClassifyRule};
+use crate::peer::dvcqg::auth::{sensitive_header, Auth, AuthError, Credential};
+use crate::peer::dvcqg::client::{
+    build_http, describe_transport_error, LGSP_ACCESS_TOKEN, X_REQUEST_ID,
+};
+use crate::peer::dvcqg::config::DvcqgAuth;
+use crate::peer::dvcqg::{build_auth, parse_http_url, DvcqgError};
+use crate::peer::registry::{Family, Takes};
+use crate::peer::{BatchVerdict, Peer};
+use crate::store::HeaderRule;
+
+pub use classify::classify_sync;
+pub use config::LgspSyncConfig;
+
+pub mod classify;
+pub mod config;
+#[cfg(test)]
+mod tests;
+
+/// The legacy route in the peer registry: dossiers rendered as `MSyncDocument`.
+pub const FAMILY: Family = Family {
+    describe: "legacy",
+    name: PEER_LGSP_SYNC,
+    takes: &[Takes {
+        target: crate::mapping::Target::SyncDocument,
+        operation: OP_SYNC_DOCUMENT,
+        header: HeaderRule::Free,
+    }],
+    operations: &[OP_SYNC_DOCUMENT],
+};
 
 /// The peer name messages for this route are queued under.
 pub const PEER_LGSP_SYNC: &str = "lgsp_sync";
@@ -40,6 +63,7 @@ pub struct LgspSyncPeer {
     http: Client,
     url: Url,
     auth: Auth,
+    rules: Vec<ClassifyRule>,
 }
 
 impl fmt::Debug for LgspSyncPeer {
@@ -78,6 +102,7 @@ impl LgspSyncPeer {
             http,
             url,
             auth: build_auth("peers.lgsp_sync", &cfg.base_url, &cfg.auth)?,
+            rules: cfg.classify.clone(),
         })
     }
 
@@ -157,9 +182,13 @@ impl Peer for LgspSyncPeer {
                 }
             };
             let classified = match self.post(request_id, xml, &credential).await {
-                Ok((status, retry_after, answer)) => {
-                    classify_sync(status, retry_after.as_deref(), &answer, SystemTime::now())
-                }
+                Ok((status, retry_after, answer)) => classify_sync(
+                    status,
+                    retry_after.as_deref(),
+                    &answer,
+                    &self.rules,
+                    SystemTime::now(),
+                ),
                 Err(e) => Classified::Retry {
                     reason: describe_transport_error(&e),
                     after: None,
@@ -186,174 +215,5 @@ impl Peer for LgspSyncPeer {
             }
         }
         verdict
-    }
-}
-
-/// What an answer of `SyncDocument` means. Pure, so every case is tested without a server.
-///
-/// - HTTP 200 with `<MResult><Status>1</Status>`: delivered.
-/// - HTTP 200 with `Status` 0: refused, with the platform's message (dead letter; an operator
-///   fixes the record or the mapping and replays).
-/// - HTTP 200 that is not a readable `MResult`: we cannot tell whether it was applied, so the
-///   same document goes again (safe: a document sync is a whole-state write).
-/// - 401: the token expired (one fresh token, then repeat); 403: credentials refused (pause).
-/// - 408, 429, 5xx: later, obeying `Retry-After`; any other 4xx: the request itself is wrong.
-pub fn classify_sync(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-    now: SystemTime,
-) -> Classified {
-    let after = retry_after.and_then(|v| parse_retry_after(v, now));
-    match status {
-        200..=299 => match read_mresult(body) {
-            Some((1, _)) => Classified::Items(vec![ItemVerdict::Delivered]),
-            Some((code, message)) => Classified::Items(vec![ItemVerdict::Reject {
-                reason: format!("SyncDocument Status {code}: {}", message.trim()),
-            }]),
-            None => Classified::Retry {
-                reason: format!(
-                    "HTTP {status} without a readable MResult ({} bytes)",
-                    body.len()
-                ),
-                after,
-            },
-        },
-        401 => Classified::Reauth {
-            reason: "HTTP 401: token refused".into(),
-        },
-        403 => Classified::Paused {
-            reason: "HTTP 403: the platform refuses this client".into(),
-        },
-        408 | 429 | 500..=599 => Classified::Retry {
-            reason: format!("HTTP {status}"),
-            after,
-        },
-        _ => Classified::Reject {
-            reason: format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)]).trim()
-            ),
-        },
-    }
-}
-
-/// `(Status, Message)` of an `<MResult>`, or `None` if the body is not one.
-fn read_mresult(body: &[u8]) -> Option<(i64, String)> {
-    let mut reader = quick_xml::Reader::from_reader(body);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let (mut status, mut message) = (None, String::new());
-    loop {
-        match reader.read_event().ok()? {
-            Event::Start(e) => {
-                path.push(e.local_name().as_ref().to_vec());
-                if path.len() == 1 && path[0] != b"MResult" {
-                    return None;
-                }
-            }
-            Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(t) => {
-                let text = t.unescape().ok()?;
-                match path.last().map(Vec::as_slice) {
-                    Some(b"Status") if path.len() == 2 => status = text.trim().parse().ok(),
-                    Some(b"Message") if path.len() == 2 => message.push_str(&text),
-                    _ => {}
-                }
-            }
-            Event::DocType(_) => return None,
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    status.map(|s| (s, message))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn items(c: Classified) -> Vec<ItemVerdict> {
-        match c {
-            Classified::Items(v) => v,
-            other => panic!("expected items, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn status_one_is_delivered() {
-        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MResult>\n  <Status>1</Status>\n  <Message>Đồng bộ hồ sơ thành công</Message>\n</MResult>\n";
-        let v = items(classify_sync(200, None, body.as_bytes(), SystemTime::now()));
-        assert_eq!(v, vec![ItemVerdict::Delivered]);
-    }
-
-    #[test]
-    fn status_zero_is_refused_with_the_message() {
-        let body = "<MResult><Status>0</Status><Message>Mã hồ sơ &amp; trạng thái không hợp lệ</Message></MResult>";
-        let v = items(classify_sync(200, None, body.as_bytes(), SystemTime::now()));
-        assert_eq!(
-            v,
-            vec![ItemVerdict::Reject {
-                reason: "SyncDocument Status 0: Mã hồ sơ & trạng thái không hợp lệ".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn unreadable_success_is_retried_not_dropped() {
-        for body in [
-            "",
-            "<html>proxy</html>",
-            "{\"Status\":1}",
-            "<MResult><Status>x",
-        ] {
-            let c = classify_sync(200, None, body.as_bytes(), SystemTime::now());
-            assert!(matches!(c, Classified::Retry { .. }), "{body}: {c:?}");
-        }
-    }
-
-    #[test]
-    fn http_statuses() {
-        let now = SystemTime::now();
-        assert!(matches!(
-            classify_sync(401, None, b"", now),
-            Classified::Reauth { .. }
-        ));
-        assert!(matches!(
-            classify_sync(403, None, b"", now),
-            Classified::Paused { .. }
-        ));
-        match classify_sync(503, Some("7"), b"", now) {
-            Classified::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(7))),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            classify_sync(429, None, b"", now),
-            Classified::Retry { .. }
-        ));
-        assert!(matches!(
-            classify_sync(400, None, b"bad xml", now),
-            Classified::Reject { .. }
-        ));
-    }
-
-    #[test]
-    fn session_auth_is_refused_for_the_legacy_route() {
-        let cfg = LgspSyncConfig {
-            base_url: "http://127.0.0.1:1".into(),
-            auth: DvcqgAuth::Session {
-                dstcode: "H56".into(),
-                username: "u".into(),
-                password: Some("p".to_string().into()),
-                password_file: None,
-            },
-            policy: Default::default(),
-        };
-        let err = LgspSyncPeer::new(&cfg, Duration::from_secs(1))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("peers.lgsp_sync.auth.mode"), "{err}");
     }
 }

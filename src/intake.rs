@@ -1,0 +1,203 @@
+//! Intake: the one path every way in takes, "records → map → validate → route → one store write →
+//! a per-record answer". A way in (HTTP push, SQL polling, file drop) reads records in the
+//! source's own shape and hands them here; intake maps each record for every target of its route
+//! (`routes`), refuses a record that any target's mapping refuses (naming field, value and rule),
+//! orders steps by when they happened, and stores accepted records with their messages, the
+//! refused records (quarantine) and the idempotent answer in one transaction. The rest of the
+//! batch goes on when one record is refused.
+//!
+//! What it must not do: know how records arrived (HTTP, files, SQL), or name a peer.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::mapping::{Mapping, Rendered, Vars};
+use crate::routes::{Route, Target};
+use crate::store::{
+    now_ms, AcceptedRecord, IdempotencyKey, IngestResult, IngestWrite, NewMessage,
+    QuarantinedRecord, RecordKind, Store, StoreError,
+};
+
+/// What intake stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The per-record answer (`{"accepted": [...], "rejected": [...]}`), stored with the records
+    /// when the request had an idempotency key.
+    pub answer: String,
+    pub accepted: usize,
+    pub rejected: usize,
+}
+
+/// A record mapped for every target of its route.
+struct Mapped {
+    record: AcceptedRecord,
+    /// When it happened and the source's sequence, for ordering steps.
+    at: (Option<i64>, Option<i64>),
+}
+
+/// Maps, routes and stores `records` of one `kind` from `source` (its `vars`) in one transaction.
+pub async fn accept(
+    store: &dyn Store,
+    route: &Route,
+    source: &str,
+    vars: &Vars,
+    kind: RecordKind,
+    records: Vec<Value>,
+    idempotency: Option<IdempotencyKey>,
+) -> Result<Stored, StoreError> {
+    let mut good: Vec<(usize, Mapped)> = Vec::with_capacity(records.len());
+    let mut rejected = Vec::new();
+    let mut rejected_answers = Vec::new();
+    for (index, record) in records.into_iter().enumerate() {
+        match map_record(route, vars, &record) {
+            Ok((messages, warnings, key, at)) => good.push((
+                index,
+                Mapped {
+                    record: AcceptedRecord {
+                        record_id: Uuid::new_v4(),
+                        record,
+                        mapping_version: route.primary().mapping.version().to_string(),
+                        dossier: key,
+                        warnings,
+                        messages,
+                    },
+                    at,
+                },
+            )),
+            Err(reason) => {
+                rejected_answers.push(json!({ "index": index, "error": reason }));
+                rejected.push(QuarantinedRecord {
+                    index,
+                    dossier: None,
+                    record,
+                    error: reason,
+                });
+            }
+        }
+    }
+    if kind == RecordKind::Step {
+        // A dossier's steps go in the order they happened, ties by the source's own sequence.
+        good.sort_by(|(ia, a), (ib, b)| {
+            (&a.record.dossier, a.at, ia).cmp(&(&b.record.dossier, b.at, ib))
+        });
+    }
+    let order: Vec<(usize, Uuid, Vec<String>)> = good
+        .iter()
+        .map(|(i, m)| (*i, m.record.record_id, m.record.warnings.clone()))
+        .collect();
+    let (n_accepted, n_rejected) = (good.len(), rejected.len());
+    let write = IngestWrite {
+        source: source.to_string(),
+        kind,
+        accepted: good.into_iter().map(|(_, m)| m.record).collect(),
+        rejected,
+        idempotency,
+        now_ms: now_ms(),
+    };
+    let answer = move |result: &IngestResult| {
+        let mut acc: Vec<(usize, Value)> = order
+            .iter()
+            .enumerate()
+            .map(|(pos, (index, id, warnings))| {
+                let mut w = warnings.clone();
+                if result.waiting.get(pos).copied().unwrap_or(false) {
+                    w.push("waiting for dossier".to_string());
+                }
+                let mut entry = json!({ "index": index, "id": id.to_string() });
+                if !w.is_empty() {
+                    entry["warnings"] = json!(w);
+                }
+                (*index, entry)
+            })
+            .collect();
+        acc.sort_by_key(|(i, _)| *i);
+        json!({
+            "accepted": acc.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "rejected": rejected_answers,
+        })
+        .to_string()
+    };
+    let answer = store.ingest(write, &answer).await?;
+    Ok(Stored {
+        answer,
+        accepted: n_accepted,
+        rejected: n_rejected,
+    })
+}
+
+/// A record's messages (one per target, primary first), its warnings, key and time; or why a
+/// target's mapping refuses it.
+#[allow(clippy::type_complexity)]
+fn map_record(
+    route: &Route,
+    vars: &Vars,
+    record: &Value,
+) -> Result<
+    (
+        Vec<NewMessage>,
+        Vec<String>,
+        String,
+        (Option<i64>, Option<i64>),
+    ),
+    String,
+> {
+    let mut messages = Vec::with_capacity(route.targets.len());
+    let mut warnings = Vec::new();
+    let mut key = String::new();
+    let mut at = (None, None);
+    for (i, target) in route.targets.iter().enumerate() {
+        let (item, mapped) = render(&target.mapping, record, vars)
+            .map_err(|reason| format!("{}{reason}", target.label))?;
+        if i == 0 {
+            key = mapped.dossier.clone();
+            at = (mapped.at.map(|t| t.timestamp_millis()), mapped.source_seq);
+        }
+        let these: Vec<String> = mapped
+            .warnings
+            .iter()
+            .map(|w| format!("{}{w}", target.label))
+            .collect();
+        warnings.extend(these.iter().cloned());
+        messages.push(message(target, &key, item, at, these, i == 0));
+    }
+    Ok((messages, warnings, key, at))
+}
+
+/// The item a mapping renders for the wire (an XML document is queued as a JSON string).
+pub fn render(
+    mapping: &Mapping,
+    record: &Value,
+    vars: &Vars,
+) -> Result<(Value, crate::mapping::Mapped), String> {
+    let mapped = mapping.map(record, vars).map_err(|r| r.to_string())?;
+    let item = match mapping.render(&mapped).map_err(|r| r.to_string())? {
+        Rendered::Json(v) => v,
+        Rendered::Xml(xml) => Value::String(xml),
+    };
+    Ok((item, mapped))
+}
+
+fn message(
+    target: &Target,
+    key: &str,
+    item: Value,
+    at: (Option<i64>, Option<i64>),
+    warnings: Vec<String>,
+    primary: bool,
+) -> NewMessage {
+    NewMessage {
+        peer: target.peer.to_string(),
+        destination: target.destination.clone(),
+        operation: target.operation.to_string(),
+        key: key.to_string(),
+        item,
+        at_ms: at.0,
+        source_seq: at.1,
+        // The record's own warnings are stored with its primary message; a further route's
+        // message keeps none, as before.
+        warnings: if primary { warnings } else { Vec::new() },
+        record_id: None,
+        mapping_version: (!primary).then(|| target.mapping.version().to_string()),
+        header: target.header,
+    }
+}

@@ -1,0 +1,62 @@
+//! A local system's settings (`[[sources]]`): its token, mapping files and variables.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::settings::require_secret;
+
+/// One local system that pushes records over HTTP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Appears in the ingest path `/ingest/v1/{name}/...`.
+    pub name: String,
+    #[serde(default, skip_serializing)]
+    pub token: Option<SecretString>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Mapping file for dossier records.
+    pub dossier_mapping: PathBuf,
+    /// Mapping file for step records.
+    pub step_mapping: PathBuf,
+    /// Values the mappings may read as `$vars.<name>` (e.g. the processing agency's name).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// For XML bodies: the local name of the element that holds one record.
+    #[serde(default)]
+    pub xml_record_element: Option<String>,
+    /// When set, each accepted dossier is also rendered with this mapping (target
+    /// `sync_document`) and queued for the legacy XML route (`peers.lgsp_sync`).
+    #[serde(default)]
+    pub sync_document_mapping: Option<PathBuf>,
+}
+
+/// Every problem of `[[sources]]` on its own (names, tokens); their mappings and where they go
+/// are checked with the routes (`crate::routes::check`).
+pub fn check_all(sources: &[SourceConfig]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, s) in sources.iter().enumerate() {
+        let at = format!("sources[{i}] (\"{}\")", s.name);
+        if s.name.is_empty()
+            || !s
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(format!(
+                "{at}.name: must be non-empty ASCII letters, digits, '-' or '_'"
+            ));
+        }
+        if !seen.insert(s.name.clone()) {
+            problems.push(format!("{at}.name: duplicate source name \"{}\"", s.name));
+        }
+        if let Err(e) = require_secret(&format!("{at}.token"), &s.token, &s.token_file) {
+            problems.push(e);
+        }
+    }
+    problems
+}
