@@ -30,7 +30,8 @@ use serde_json::{json, Value};
 
 use crate::settings::resolve_secret;
 
-use crate::outbox::{housekeeping, operator};
+use crate::operator;
+use crate::outbox::housekeeping;
 use crate::store::{MessageDetail, MessageFilter, Store};
 
 #[derive(Clone)]
@@ -38,7 +39,7 @@ pub struct AdminState {
     pub store: Arc<dyn Store>,
     pub token: Option<SecretString>,
     /// Builds the route table as configured now, which remaps render with.
-    pub remap: Option<crate::routes::Loader>,
+    pub remap: Option<crate::source::routes::Loader>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

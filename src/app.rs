@@ -16,10 +16,10 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::outbox::{spawn_lane, Lane};
-use crate::routes::Routes;
 use crate::scheduler::{self, Scheduler};
 use crate::settings::resolve_secret;
 use crate::source::http::{self as ingest, IngestState, Limits};
+use crate::source::routes::Routes;
 use crate::source::Sources;
 use crate::store::{self, Store};
 
@@ -70,7 +70,7 @@ impl Gateway {
             &cfg.server.admin_token_file,
         )
         .map_err(anyhow::Error::msg)?;
-        let remap: crate::routes::Loader = {
+        let remap: crate::source::routes::Loader = {
             let (sources, base_dir) = (cfg.sources.clone(), base_dir.to_path_buf());
             Arc::new(move || Routes::from_config(&sources, &base_dir))
         };

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::formats::xml::{parse_records, XmlLimits};
 use crate::mapping::{Mapping, Vars};
 use crate::outbox::{spawn_lane, Lane};
 use crate::peer::dvcqg::DvcqgPeer;
@@ -36,7 +37,6 @@ use crate::peer::dvcqg::{FAMILY as PORTAL, OP_DOSSIERS, OP_STEPS};
 use crate::peer::Peer;
 use crate::sim::local::generate;
 use crate::sim::{SimSettings, Simulator};
-use crate::source::xml::{parse_records, XmlLimits};
 use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind, Store};
 
 mod backlog;

@@ -252,12 +252,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         .as_deref()
                         .context("an XML input needs --record-element")?;
                     Some(
-                        crate::source::xml::parse_records(&bytes, element, &Default::default())
+                        crate::formats::xml::parse_records(&bytes, element, &Default::default())
                             .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?,
                     )
                 }
                 Some("csv") => Some(
-                    crate::source::csv::parse_records(&bytes, &Default::default())
+                    crate::formats::csv::parse_records(&bytes, &Default::default())
                         .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?,
                 ),
                 _ => None,
@@ -371,11 +371,11 @@ async fn outbox(
                     )
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
-                let done = crate::outbox::operator::replay_dead(
+                let done = crate::operator::replay_dead(
                     store,
                     &peer,
                     since,
-                    crate::outbox::operator::REPLAY_CHUNK,
+                    crate::operator::REPLAY_CHUNK,
                     &mut |done, total| {
                         bar.set_length(total);
                         bar.set_position(done);
@@ -552,8 +552,8 @@ async fn remap_messages(
     ids: &[uuid::Uuid],
     yes: bool,
 ) -> anyhow::Result<i32> {
-    use crate::outbox::operator::{apply_remap, plan_remap, Remapped};
-    let routes = crate::routes::Routes::from_config(&cfg.sources, base)?;
+    use crate::operator::{apply_remap, plan_remap, Remapped};
+    let routes = crate::source::routes::Routes::from_config(&cfg.sources, base)?;
     let mut failed = 0;
     for &id in ids {
         let plan = match plan_remap(store, &routes, id).await {

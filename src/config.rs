@@ -125,7 +125,11 @@ impl Config {
         problems.extend(self.housekeeping.check());
         problems.extend(self.peers.check());
         problems.extend(crate::source::config::check_all(&self.sources));
-        problems.extend(crate::routes::check(&self.sources, &self.peers, base_dir));
+        problems.extend(crate::source::routes::check(
+            &self.sources,
+            &self.peers,
+            base_dir,
+        ));
         problems.extend(crate::scheduler::check(&self.schedules));
         problems
     }

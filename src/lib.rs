@@ -10,9 +10,11 @@
 //! - [`store`]: the one storage trait, with SQLite and PostgreSQL backends; all SQL lives here.
 //! - [`outbox`]: the durable delivery queue: batches, order per dossier, retries, dead letters.
 //! - [`mapping`]: pure, declarative mapping of local records to portal messages.
-//! - [`source`]: ways records come in (HTTP push).
-//! - [`intake`]: the one path from records to stored messages, shared by every way in.
-//! - [`routes`]: (source, record kind) → targets (peer, operation, mapping).
+//! - [`formats`]: records out of bytes (strict JSON, bounded XML, CSV).
+//! - [`source`]: ways records come in (HTTP push); `source::routes`, (source, record kind) →
+//!   targets (peer, operation, mapping); `source::intake`, the one path from records to stored
+//!   messages that every way in shares.
+//! - [`operator`]: what an operator does to the outbox (bulk replay, remap with a diff).
 //! - [`peer`]: remote systems, one folder per family behind the [`peer::Peer`] trait; the
 //!   registry of families.
 //! - [`sim`]: the built-in simulator of the peers and of a local system, for demo, tests, benches.
@@ -29,11 +31,11 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod intake;
+pub mod formats;
 pub mod mapping;
+pub mod operator;
 pub mod outbox;
 pub mod peer;
-pub mod routes;
 pub mod scheduler;
 pub mod settings;
 pub mod sim;

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Mapping, Vars};
-use crate::source::xml::{parse_records, XmlLimits};
+use crate::formats::xml::{parse_records, XmlLimits};
 
 /// Where test files live: a folder of this name anywhere under the directory searched.
 pub const TESTS_DIR: &str = "tests";
@@ -455,7 +455,7 @@ fn read_input(here: &Path, case: &CaseToml, element: Option<&str>) -> Result<Vec
                 .extension()
                 .is_some_and(|x| x.eq_ignore_ascii_case("csv"))
             {
-                return crate::source::csv::parse_records(&bytes, &Default::default())
+                return crate::formats::csv::parse_records(&bytes, &Default::default())
                     .map_err(|e| format!("{f}: {e}"));
             }
             let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);

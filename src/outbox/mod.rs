@@ -18,7 +18,7 @@
 pub mod breaker;
 pub mod config;
 pub mod housekeeping;
-pub mod operator;
+pub mod peer;
 pub mod policy;
 pub mod throttle;
 pub mod window;
@@ -31,9 +31,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::peer::{BatchVerdict, Peer};
 use crate::store::{now_ms, Batch, Claim, Store, StoreError};
 use config::DeliveryConfig;
+use peer::{BatchVerdict, Peer};
 
 pub use breaker::BreakerState;
 pub use policy::{decide, Backoff};
@@ -277,7 +277,7 @@ impl Lane {
     async fn deliver(&self, mut batch: Batch, ticket: Admitted<'_>) -> Result<Outcome, StoreError> {
         let (verdict, answer_sha256) = self
             .peer
-            .deliver(crate::peer::Request {
+            .deliver(peer::Request {
                 id: batch.id,
                 destination: &batch.destination,
                 operation: &batch.operation,
@@ -298,9 +298,8 @@ impl Lane {
             None => drop(ticket),
         }
         let now = now_ms();
-        let resend_as = |v: &crate::peer::ItemVerdict| {
-            self.peer.resend_as(&batch.operation, batch.is_update, v)
-        };
+        let resend_as =
+            |v: &peer::ItemVerdict| self.peer.resend_as(&batch.operation, batch.is_update, v);
         let fate = decide(
             &batch,
             &verdict,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::config::DeliveryConfig;
-use crate::peer::{BatchVerdict, ItemVerdict};
+use super::peer::{BatchVerdict, ItemVerdict};
 use crate::store::{Batch, BatchFate, BatchMessage, MessageFate};
 
 /// How long a destination that refuses our credentials is left alone before the next try.
@@ -46,7 +46,7 @@ impl Backoff {
 }
 
 /// Decides the fate of a sent batch from the peer's verdict. `resend_as` is the peer's own
-/// create ↔ update rule ([`crate::peer::Peer::resend_as`]) for this batch's operation.
+/// create ↔ update rule ([`super::peer::Peer::resend_as`]) for this batch's operation.
 pub fn decide(
     batch: &Batch,
     verdict: &BatchVerdict,

@@ -35,7 +35,7 @@ pub struct SourceConfig {
 }
 
 /// Every problem of `[[sources]]` on its own (names, tokens); their mappings and where they go
-/// are checked with the routes (`crate::routes::check`).
+/// are checked with the routes (`crate::source::routes::check`).
 pub fn check_all(sources: &[SourceConfig]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut seen = std::collections::BTreeSet::new();

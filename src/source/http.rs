@@ -1,7 +1,7 @@
 //! HTTP push: `POST /ingest/v1/{source}/dossiers` and `/steps`. This module keeps only HTTP:
 //! the source's bearer token, body and record limits, `Idempotency-Key`, the content type (JSON,
 //! XML or CSV read into records) and the answer; mapping, routing and the store write are
-//! [`crate::intake`]'s. A 202 is sent only after every accepted record, its queued messages and
+//! [`crate::source::intake`]'s. A 202 is sent only after every accepted record, its queued messages and
 //! every rejected record are committed.
 
 use std::sync::Arc;
@@ -16,12 +16,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use super::csv::{parse_records as csv_records, CsvError, CsvLimits};
-use super::json::parse_strict;
-use super::xml::{parse_records, XmlError, XmlLimits};
 use super::Sources;
-use crate::intake;
-use crate::routes::Routes;
+use crate::formats::csv::{parse_records as csv_records, CsvError, CsvLimits};
+use crate::formats::json::parse_strict;
+use crate::formats::xml::{parse_records, XmlError, XmlLimits};
+use crate::source::intake;
+use crate::source::routes::Routes;
 use crate::store::{IdempotencyKey, RecordKind, Store, StoreError};
 
 /// Limits on one ingest request.

@@ -1,13 +1,12 @@
 //! Ways local records come in. Each way reads records in the source's own shape and hands them to
-//! [`crate::intake`], which maps, routes and stores them. Today: HTTP push ([`http`]). This module
+//! [`crate::source::intake`], which maps, routes and stores them. Today: HTTP push ([`http`]). This module
 //! holds what identifies a source (its token, variables, record element); its mappings are in
-//! the route table (`crate::routes`).
+//! the route table (`crate::source::routes`).
 
 pub mod config;
-pub mod csv;
 pub mod http;
-pub mod json;
-pub mod xml;
+pub mod intake;
+pub mod routes;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -404,7 +404,7 @@ pub trait Store: Send + Sync {
     /// [`ReplayOutcome`]). Returns how many were dead and are queued again.
     async fn replay(&self, ids: &[Uuid], now_ms: i64) -> Result<u64, StoreError>;
     /// Replays every dead message of `peer` that died at or after `since_ms`, in chunks of 500
-    /// (one transaction each); `outbox::operator::replay_dead` does the same with progress.
+    /// (one transaction each); `operator::replay_dead` does the same with progress.
     async fn replay_dead(&self, peer: &str, since_ms: i64, now_ms: i64) -> Result<u64, StoreError>;
     /// Gives a dead, pending or waiting message up for good (`skipped`, with the operator's
     /// reason); it no longer holds back its dossier. Returns whether it was skipped.

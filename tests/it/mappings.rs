@@ -113,7 +113,7 @@ async fn a_new_shape_is_files_and_a_config_block() {
 
     // The same source takes the steps as JSON (one record element per source); they are
     // the step export read by the same XML reader.
-    let steps = lienthong::source::xml::parse_records(
+    let steps = lienthong::formats::xml::parse_records(
         &std::fs::read(shape.join("tests/quatrinh.xml")).unwrap(),
         "QuaTrinh",
         &Default::default(),

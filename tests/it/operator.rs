@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use lienthong::outbox::{housekeeping, Lane, Outcome};
-use lienthong::routes::Routes;
 use lienthong::sim::{EventKind, Fault, SimSettings};
+use lienthong::source::routes::Routes;
 use lienthong::store::{now_ms, MessageFilter, Store};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -206,15 +206,12 @@ async fn bulk_replay_works_in_chunks_and_reports_progress() {
         }
         assert_eq!(dead(&app).await.len(), 7, "{name}");
         let mut seen = Vec::new();
-        let done = lienthong::outbox::operator::replay_dead(
-            &*app.store,
-            "dvcqg",
-            0,
-            3,
-            &mut |done, total| seen.push((done, total)),
-        )
-        .await
-        .unwrap();
+        let done =
+            lienthong::operator::replay_dead(&*app.store, "dvcqg", 0, 3, &mut |done, total| {
+                seen.push((done, total))
+            })
+            .await
+            .unwrap();
         assert_eq!(done.replayed, 7, "{name}");
         assert_eq!(
             done.reopened.len(),
@@ -633,7 +630,7 @@ async fn housekeeping_prunes_periodically_until_shutdown() {
 
 #[tokio::test]
 async fn remap_on_every_backend_records_the_new_mapping_version() {
-    use lienthong::outbox::operator::{apply_remap, plan_remap, Remapped};
+    use lienthong::operator::{apply_remap, plan_remap, Remapped};
     for ts in stores().await {
         let name = ts.name;
         let app = spawn_app_with(ts, SimSettings::default(), |c| c.delivery.max_attempts = 1).await;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::mapping::{Mapping, Rendered, Vars};
-use crate::routes::{Route, Target};
+use crate::source::routes::{Route, Target};
 use crate::store::{
     now_ms, AcceptedRecord, IdempotencyKey, IngestResult, IngestWrite, NewMessage,
     QuarantinedRecord, RecordKind, Store, StoreError,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::mapping::Target;
-use crate::routes::Routes;
+use crate::source::routes::Routes;
 use crate::store::{now_ms, MessageDetail, RecordKind, Remap, ReplayOutcome, Store, StoreError};
 
 /// Dead messages replayed per transaction by [`replay_dead`].
@@ -209,8 +209,8 @@ pub async fn plan_remap(
             ))
         })?;
     let vars = routes.vars(source).cloned().unwrap_or_default();
-    let (item, mapped) =
-        crate::intake::render(&target.mapping, record, &vars).map_err(RemapError::Rejected)?;
+    let (item, mapped) = crate::source::intake::render(&target.mapping, record, &vars)
+        .map_err(RemapError::Rejected)?;
     if mapped.dossier != message.dossier {
         return Err(RemapError::DossierChanged {
             old: message.dossier.clone(),
