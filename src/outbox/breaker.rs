@@ -75,6 +75,23 @@ impl Breaker {
         }
     }
 
+    /// Whether nothing may be claimed now: open and cooling down, or its one probe in flight.
+    pub fn blocks(&self, now: Instant) -> bool {
+        match self.state {
+            State::Open { until } => now < until,
+            State::HalfOpen { probing } => probing,
+            State::Closed { .. } => false,
+        }
+    }
+
+    /// How long until it may let a batch through (`None`: once the probe in flight answers).
+    pub fn wait(&self, now: Instant) -> Option<Duration> {
+        match self.state {
+            State::Open { until } if now < until => Some(until - now),
+            _ => None,
+        }
+    }
+
     /// Whether a batch may be claimed now.
     pub fn admit(&mut self, now: Instant) -> (Admit, Option<Transition>) {
         let go = |probe| Admit::Go(Ticket { probe });

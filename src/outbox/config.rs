@@ -19,6 +19,10 @@ pub struct DeliveryConfig {
     pub lease_seconds: u64,
     /// Batches in flight at once (workers of the lane).
     pub concurrency: usize,
+    /// For a peer family of many destinations: batches in flight at once to one destination
+    /// from this instance, so a destination that hangs holds at most this many workers. 0: no
+    /// cap of its own (`concurrency` applies).
+    pub destination_concurrency: usize,
     /// Time allowed for one call to the peer (connect, send, answer).
     pub timeout_ms: u64,
     /// Back-off: a delay of at most `min(cap, initial * 2^attempt)`.
@@ -53,6 +57,7 @@ impl Default for DeliveryConfig {
             poll_interval_ms: 200,
             lease_seconds: 60,
             concurrency: 4,
+            destination_concurrency: 0,
             timeout_ms: 30_000,
             backoff_initial_ms: 1_000,
             backoff_cap_ms: 300_000,
@@ -94,6 +99,9 @@ impl DeliveryConfig {
             poll_interval_ms: o.poll_interval_ms.unwrap_or(d.poll_interval_ms),
             lease_seconds: o.lease_seconds.unwrap_or(d.lease_seconds),
             concurrency: o.concurrency.unwrap_or(d.concurrency),
+            destination_concurrency: o
+                .destination_concurrency
+                .unwrap_or(d.destination_concurrency),
             timeout_ms: o.timeout_ms.unwrap_or(d.timeout_ms),
             backoff_initial_ms: o.backoff_initial_ms.unwrap_or(d.backoff_initial_ms),
             backoff_cap_ms: o.backoff_cap_ms.unwrap_or(d.backoff_cap_ms),
@@ -196,6 +204,7 @@ pub struct PolicyOverride {
     pub poll_interval_ms: Option<u64>,
     pub lease_seconds: Option<u64>,
     pub concurrency: Option<usize>,
+    pub destination_concurrency: Option<usize>,
     pub timeout_ms: Option<u64>,
     pub backoff_initial_ms: Option<u64>,
     pub backoff_cap_ms: Option<u64>,

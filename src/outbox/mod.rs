@@ -23,6 +23,7 @@ pub mod policy;
 pub mod throttle;
 pub mod window;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,9 +78,9 @@ pub struct Lane {
     wake: Arc<Notify>,
     /// The longest an idle lane sleeps when nothing wakes it.
     idle_poll: Duration,
-    /// Set when the peer refused our credentials: nothing is claimed until then.
-    paused_until: Mutex<Option<Instant>>,
-    breaker: Mutex<Breaker>,
+    /// Per destination: its breaker, its credential pause, its batches in flight here. Entries
+    /// exist only for destinations seen; nothing loops over them while idle.
+    destinations: Mutex<HashMap<String, Destination>>,
     throttle: Option<Throttle>,
     windows: Vec<MaintenanceWindow>,
     in_window: AtomicBool,
@@ -114,10 +115,7 @@ impl Lane {
                 reason,
             })?;
         Ok(Self {
-            breaker: Mutex::new(Breaker::new(
-                policy.breaker_failures,
-                policy.breaker_cool_down(),
-            )),
+            destinations: Mutex::new(HashMap::new()),
             throttle: Throttle::new(policy.rate_per_second, policy.rate_burst),
             windows,
             in_window: AtomicBool::new(false),
@@ -128,7 +126,6 @@ impl Lane {
             policy,
             owner,
             wake,
-            paused_until: Mutex::new(None),
         })
     }
 
@@ -150,31 +147,64 @@ impl Lane {
         self
     }
 
-    /// Whether the peer refused our credentials recently; the lane claims nothing meanwhile.
+    /// Whether the peer (its only destination) refused our credentials recently; the lane
+    /// claims nothing for it meanwhile.
     pub fn is_paused(&self) -> bool {
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        match *paused {
-            Some(until) if until > Instant::now() => true,
-            _ => {
-                *paused = None;
-                false
-            }
+        self.destination_state("").is_some_and(|(_, paused)| paused)
+    }
+
+    /// The circuit breaker's state of the peer's only destination.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.destination_state("")
+            .map_or(BreakerState::Closed, |(state, _)| state)
+    }
+
+    /// A destination's breaker state and whether it is paused (refused our credentials), if the
+    /// lane has sent to it.
+    pub fn destination_state(&self, destination: &str) -> Option<(BreakerState, bool)> {
+        let now = Instant::now();
+        self.lock_destinations()
+            .get_mut(destination)
+            .map(|d| (d.breaker.state(), d.paused(now)))
+    }
+
+    fn lock_destinations(&self) -> std::sync::MutexGuard<'_, HashMap<String, Destination>> {
+        self.destinations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on `destination`'s state, made on first use.
+    fn with_destination<T>(&self, destination: &str, f: impl FnOnce(&mut Destination) -> T) -> T {
+        let mut all = self.lock_destinations();
+        if !all.contains_key(destination) {
+            all.insert(destination.to_string(), Destination::new(&self.policy));
+        }
+        // Just inserted when missing.
+        match all.get_mut(destination) {
+            Some(d) => f(d),
+            None => f(&mut Destination::new(&self.policy)),
         }
     }
 
-    /// The circuit breaker's state.
-    pub fn breaker_state(&self) -> BreakerState {
-        self.lock_breaker().state()
-    }
-
-    fn lock_breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        self.breaker.lock().unwrap_or_else(|e| e.into_inner())
+    /// Destinations nothing may be claimed for now: paused, breaker open (or its one probe in
+    /// flight), or at the policy's per-destination in-flight cap.
+    fn held_destinations(&self, now: Instant) -> Vec<String> {
+        let cap = self.policy.destination_concurrency;
+        let mut held = Vec::new();
+        for (name, d) in self.lock_destinations().iter_mut() {
+            if d.paused(now) || d.breaker.blocks(now) || (cap > 0 && d.in_flight >= cap) {
+                held.push(name.clone());
+            }
+        }
+        held
     }
 
     /// Claims one batch (a due retry first, else a new one) and delivers it, unless the policy
-    /// holds the lane back.
+    /// holds the lane back. A destination that is paused or whose breaker is open is skipped;
+    /// the others go on.
     pub async fn try_execute(&self) -> Result<Outcome, StoreError> {
-        if self.is_paused() {
+        // A peer with one destination (`""`) held back holds the whole lane, before any claim.
+        let now = Instant::now();
+        if self.with_destination("", |d| d.paused(now)) {
             return Ok(Outcome::Idle);
         }
         if let Some(retry_in) = self.maintenance() {
@@ -183,20 +213,14 @@ impl Lane {
                 retry_in,
             });
         }
-        let (admit, transition) = self.lock_breaker().admit(Instant::now());
-        self.log_breaker(transition);
-        let ticket = match admit {
-            Admit::Go(ticket) => Admitted {
-                lane: self,
-                ticket: Some(ticket),
-            },
-            Admit::Wait(after) => {
-                return Ok(Outcome::Held {
-                    reason: Hold::BreakerOpen,
-                    retry_in: after.unwrap_or_else(|| self.policy.poll_interval()),
-                })
-            }
-        };
+        if let Some(after) =
+            self.with_destination("", |d| d.breaker.blocks(now).then(|| d.breaker.wait(now)))
+        {
+            return Ok(Outcome::Held {
+                reason: Hold::BreakerOpen,
+                retry_in: after.unwrap_or_else(|| self.policy.poll_interval()),
+            });
+        }
         if let Some(throttle) = &self.throttle {
             if let Err(retry_in) = throttle.try_take() {
                 return Ok(Outcome::Held {
@@ -205,8 +229,43 @@ impl Lane {
                 });
             }
         }
-        let Some(batch) = self.claim().await? else {
+        let skip = self.held_destinations(now);
+        let Some(batch) = self.claim(&skip).await? else {
             return Ok(Outcome::Idle);
+        };
+        let (admit, transition) =
+            self.with_destination(&batch.destination, |d| d.breaker.admit(Instant::now()));
+        self.log_breaker(&batch.destination, transition);
+        let ticket = match admit {
+            Admit::Go(ticket) => {
+                self.with_destination(&batch.destination, |d| d.in_flight += 1);
+                Admitted {
+                    lane: self,
+                    destination: batch.destination.clone(),
+                    ticket: Some(ticket),
+                }
+            }
+            Admit::Wait(after) => {
+                // Another worker took this destination's one probe between the look and the
+                // claim: give the batch back unsent, same id and body, no attempt used.
+                let now = now_ms();
+                let later = after.unwrap_or_else(|| self.policy.poll_interval());
+                self.store
+                    .resolve_batch(
+                        &batch,
+                        crate::store::BatchFate::Reopen {
+                            next_attempt_ms: now + later.as_millis() as i64,
+                            error: "held back: the destination's circuit breaker is open".into(),
+                            count_attempt: false,
+                        },
+                        now,
+                    )
+                    .await?;
+                return Ok(Outcome::Held {
+                    reason: Hold::BreakerOpen,
+                    retry_in: later,
+                });
+            }
         };
         let now = now_ms();
         if let Some(fate) = policy::expire(&batch, self.policy.max_age(), now) {
@@ -244,12 +303,12 @@ impl Lane {
         until.map(|end| (end - now).to_std().unwrap_or(Duration::ZERO))
     }
 
-    async fn claim(&self) -> Result<Option<Batch>, StoreError> {
+    async fn claim(&self, skip: &[String]) -> Result<Option<Batch>, StoreError> {
         let now = now_ms();
         let lease_until = now + self.policy.lease().as_millis() as i64;
         let mut claim = Claim {
             peer: self.peer.name(),
-            skip_destinations: &[],
+            skip_destinations: skip,
             operation: "",
             limit: 0,
             now_ms: now,
@@ -286,14 +345,15 @@ impl Lane {
             .await;
         batch.answer_sha256 = answer_sha256;
         if let BatchVerdict::Paused { reason } = &verdict {
-            tracing::error!(peer = %batch.peer, %reason, "destination refuses our credentials: sending paused; check the peer's config");
-            *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + policy::PAUSE);
+            tracing::error!(peer = %batch.peer, destination = %batch.destination, %reason, "destination refuses our credentials: sending paused; check the peer's config");
+            self.with_destination(&batch.destination, |d| {
+                d.paused_until = Some(Instant::now() + policy::PAUSE)
+            });
         }
         match policy::peer_failed(&verdict, batch.messages.len()) {
             Some(failed) => {
                 let transition = ticket.record(failed);
-                self.log_breaker(transition);
+                self.log_breaker(&batch.destination, transition);
             }
             None => drop(ticket),
         }
@@ -326,8 +386,11 @@ impl Lane {
         })
     }
 
-    fn log_breaker(&self, transition: Option<Transition>) {
-        let peer = self.peer.name();
+    fn log_breaker(&self, destination: &str, transition: Option<Transition>) {
+        let peer = match destination {
+            "" => self.peer.name().to_string(),
+            d => format!("{}/{d}", self.peer.name()),
+        };
         let cool_down_s = self.policy.breaker_cool_down_seconds;
         match transition {
             Some(Transition::Opened { failures }) => tracing::warn!(
@@ -418,6 +481,7 @@ impl Lane {
 /// waiting for a probe that will not answer.
 struct Admitted<'a> {
     lane: &'a Lane,
+    destination: String,
     ticket: Option<Ticket>,
 }
 
@@ -425,16 +489,49 @@ impl Admitted<'_> {
     /// The batch was sent; `failed` when the peer itself failed.
     fn record(mut self, failed: bool) -> Option<Transition> {
         let ticket = self.ticket.take()?;
-        self.lane
-            .lock_breaker()
-            .record(ticket, failed, Instant::now())
+        self.lane.with_destination(&self.destination, |d| {
+            d.in_flight = d.in_flight.saturating_sub(1);
+            d.breaker.record(ticket, failed, Instant::now())
+        })
     }
 }
 
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.lane.lock_breaker().release(ticket);
+            self.lane.with_destination(&self.destination, |d| {
+                d.in_flight = d.in_flight.saturating_sub(1);
+                d.breaker.release(ticket)
+            });
+        }
+    }
+}
+
+/// What a lane keeps about one destination of its peer.
+struct Destination {
+    breaker: Breaker,
+    /// Set when the destination refused our credentials: nothing is claimed for it until then.
+    paused_until: Option<Instant>,
+    /// Batches of this destination being sent by this instance now.
+    in_flight: usize,
+}
+
+impl Destination {
+    fn new(policy: &DeliveryConfig) -> Self {
+        Self {
+            breaker: Breaker::new(policy.breaker_failures, policy.breaker_cool_down()),
+            paused_until: None,
+            in_flight: 0,
+        }
+    }
+
+    fn paused(&mut self, now: Instant) -> bool {
+        match self.paused_until {
+            Some(until) if until > now => true,
+            _ => {
+                self.paused_until = None;
+                false
+            }
         }
     }
 }
