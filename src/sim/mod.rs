@@ -22,9 +22,11 @@
 //! - `GET /sim/stats`: [`SimStats`] as JSON; `POST /sim/expire-sessions`: end every session now.
 //!
 //! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
-//! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`).
+//! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`),
+//! `commune.rs` (the commune catalog subscribers, on a listener of their own: `--communes N`).
 
 mod catalog;
+pub mod commune;
 mod dvcqg;
 mod faults;
 mod legacy;
@@ -449,6 +451,20 @@ pub struct SimOptions {
     /// Send `error_code`s as strings (`"0"`) instead of numbers.
     #[arg(long)]
     pub string_codes: bool,
+    /// Simulated commune subscribers (`xa-0001`, `xa-0002`, ...) on `--commune-listen`; 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub communes: usize,
+    /// Address of the commune subscribers; subscriber S is at `http://<address>/communes/S`.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub commune_listen: SocketAddr,
+    /// Each subscriber's secret is this prefix followed by its name.
+    #[arg(
+        long,
+        env = "LIENTHONG_SIM_COMMUNE_SECRET_PREFIX",
+        default_value = "bimat-",
+        hide_env_values = true
+    )]
+    pub commune_secret_prefix: String,
 }
 
 impl SimOptions {
@@ -494,10 +510,31 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr().context("listener has no address")?;
+    let communes = if opts.communes > 0 {
+        let listener = tokio::net::TcpListener::bind(opts.commune_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", opts.commune_listen))?;
+        let address = listener.local_addr().context("listener has no address")?;
+        let sim = commune::numbered(opts.communes, &opts.commune_secret_prefix);
+        tracing::info!(%address, subscribers = opts.communes,
+            "commune simulator listening (subscriber S at /communes/S)");
+        Some(tokio::spawn(commune::serve(
+            listener,
+            sim,
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
     tracing::info!(address = %local, "DVCQG simulator listening");
     serve(listener, Simulator::new(settings), shutdown)
         .await
         .context("simulator server failed")?;
+    if let Some(task) = communes {
+        task.await
+            .context("commune simulator task failed")?
+            .context("commune simulator server failed")?;
+    }
     tracing::info!("DVCQG simulator stopped");
     Ok(())
 }
