@@ -3,6 +3,7 @@
 //! The outbox is peer-agnostic: it hands a peer a batch body it built once and stored, and
 //! gets back one verdict for the batch or one per item.
 
+pub mod commune;
 pub mod dvcqg;
 
 use std::time::Duration;
