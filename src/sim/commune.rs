@@ -57,6 +57,25 @@ pub fn base_url(addr: SocketAddr, name: &str) -> String {
     format!("http://{addr}/communes/{name}")
 }
 
+/// `lienthong sim` options for the commune subscribers (no `Debug`: the secret prefix).
+#[derive(Clone, clap::Args)]
+pub struct CommuneOptions {
+    /// Simulated commune subscribers (`xa-0001`, `xa-0002`, ...) on `--commune-listen`; 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub communes: usize,
+    /// Address of the commune subscribers; subscriber S is at `http://<address>/communes/S`.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub commune_listen: SocketAddr,
+    /// Each subscriber's secret is this prefix followed by its name.
+    #[arg(
+        long,
+        env = "LIENTHONG_SIM_COMMUNE_SECRET_PREFIX",
+        default_value = "bimat-",
+        hide_env_values = true
+    )]
+    pub commune_secret_prefix: String,
+}
+
 /// The name of the `i`th (from 1) of [`numbered`]'s subscribers: `xa-0001`.
 pub fn subscriber_name(i: usize) -> String {
     format!("xa-{i:04}")
@@ -1009,7 +1028,7 @@ mod tests {
         ])
         .expect("options")
         .sim;
-        assert_eq!(opts.communes, 5);
+        assert_eq!(opts.communes.communes, 5);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(super::super::run_standalone(opts, shutdown.clone()));
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -451,20 +451,10 @@ pub struct SimOptions {
     /// Send `error_code`s as strings (`"0"`) instead of numbers.
     #[arg(long)]
     pub string_codes: bool,
-    /// Simulated commune subscribers (`xa-0001`, `xa-0002`, ...) on `--commune-listen`; 0: none.
-    #[arg(long, default_value_t = 0)]
-    pub communes: usize,
-    /// Address of the commune subscribers; subscriber S is at `http://<address>/communes/S`.
-    #[arg(long, default_value = "127.0.0.1:9100")]
-    pub commune_listen: SocketAddr,
-    /// Each subscriber's secret is this prefix followed by its name.
-    #[arg(
-        long,
-        env = "LIENTHONG_SIM_COMMUNE_SECRET_PREFIX",
-        default_value = "bimat-",
-        hide_env_values = true
-    )]
-    pub commune_secret_prefix: String,
+    /// The commune subscribers (`--communes N`), boxed: they are seldom used and the command
+    /// enum stays small.
+    #[command(flatten)]
+    pub communes: Box<commune::CommuneOptions>,
 }
 
 impl SimOptions {
@@ -510,13 +500,14 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr().context("listener has no address")?;
-    let communes = if opts.communes > 0 {
-        let listener = tokio::net::TcpListener::bind(opts.commune_listen)
+    let communes = if opts.communes.communes > 0 {
+        let c = &opts.communes;
+        let listener = tokio::net::TcpListener::bind(c.commune_listen)
             .await
-            .with_context(|| format!("cannot listen on {}", opts.commune_listen))?;
+            .with_context(|| format!("cannot listen on {}", c.commune_listen))?;
         let address = listener.local_addr().context("listener has no address")?;
-        let sim = commune::numbered(opts.communes, &opts.commune_secret_prefix);
-        tracing::info!(%address, subscribers = opts.communes,
+        let sim = commune::numbered(c.communes, &c.commune_secret_prefix);
+        tracing::info!(%address, subscribers = c.communes,
             "commune simulator listening (subscriber S at /communes/S)");
         Some(tokio::spawn(commune::serve(
             listener,

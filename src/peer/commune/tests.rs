@@ -130,7 +130,10 @@ fn identity_batch_size_and_items() {
             "procedure": procedure("1.005129", "75000")})
         .to_string()
     );
-    assert_eq!(peer.build_body(OP_UPSERT, false, &[item.clone()]), item);
+    assert_eq!(
+        peer.build_body(OP_UPSERT, false, std::slice::from_ref(&item)),
+        item
+    );
     assert_eq!(procedure_code(&item), Some("1.005129"));
     assert_eq!(item_version(&item), Some(4));
 
@@ -311,6 +314,44 @@ async fn a_retry_sends_the_same_bytes_under_the_same_id() {
     );
 }
 
+#[tokio::test]
+async fn a_timeout_is_retried_and_an_applied_repeat_counts_as_done() {
+    let h = start().await;
+    let cfg = CommuneConfig {
+        subscribers: vec![subscriber(
+            "xa-1",
+            sim::base_url(h.addr, "xa-1"),
+            "bimat-xa-1",
+        )],
+    };
+    let impatient = CommunePeer::new(&cfg, Duration::from_millis(300)).expect("peer");
+    // The subscriber applies, then answers too late.
+    h.sim.set_delay("xa-1", Some(Duration::from_secs(2)));
+    let id = Uuid::new_v4();
+    let item = upsert("1.005129", 2);
+    let started = std::time::Instant::now();
+    let (verdict, answer) = deliver(&impatient, id, "xa-1", OP_UPSERT, &item).await;
+    assert!(
+        matches!(&verdict, BatchVerdict::Retry { reason, after: None } if reason.starts_with("timed out")),
+        "{verdict:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(answer, None);
+    // A slow subscriber delays no other.
+    let started = std::time::Instant::now();
+    let (verdict, _) = deliver(&h.peer, Uuid::new_v4(), "xa-2", OP_UPSERT, &item).await;
+    assert_eq!(verdict, delivered());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    h.sim.set_delay("xa-1", None);
+    let (verdict, _) = deliver(&impatient, id, "xa-1", OP_UPSERT, &item).await;
+    assert_eq!(verdict, delivered());
+    let record = h.sim.record("xa-1").expect("record");
+    assert_eq!(
+        (record.applied, record.conflicts, record.repeats),
+        (1, 1, 1)
+    );
+}
+
 fn header(r: &wiremock::Request, name: &str) -> String {
     r.headers
         .get(name)
@@ -393,6 +434,8 @@ async fn every_try_carries_identical_bytes_id_and_a_fresh_valid_signature() {
     assert_eq!(c.url.path(), "/api/lienthong/procedures/1.004871");
     assert_eq!(c.url.query(), Some("version=6"));
     assert!(c.body.is_empty());
+    assert!(header(c, "content-type").is_empty());
+    assert!(matches!(header(c, "content-length").as_str(), "" | "0"));
     assert_eq!(header(c, "x-request-id"), withdraw_id.to_string());
 }
 
@@ -407,7 +450,9 @@ async fn unroutable_or_malformed_batches_never_reach_a_subscriber() {
     );
     assert_eq!(answer, None);
     // `send` has no destination: paused, not lost.
-    let body = h.peer.build_body(OP_UPSERT, false, &[item.clone()]);
+    let body = h
+        .peer
+        .build_body(OP_UPSERT, false, std::slice::from_ref(&item));
     assert!(matches!(
         h.peer.send(Uuid::new_v4(), OP_UPSERT, &body).await,
         BatchVerdict::Paused { .. }
