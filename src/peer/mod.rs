@@ -8,6 +8,7 @@
 //! and its config section in [`registry::PeersConfig`].
 
 pub mod classify;
+pub mod commune;
 pub mod dvcqg;
 pub mod lgsp_sync;
 pub mod registry;

@@ -22,9 +22,11 @@
 //! - `GET /sim/stats`: [`SimStats`] as JSON; `POST /sim/expire-sessions`: end every session now.
 //!
 //! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
-//! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`).
+//! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`),
+//! `commune.rs` (the commune catalog subscribers, on a listener of their own: `--communes N`).
 
 mod catalog;
+pub mod commune;
 mod dvcqg;
 mod faults;
 mod legacy;
@@ -449,6 +451,10 @@ pub struct SimOptions {
     /// Send `error_code`s as strings (`"0"`) instead of numbers.
     #[arg(long)]
     pub string_codes: bool,
+    /// The commune subscribers (`--communes N`), boxed: they are seldom used and the command
+    /// enum stays small.
+    #[command(flatten)]
+    pub communes: Box<commune::CommuneOptions>,
 }
 
 impl SimOptions {
@@ -494,10 +500,32 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr().context("listener has no address")?;
+    let communes = if opts.communes.communes > 0 {
+        let c = &opts.communes;
+        let listener = tokio::net::TcpListener::bind(c.commune_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", c.commune_listen))?;
+        let address = listener.local_addr().context("listener has no address")?;
+        let sim = commune::numbered(c.communes, &c.commune_secret_prefix);
+        tracing::info!(%address, subscribers = c.communes,
+            "commune simulator listening (subscriber S at /communes/S)");
+        Some(tokio::spawn(commune::serve(
+            listener,
+            sim,
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
     tracing::info!(address = %local, "DVCQG simulator listening");
     serve(listener, Simulator::new(settings), shutdown)
         .await
         .context("simulator server failed")?;
+    if let Some(task) = communes {
+        task.await
+            .context("commune simulator task failed")?
+            .context("commune simulator server failed")?;
+    }
     tracing::info!("DVCQG simulator stopped");
     Ok(())
 }
