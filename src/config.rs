@@ -123,7 +123,7 @@ impl Config {
         problems.extend(self.server.check());
         problems.extend(check_policies(&self.delivery, &self.peers.overrides()));
         problems.extend(self.housekeeping.check());
-        problems.extend(self.peers.check());
+        problems.extend(self.peers.check(base_dir));
         problems.extend(crate::source::config::check_all(&self.sources));
         problems.extend(crate::source::routes::check(
             &self.sources,

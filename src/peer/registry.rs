@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
+use super::commune::{self, CommuneConfig, CommunePeer};
 use super::dvcqg::{self, DvcqgConfig, DvcqgPeer};
 use super::lgsp_sync::{self, LgspSyncConfig, LgspSyncPeer};
 use super::Peer;
@@ -35,7 +38,7 @@ pub struct Family {
 }
 
 /// Every family this build knows.
-pub const FAMILIES: &[Family] = &[dvcqg::FAMILY, lgsp_sync::FAMILY];
+pub const FAMILIES: &[Family] = &[dvcqg::FAMILY, lgsp_sync::FAMILY, commune::FAMILY];
 
 /// The family that takes records mapped to `target`, and how.
 pub fn taking(target: Target) -> Option<(&'static Family, &'static Takes)> {
@@ -66,6 +69,8 @@ pub struct PeersConfig {
     pub dvcqg: Option<DvcqgConfig>,
     /// The legacy XML route (`POST <base>/Document/SyncDocument`), for provinces still on it.
     pub lgsp_sync: Option<LgspSyncConfig>,
+    /// The catalog's subscribers (commune systems), one destination each.
+    pub commune: Option<CommuneConfig>,
 }
 
 /// A configured peer, ready for its lane.
@@ -85,6 +90,9 @@ impl PeersConfig {
         if let Some(p) = &self.lgsp_sync {
             v.push((lgsp_sync::FAMILY.name, &p.policy));
         }
+        if let Some(p) = &self.commune {
+            v.push((commune::FAMILY.name, &p.policy));
+        }
         v
     }
 
@@ -93,8 +101,9 @@ impl PeersConfig {
         self.overrides().iter().any(|(n, _)| *n == name)
     }
 
-    /// Every problem of every configured family's section, one line each.
-    pub fn check(&self) -> Vec<String> {
+    /// Every problem of every configured family's section, one line each; relative paths in
+    /// them are read against `base_dir`.
+    pub fn check(&self, base_dir: &Path) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(p) = &self.dvcqg {
             problems.extend(p.check());
@@ -102,11 +111,18 @@ impl PeersConfig {
         if let Some(p) = &self.lgsp_sync {
             problems.extend(p.check());
         }
+        if let Some(p) = &self.commune {
+            problems.extend(p.check(base_dir));
+        }
         problems
     }
 
     /// Builds every configured peer with its policy (`policy_for(name)`).
-    pub fn build(&self, policy_for: impl Fn(&str) -> DeliveryConfig) -> Result<Vec<Built>, String> {
+    pub fn build(
+        &self,
+        base_dir: &Path,
+        policy_for: impl Fn(&str) -> DeliveryConfig,
+    ) -> Result<Vec<Built>, String> {
         let mut built = Vec::new();
         if let Some(p) = &self.dvcqg {
             let policy = policy_for(dvcqg::FAMILY.name);
@@ -125,6 +141,16 @@ impl PeersConfig {
             built.push(Built {
                 peer: Arc::new(peer),
                 family: &lgsp_sync::FAMILY,
+                policy,
+            });
+        }
+        if let Some(p) = &self.commune {
+            let policy = policy_for(commune::FAMILY.name);
+            let peer = CommunePeer::new_in(p, base_dir, policy.timeout())
+                .map_err(|e| format!("peers.commune: {e}"))?;
+            built.push(Built {
+                peer: Arc::new(peer),
+                family: &commune::FAMILY,
                 policy,
             });
         }

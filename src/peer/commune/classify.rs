@@ -6,10 +6,13 @@
 //! address or a long number masked: a subscriber may echo what it was sent.
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use regex::Regex;
 
+use crate::peer::classify::{
+    first_rule, parse_retry_after, whole_batch, ClassifyRule, ClassifyScope, Facts,
+};
 use crate::peer::{BatchVerdict, ItemVerdict};
 
 /// Characters of the answer kept in a reason.
@@ -27,10 +30,28 @@ pub fn classify(
     status: u16,
     retry_after: Option<&str>,
     body: &[u8],
+    rules: &[ClassifyRule],
     now: SystemTime,
 ) -> BatchVerdict {
     let delivered = || BatchVerdict::Items(vec![ItemVerdict::Delivered]);
     let after = retry_after.and_then(|v| parse_retry_after(v, now));
+    let text = String::from_utf8_lossy(&body[..body.len().min(2_000)]);
+    let facts = Facts {
+        status,
+        code: None,
+        message: &text,
+    };
+    if let Some((index, rule)) = first_rule(rules, ClassifyScope::Envelope, &facts) {
+        let reason = with_excerpt(
+            &format!(
+                "classify rule {index} ({:?}): {}",
+                rule.outcome,
+                status_line(status)
+            ),
+            body,
+        );
+        return whole_batch(rule.outcome, reason, after, 1).into_verdict();
+    }
     match status {
         200..=299 | 409 => delivered(),
         401 => BatchVerdict::Paused {
@@ -97,19 +118,10 @@ pub fn masked_excerpt(body: &[u8]) -> String {
     }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date; a date in the past means "now".
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn now() -> SystemTime {
         // 2026-11-22 02:00:00 UTC
@@ -117,7 +129,7 @@ mod tests {
     }
 
     fn run(status: u16, body: &str) -> BatchVerdict {
-        classify(status, None, body.as_bytes(), now())
+        classify(status, None, body.as_bytes(), &[], now())
     }
 
     #[test]
@@ -146,14 +158,14 @@ mod tests {
     #[test]
     fn temporary_answers_retry_with_retry_after() {
         assert_eq!(
-            classify(429, Some("120"), b"", now()),
+            classify(429, Some("120"), b"", &[], now()),
             BatchVerdict::Retry {
                 reason: "HTTP 429 Too Many Requests".into(),
                 after: Some(Duration::from_secs(120))
             }
         );
         assert_eq!(
-            classify(503, Some("Sun, 22 Nov 2026 02:01:30 GMT"), b"", now()),
+            classify(503, Some("Sun, 22 Nov 2026 02:01:30 GMT"), b"", &[], now()),
             BatchVerdict::Retry {
                 reason: "HTTP 503 Service Unavailable".into(),
                 after: Some(Duration::from_secs(90))
@@ -167,7 +179,7 @@ mod tests {
         }
         // An unreadable Retry-After is ignored, not fatal.
         assert!(matches!(
-            classify(503, Some("soon"), b"", now()),
+            classify(503, Some("soon"), b"", &[], now()),
             BatchVerdict::Retry { after: None, .. }
         ));
     }

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use crate::outbox::config::PolicyOverride;
+use crate::peer::classify::{check_rules, ClassifyRule};
 use serde_json::Value;
 
 /// Where the family sits in the configuration, for problem reports.
@@ -31,6 +34,14 @@ pub struct CommuneConfig {
     /// Every subscriber, by name; order does not matter.
     #[serde(default)]
     pub subscribers: Vec<SubscriberConfig>,
+    /// The family's changes to the `[delivery]` policy (each subscriber gets its own breaker,
+    /// pause and back-off under it).
+    #[serde(default)]
+    pub policy: PolicyOverride,
+    /// Classification rules (envelope scope: the HTTP status and the answer's text), tried
+    /// before the contract's reading of the status.
+    #[serde(default)]
+    pub classify: Vec<ClassifyRule>,
 }
 
 /// `[[peers.commune.subscribers]]`: one subscribed system.
@@ -99,7 +110,7 @@ impl CommuneConfig {
     /// its key path (`peers.commune.subscribers[3].base_url: ...`). Relative `secret_file`
     /// paths are resolved against `base_dir` (the config file's folder).
     pub fn check(&self, base_dir: &Path) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems = check_rules(&format!("{KEY}.classify"), &self.classify);
         let mut first_with_name: HashMap<&str, usize> = HashMap::new();
         for (i, s) in self.subscribers.iter().enumerate() {
             let at = format!("{KEY}.subscribers[{i}]");
@@ -290,6 +301,8 @@ mod tests {
         b.secret = None;
         b.secret_file = Some("b.secret".into());
         let cfg = CommuneConfig {
+            policy: Default::default(),
+            classify: Vec::new(),
             subscribers: vec![subscriber("a_1", "https://a.example/api"), b],
         };
         assert_eq!(cfg.check(dir.path()), Vec::<String>::new());
@@ -317,6 +330,8 @@ mod tests {
             fields: vec![" ".into()],
         };
         let cfg = CommuneConfig {
+            policy: Default::default(),
+            classify: Vec::new(),
             subscribers: vec![
                 subscriber("a", "https://a.example"),
                 subscriber("a", "ftp://a.example"),

@@ -38,9 +38,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::peer::classify::ClassifyRule;
+use crate::peer::registry::Family;
 use crate::peer::{BatchVerdict, Peer, Request};
 
-pub use classify::{classify, masked_excerpt, parse_retry_after};
+pub use classify::{classify, masked_excerpt};
 pub use config::{CommuneConfig, SubscriberConfig, SubscriberFilter};
 
 /// The name commune messages are queued under; the subscriber is the destination.
@@ -49,6 +51,15 @@ pub const PEER_COMMUNE: &str = "commune";
 pub const OP_UPSERT: &str = "procedure_upsert";
 /// `DELETE {base}/procedures/{MATTHC}?version=N` with an empty body.
 pub const OP_WITHDRAW: &str = "procedure_withdraw";
+
+/// The commune subscribers in the peer registry. They take no mapping target: the catalog
+/// fan-out queues their messages itself, one destination per subscriber.
+pub const FAMILY: Family = Family {
+    name: PEER_COMMUNE,
+    describe: "commune",
+    takes: &[],
+    operations: &[OP_UPSERT, OP_WITHDRAW],
+};
 
 /// What can go wrong outside [`Peer::deliver`] (which answers with verdicts instead).
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +147,7 @@ struct Subscriber {
 pub struct CommunePeer {
     http: Client,
     subscribers: HashMap<String, Subscriber>,
+    rules: Vec<ClassifyRule>,
 }
 
 impl fmt::Debug for CommunePeer {
@@ -182,7 +194,11 @@ impl CommunePeer {
         }
         let http = client::build_http(timeout)
             .map_err(|e| CommuneError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(CommunePeer { http, subscribers })
+        Ok(CommunePeer {
+            http,
+            subscribers,
+            rules: cfg.classify.clone(),
+        })
     }
 
     /// The subscribers' names (the destinations), sorted.
@@ -298,6 +314,7 @@ impl Peer for CommunePeer {
                     answer.status,
                     answer.retry_after.as_deref(),
                     &answer.body,
+                    &self.rules,
                     SystemTime::now(),
                 ),
                 Some(hex::encode(Sha256::digest(&answer.body))),

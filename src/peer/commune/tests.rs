@@ -82,6 +82,8 @@ async fn start() -> Harness {
     let shutdown = CancellationToken::new();
     tokio::spawn(sim::serve(listener, sim.clone(), shutdown.clone()));
     let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
         subscribers: vec![
             subscriber("xa-1", sim::base_url(addr, "xa-1"), "bimat-xa-1"),
             subscriber("xa-2", sim::base_url(addr, "xa-2"), "bimat-xa-2"),
@@ -161,6 +163,8 @@ fn identity_batch_size_and_items() {
 #[test]
 fn config_problems_and_secrets() {
     let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
         subscribers: vec![
             subscriber(
                 "xa-1",
@@ -180,6 +184,8 @@ fn config_problems_and_secrets() {
     assert!(!text.contains("Secret"), "{text}");
 
     let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
         subscribers: vec![cfg.subscribers[0].clone()],
     };
     assert!(CommunePeer::new(&cfg, Duration::ZERO).is_err());
@@ -318,6 +324,8 @@ async fn a_retry_sends_the_same_bytes_under_the_same_id() {
 async fn a_timeout_is_retried_and_an_applied_repeat_counts_as_done() {
     let h = start().await;
     let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
         subscribers: vec![subscriber(
             "xa-1",
             sim::base_url(h.addr, "xa-1"),
@@ -389,6 +397,8 @@ async fn every_try_carries_identical_bytes_id_and_a_fresh_valid_signature() {
         .mount(&server)
         .await;
     let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
         subscribers: vec![subscriber(
             "quang-phu",
             format!("{}/api/lienthong/", server.uri()),
