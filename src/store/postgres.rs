@@ -112,7 +112,6 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
 
 super::backend::impl_store!(
     store = PostgresStore,
-    db = sqlx::Postgres,
     name = "postgres",
     begin_write = "BEGIN",
     next_position = "nextval('outbox_position_seq')",

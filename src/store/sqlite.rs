@@ -91,7 +91,6 @@ fn pool_options(max_connections: u32) -> SqlitePoolOptions {
 // and then writes would fail instead of waiting when another connection wrote in between.
 super::backend::impl_store!(
     store = SqliteStore,
-    db = sqlx::Sqlite,
     name = "sqlite",
     begin_write = "BEGIN IMMEDIATE",
     next_position = "(SELECT COALESCE(MAX(position), 0) + 1 FROM outbox)",
