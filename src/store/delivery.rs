@@ -55,7 +55,7 @@ macro_rules! impl_delivery {
 
                 let mut tx = self.delivery.begin_with($begin).await?;
                 let row: Option<$crate::store::rows::OpenBatchRow> = sqlx::query_as(concat!(
-                    "SELECT id, '' AS destination, operation, is_update, body, attempts FROM batches \
+                    "SELECT id, destination, operation, is_update, body, attempts FROM batches \
                      WHERE peer = $1 AND state = 'open' AND next_attempt_at <= $2 \
                      AND (lease_until IS NULL OR lease_until < $2) \
                      ORDER BY next_attempt_at LIMIT 1",
@@ -108,7 +108,7 @@ macro_rules! impl_delivery {
 
                 let mut tx = self.delivery.begin_with($begin).await?;
                 let rows: Vec<$crate::store::rows::ClaimRow> = sqlx::query_as(concat!(
-                    "SELECT o.id, '' AS destination, o.dossier, o.is_update, o.item, o.attempts, \
+                    "SELECT o.id, o.destination, o.dossier, o.is_update, o.item, o.attempts, \
                      COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
                      WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.next_attempt_at <= $3 \
                      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer = o.peer AND p.dossier = o.dossier \
@@ -147,8 +147,8 @@ macro_rules! impl_delivery {
                 let body = build(is_update, &items);
                 sqlx::query(
                     "INSERT INTO batches (id, peer, operation, is_update, body, items, state, attempts, \
-                     next_attempt_at, lease_until, owner, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'open', 0, $7, $8, $9, $7)",
+                     next_attempt_at, lease_until, owner, created_at, destination) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'open', 0, $7, $8, $9, $7, $10)",
                 )
                 .bind(id.to_string())
                 .bind(c.peer)
@@ -159,6 +159,7 @@ macro_rules! impl_delivery {
                 .bind(c.now_ms)
                 .bind(c.lease_until_ms)
                 .bind(c.owner)
+                .bind(&destination)
                 .execute(&mut *tx)
                 .await?;
                 // One statement for the whole batch: a round trip per message would cost more

@@ -51,9 +51,9 @@ macro_rules! impl_ingest {
                 const INSERT_OUTBOX: &str = concat!(
                     "INSERT INTO outbox (id, peer, operation, dossier, position, at, source_seq, is_update, \
                      item, record_id, mapping_version, warnings, state, attempts, next_attempt_at, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, ",
+                     created_at, updated_at, destination) VALUES ($1, $2, $3, $4, ",
                     $nextpos,
-                    ", $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13, $13)"
+                    ", $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13, $13, $14)"
                 );
                 let _turn = self.write_turn().await;
 
@@ -124,6 +124,7 @@ macro_rules! impl_ingest {
                             .bind(serde_json::to_string(&m.warnings).unwrap_or_else(|_| "[]".into()))
                             .bind(state)
                             .bind(w.now_ms)
+                            .bind(&m.destination)
                             .execute(&mut *tx)
                             .await?;
                         if state == "pending" && !peers.contains(&m.peer) {

@@ -313,7 +313,7 @@ macro_rules! impl_operator {
                 id: uuid::Uuid,
             ) -> Result<Option<$crate::store::MessageDetail>, $crate::store::StoreError> {
                 let row: Option<$crate::store::rows::MessageDetailRow> = sqlx::query_as(
-                    "SELECT o.id, o.peer, '' AS destination, o.operation, o.dossier, o.state, o.position, \
+                    "SELECT o.id, o.peer, o.destination, o.operation, o.dossier, o.state, o.position, \
                      o.is_update, o.attempts, o.created_at, o.updated_at, o.next_attempt_at, o.delivered_at, \
                      o.last_error, o.mapping_version, o.warnings, o.item, o.record_id, o.batch_id, \
                      o.batch_history, r.source, r.kind, r.body AS record_body \

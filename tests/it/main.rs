@@ -13,6 +13,7 @@ mod ingest;
 mod leader;
 mod legacy;
 mod mappings;
+mod migration;
 mod multi;
 mod operator;
 mod policy;
