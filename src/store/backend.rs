@@ -1,15 +1,16 @@
 //! Puts a backend together: the statements of each concern (`ingest.rs`, `delivery.rs`,
 //! `operator.rs`, `housekeeping.rs`, `leases.rs`) are written once, as macros, and
 //! `impl_store!` applies them to a backend with the few fragments where the databases differ
-//! (how a write transaction begins, how the next queue position is drawn, how claims lock rows).
+//! (how a write transaction begins, how claims lock rows; and, as constants of the backend,
+//! how queue positions are drawn and how keys are locked).
 //! Must not hold statements of its own beyond the liveness check.
 
 macro_rules! impl_store {
     (
         store = $Store:ident,
         name = $name:literal,
+        db = $Db:ty,
         begin_write = $begin:literal,
-        next_position = $nextpos:literal,
         lock_rows = $lock:literal,
         migrator = $migrator:expr $(,)?
     ) => {
@@ -38,13 +39,10 @@ macro_rules! impl_store {
             }
         }
 
-        $crate::store::ingest::impl_ingest!(
-            store = $Store,
-            begin_write = $begin,
-            next_position = $nextpos,
-        );
+        $crate::store::ingest::impl_ingest!(store = $Store, db = $Db, begin_write = $begin);
         $crate::store::delivery::impl_delivery!(
             store = $Store,
+            db = $Db,
             begin_write = $begin,
             lock_rows = $lock,
         );

@@ -6,10 +6,14 @@
 //! (SQLite: no fsync per commit). Losing a settlement to a power cut only means the batch is
 //! sent again under the same id, which the peer absorbs.
 //!
-//! Ordering invariant: a message may be claimed only when no message of the same peer and
-//! dossier with a smaller `position` is `pending`, `inflight` or `dead`. `waiting` steps (their
-//! dossier not accepted yet) block nothing and are moved behind the dossier's header, in their
-//! own order, when it arrives.
+//! Ordering invariant: a message may be claimed only when no message of the same peer,
+//! destination and key with a smaller `position` is `pending`, `inflight` or `dead`. That
+//! message is its key's head (`is_head`, see `ingest.rs`): claims read due heads only, through
+//! a partial index, so their cost depends neither on the backlog behind blocked keys nor on the
+//! planner. A head that is delivered or skipped hands the flag to the next such message of its
+//! key (a dead head keeps it: it blocks its key). `waiting` steps (their dossier not accepted
+//! yet) block nothing and are moved behind the dossier's header, in their own order, when it
+//! arrives.
 
 use super::{Batch, BatchFate, BuildBody, Claim, StoreError};
 
@@ -42,9 +46,30 @@ pub trait DeliveryStore: Send + Sync {
 macro_rules! impl_delivery {
     (
         store = $Store:ident,
+        db = $Db:ty,
         begin_write = $begin:literal,
         lock_rows = $lock:literal $(,)?
     ) => {
+        /// Hands the head flag of each of `keys` (whose head just left: delivered or skipped) to
+        /// the next pending, inflight or dead message of the key. The caller holds the keys'
+        /// locks (see `lock_keys`).
+        async fn promote_heads(
+            conn: &mut <$Db as sqlx::Database>::Connection,
+            keys: &[(&str, &str, &str)],
+        ) -> Result<(), $crate::store::StoreError> {
+            let keys: std::collections::BTreeSet<&(&str, &str, &str)> = keys.iter().collect();
+            let keys: Vec<_> = keys.into_iter().collect();
+            for part in keys.chunks($crate::store::ingest::ROWS_PER_STATEMENT) {
+                let sql = $crate::store::delivery::promote_sql(part.len());
+                let mut q = sqlx::query(&sql);
+                for (p, d, k) in part {
+                    q = q.bind(*p).bind(*d).bind(*k);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::DeliveryStore for $Store {
             async fn claim_open_batch(
@@ -107,21 +132,31 @@ macro_rules! impl_delivery {
                 let _turn = self.write_turn().await;
 
                 let mut tx = self.delivery.begin_with($begin).await?;
-                let rows: Vec<$crate::store::rows::ClaimRow> = sqlx::query_as(concat!(
+                // Due heads only (the partial index `outbox_claim`), minus held-back destinations.
+                let skip: Vec<String> = (0..c.skip_destinations.len())
+                    .map(|i| format!("${}", i + 5))
+                    .collect();
+                let sql = format!(
                     "SELECT o.id, o.destination, o.dossier, o.is_update, o.item, o.attempts, \
                      COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
-                     WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.next_attempt_at <= $3 \
-                     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer = o.peer AND p.dossier = o.dossier \
-                         AND p.position < o.position AND p.state IN ('pending', 'inflight', 'dead')) \
-                     ORDER BY o.position LIMIT $4",
+                     WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.is_head \
+                     AND o.next_attempt_at <= $3 {} ORDER BY o.position LIMIT $4{}",
+                    if skip.is_empty() {
+                        String::new()
+                    } else {
+                        format!("AND o.destination NOT IN ({})", skip.join(", "))
+                    },
                     $lock
-                ))
-                .bind(c.peer)
-                .bind(c.operation)
-                .bind(c.now_ms)
-                .bind(c.limit as i64)
-                .fetch_all(&mut *tx)
-                .await?;
+                );
+                let mut q = sqlx::query_as::<_, $crate::store::rows::ClaimRow>(&sql)
+                    .bind(c.peer)
+                    .bind(c.operation)
+                    .bind(c.now_ms)
+                    .bind(c.limit as i64);
+                for d in c.skip_destinations {
+                    q = q.bind(d.as_str());
+                }
+                let rows = q.fetch_all(&mut *tx).await?;
                 let Some(first) = rows.first() else {
                     return Ok(None);
                 };
@@ -237,6 +272,18 @@ macro_rules! impl_delivery {
                         .await?;
                     }
                     BatchFate::Close(fates) => {
+                        // Delivered heads hand their flag on: serialise with enqueues of their
+                        // keys first (PostgreSQL), before any row is touched.
+                        let keys: Vec<(&str, &str, &str)> = batch
+                            .messages
+                            .iter()
+                            .map(|m| (batch.peer.as_str(), batch.destination.as_str(), m.dossier.as_str()))
+                            .collect();
+                        let locks: std::collections::BTreeSet<String> = keys
+                            .iter()
+                            .map(|(p, d, k)| $crate::store::ingest::lock_key(p, d, k))
+                            .collect();
+                        lock_keys(&mut *tx, &locks).await?;
                         let owned = sqlx::query(
                             "UPDATE batches SET state = 'done', closed_at = $1, lease_until = NULL, \
                              answer_sha256 = COALESCE($4, answer_sha256) \
@@ -256,22 +303,33 @@ macro_rules! impl_delivery {
                             // The usual case, in one statement: every message of the batch went.
                             sqlx::query(
                                 "UPDATE outbox SET state = 'delivered', delivered_at = $1, updated_at = $1, \
-                                 last_error = NULL WHERE batch_id = $2 AND state = 'inflight'",
+                                 last_error = NULL, is_head = FALSE WHERE batch_id = $2 AND state = 'inflight'",
                             )
                             .bind(now_ms)
                             .bind(&id)
                             .execute(&mut *tx)
                             .await?;
+                            promote_heads(&mut *tx, &keys).await?;
                             tx.commit().await?;
                             return Ok(());
                         }
+                        let mut retired = Vec::new();
                         for (mid, f) in fates {
                             let q = match f {
-                                MessageFate::Delivered => sqlx::query(
-                                    "UPDATE outbox SET state = 'delivered', delivered_at = $1, updated_at = $1, \
-                                     last_error = NULL WHERE id = $2 AND batch_id = $3",
-                                )
-                                .bind(now_ms),
+                                MessageFate::Delivered => {
+                                    if let Some(m) = batch.messages.iter().find(|m| m.id == mid) {
+                                        retired.push((
+                                            batch.peer.as_str(),
+                                            batch.destination.as_str(),
+                                            m.dossier.as_str(),
+                                        ));
+                                    }
+                                    sqlx::query(
+                                        "UPDATE outbox SET state = 'delivered', delivered_at = $1, updated_at = $1, \
+                                         last_error = NULL, is_head = FALSE WHERE id = $2 AND batch_id = $3",
+                                    )
+                                    .bind(now_ms)
+                                }
                                 MessageFate::Retry { next_attempt_ms, error, count_attempt, is_update } => {
                                     sqlx::query(
                                         "UPDATE outbox SET state = 'pending', batch_id = NULL, next_attempt_at = $1, \
@@ -293,6 +351,7 @@ macro_rules! impl_delivery {
                             };
                             q.bind(mid.to_string()).bind(&id).execute(&mut *tx).await?;
                         }
+                        promote_heads(&mut *tx, &retired).await?;
                     }
                 }
                 tx.commit().await?;
@@ -303,9 +362,7 @@ macro_rules! impl_delivery {
                 // Messages held back by an earlier one of their dossier are not due by their own
                 // time: the batch holding that one (its lease, below) or its retry decides.
                 let m: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.peer = $1 AND o.state = 'pending' \
-                     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer = o.peer AND p.dossier = o.dossier \
-                         AND p.position < o.position AND p.state IN ('pending', 'inflight', 'dead'))",
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE peer = $1 AND state = 'pending' AND is_head",
                 )
                 .bind(peer)
                 .fetch_one(&self.pool)
@@ -327,3 +384,18 @@ macro_rules! impl_delivery {
 }
 
 pub(crate) use impl_delivery;
+
+/// `UPDATE` that makes the first pending, inflight or dead message of each key (peer,
+/// destination, dossier given as `VALUES` rows) its head, for keys that have none.
+pub(crate) fn promote_sql(keys: usize) -> String {
+    format!(
+        "UPDATE outbox SET is_head = TRUE WHERE id IN (\
+         SELECT (SELECT o.id FROM outbox o WHERE o.peer = k.column1 AND o.destination = k.column2 \
+                 AND o.dossier = k.column3 AND o.state IN ('pending', 'inflight', 'dead') \
+                 ORDER BY o.position LIMIT 1) \
+         FROM (VALUES {}) AS k \
+         WHERE NOT EXISTS (SELECT 1 FROM outbox h WHERE h.peer = k.column1 \
+               AND h.destination = k.column2 AND h.dossier = k.column3 AND h.is_head))",
+        super::ingest::placeholders(keys, 3, 1)
+    )
+}

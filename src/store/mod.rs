@@ -27,7 +27,7 @@ pub mod sqlite;
 
 pub use delivery::DeliveryStore;
 pub use housekeeping::HousekeepingStore;
-pub use ingest::IngestStore;
+pub use ingest::{IngestStore, Queued, WriteTx};
 pub use leases::LeaseStore;
 pub use operator::OperatorStore;
 

@@ -162,16 +162,35 @@ macro_rules! impl_operator {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<bool, $crate::store::StoreError> {
+                let _turn = self.write_turn().await;
+                let mut tx = self.pool.begin_with($begin).await?;
+                let key: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT peer, destination, dossier FROM outbox WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((peer, destination, dossier)) = key else {
+                    return Ok(false);
+                };
+                // It no longer holds back its key: if it was the head, the next message is.
+                let locks = std::collections::BTreeSet::from([$crate::store::ingest::lock_key(
+                    &peer,
+                    &destination,
+                    &dossier,
+                )]);
+                lock_keys(&mut *tx, &locks).await?;
                 let n = sqlx::query(
-                    "UPDATE outbox SET state = 'skipped', last_error = $1, updated_at = $2 \
+                    "UPDATE outbox SET state = 'skipped', last_error = $1, updated_at = $2, is_head = FALSE \
                      WHERE id = $3 AND state IN ('dead', 'pending', 'waiting')",
                 )
                 .bind(format!("skipped by operator: {reason}"))
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                promote_heads(&mut *tx, &[(&peer, &destination, &dossier)]).await?;
+                tx.commit().await?;
                 Ok(n == 1)
             }
 
