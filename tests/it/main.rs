@@ -9,6 +9,7 @@ mod crash_loop;
 mod daemons;
 mod delivery;
 mod disk_full;
+mod heads;
 mod ingest;
 mod leader;
 mod legacy;
