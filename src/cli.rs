@@ -497,11 +497,15 @@ async fn show(
     let _ = writeln!(out, "next try   {}", when(Some(m.next_attempt_ms)));
     let _ = writeln!(out, "delivered  {}", when(m.delivered_ms));
     let _ = writeln!(out, "last error {}", m.last_error.as_deref().unwrap_or("-"));
-    let _ = writeln!(out, "mapping    {}", m.mapping_version);
+    let _ = writeln!(
+        out,
+        "mapping    {}",
+        m.mapping_version.as_deref().unwrap_or("-")
+    );
     let _ = writeln!(
         out,
         "record     {} ({} record from source {})",
-        m.record_id,
+        m.record_id.as_deref().unwrap_or("-"),
         m.record_kind.as_deref().unwrap_or("?"),
         m.source.as_deref().unwrap_or("?")
     );
@@ -575,7 +579,7 @@ async fn remap_messages(
                 "{id} ({}): {} field(s) differ, mapping {} -> {}:",
                 m.dossier,
                 plan.changes.len(),
-                m.mapping_version,
+                m.mapping_version.as_deref().unwrap_or("-"),
                 plan.remap.mapping_version
             );
             for c in &plan.changes {

@@ -4,14 +4,42 @@
 //!
 //! Times are stored as milliseconds since the Unix epoch (`i64`) so both backends share one schema
 //! shape. Ids are UUIDs stored as text.
+//!
+//! Layout, one file per concern, each a trait and the macro that implements it for both
+//! backends: `ingest.rs` (records in, idempotency), `delivery.rs` (claims, settlements, next
+//! due), `operator.rs` (counts, lists, replay, skip, show, remap), `housekeeping.rs` (prune,
+//! audit), `leases.rs` (named leases); `rows.rs` decodes rows; `backend.rs` puts a backend
+//! together. [`Store`] is their union; methods of a `dyn Store` need no import, generic code
+//! over a concrete backend imports [`prelude`].
+//!
+//! This module must not import anything above it (config, outbox, peers, sources, mapping,
+//! app, scheduler, admin): they depend on the store, never the reverse.
 
 mod backend;
 pub mod config;
+pub(crate) mod delivery;
+pub(crate) mod housekeeping;
+pub(crate) mod ingest;
+pub(crate) mod leases;
+pub(crate) mod operator;
 pub mod postgres;
+pub(crate) mod rows;
 pub mod sqlite;
 
+pub use delivery::DeliveryStore;
+pub use housekeeping::HousekeepingStore;
+pub use ingest::{IngestStore, Queued, WriteTx};
+pub use leases::LeaseStore;
+pub use operator::OperatorStore;
+
+/// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        DeliveryStore, HousekeepingStore, IngestStore, LeaseStore, OperatorStore, Store,
+    };
+}
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -351,101 +379,17 @@ pub struct Lease {
     pub until_ms: i64,
 }
 
-/// The gateway's durable state.
+/// The gateway's durable state: every concern's trait, plus what a backend is.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store:
+    IngestStore + DeliveryStore + OperatorStore + HousekeepingStore + LeaseStore + Send + Sync
+{
     /// Which backend (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap liveness check.
     async fn ping(&self) -> Result<(), StoreError>;
-
-    async fn find_idempotent(
-        &self,
-        source: &str,
-        key: &str,
-    ) -> Result<Option<IdempotentAnswer>, StoreError>;
-    /// Stores accepted records with their messages, quarantined records and the idempotent
-    /// answer (made by `answer`, status 202), all or nothing. Returns the answer.
-    async fn ingest(&self, write: IngestWrite, answer: AnswerFn<'_>) -> Result<String, StoreError>;
-
-    /// Claims an open batch that is due again (a retry) or whose lease ran out (its instance
-    /// died mid-send).
-    async fn claim_open_batch(&self, claim: &Claim<'_>) -> Result<Option<Batch>, StoreError>;
-    /// Claims the due heads of dossiers (one message per dossier, oldest first) and stores them
-    /// as a new batch whose body `build` makes.
-    async fn claim_new_batch(
-        &self,
-        claim: &Claim<'_>,
-        build: BuildBody<'_>,
-    ) -> Result<Option<Batch>, StoreError>;
-    /// Records how a sent batch ended.
-    async fn resolve_batch(
-        &self,
-        batch: &Batch,
-        fate: BatchFate,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
-    /// The earliest time a message or batch of `peer` becomes due, if any is waiting; a message
-    /// held back by an earlier message of its dossier counts by that message's batch (its lease
-    /// or next try), not by its own time.
-    async fn next_due(&self, peer: &str) -> Result<Option<i64>, StoreError>;
-
-    async fn outbox_counts(&self) -> Result<Vec<StateCount>, StoreError>;
-    async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError>;
-    async fn quarantine(&self, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError>;
-    async fn list_messages(
-        &self,
-        filter: &MessageFilter,
-    ) -> Result<Vec<MessageSummary>, StoreError>;
-    /// Puts dead messages back in the queue at their old place in their dossier's order, with
-    /// their attempts reset, reopening their last batch when it goes again whole (see
-    /// [`ReplayOutcome`]). Returns how many were dead and are queued again.
-    async fn replay(&self, ids: &[Uuid], now_ms: i64) -> Result<u64, StoreError>;
-    /// Replays every dead message of `peer` that died at or after `since_ms`, in chunks of 500
-    /// (one transaction each); `operator::replay_dead` does the same with progress.
-    async fn replay_dead(&self, peer: &str, since_ms: i64, now_ms: i64) -> Result<u64, StoreError>;
-    /// Gives a dead, pending or waiting message up for good (`skipped`, with the operator's
-    /// reason); it no longer holds back its dossier. Returns whether it was skipped.
-    async fn skip(&self, id: Uuid, reason: &str, now_ms: i64) -> Result<bool, StoreError>;
-    async fn quarantine_count(&self) -> Result<i64, StoreError>;
-
-    // Operator side: replay that keeps the X-Request-ID, show, remap, housekeeping.
-
-    /// Replays dead messages (see [`ReplayOutcome`] for the batch rule). Messages that are not
-    /// dead are left alone.
-    async fn replay_messages(&self, ids: &[Uuid], now_ms: i64)
-        -> Result<ReplayOutcome, StoreError>;
-    /// How many dead messages of `peer` died at or after `since_ms`.
-    async fn count_dead(&self, peer: &str, since_ms: i64) -> Result<i64, StoreError>;
-    /// Up to `limit` dead messages of `peer` that died at or after `since_ms`, with a queue
-    /// position after `after_position`, in queue order: `(id, position)`.
-    async fn dead_page(
-        &self,
-        peer: &str,
-        since_ms: i64,
-        after_position: i64,
-        limit: i64,
-    ) -> Result<Vec<(Uuid, i64)>, StoreError>;
-    /// Everything about one message, with its source record and its batches.
-    async fn message(&self, id: Uuid) -> Result<Option<MessageDetail>, StoreError>;
-    /// Replaces a dead message's item (rendered again with the current mapping) and queues it
-    /// for a new batch at its old place. Returns whether it was dead and is now pending.
-    async fn remap(&self, id: Uuid, remap: &Remap, now_ms: i64) -> Result<bool, StoreError>;
-    /// Prunes up to `limit` messages delivered before `before_ms` (and the batches and records
-    /// nothing refers to any more), leaving an audit row for each; one short transaction.
-    async fn prune_delivered(
-        &self,
-        before_ms: i64,
-        limit: i64,
-        now_ms: i64,
-    ) -> Result<PruneReport, StoreError>;
-    /// The audit row of a pruned message.
-    async fn audit_entry(&self, id: Uuid) -> Result<Option<AuditEntry>, StoreError>;
-
-    // Several instances on one store: wake-ups between instances and named leases.
-
     /// A task that wakes `wake` whenever any instance sharing this store queues work, until
     /// `shutdown`; it reconnects by itself and wakes `wake` after each reconnection (signals sent
     /// meanwhile are lost). `None` when the backend has no signal between processes (SQLite: one
@@ -455,29 +399,6 @@ pub trait Store: Send + Sync {
         wake: Arc<Notify>,
         shutdown: CancellationToken,
     ) -> Option<BoxFuture<'static, ()>>;
-    /// Takes the lease `name` for `holder` until `now_ms + ttl` if it is free, expired, or
-    /// already `holder`'s (then it is renewed). One atomic statement; returns whether `holder`
-    /// holds it now.
-    async fn try_acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
-    /// Extends `holder`'s lease to `now_ms + ttl`, only while it still holds it (not expired).
-    /// Returns false when it lost the lease: it must stop what the lease guarded.
-    async fn renew_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
-    /// Gives the lease up if `holder` holds it, so another instance may take it at once.
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
-    /// The lease as stored (possibly expired), if any.
-    async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
 }
 
 /// What a replay did. A dead message goes back to its old place in its dossier's order (its
@@ -523,6 +444,8 @@ pub struct BatchInfo {
 pub struct MessageDetail {
     pub id: Uuid,
     pub peer: String,
+    /// The destination of the peer family (`""` for a peer with one destination).
+    pub destination: String,
     pub operation: String,
     pub dossier: String,
     pub state: String,
@@ -534,11 +457,14 @@ pub struct MessageDetail {
     pub next_attempt_ms: i64,
     pub delivered_ms: Option<i64>,
     pub last_error: Option<String>,
-    pub mapping_version: String,
+    /// The mapping version it was rendered with; `None` for a message queued without one.
+    pub mapping_version: Option<String>,
     pub warnings: Vec<String>,
     /// The rendered item as queued.
     pub item: Value,
-    pub record_id: String,
+    /// The source record it was rendered from; `None` for a message queued without one (it
+    /// can be replayed, not remapped).
+    pub record_id: Option<String>,
     /// The source and kind (`dossier`, `step`) of the record, and the record as received.
     pub source: Option<String>,
     pub record_kind: Option<String>,
@@ -583,20 +509,21 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, Sto
         } else if url.starts_with("sqlite:") {
             Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?)
         } else {
+            // Only the scheme is shown: the rest may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::Unavailable(format!(
-                "store url must start with sqlite: or postgres:// (got \"{}\")",
-                crate::settings::redact_url(url)
+                "store url must start with sqlite: or postgres:// (got a \"{scheme}:\" url)"
             )));
         };
     store.migrate().await?;
     Ok(store)
 }
 
-fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("id {s:?}: {e}")))
 }
 
-fn parse_json(s: &str) -> Result<Value, StoreError> {
+pub(crate) fn parse_json(s: &str) -> Result<Value, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
 }
 

@@ -43,6 +43,18 @@ impl PostgresStore {
     /// rolled-back one.
     const NOTIFY_WORK: Option<&'static str> = Some("SELECT pg_notify('lienthong_work', $1)");
 
+    /// `$1` queue positions from the sequence (no table lock; concurrent writers interleave,
+    /// which only matters within a key, and keys are locked).
+    const NEXT_POSITIONS: &'static str =
+        "SELECT nextval('outbox_position_seq') FROM generate_series(1, $1::BIGINT)";
+
+    /// Transaction-scoped advisory locks on the keys (`{keys}`: one `($n)` row per key), taken
+    /// in hash order so two transactions never wait on each other in a cycle.
+    const LOCK_KEYS: Option<&'static str> = Some(
+        "SELECT pg_advisory_xact_lock(h) FROM \
+         (SELECT DISTINCT hashtextextended(column1, 0) AS h FROM (VALUES {keys}) AS k ORDER BY h) AS s",
+    );
+
     fn listen_for_work(
         &self,
         wake: Arc<Notify>,
@@ -112,10 +124,9 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
 
 super::backend::impl_store!(
     store = PostgresStore,
-    db = sqlx::Postgres,
     name = "postgres",
+    db = sqlx::Postgres,
     begin_write = "BEGIN",
-    next_position = "nextval('outbox_position_seq')",
     lock_rows = " FOR UPDATE SKIP LOCKED",
     migrator = sqlx::migrate!("src/store/migrations/postgres"),
 );

@@ -56,6 +56,14 @@ impl SqliteStore {
     /// One process per file: its ingest wakes its lanes in-process, nothing to signal.
     const NOTIFY_WORK: Option<&'static str> = None;
 
+    /// `$1` queue positions after the last one (writers take turns: no one else draws).
+    const NEXT_POSITIONS: &'static str =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+         SELECT (SELECT COALESCE(MAX(position), 0) FROM outbox) + i FROM n";
+
+    /// Writers take turns in process: keys need no lock of their own.
+    const LOCK_KEYS: Option<&'static str> = None;
+
     fn listen_for_work(
         &self,
         _wake: Arc<Notify>,
@@ -91,10 +99,9 @@ fn pool_options(max_connections: u32) -> SqlitePoolOptions {
 // and then writes would fail instead of waiting when another connection wrote in between.
 super::backend::impl_store!(
     store = SqliteStore,
-    db = sqlx::Sqlite,
     name = "sqlite",
+    db = sqlx::Sqlite,
     begin_write = "BEGIN IMMEDIATE",
-    next_position = "(SELECT COALESCE(MAX(position), 0) + 1 FROM outbox)",
     lock_rows = "",
     migrator = sqlx::migrate!("src/store/migrations/sqlite"),
 );

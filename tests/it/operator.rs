@@ -514,7 +514,10 @@ async fn cli_show_and_remap_with_a_diff_send_the_new_body_under_a_new_id() {
         "dead".to_string(),
         "HTTP 500".to_string(),
         old_batch.clone(),
-        before.mapping_version.clone(),
+        before
+            .mapping_version
+            .clone()
+            .expect("rendered by a mapping"),
         d[0]["NguoiNop"].as_str().unwrap().to_string(),
         "source record".to_string(),
     ] {
@@ -691,7 +694,11 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
             "{name}"
         );
         let shown = app.store.message(id).await.unwrap().unwrap();
-        assert_eq!(shown.mapping_version, plan.remap.mapping_version, "{name}");
+        assert_eq!(
+            shown.mapping_version.as_deref(),
+            Some(plan.remap.mapping_version.as_str()),
+            "{name}"
+        );
         assert_eq!(shown.item["TenTTHC"], "Tên đã sửa", "{name}");
         assert_ne!(
             app.sim.events(&code(&d[0]))[0].request_id,

@@ -54,6 +54,19 @@ pub async fn sqlite_in(dir: &std::path::Path) -> (TestStore, String) {
 /// A fresh PostgreSQL database, when `LIENTHONG_TEST_DATABASE_URL` is set. Under `CI=true`
 /// a missing or unreachable database fails the test instead of skipping it.
 pub async fn postgres() -> Option<TestStore> {
+    let (name, url) = empty_postgres().await?;
+    let store = store::open(&url, 8).await.expect("open postgres");
+    Some(TestStore {
+        name: "postgres",
+        store,
+        pg_database: Some(name),
+        _dir: None,
+    })
+}
+
+/// A fresh, empty PostgreSQL database (no migrations applied): its name and URL. `None`
+/// without `LIENTHONG_TEST_DATABASE_URL` (see [`postgres`]).
+pub async fn empty_postgres() -> Option<(String, String)> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let Ok(base) = std::env::var("LIENTHONG_TEST_DATABASE_URL") else {
         assert!(
@@ -73,13 +86,25 @@ pub async fn postgres() -> Option<TestStore> {
     admin.close().await;
     let mut url = reqwest::Url::parse(&base).expect("LIENTHONG_TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
-    let store = store::open(url.as_str(), 8).await.expect("open postgres");
-    Some(TestStore {
-        name: "postgres",
-        store,
-        pg_database: Some(name),
-        _dir: None,
-    })
+    Some((name, url.to_string()))
+}
+
+impl TestStore {
+    /// A store opened by the test itself (e.g. on a database it prepared), kept alive with
+    /// what it lives in.
+    pub fn adopt(
+        name: &'static str,
+        store: Arc<dyn Store>,
+        pg_database: Option<String>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
+        TestStore {
+            name,
+            store,
+            pg_database,
+            _dir: dir,
+        }
+    }
 }
 
 /// Every backend available to this run.
