@@ -261,9 +261,10 @@ impl Lane {
                         now,
                     )
                     .await?;
+                // Other destinations may have work: look again soon.
                 return Ok(Outcome::Held {
                     reason: Hold::BreakerOpen,
-                    retry_in: later,
+                    retry_in: self.policy.poll_interval(),
                 });
             }
         };

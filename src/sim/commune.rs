@@ -57,6 +57,20 @@ pub fn base_url(addr: SocketAddr, name: &str) -> String {
     format!("http://{addr}/communes/{name}")
 }
 
+/// The `[peers.commune]` section that points the gateway at every subscriber of `names` on a
+/// simulator at `addr`, each with the secret `secret_prefix` + its name (as [`numbered`] makes
+/// them). For tests, benchmarks and the demo.
+pub fn peers_toml(addr: SocketAddr, names: &[String], secret_prefix: &str) -> String {
+    let mut toml = String::from("[peers.commune]\n");
+    for name in names {
+        toml.push_str(&format!(
+            "[[peers.commune.subscribers]]\nname = \"{name}\"\nbase_url = \"{}\"\nsecret = \"{secret_prefix}{name}\"\n",
+            base_url(addr, name)
+        ));
+    }
+    toml
+}
+
 /// `lienthong sim` options for the commune subscribers (no `Debug`: the secret prefix).
 #[derive(Clone, clap::Args)]
 pub struct CommuneOptions {

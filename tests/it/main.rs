@@ -9,6 +9,7 @@ mod crash;
 mod crash_loop;
 mod daemons;
 mod delivery;
+mod destinations;
 mod disk_full;
 mod heads;
 mod ingest;
