@@ -40,6 +40,7 @@ use crate::sim::{SimSettings, Simulator};
 use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind, Store};
 
 mod backlog;
+mod destinations;
 mod latency;
 
 /// The benchmarks.
@@ -53,6 +54,9 @@ pub enum BenchCommand {
     Mapping(MappingOptions),
     /// Outbox throughput: ingest into a fresh store, then delivery to the in-process simulator.
     Outbox(OutboxOptions),
+    /// One peer family of many destinations, one dead: time for the live ones (commune
+    /// subscribers, 300 × 50 procedures by default).
+    Destinations(destinations::DestinationsOptions),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -113,6 +117,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<i32> {
         }
         BenchCommand::Backlog(opts) => {
             let report = backlog::run(&opts).await?;
+            print!("{report}");
+            Ok(if report.complete() { 0 } else { 1 })
+        }
+        BenchCommand::Destinations(opts) => {
+            let report = destinations::run(&opts).await?;
             print!("{report}");
             Ok(if report.complete() { 0 } else { 1 })
         }
