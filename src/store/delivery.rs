@@ -146,6 +146,8 @@ macro_rules! impl_delivery {
 
                 let mut tx = self.delivery.begin_with($begin).await?;
                 // Due heads only (the partial index `outbox_claim`), minus held-back destinations.
+                // The unary `+` keeps SQLite from taking the due index (`outbox_head_due`) for
+                // the time bound and sorting every due head by position.
                 let skip: Vec<String> = (0..c.skip_destinations.len())
                     .map(|i| format!("${}", i + 5))
                     .collect();
@@ -153,7 +155,7 @@ macro_rules! impl_delivery {
                     "SELECT o.id, o.destination, o.dossier, o.is_update, o.item, o.attempts, \
                      COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
                      WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.is_head \
-                     AND o.next_attempt_at <= $3 {} ORDER BY o.position LIMIT $4{}",
+                     AND +o.next_attempt_at <= $3 {} ORDER BY o.position LIMIT $4{}",
                     if skip.is_empty() {
                         String::new()
                     } else {

@@ -317,9 +317,11 @@ macro_rules! impl_ingest {
             let mut active: HashSet<(String, String, String)> = HashSet::new();
             let keys: Vec<(&str, &str, &str)> = keys.into_iter().collect();
             for part in keys.chunks(ROWS_PER_STATEMENT) {
+                // A join, not a row-value IN: SQLite would scan every head for the latter.
                 let sql = format!(
-                    "SELECT peer, destination, dossier FROM outbox WHERE is_head \
-                     AND (peer, destination, dossier) IN (VALUES {})",
+                    "SELECT o.peer, o.destination, o.dossier FROM (VALUES {}) AS k \
+                     JOIN outbox o ON o.peer = k.column1 AND o.destination = k.column2 \
+                     AND o.dossier = k.column3 AND o.is_head",
                     placeholders(part.len(), 3, 1)
                 );
                 let mut q = sqlx::query_as::<_, (String, String, String)>(&sql);
