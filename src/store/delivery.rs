@@ -79,17 +79,29 @@ macro_rules! impl_delivery {
                 let _turn = self.write_turn().await;
 
                 let mut tx = self.delivery.begin_with($begin).await?;
-                let row: Option<$crate::store::rows::OpenBatchRow> = sqlx::query_as(concat!(
+                // Held-back destinations' batches wait with them.
+                let skip: Vec<String> = (0..c.skip_destinations.len())
+                    .map(|i| format!("${}", i + 3))
+                    .collect();
+                let sql = format!(
                     "SELECT id, destination, operation, is_update, body, attempts FROM batches \
                      WHERE peer = $1 AND state = 'open' AND next_attempt_at <= $2 \
-                     AND (lease_until IS NULL OR lease_until < $2) \
-                     ORDER BY next_attempt_at LIMIT 1",
+                     AND (lease_until IS NULL OR lease_until < $2) {} \
+                     ORDER BY next_attempt_at LIMIT 1{}",
+                    if skip.is_empty() {
+                        String::new()
+                    } else {
+                        format!("AND destination NOT IN ({})", skip.join(", "))
+                    },
                     $lock
-                ))
-                .bind(c.peer)
-                .bind(c.now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
+                );
+                let mut q = sqlx::query_as::<_, $crate::store::rows::OpenBatchRow>(&sql)
+                    .bind(c.peer)
+                    .bind(c.now_ms);
+                for d in c.skip_destinations {
+                    q = q.bind(d.as_str());
+                }
+                let row = q.fetch_optional(&mut *tx).await?;
                 let Some(row) = row else {
                     return Ok(None);
                 };
