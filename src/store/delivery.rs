@@ -79,8 +79,7 @@ macro_rules! impl_delivery {
                 let _turn = self.write_turn().await;
 
                 let mut tx = self.delivery.begin_with($begin).await?;
-                // Held-back destinations (breaker open, paused) are left alone: their retries
-                // wait, and take no worker from the others.
+                // Held-back destinations' batches wait with them.
                 let skip: Vec<String> = (0..c.skip_destinations.len())
                     .map(|i| format!("${}", i + 3))
                     .collect();

@@ -193,6 +193,13 @@ async fn held_back_destinations_are_not_claimed_and_a_batch_has_one_destination(
         )
         .await
         .unwrap();
+        assert!(
+            s.claim_open_batch(&claim(&skip, 21))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: its retry waits while its destination is held back"
+        );
         let again = s.claim_open_batch(&claim(&[], 21)).await.unwrap().unwrap();
         assert_eq!(
             (again.id, again.destination.as_str()),
