@@ -238,3 +238,87 @@ async fn two_instances_share_a_backlog_and_survive_a_sigkill() {
         "the survivor took {after_kill:?} after the kill (bound {bound:?}: one lease, the rest of the backlog at half the two-instance rate, 5 s slack)"
     );
 }
+
+/// SQLite runs one instance per file: the instance that comes back after a SIGKILL takes over.
+/// The batches the killed process held are sent again (same ids, same bodies) within one lease
+/// of their claim, however much is queued behind them.
+#[tokio::test]
+async fn a_restarted_instance_resends_what_it_held_within_a_lease_whatever_the_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ts, url) = crate::support::sqlite_in(dir.path()).await;
+    let dossiers: usize = std::env::var("LIENTHONG_MULTI_DOSSIERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let app = spawn_app_with(ts, SimSettings::default(), |c| {
+        c.server.body_limit_bytes = 4 << 20;
+    })
+    .await;
+    let sim_base = app.config.peers.dvcqg.as_ref().unwrap().base_url.clone();
+    let (d, s) = local_records(44, dossiers);
+    let total = (d.len() + s.len()) as u64;
+    let client = reqwest::Client::new();
+    for chunk in chunks(&d, &s, 20) {
+        assert!(post(&client, &app.base, &chunk).await, "backlog accepted");
+    }
+    let lease = Duration::from_secs(3);
+    let mut a = Daemon::start(
+        dir.path(),
+        "a",
+        &url,
+        &sim_base,
+        &format!("lease_seconds = {}\nconcurrency = 4", lease.as_secs()),
+        "",
+    );
+    until_applied(&app.sim, total / 3, Duration::from_secs(120)).await;
+    let pid = format!("-{}-", a.pid().unwrap());
+    a.kill();
+    let killed = Instant::now();
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let orphaned: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM batches WHERE state = 'open' AND owner LIKE '%' || $1 || '%'",
+    )
+    .bind(&pid)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    a.restart();
+    let mut orphans_done = None;
+    while killed.elapsed() < lease + Duration::from_secs(60) {
+        let mut open = 0i64;
+        for id in &orphaned {
+            open += sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM batches WHERE state = 'open' AND id = $1",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        }
+        if open == 0 {
+            orphans_done = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let orphans_done = orphans_done.expect("the killed instance's batches were finished");
+    until_applied(&app.sim, total, Duration::from_secs(180)).await;
+    let stats = check_portal(&app.sim, &d, &s);
+    eprintln!(
+        "SQLite restart: {} batch(es) held at the kill, {queued} messages pending behind them; \
+         finished {:.2} s after the kill (lease {} s); repeats absorbed {}",
+        orphaned.len(),
+        orphans_done.as_secs_f64(),
+        lease.as_secs(),
+        stats.duplicates_absorbed
+    );
+    assert!(queued > 1000, "a real backlog: {queued}");
+    assert!(
+        orphans_done <= lease + Duration::from_secs(5),
+        "the killed instance's batches took {orphans_done:?} to finish; one lease is {lease:?}"
+    );
+}
