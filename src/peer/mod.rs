@@ -10,6 +10,7 @@
 pub mod classify;
 pub mod commune;
 pub mod dvcqg;
+pub mod http;
 pub mod lgsp_sync;
 pub mod registry;
 

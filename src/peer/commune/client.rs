@@ -3,7 +3,7 @@
 //! (that is `classify`), and nothing here encodes a body: the caller encodes the stored body once
 //! and every retry sends the same bytes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -34,19 +34,6 @@ pub(super) struct Call<'a> {
     /// Empty for `DELETE`.
     pub(super) body: Bytes,
     pub(super) secret: &'a SecretString,
-}
-
-/// The client every subscriber call goes through: rustls with the platform's roots, one overall
-/// timeout per request, no redirects (a signed `PUT` followed elsewhere would be neither
-/// delivered nor safe), connections pooled per host so hundreds of subscribers share it.
-pub(super) fn build_http(timeout: Duration) -> Result<Client, reqwest::Error> {
-    Client::builder()
-        .use_rustls_tls()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("lienthong/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// `sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">` with `secret` as the key (commune.md).
@@ -88,30 +75,6 @@ pub(super) async fn send(http: &Client, call: Call<'_>) -> Result<Answer, reqwes
         retry_after,
         body,
     })
-}
-
-/// A transport failure in words, without the URL.
-pub(super) fn describe_transport_error(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "connection failed"
-    } else if err.is_body() || err.is_decode() {
-        "answer broken off"
-    } else {
-        "request failed"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    if causes.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {}", causes.join(": "))
-    }
 }
 
 #[cfg(test)]

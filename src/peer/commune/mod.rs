@@ -192,7 +192,7 @@ impl CommunePeer {
                 .map_err(|e| CommuneError::Config(format!("{at}.{e}")))?;
             subscribers.insert(s.name.clone(), Subscriber { base_url, secret });
         }
-        let http = client::build_http(timeout)
+        let http = crate::peer::http::build_http(timeout)
             .map_err(|e| CommuneError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(CommunePeer {
             http,
@@ -321,7 +321,7 @@ impl Peer for CommunePeer {
             ),
             Err(e) => (
                 BatchVerdict::Retry {
-                    reason: client::describe_transport_error(&e),
+                    reason: crate::peer::http::describe_transport_error(&e),
                     after: None,
                 },
                 None,

@@ -2,7 +2,6 @@
 //! credential added at send time, and the wording of transport failures. No decisions about
 //! what an answer means are made here (that is `classify`).
 
-use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -10,6 +9,8 @@ use reqwest::{Client, Url};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+pub(in crate::peer) use crate::peer::http::{build_http, describe_transport_error};
 
 use super::auth::{sensitive_header, Credential};
 
@@ -23,19 +24,6 @@ pub(in crate::peer) struct Answer {
     pub(in crate::peer) status: u16,
     pub(in crate::peer) retry_after: Option<String>,
     pub(in crate::peer) body: Bytes,
-}
-
-/// The client every DVCQG call goes through: rustls with the platform's roots (certificate
-/// checks are never switched off), one overall timeout per request, no redirects (a POST
-/// redirected elsewhere would be neither delivered nor safe to follow with credentials).
-pub(in crate::peer) fn build_http(timeout: Duration) -> Result<Client, reqwest::Error> {
-    Client::builder()
-        .use_rustls_tls()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("lienthong/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// POSTs `body` (plus the credential) to `url` under `request_id`.
@@ -103,28 +91,4 @@ pub(in crate::peer) fn with_session(body: &Value, session: &str) -> Value {
 fn encode(body: &Value) -> Vec<u8> {
     // Serialising a `Value` cannot fail (its keys are strings).
     serde_json::to_vec(body).unwrap_or_default()
-}
-
-/// A transport failure in words, without the URL (which could carry credentials).
-pub(in crate::peer) fn describe_transport_error(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "connection failed"
-    } else if err.is_body() || err.is_decode() {
-        "answer broken off"
-    } else {
-        "request failed"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    if causes.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {}", causes.join(": "))
-    }
 }
