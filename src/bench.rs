@@ -167,13 +167,16 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<i32> {
 async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
     let root = checkout_dir();
     let load = |file: &str| {
-        Mapping::load(&root.join("mappings/vendor-a").join(file)).map_err(|e| anyhow::anyhow!("{e}"))
+        Mapping::load(&root.join("mappings/vendor-a").join(file))
+            .map_err(|e| anyhow::anyhow!("{e}"))
     };
     let (dossier_mapping, step_mapping) = (load("dossier.toml")?, load("step.toml")?);
     let vars = vars();
     let data = generate(opts.seed, 1, 0);
     let dossier = data.dossiers.first().context("no dossier generated")?;
-    let code = dossier["MaHoSo"].as_str().context("generated dossier without MaHoSo")?;
+    let code = dossier["MaHoSo"]
+        .as_str()
+        .context("generated dossier without MaHoSo")?;
     let step = data
         .steps
         .iter()
@@ -738,8 +741,12 @@ async fn bench_outbox(opts: &OutboxOptions) -> anyhow::Result<OutboxReport> {
     anyhow::ensure!(opts.chunk > 0, "--chunk must be at least 1");
     anyhow::ensure!(opts.instances > 0, "--instances must be at least 1");
     let concurrency = opts.concurrency.max(1);
-    let bench_store =
-        open_store(&opts.store, concurrency as u32 + 2, opts.template.as_deref()).await?;
+    let bench_store = open_store(
+        &opts.store,
+        concurrency as u32 + 2,
+        opts.template.as_deref(),
+    )
+    .await?;
     anyhow::ensure!(
         opts.instances == 1 || bench_store.store.backend() == "postgres",
         "--instances above 1 needs a postgres:// store (SQLite is one process per file)"
@@ -895,8 +902,7 @@ async fn fill_and_deliver(
         // (to notice dead-lettered messages).
         if report.start_messages > 0 {
             let applied: u64 = sim.stats().items_applied.values().sum();
-            if (applied as usize) < report.ingested && counted.elapsed() < Duration::from_secs(1)
-            {
+            if (applied as usize) < report.ingested && counted.elapsed() < Duration::from_secs(1) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }

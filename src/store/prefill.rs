@@ -144,9 +144,11 @@ macro_rules! count_rows {
     ($conn:expr) => {{
         let mut counts = PrefillCounts::default();
         for r in sqlx::query(COUNT_OUTBOX).fetch_all(&mut *$conn).await? {
-            counts
-                .outbox
-                .push((r.try_get("operation")?, r.try_get("state")?, r.try_get("n")?));
+            counts.outbox.push((
+                r.try_get("operation")?,
+                r.try_get("state")?,
+                r.try_get("n")?,
+            ));
         }
         for r in sqlx::query(COUNT_HEADS).fetch_all(&mut *$conn).await? {
             counts.heads.push((
@@ -317,7 +319,6 @@ async fn prefill_sqlite(url: &str, p: &Prefill) -> Result<PrefillCounts, StoreEr
     conn.close().await?;
     Ok(counts)
 }
-
 
 /// A database name benchmarks may put into SQL: lower-case ASCII letters, digits and `_`,
 /// starting with a letter (identifiers cannot be bound as parameters).
