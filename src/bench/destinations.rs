@@ -156,13 +156,22 @@ async fn measure(
     let lane = Arc::new(Lane::new(
         store.clone(),
         built.peer,
-        built.family.operations.iter().map(|o| o.to_string()).collect(),
+        built
+            .family
+            .operations
+            .iter()
+            .map(|o| o.to_string())
+            .collect(),
         built.policy.clone(),
         format!("bench-{}", std::process::id()),
         Arc::new(Notify::new()),
     )?);
     let tracker = TaskTracker::new();
-    let live: Vec<String> = names.iter().filter(|n| !dead.contains(n)).cloned().collect();
+    let live: Vec<String> = names
+        .iter()
+        .filter(|n| !dead.contains(n))
+        .cloned()
+        .collect();
     report.live_messages = live.len() * opts.procedures;
     eprintln!(
         "delivering: {} workers, {} live and {} dead destinations…",

@@ -102,9 +102,7 @@ fn head_backfill(migration: &'static str) -> Result<&'static str, StoreError> {
             let rest = &migration[at..];
             rest.find(';').map(|end| &rest[..end])
         })
-        .ok_or_else(|| {
-            StoreError::Corrupt("migration 0006 has no head backfill statement".into())
-        })
+        .ok_or_else(|| StoreError::Corrupt("migration 0006 has no head backfill statement".into()))
 }
 
 /// Messages that are heads, by operation and state (the unique index `outbox_head` makes
