@@ -220,6 +220,9 @@ async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
     for (operation, state, n) in &counts.outbox {
         println!("  outbox {operation:<22} {state:<10} {n:>10}");
     }
+    for (operation, state, n) in &counts.heads {
+        println!("  heads  {operation:<22} {state:<10} {n:>10}");
+    }
     println!("  records {:>42}", counts.records);
     println!("  dossiers {:>41}", counts.dossiers);
     Ok(())
