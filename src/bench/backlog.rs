@@ -78,7 +78,7 @@ pub async fn run(opts: &BacklogOptions) -> anyhow::Result<BacklogReport> {
     };
     let block = template(opts.seed, opts.chunk.min(opts.messages))?;
     for queued in [opts.sample, opts.messages] {
-        let bench_store = open_store(&opts.store, 4).await?;
+        let bench_store = open_store(&opts.store, 4, None).await?;
         report.backend = bench_store.store.backend().to_string();
         let outcome = one_run(&bench_store, opts, &block, queued).await;
         let dropped = bench_store.finish().await;

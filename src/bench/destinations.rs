@@ -74,7 +74,7 @@ pub async fn run(opts: &DestinationsOptions) -> anyhow::Result<DestinationsRepor
         opts.destinations > opts.dead && opts.procedures > 0,
         "need at least one live destination and one procedure"
     );
-    let bench_store = open_store(&opts.store, opts.concurrency as u32 + 4).await?;
+    let bench_store = open_store(&opts.store, opts.concurrency as u32 + 4, None).await?;
     let outcome = measure(&bench_store, opts).await;
     let dropped = bench_store.finish().await;
     let report = outcome?;

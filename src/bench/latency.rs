@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{checkout_dir, open_store, per_sec};
+use super::{checkout_dir, counts_by_state, open_store, per_sec, start_line};
 use crate::app::Gateway;
 use crate::config::Config;
 use crate::sim::local::generate;
@@ -41,6 +41,10 @@ pub struct LatencyOptions {
     pub concurrency: usize,
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
+    /// Start from a copy of this store instead of an empty one: a SQLite file (with `--store
+    /// sqlite`) or a PostgreSQL database name on the `--store` server (see `bench prefill`).
+    #[arg(long)]
+    pub template: Option<String>,
 }
 
 const TOKEN: &str = "bench-latency-token";
@@ -93,6 +97,9 @@ pub struct LatencyReport {
     /// Requests that did not get 202, by HTTP status or transport error.
     failed: std::collections::BTreeMap<String, usize>,
     timed_out: bool,
+    /// The template the store was copied from, and how many messages it held at the start.
+    template: Option<String>,
+    start_messages: i64,
 }
 
 fn wall_ms() -> i64 {
@@ -107,11 +114,17 @@ pub async fn run(opts: &LatencyOptions) -> anyhow::Result<LatencyReport> {
     let total = opts.rate * opts.seconds as usize;
     eprintln!("generating {total} vendor-a dossiers…");
     let dossiers = generate(opts.seed, total, 0).dossiers;
-    let bench_store = open_store(&opts.store, opts.concurrency as u32 + 4).await?;
+    let bench_store = open_store(
+        &opts.store,
+        opts.concurrency as u32 + 4,
+        opts.template.as_deref(),
+    )
+    .await?;
     let mut report = LatencyReport {
         backend: bench_store.store.backend().to_string(),
         offered_rate: opts.rate,
         per_request,
+        template: opts.template.clone(),
         ..LatencyReport::default()
     };
     let outcome = measure(&bench_store, opts, dossiers, &mut report).await;
@@ -127,6 +140,7 @@ async fn measure(
     dossiers: Vec<Value>,
     report: &mut LatencyReport,
 ) -> anyhow::Result<()> {
+    report.start_messages = counts_by_state(&*bench_store.store).await?.values().sum();
     let shutdown = CancellationToken::new();
     let _stop = shutdown.clone().drop_guard();
     let settings = SimSettings::default();
@@ -270,6 +284,11 @@ impl std::fmt::Display for LatencyReport {
             f,
             "lienthong bench latency: {} dossiers/s offered over HTTP ({} per request), store {}, simulator without faults",
             self.offered_rate, self.per_request, self.backend
+        )?;
+        writeln!(
+            f,
+            "  {}",
+            start_line(self.template.as_deref(), self.start_messages)
         )?;
         writeln!(
             f,

@@ -23,6 +23,7 @@ pub(crate) mod ingest;
 pub(crate) mod leases;
 pub(crate) mod operator;
 pub mod postgres;
+pub mod prefill;
 pub(crate) mod rows;
 pub mod sqlite;
 

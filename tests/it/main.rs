@@ -20,4 +20,5 @@ mod migration;
 mod multi;
 mod operator;
 mod policy;
+mod prefill;
 mod store_story;
