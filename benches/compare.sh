@@ -5,7 +5,7 @@
 # so drift in the machine's load hits both binaries alike. Saves every run's output and `uptime`
 # under a results folder and prints one summary table.
 #
-#   benches/compare.sh BEFORE AFTER [--runs 3] [--messages 20000] [--rate 1000] [--seconds 15]
+#   benches/compare.sh BEFORE AFTER [--runs 3] [--starts "empty large"] [--messages 20000] [--rate 1000] [--seconds 15]
 #                      [--pg postgres://postgres@127.0.0.1:5432/postgres] [--out DIR]
 #                      [--sqlite-template /work/templates/large.db]
 #                      [--pg-template lt_template_large]
@@ -36,6 +36,7 @@ RATE=1000
 SECONDS_=15
 PG=postgres://postgres@127.0.0.1:5432/postgres
 SQLITE_T=/work/templates/large.db
+STARTS="empty large"
 PG_T=lt_template_large
 SQLITE_T_AFTER=/work/templates/large-after.db
 PG_T_AFTER=lt_template_large_after
@@ -44,6 +45,7 @@ OUT=$ROOT/benches/results/$(date -u +%Y%m%dT%H%M%SZ)
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) RUNS=$2 ;;
+    --starts) STARTS=$2 ;;
     --messages) MESSAGES=$2 ;;
     --rate) RATE=$2 ;;
     --seconds) SECONDS_=$2 ;;
@@ -110,7 +112,7 @@ fi
 for run in $(seq 1 "$RUNS"); do
   for bench in outbox latency; do
     for store in sqlite postgres; do
-      for start in empty large; do
+      for start in $STARTS; do
         for which in before after; do
           if [[ $which == before ]]; then bin=$BEFORE; st=$SQLITE_T; pt=$PG_T
           else bin=$AFTER; st=$SQLITE_T_AFTER; pt=$PG_T_AFTER; fi
