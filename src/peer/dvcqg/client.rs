@@ -2,7 +2,6 @@
 //! credential added at send time, and the wording of transport failures. No decisions about
 //! what an answer means are made here (that is `classify`).
 
-
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Url};
