@@ -30,13 +30,11 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::server::ConnectionDropped;
 
@@ -48,9 +46,6 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Request ids remembered per subscriber, oldest forgotten first, so long runs stay bounded.
 const SEEN_IDS: usize = 200_000;
-
-/// How long open connections get to finish once shutdown is asked.
-const DRAIN: Duration = Duration::from_secs(5);
 
 /// The base URL the gateway is given for subscriber `name` of a simulator at `addr`.
 pub fn base_url(addr: SocketAddr, name: &str) -> String {
@@ -343,52 +338,16 @@ pub async fn serve(
     sim: CommuneSim,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let connections = TaskTracker::new();
-    loop {
-        let (stream, _peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors under a benchmark: back off and accept again.
-                    tracing::warn!(error = %e, "commune simulator cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let sim = sim.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let sim = sim.clone();
-                async move { route(&sim, req).await }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "commune simulator connection ended");
-            }
-        });
-    }
-    connections.close();
-    if tokio::time::timeout(DRAIN, connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("commune simulator connections still open after the drain time");
-    }
-    Ok(())
+    super::server::serve_http(
+        listener,
+        move |req| {
+            let sim = sim.clone();
+            async move { route(&sim, req).await }
+        },
+        shutdown,
+        "commune simulator",
+    )
+    .await
 }
 
 async fn route(

@@ -44,6 +44,32 @@ pub async fn serve(
     sim: Simulator,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_http(
+        listener,
+        move |req| {
+            let sim = sim.clone();
+            async move { route(&sim, req).await }
+        },
+        shutdown,
+        "simulator",
+    )
+    .await
+}
+
+/// The accept loop every simulated peer shares: one HTTP/1 connection task per client, each
+/// request answered by `handle`, until `shutdown`; then open connections get [`DRAIN`] to finish.
+pub(super) async fn serve_http<F, Fut>(
+    listener: TcpListener,
+    handle: F,
+    shutdown: CancellationToken,
+    what: &'static str,
+) -> std::io::Result<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, ConnectionDropped>>
+        + Send
+        + 'static,
+{
     let connections = TaskTracker::new();
     loop {
         let (stream, _peer) = tokio::select! {
@@ -53,20 +79,17 @@ pub async fn serve(
                 Err(e) => {
                     // Running out of file descriptors under a benchmark must not end the
                     // server; back off a little and accept again.
-                    tracing::warn!(error = %e, "simulator cannot accept a connection");
+                    tracing::warn!(error = %e, what, "simulator cannot accept a connection");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
         let _ = stream.set_nodelay(true);
-        let sim = sim.clone();
+        let handle = handle.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let sim = sim.clone();
-                async move { route(&sim, req).await }
-            });
+            let service = hyper::service::service_fn(handle);
             // The timer arms hyper's default header-read timeout, so idle or half-open
             // connections from a crashed client do not pile up during long benchmarks.
             let conn = hyper::server::conn::http1::Builder::new()
@@ -81,7 +104,7 @@ pub async fn serve(
                 }
             };
             if let Err(e) = result {
-                tracing::debug!(error = %e, "simulator connection ended");
+                tracing::debug!(error = %e, what, "simulator connection ended");
             }
         });
     }
@@ -90,7 +113,10 @@ pub async fn serve(
         .await
         .is_err()
     {
-        tracing::warn!("simulator connections still open after the drain time; leaving them");
+        tracing::warn!(
+            what,
+            "simulator connections still open after the drain time; leaving them"
+        );
     }
     Ok(())
 }

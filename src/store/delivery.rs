@@ -80,19 +80,12 @@ macro_rules! impl_delivery {
 
                 let mut tx = self.delivery.begin_with($begin).await?;
                 // Held-back destinations' batches wait with them.
-                let skip: Vec<String> = (0..c.skip_destinations.len())
-                    .map(|i| format!("${}", i + 3))
-                    .collect();
                 let sql = format!(
                     "SELECT id, destination, operation, is_update, body, attempts FROM batches \
                      WHERE peer = $1 AND state = 'open' AND next_attempt_at <= $2 \
                      AND (lease_until IS NULL OR lease_until < $2) {} \
                      ORDER BY next_attempt_at LIMIT 1{}",
-                    if skip.is_empty() {
-                        String::new()
-                    } else {
-                        format!("AND destination NOT IN ({})", skip.join(", "))
-                    },
+                    $crate::store::delivery::skip_clause("destination", 3, c.skip_destinations.len()),
                     $lock
                 );
                 let mut q = sqlx::query_as::<_, $crate::store::rows::OpenBatchRow>(&sql)
@@ -147,19 +140,12 @@ macro_rules! impl_delivery {
                 // Due heads only (the partial index `outbox_claim`), minus held-back destinations.
                 // The unary `+` keeps SQLite from taking the due index (`outbox_head_due`) for
                 // the time bound and sorting every due head by position.
-                let skip: Vec<String> = (0..c.skip_destinations.len())
-                    .map(|i| format!("${}", i + 5))
-                    .collect();
                 let sql = format!(
                     "SELECT o.id, o.destination, o.dossier, o.is_update, o.item, o.attempts, \
                      COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
                      WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.is_head \
                      AND +o.next_attempt_at <= $3 {} ORDER BY o.position LIMIT $4{}",
-                    if skip.is_empty() {
-                        String::new()
-                    } else {
-                        format!("AND o.destination NOT IN ({})", skip.join(", "))
-                    },
+                    $crate::store::delivery::skip_clause("o.destination", 5, c.skip_destinations.len()),
                     $lock
                 );
                 let mut q = sqlx::query_as::<_, $crate::store::rows::ClaimRow>(&sql)
@@ -412,4 +398,14 @@ pub(crate) fn promote_sql(keys: usize) -> String {
                AND h.destination = k.column2 AND h.dossier = k.column3 AND h.is_head))",
         super::ingest::placeholders(keys, 3, 1)
     )
+}
+
+/// `AND <column> NOT IN ($first, ...)` for `n` held-back destinations bound from parameter
+/// `first` on; empty when none is held back.
+pub(crate) fn skip_clause(column: &str, first: usize, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let params: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("AND {column} NOT IN ({})", params.join(", "))
 }
