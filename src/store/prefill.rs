@@ -258,7 +258,20 @@ async fn prefill_sqlite(url: &str, p: &Prefill) -> Result<PrefillCounts, StoreEr
         .synchronous(SqliteSynchronous::Off)
         .busy_timeout(Duration::from_secs(30))
         .pragma("cache_size", "-262144");
-    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    // The migrating pool was just dropped; its connections close in the background, and the
+    // journal mode can change only once they are gone.
+    let mut tries = 0;
+    let mut conn = loop {
+        match sqlx::SqliteConnection::connect_with(&options).await {
+            Ok(conn) => break conn,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                tracing::debug!(error = %e, "prefill: waiting for the store's pool to close");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let mut tx = conn.begin().await?;
     let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
         .fetch_one(&mut *tx)
