@@ -3,7 +3,34 @@
 
 use std::time::Duration;
 
-use reqwest::Client;
+use bytes::Bytes;
+use reqwest::header::RETRY_AFTER;
+use reqwest::{Client, Response};
+
+/// An HTTP answer, whatever its status: what a peer's `classify` reads.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The `Retry-After` header as sent, if any.
+    pub retry_after: Option<String>,
+    pub body: Bytes,
+}
+
+/// Reads `response` whole into an [`Answer`].
+pub async fn read_answer(response: Response) -> Result<Answer, reqwest::Error> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response.bytes().await?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
 
 /// The HTTP client of a peer: rustls with the system's roots (verification always on),
 /// `timeout` for a whole call, redirects never followed.

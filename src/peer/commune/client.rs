@@ -5,9 +5,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::peer::http::{read_answer, Answer};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -17,14 +18,6 @@ pub(super) const X_REQUEST_ID: &str = "x-request-id";
 pub(super) const X_TIMESTAMP: &str = "x-lienthong-timestamp";
 pub(super) const X_SIGNATURE: &str = "x-lienthong-signature";
 const JSON_UTF8: &str = "application/json; charset=utf-8";
-
-/// An HTTP answer, whatever its status.
-#[derive(Debug)]
-pub(super) struct Answer {
-    pub(super) status: u16,
-    pub(super) retry_after: Option<String>,
-    pub(super) body: Bytes,
-}
 
 /// One call: where, how, and the exact bytes.
 pub(super) struct Call<'a> {
@@ -62,19 +55,7 @@ pub(super) async fn send(http: &Client, call: Call<'_>) -> Result<Answer, reqwes
     if call.method == Method::PUT {
         request = request.header(CONTENT_TYPE, JSON_UTF8);
     }
-    let response = request.body(call.body).send().await?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = response.bytes().await?;
-    Ok(Answer {
-        status,
-        retry_after,
-        body,
-    })
+    read_answer(request.body(call.body).send().await?).await
 }
 
 #[cfg(test)]

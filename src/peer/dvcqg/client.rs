@@ -2,28 +2,21 @@
 //! credential added at send time, and the wording of transport failures. No decisions about
 //! what an answer means are made here (that is `classify`).
 
-use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Url};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub(in crate::peer) use crate::peer::http::{build_http, describe_transport_error};
+pub(in crate::peer) use crate::peer::http::{
+    build_http, describe_transport_error, read_answer, Answer,
+};
 
 use super::auth::{sensitive_header, Credential};
 
 pub(in crate::peer) const X_REQUEST_ID: &str = "x-request-id";
 pub(in crate::peer) const JSON_UTF8: &str = "application/json; charset=utf-8";
 pub(in crate::peer) const LGSP_ACCESS_TOKEN: &str = "lgspaccesstoken";
-
-/// An HTTP answer, whatever its status.
-#[derive(Debug)]
-pub(in crate::peer) struct Answer {
-    pub(in crate::peer) status: u16,
-    pub(in crate::peer) retry_after: Option<String>,
-    pub(in crate::peer) body: Bytes,
-}
 
 /// POSTs `body` (plus the credential) to `url` under `request_id`.
 pub(in crate::peer) async fn post(
@@ -55,19 +48,7 @@ pub(in crate::peer) async fn post(
             encode(body)
         }
     };
-    let response = request.body(bytes).send().await?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = response.bytes().await?;
-    Ok(Answer {
-        status,
-        retry_after,
-        body,
-    })
+    read_answer(request.body(bytes).send().await?).await
 }
 
 /// A copy of the stored body with `"session"` first (the stored body never holds it).

@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Url};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -27,6 +27,7 @@ use crate::peer::dvcqg::client::{
 };
 use crate::peer::dvcqg::config::DvcqgAuth;
 use crate::peer::dvcqg::{build_auth, parse_http_url, DvcqgError};
+use crate::peer::http::{read_answer, Answer};
 use crate::peer::registry::{Family, Takes};
 use crate::peer::{BatchVerdict, Peer};
 use crate::store::HeaderRule;
@@ -111,7 +112,7 @@ impl LgspSyncPeer {
         request_id: Uuid,
         xml: &str,
         credential: &Credential,
-    ) -> Result<(u16, Option<String>, bytes::Bytes), reqwest::Error> {
+    ) -> Result<Answer, reqwest::Error> {
         let mut request = self
             .http
             .post(self.url.clone())
@@ -132,15 +133,7 @@ impl LgspSyncPeer {
                 request = request.header(LGSP_ACCESS_TOKEN, v);
             }
         }
-        let response = request.body(xml.to_string()).send().await?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = response.bytes().await?;
-        Ok((status, retry_after, body))
+        read_answer(request.body(xml.to_string()).send().await?).await
     }
 }
 
@@ -182,10 +175,10 @@ impl Peer for LgspSyncPeer {
                 }
             };
             let classified = match self.post(request_id, xml, &credential).await {
-                Ok((status, retry_after, answer)) => classify_sync(
-                    status,
-                    retry_after.as_deref(),
-                    &answer,
+                Ok(answer) => classify_sync(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
                     &self.rules,
                     SystemTime::now(),
                 ),
