@@ -1,7 +1,8 @@
 //! What the simulated DVCQG adapter answers (spec `dvcqg.md`): login, tokens, the envelope, strict
 //! validation with per-item codes, the dossier state, and replay by `X-Request-ID`.
 //!
-//! Parsing and validation are pure and run before the state lock; the lock is then taken once
+//! Parsing and validation run before the state lock (they read only the catalog, `catalog/`,
+//! which has its own short lock, and answers catalog reads); the state lock is then taken once
 //! to check credentials, look the request id up, apply and remember the answer, so that two
 //! concurrent deliveries of one id cannot both apply. Nothing here does I/O.
 
@@ -15,7 +16,6 @@ use regex::Regex;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::catalog::catalog;
 use super::faults::temporary_positions;
 use super::{DossierRecord, Event, EventKind, RememberedRequest, Simulator, State};
 
@@ -35,6 +35,8 @@ pub(super) enum Reply {
     Json(StatusCode, Bytes),
     /// The legacy route's `MResult`.
     Xml(StatusCode, Bytes),
+    /// HTTP 503 with `Retry-After`: `LayThuTuc` while the catalog's procedure calls are cut.
+    Unavailable,
 }
 
 /// Faults that change the answer rather than the transport.
@@ -360,9 +362,15 @@ fn call(
         .and_then(|m| m.get("service"))
         .and_then(Value::as_str)
         .unwrap_or("unknown");
-    let prepared = request
-        .as_ref()
-        .map(|m| prepare(endpoint, service, m, injected.item_temporary.as_deref()));
+    let prepared = request.as_ref().map(|m| {
+        prepare(
+            sim,
+            endpoint,
+            service,
+            m,
+            injected.item_temporary.as_deref(),
+        )
+    });
     let body_hash = match (&request, &prepared) {
         (Some(map), Some(p)) if p.is_write() => Some(hash_without_session(map)),
         _ => None,
@@ -412,6 +420,14 @@ fn call(
     if injected.envelope_temporary {
         return envelope(sim, 9, MSG_TEMPORARY);
     }
+    // Catalog reads need nothing more from the state: the catalog has its own short lock.
+    if matches!(
+        prepared,
+        Prepared::ListProcedures | Prepared::Procedure(_) | Prepared::Agencies | Prepared::Fields
+    ) {
+        drop(state);
+        return catalog_read(sim, prepared);
+    }
 
     let state = &mut *state;
     if let (Some(id), Some(hash)) = (&request_id, &body_hash) {
@@ -440,19 +456,10 @@ fn call(
         Prepared::Steps(items) => apply_steps(state, request_id.as_deref(), items),
         Prepared::Surveys(items) => apply_surveys(state, items),
         Prepared::Lookup(ma_ho_so) => lookup(state, &ma_ho_so),
-        Prepared::ListProcedures => {
-            json!({"error_code": 0, "message": MSG_OK, "result": catalog().list()})
-        }
-        Prepared::Procedure(code) => {
-            let result: Vec<Value> = catalog().procedure(&code).into_iter().collect();
-            json!({"error_code": 0, "message": MSG_OK, "result": result})
-        }
-        Prepared::Agencies => {
-            json!({"error_code": 0, "message": MSG_OK, "result": catalog().agencies()})
-        }
-        Prepared::Fields => {
-            json!({"error_code": 0, "message": MSG_OK, "result": catalog().fields()})
-        }
+        Prepared::ListProcedures
+        | Prepared::Procedure(_)
+        | Prepared::Agencies
+        | Prepared::Fields => return catalog_read(sim, prepared),
     };
     // A batch in which no item was accepted changed nothing (all refused, all temporary, steps
     // still waiting for their dossier): a repeat of its id is processed afresh, so a step that
@@ -469,6 +476,57 @@ fn call(
         remember(state, sim.settings().request_id_capacity, id, remembered);
     }
     Reply::Json(StatusCode::OK, answer)
+}
+
+/// Answers a catalog read. The list and the procedure object are written into the envelope as
+/// they are held (the list's JSON cached, the object in its own key order), not rebuilt.
+fn catalog_read(sim: &Simulator, prepared: Prepared) -> Reply {
+    let catalog = sim.catalog();
+    let result = match prepared {
+        Prepared::ListProcedures => catalog.list_json(),
+        Prepared::Procedure(code) => match catalog.answer_procedure(&code) {
+            Err(_cut) => return Reply::Unavailable,
+            Ok(None) => Bytes::from_static(b"[]"),
+            Ok(Some(object)) => {
+                let mut out = b"[".to_vec();
+                if serde_json::to_writer(&mut out, &*object).is_err() {
+                    return envelope(sim, 9, MSG_TEMPORARY);
+                }
+                out.push(b']');
+                Bytes::from(out)
+            }
+        },
+        Prepared::Agencies => {
+            return json_reply(
+                sim,
+                StatusCode::OK,
+                json!({"error_code": 0, "message": MSG_OK, "result": catalog.agencies()}),
+            )
+        }
+        Prepared::Fields => {
+            return json_reply(
+                sim,
+                StatusCode::OK,
+                json!({"error_code": 0, "message": MSG_OK, "result": catalog.fields()}),
+            )
+        }
+        _ => return envelope(sim, 2, "Yêu cầu không hợp lệ"),
+    };
+    // The same bytes `encode` gives for `{"error_code", "message", "result"}`.
+    let code = if sim.settings().string_codes {
+        "\"0\""
+    } else {
+        "0"
+    };
+    let mut out = Vec::with_capacity(result.len() + 64);
+    out.extend_from_slice(b"{\"error_code\":");
+    out.extend_from_slice(code.as_bytes());
+    out.extend_from_slice(b",\"message\":");
+    out.extend_from_slice(serde_json::to_string(MSG_OK).unwrap_or_default().as_bytes());
+    out.extend_from_slice(b",\"result\":");
+    out.extend_from_slice(&result);
+    out.push(b'}');
+    Reply::Json(StatusCode::OK, Bytes::from(out))
 }
 
 pub(super) fn remember(state: &mut State, capacity: usize, id: String, request: RememberedRequest) {
@@ -771,9 +829,10 @@ fn lookup(state: &State, ma_ho_so: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation: pure, before the lock.
+// Validation: before the state lock; only procedure codes are looked up (in the catalog).
 
 fn prepare(
+    sim: &Simulator,
     endpoint: Endpoint,
     service: &str,
     request: &Map<String, Value>,
@@ -819,7 +878,7 @@ fn prepare(
                             None => Checked::Rejected(2, "Hồ sơ không đúng định dạng".into()),
                             Some(obj) => match check_dossier(obj) {
                                 Ok(_)
-                                    if !catalog().knows(
+                                    if !sim.knows_procedure(
                                         obj.get("MaTTHC").and_then(Value::as_str).unwrap_or(""),
                                     ) =>
                                 {

@@ -19,10 +19,16 @@
 //! - `POST /integration`, `POST /share`: the services;
 //! - `POST /Document/SyncDocument`: the legacy LGSP XML route (`legacy.rs`); these three
 //!   take injected faults;
-//! - `GET /sim/stats`: [`SimStats`] as JSON; `POST /sim/expire-sessions`: end every session now.
+//! - `GET /sim/stats`: [`SimStats`] as JSON; `POST /sim/expire-sessions`: end every session now;
+//! - the procedure catalog ([`ProcedureCatalog`], also reached by [`Simulator::catalog`]):
+//!   `GET /sim/catalog` gives [`CatalogCounts`]; `POST /sim/catalog/change` with
+//!   `{"codes": [...]}` or `{"count": N, "seed": S}`, `POST /sim/catalog/withdraw`,
+//!   `POST /sim/catalog/restore` with `{"codes": [...]}`, and `POST /sim/catalog/remove` with
+//!   `{"codes": [...]}` or `{"count": N}` answer `{"codes": [done], "skipped": [not done]}`.
 //!
 //! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
-//! `faults.rs` (which fault a call gets), `catalog.rs` (procedures from `fixtures/`),
+//! `faults.rs` (which fault a call gets), `catalog/` (the generated, changeable procedure
+//! catalog: `--procedures N`, `--catalog-seed S`),
 //! `commune.rs` (the commune catalog subscribers, on a listener of their own: `--communes N`).
 
 mod catalog;
@@ -38,13 +44,14 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+pub use catalog::{CatalogCounts, ProcedureCatalog};
 pub use faults::{Fault, FaultRates, RetryAfter};
 pub use legacy::SyncedDocument;
 pub use server::serve;
@@ -77,7 +84,17 @@ pub struct SimSettings {
     /// How many request ids (with their first answers) are remembered; the oldest are forgotten
     /// first, so a long benchmark does not grow without bound.
     pub request_id_capacity: usize,
+    /// How many procedures the catalog holds (the fixtures' included, and never fewer).
+    pub procedures: usize,
+    /// Seed of the catalog's generation: the same seed and count give the same objects.
+    pub catalog_seed: u64,
 }
+
+/// The catalog size `lienthong sim` and [`SimSettings::default`] use: a province lists 1,500 to
+/// 2,500 procedures (dvcqg.md).
+pub const DEFAULT_PROCEDURES: usize = 2000;
+/// The catalog seed `lienthong sim` and [`SimSettings::default`] use.
+pub const DEFAULT_CATALOG_SEED: u64 = 0xca7a_1095;
 
 impl Default for SimSettings {
     fn default() -> Self {
@@ -94,6 +111,8 @@ impl Default for SimSettings {
             seed: 0x5eed,
             string_codes: false,
             request_id_capacity: 250_000,
+            procedures: DEFAULT_PROCEDURES,
+            catalog_seed: DEFAULT_CATALOG_SEED,
         }
     }
 }
@@ -114,6 +133,8 @@ impl std::fmt::Debug for SimSettings {
             .field("seed", &self.seed)
             .field("string_codes", &self.string_codes)
             .field("request_id_capacity", &self.request_id_capacity)
+            .field("procedures", &self.procedures)
+            .field("catalog_seed", &self.catalog_seed)
             .finish()
     }
 }
@@ -227,6 +248,9 @@ struct Inner {
     state: Mutex<State>,
     faults: Mutex<faults::FaultState>,
     requests: AtomicU64,
+    /// Generated on first use: most tests and benchmarks never read the catalog, and a debug
+    /// build takes a noticeable moment for 2,000 procedures.
+    catalog: OnceLock<ProcedureCatalog>,
 }
 
 /// A handle on one simulated portal. Cloning is cheap; all clones share the same state.
@@ -254,6 +278,7 @@ impl Simulator {
         let faults = faults::FaultState::new(settings.faults.clone(), settings.seed);
         Self {
             inner: Arc::new(Inner {
+                catalog: OnceLock::new(),
                 settings,
                 state: Mutex::new(State::default()),
                 faults: Mutex::new(faults),
@@ -264,6 +289,26 @@ impl Simulator {
 
     pub fn settings(&self) -> &SimSettings {
         &self.inner.settings
+    }
+
+    /// The procedure catalog `/share` answers from (generated on first use); its changes are
+    /// seen by the next call.
+    pub fn catalog(&self) -> &ProcedureCatalog {
+        let settings = &self.inner.settings;
+        self.inner
+            .catalog
+            .get_or_init(|| ProcedureCatalog::generate(settings.procedures, settings.catalog_seed))
+    }
+
+    /// Whether dossiers may name `code`. Before the catalog exists nothing can have been
+    /// removed, so the fixtures' codes (what tests and the demo send) are known without
+    /// generating it.
+    fn knows_procedure(&self, code: &str) -> bool {
+        match self.inner.catalog.get() {
+            Some(catalog) => catalog.knows(code),
+            None if ProcedureCatalog::is_fixture(code) => true,
+            None => self.catalog().knows(code),
+        }
     }
 
     /// Replaces the fault rates in force; the dice keep their sequence.
@@ -451,6 +496,12 @@ pub struct SimOptions {
     /// Send `error_code`s as strings (`"0"`) instead of numbers.
     #[arg(long)]
     pub string_codes: bool,
+    /// How many procedures the catalog holds (`LayDanhSachTTHC`).
+    #[arg(long, default_value_t = DEFAULT_PROCEDURES)]
+    pub procedures: usize,
+    /// Seed of the catalog's generation.
+    #[arg(long, default_value_t = DEFAULT_CATALOG_SEED)]
+    pub catalog_seed: u64,
     /// The commune subscribers (`--communes N`), boxed: they are seldom used and the command
     /// enum stays small.
     #[command(flatten)]
@@ -484,6 +535,8 @@ impl SimOptions {
             },
             seed: self.seed,
             string_codes: self.string_codes,
+            procedures: self.procedures,
+            catalog_seed: self.catalog_seed,
             ..SimSettings::default()
         }
     }
@@ -517,8 +570,9 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
     } else {
         None
     };
-    tracing::info!(address = %local, "DVCQG simulator listening");
-    serve(listener, Simulator::new(settings), shutdown)
+    let sim = Simulator::new(settings);
+    tracing::info!(address = %local, procedures = sim.catalog().len(), "DVCQG simulator listening");
+    serve(listener, sim, shutdown)
         .await
         .context("simulator server failed")?;
     if let Some(task) = communes {

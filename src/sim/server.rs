@@ -137,6 +137,26 @@ async fn route(
             sim.expire_sessions();
             return Ok(plain(StatusCode::NO_CONTENT, ""));
         }
+        (&Method::GET, "/sim/catalog") => {
+            return Ok(json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&sim.catalog().counts())
+                    .unwrap_or_default()
+                    .into(),
+            ));
+        }
+        (&Method::POST, path) if path.starts_with("/sim/catalog/") => {
+            let action = &path["/sim/catalog/".len()..];
+            let body = match Limited::new(body, BODY_LIMIT).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return Ok(plain(StatusCode::BAD_REQUEST, "body could not be read")),
+            };
+            let (status, answer) = sim.catalog().control(action, &body);
+            return Ok(json_response(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                serde_json::to_vec(&answer).unwrap_or_default().into(),
+            ));
+        }
         (&Method::POST, "/auth") => Endpoint::Auth,
         (&Method::POST, "/oauth/token") => Endpoint::Token,
         (&Method::POST, "/integration") => Endpoint::Integration,
@@ -210,6 +230,10 @@ async fn route(
     }
     let mut resp = match reply {
         Reply::Json(status, body) => json_response(status, body),
+        Reply::Unavailable => with_retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &sim.settings().faults.retry_after_secs.max(1).to_string(),
+        ),
         Reply::Xml(status, body) => {
             let mut resp = json_response(status, body);
             resp.headers_mut().insert(

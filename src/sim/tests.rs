@@ -196,7 +196,10 @@ async fn session_login_checks_credentials_and_dstcode() {
         .call("/share", Some(&id()), &share(&session, "LayDanhSachTTHC"))
         .await;
     assert_eq!(list["error_code"], 0);
-    assert_eq!(list["result"].as_array().map(Vec::len), Some(12));
+    assert_eq!(
+        list["result"].as_array().map(Vec::len),
+        Some(DEFAULT_PROCEDURES)
+    );
 
     let bad = h
         .call("/share", Some(&id()), &share("khong-co", "LayDanhSachTTHC"))
@@ -1101,4 +1104,234 @@ async fn slow_after_apply_times_the_client_out_with_the_work_done() {
     assert_eq!(codes(&answer), vec![0]);
     assert_eq!(h.sim.events(MA).len(), 1);
     assert_eq!(h.sim.stats().duplicates_absorbed, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The procedure catalog, seen through `/share` and `/sim/catalog/*`.
+
+async fn small_catalog() -> Harness {
+    start(SimSettings {
+        procedures: 60,
+        ..SimSettings::default()
+    })
+    .await
+}
+
+impl Harness {
+    async fn list(&self, session: &str) -> Vec<Value> {
+        let answer = self
+            .call("/share", Some(&id()), &share(session, "LayDanhSachTTHC"))
+            .await;
+        assert_eq!(answer["error_code"], 0, "{answer}");
+        answer["result"].as_array().expect("list").clone()
+    }
+
+    async fn thu_tuc_raw(&self, session: &str, code: &str) -> reqwest::Response {
+        let mut body = share(session, "LayThuTuc");
+        body["maTTHC"] = json!(code);
+        self.send("/share", Some(&id()), &body).await.expect("send")
+    }
+
+    async fn thu_tuc(&self, session: &str, code: &str) -> Value {
+        let resp = self.thu_tuc_raw(session, code).await;
+        assert_eq!(resp.status(), 200);
+        let answer: Value = resp.json().await.expect("json");
+        assert_eq!(answer["error_code"], 0, "{answer}");
+        answer["result"].clone()
+    }
+
+    async fn control(&self, action: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/sim/catalog/{action}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("control");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("control json"))
+    }
+}
+
+fn row<'a>(list: &'a [Value], code: &str) -> Option<&'a Value> {
+    list.iter().find(|r| r["MATTHC"] == code)
+}
+
+#[tokio::test]
+async fn the_list_and_objects_come_from_the_generated_catalog() {
+    let h = start_default().await;
+    let session = h.login().await;
+    let list = h.list(&session).await;
+    assert_eq!(list.len(), DEFAULT_PROCEDURES);
+    let codes: Vec<&str> = list.iter().map(|r| r["MATTHC"].as_str().unwrap()).collect();
+    assert_eq!(codes, h.sim.catalog().codes());
+    assert!(list.iter().all(|r| r["TRANGTHAI"] == "1"));
+    for code in ProcedureCatalog::fixture_codes() {
+        assert_eq!(row(&list, &code).expect("fixture listed")["TRANGTHAI"], "1");
+    }
+    let code = codes[1234];
+    let result = h.thu_tuc(&session, code).await;
+    assert_eq!(result, json!([h.sim.catalog().procedure(code).unwrap()]));
+    assert_eq!(h.sim.catalog().list_calls(), 1);
+    assert_eq!(h.sim.catalog().procedure_calls(), 1);
+
+    // Same settings, another simulator: the same catalog.
+    let other = Simulator::new(SimSettings::default());
+    assert_eq!(
+        other.catalog().procedure(code),
+        h.sim.catalog().procedure(code)
+    );
+}
+
+#[tokio::test]
+async fn withdraw_remove_and_restore_are_seen_by_share() {
+    let h = small_catalog().await;
+    let session = h.login().await;
+    let listed = h.sim.catalog().codes();
+    let (a, b) = (listed[5].clone(), listed[6].clone());
+    let original = h.thu_tuc(&session, &a).await;
+
+    assert!(h.sim.catalog().withdraw(&a));
+    let list = h.list(&session).await;
+    assert_eq!(row(&list, &a).unwrap()["TRANGTHAI"], "0");
+    assert_eq!(h.thu_tuc(&session, &a).await[0]["TRANGTHAI"], "0");
+
+    assert!(h.sim.catalog().remove(&b));
+    let list = h.list(&session).await;
+    assert!(row(&list, &b).is_none());
+    assert_eq!(list.len(), 59);
+    assert_eq!(h.thu_tuc(&session, &b).await, json!([]));
+
+    // A dossier for a removed procedure names an unknown code now.
+    let mut dossier = hoso(MA);
+    dossier["MaTTHC"] = json!(b);
+    let answer = h
+        .integration(&id(), &dossiers(&session, false, vec![dossier]))
+        .await;
+    assert_eq!(codes(&answer), vec![5]);
+
+    assert!(h.sim.catalog().restore(&a));
+    assert!(h.sim.catalog().restore(&b));
+    let list = h.list(&session).await;
+    assert_eq!(list.len(), 60);
+    assert_eq!(row(&list, &a).unwrap()["TRANGTHAI"], "1");
+    assert_eq!(row(&list, &b).unwrap()["TRANGTHAI"], "1");
+    assert_eq!(h.thu_tuc(&session, &a).await, original);
+    assert_eq!(h.sim.catalog().list_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_change_and_a_key_reorder_over_the_wire() {
+    let h = small_catalog().await;
+    let session = h.login().await;
+    let code = h.sim.catalog().codes()[10].clone();
+    let raw = |resp: reqwest::Response| async move { resp.bytes().await.expect("bytes") };
+
+    let before_bytes = raw(h.thu_tuc_raw(&session, &code).await).await;
+    let before: Value = serde_json::from_slice(&before_bytes).unwrap();
+    assert!(h.sim.catalog().reorder_keys(&code));
+    let reordered_bytes = raw(h.thu_tuc_raw(&session, &code).await).await;
+    let reordered: Value = serde_json::from_slice(&reordered_bytes).unwrap();
+    assert_eq!(reordered, before, "same content");
+    assert_ne!(reordered_bytes, before_bytes, "other bytes");
+
+    assert!(h.sim.catalog().change(&code));
+    let changed = h.thu_tuc(&session, &code).await;
+    assert_ne!(changed, before["result"]);
+    assert_eq!(changed[0]["MATTHC"], code.as_str());
+}
+
+#[tokio::test]
+async fn procedure_calls_cut_half_way_answer_503_until_cleared() {
+    let h = small_catalog().await;
+    let session = h.login().await;
+    let codes = h.sim.catalog().codes();
+    h.sim.catalog().fail_procedure_calls_after(Some(3));
+    for code in &codes[..3] {
+        assert_eq!(h.thu_tuc(&session, code).await[0]["MATTHC"], code.as_str());
+    }
+    for code in &codes[3..5] {
+        let resp = h.thu_tuc_raw(&session, code).await;
+        assert_eq!(resp.status(), 503);
+        assert!(resp.headers().contains_key("retry-after"));
+    }
+    // The list is not cut.
+    assert_eq!(h.list(&session).await.len(), 60);
+    assert_eq!(h.sim.catalog().procedure_calls(), 3);
+    h.sim.catalog().fail_procedure_calls_after(None);
+    for code in &codes[3..] {
+        h.thu_tuc(&session, code).await;
+    }
+    assert_eq!(h.sim.catalog().procedure_calls(), 60);
+}
+
+#[tokio::test]
+async fn catalog_control_routes() {
+    let h = small_catalog().await;
+    let session = h.login().await;
+    let counts: CatalogCounts = h
+        .client
+        .get(format!("{}/sim/catalog", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        CatalogCounts {
+            listed: 60,
+            in_force: 60,
+            withdrawn: 0,
+            removed: 0
+        }
+    );
+    let codes = h.sim.catalog().codes();
+    let before = h.thu_tuc(&session, &codes[0]).await;
+
+    let (status, answer) = h
+        .control("change", json!({"codes": [codes[0], "9.999999"]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"codes": [codes[0]], "skipped": ["9.999999"]})
+    );
+    assert_ne!(h.thu_tuc(&session, &codes[0]).await, before);
+
+    let (status, answer) = h.control("change", json!({"count": 4, "seed": 3})).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["codes"].as_array().unwrap().len(), 4);
+
+    let (status, _) = h
+        .control("withdraw", json!({"codes": [codes[1], codes[2]]}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = h.control("remove", json!({"codes": [codes[3]]})).await;
+    assert_eq!((status, answer["codes"].clone()), (200, json!([codes[3]])));
+    let (status, answer) = h.control("remove", json!({"count": 2})).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["codes"].as_array().unwrap().len(), 2);
+    let list = h.list(&session).await;
+    assert_eq!(list.len(), 57);
+    assert_eq!(row(&list, &codes[1]).unwrap()["TRANGTHAI"], "0");
+
+    let (status, _) = h
+        .control("restore", json!({"codes": [codes[1], codes[3]]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h.sim.catalog().counts(),
+        CatalogCounts {
+            listed: 58,
+            in_force: 57,
+            withdrawn: 1,
+            removed: 2
+        }
+    );
+    let (status, _) = h.control("withdraw", json!({"count": 1})).await;
+    assert_eq!(status, 400);
+    let (status, _) = h.control("nothing", json!({"codes": []})).await;
+    assert_eq!(status, 404);
 }
