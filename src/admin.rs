@@ -5,7 +5,11 @@
 //! `{"dead": true, "peer": "dvcqg", "since_ms": 0}`), `POST /admin/outbox/skip` (`{"id": "...",
 //! "reason": "..."}`) and `POST /admin/outbox/prune` (`{"older_than_days": 30}`): the same library
 //! calls as the `lienthong outbox` commands. [`ROUTES`] lists them; `docs/openapi.json` documents
-//! exactly those (a test holds the two together).
+//! exactly those (a test holds the two together). The catalog: `GET /admin/catalog` (counts,
+//! the latest pulls, each subscriber's state), `GET /admin/catalog/subscribers`, `GET
+//! /admin/catalog/changes?since_ms=&limit=` (field by field), `GET
+//! /admin/catalog/procedures/{code}` (its versions), `POST /admin/catalog/resend`
+//! (`{"subscriber": "..."}`).
 //!
 //! Personal data: the API shows dossier codes, states, reasons and hashes. One message's item is
 //! shown with its personal fields masked as mapping issues mask them (names, identity numbers,
@@ -40,6 +44,28 @@ pub struct AdminState {
     pub token: Option<SecretString>,
     /// Builds the route table as configured now, which remaps render with.
     pub remap: Option<crate::source::routes::Loader>,
+    /// The procedure catalog (its routes answer 404 without it).
+    pub catalog: Option<Arc<crate::catalog::Catalog>>,
+    /// The recorder `/metrics` renders; its gauges are set from the store at each scrape.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The Prometheus recorder of one gateway (not installed globally: several gateways may run in
+/// one process, as in tests).
+pub struct Metrics {
+    recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    /// (peer, operation, state) of the message counts shown so far: a count that has gone
+    /// (no message in that state any more) is shown as 0, not as its last value.
+    shown: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            recorder: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+            shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -93,6 +119,7 @@ impl ServerConfig {
 /// Every route the admin router serves, as `(method, path)`; the router is built from this list.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/metrics"),
     ("GET", "/admin/outbox"),
     ("GET", "/admin/outbox/stats"),
     ("GET", "/admin/outbox/messages"),
@@ -101,6 +128,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/outbox/skip"),
     ("POST", "/admin/outbox/prune"),
     ("POST", "/admin/outbox/remap"),
+    ("GET", "/admin/catalog"),
+    ("GET", "/admin/catalog/subscribers"),
+    ("GET", "/admin/catalog/changes"),
+    ("GET", "/admin/catalog/procedures/{code}"),
+    ("POST", "/admin/catalog/resend"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -114,6 +146,7 @@ pub fn router(state: AdminState) -> Router {
 fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
     match (method, path) {
         ("GET", "/health") => get(health),
+        ("GET", "/metrics") => get(metrics_text),
         ("GET", "/admin/outbox") => get(outbox),
         ("GET", "/admin/outbox/stats") => get(stats),
         ("GET", "/admin/outbox/messages") => get(messages),
@@ -122,6 +155,11 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("POST", "/admin/outbox/skip") => post(skip),
         ("POST", "/admin/outbox/prune") => post(prune),
         ("POST", "/admin/outbox/remap") => post(remap),
+        ("GET", "/admin/catalog") => get(catalog_overview),
+        ("GET", "/admin/catalog/subscribers") => get(catalog_subscribers),
+        ("GET", "/admin/catalog/changes") => get(catalog_changes),
+        ("GET", "/admin/catalog/procedures/{code}") => get(catalog_procedure),
+        ("POST", "/admin/catalog/resend") => post(catalog_resend),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
@@ -139,6 +177,66 @@ async fn health(State(st): State<AdminState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// `GET /metrics` (admin token): Prometheus text. Set from the store at each scrape: messages
+/// by peer, operation and state; quarantined records; the catalog's procedures, last pull and
+/// each subscriber's state. Counts and states only: no personal data.
+async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let counts = match st.store.outbox_counts().await {
+        Ok(c) => c,
+        Err(e) => return store_error(&e),
+    };
+    let quarantined = match st.store.quarantine_count().await {
+        Ok(n) => n,
+        Err(e) => return store_error(&e),
+    };
+    let catalog = match &st.catalog {
+        Some(c) => match c.snapshot().await {
+            Ok(s) => Some(s),
+            Err(e) => return catalog_error(&e),
+        },
+        None => None,
+    };
+    let mut shown = st.metrics.shown.lock().unwrap_or_else(|e| e.into_inner());
+    let now: std::collections::BTreeMap<(String, String, String), i64> = counts
+        .iter()
+        .map(|c| {
+            (
+                (c.peer.clone(), c.operation.clone(), c.state.clone()),
+                c.count,
+            )
+        })
+        .collect();
+    shown.extend(now.keys().cloned());
+    metrics::with_local_recorder(&st.metrics.recorder, || {
+        for key in shown.iter() {
+            let (peer, operation, state) = key.clone();
+            metrics::gauge!(
+                "lienthong_outbox_messages",
+                "peer" => peer,
+                "operation" => operation,
+                "state" => state
+            )
+            .set(now.get(key).copied().unwrap_or(0) as f64);
+        }
+        metrics::gauge!("lienthong_quarantined_records").set(quarantined as f64);
+        if let Some(c) = &catalog {
+            c.record();
+        }
+    });
+    drop(shown);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.recorder.handle().render(),
+    )
+        .into_response()
 }
 
 /// `None` when the request carries the admin token, else the 401 to answer.
@@ -523,5 +621,150 @@ async fn prune(
         }))
         .into_response(),
         Err(e) => store_error(&e),
+    }
+}
+
+/// The catalog, or the answer to give when there is none.
+fn catalog_of(st: &AdminState) -> Result<&Arc<crate::catalog::Catalog>, Response> {
+    st.catalog.as_ref().ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "this instance has no catalog" })),
+        )
+            .into_response()
+    })
+}
+
+fn catalog_error(e: &crate::catalog::CatalogError) -> Response {
+    use crate::catalog::CatalogError;
+    let status = match e {
+        CatalogError::NotFound(_) => StatusCode::NOT_FOUND,
+        CatalogError::NoPortal => StatusCode::CONFLICT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+/// Counts, the latest pulls and every subscriber's state: the catalog's operations view.
+async fn catalog_overview(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let catalog = match catalog_of(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let overview = catalog.overview().await;
+    let subscribers = catalog.subscriber_states().await;
+    match (overview, subscribers) {
+        (Ok((counts, pulls)), Ok(subscribers)) => Json(json!({
+            "procedures": counts,
+            "pulls": pulls,
+            "subscribers": subscribers,
+        }))
+        .into_response(),
+        (Err(e), _) | (_, Err(e)) => catalog_error(&e),
+    }
+}
+
+async fn catalog_subscribers(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let catalog = match catalog_of(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match catalog.subscriber_states().await {
+        Ok(s) => Json(json!({ "subscribers": s })).into_response(),
+        Err(e) => catalog_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    #[serde(default)]
+    since_ms: i64,
+    #[serde(default = "default_changes_limit")]
+    limit: i64,
+}
+
+fn default_changes_limit() -> i64 {
+    100
+}
+
+async fn catalog_changes(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let catalog = match catalog_of(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(Query(q)) = query else {
+        return bad_request("expected since_ms (milliseconds since 1970) and limit (1 to 1000)");
+    };
+    if !(1..=1000).contains(&q.limit) {
+        return bad_request("limit: from 1 to 1000");
+    }
+    match catalog.diff(q.since_ms, q.limit).await {
+        Ok(changes) => Json(json!({ "changes": changes })).into_response(),
+        Err(e) => catalog_error(&e),
+    }
+}
+
+async fn catalog_procedure(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let catalog = match catalog_of(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let history = match catalog.history(&code).await {
+        Ok(h) => h,
+        Err(e) => return catalog_error(&e),
+    };
+    match catalog.show(&code, None).await {
+        Ok((_, object)) => {
+            Json(json!({ "versions": history, "procedure": object })).into_response()
+        }
+        Err(e) => catalog_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResendRequest {
+    subscriber: String,
+}
+
+async fn catalog_resend(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<ResendRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let catalog = match catalog_of(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(Json(req)) = body else {
+        return bad_request(r#"expected {"subscriber": "..."}"#);
+    };
+    match catalog.resend(&req.subscriber).await {
+        Ok(n) => Json(json!({ "subscriber": req.subscriber, "queued": n })).into_response(),
+        Err(e) => catalog_error(&e),
     }
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
+use crate::catalog::{Catalog, PullJob};
 use crate::config::Config;
 use crate::outbox::{spawn_lane, Lane};
 use crate::scheduler::{self, Scheduler};
@@ -74,6 +75,12 @@ impl Gateway {
             let (sources, base_dir) = (cfg.sources.clone(), base_dir.to_path_buf());
             Arc::new(move || Routes::from_config(&sources, &base_dir))
         };
+        let catalog = Arc::new(
+            Catalog::from_config(store.clone(), &cfg.peers, &cfg.catalog, |name| {
+                cfg.policy_for(name)
+            })
+            .context("building the catalog")?,
+        );
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
@@ -88,6 +95,8 @@ impl Gateway {
             store: store.clone(),
             token: admin_token,
             remap: Some(remap),
+            catalog: Some(catalog.clone()),
+            metrics: Arc::new(admin::Metrics::default()),
         }));
         let owner = format!(
             "{}-{}-{}",
@@ -105,7 +114,13 @@ impl Gateway {
                 owner.clone(),
                 cfg.delivery.lease(),
                 &cfg.schedules,
-                |name| scheduler::builtin_job(name, store.clone()),
+                |name| match name {
+                    crate::catalog::JOB_PULL => Some(Arc::new(PullJob {
+                        catalog: catalog.clone(),
+                    })
+                        as Arc<dyn scheduler::Job>),
+                    _ => scheduler::builtin_job(name, store.clone()),
+                },
             )
             .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
             Some(scheduler)

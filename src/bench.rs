@@ -43,6 +43,7 @@ use crate::store::prefill::{Prefill, CODE_MARK};
 use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, RecordKind, Store};
 
 mod backlog;
+mod catalog;
 mod destinations;
 mod latency;
 
@@ -60,6 +61,9 @@ pub enum BenchCommand {
     /// One peer family of many destinations, one dead: time for the live ones (commune
     /// subscribers, 300 × 50 procedures by default).
     Destinations(destinations::DestinationsOptions),
+    /// The procedure catalog: a full pull, the diff of an unchanged catalog, and a change
+    /// fanned out to 300 subscribers with one down.
+    Catalog(catalog::CatalogOptions),
     /// Creates a store and fills it with a large synthetic history, as a `--template` for the
     /// other benchmarks.
     Prefill(PrefillOptions),
@@ -147,6 +151,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<i32> {
         }
         BenchCommand::Destinations(opts) => {
             let report = destinations::run(&opts).await?;
+            print!("{report}");
+            Ok(if report.complete() { 0 } else { 1 })
+        }
+        BenchCommand::Catalog(opts) => {
+            let report = catalog::run(&opts).await?;
             print!("{report}");
             Ok(if report.complete() { 0 } else { 1 })
         }

@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EXIT_CONFIG};
 
+mod catalog;
+
 #[derive(Parser)]
 #[command(
     name = "lienthong",
@@ -69,6 +71,13 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         bench: crate::bench::BenchCommand,
+    },
+    /// The procedure catalog: pull, diff, show, history, resend, subscribers.
+    Catalog {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[command(subcommand)]
+        action: catalog::CatalogAction,
     },
     /// Inspect and repair the outbox.
     Outbox {
@@ -155,7 +164,8 @@ pub struct ConfigPath {
         short = 'c',
         env = "LIENTHONG_CONFIG",
         default_value = "lienthong.toml",
-        value_name = "FILE"
+        value_name = "FILE",
+        global = true
     )]
     pub path: PathBuf,
 }
@@ -293,6 +303,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             });
             crate::sim::run_standalone(opts, shutdown).await?;
             Ok(0)
+        }
+        Command::Catalog { config, action } => {
+            let cfg = Config::load(Some(&config.path))?;
+            catalog::run(&cfg, action).await
         }
         Command::Outbox { config, action } => {
             let cfg = Config::load(Some(&config.path))?;

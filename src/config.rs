@@ -18,7 +18,8 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::ServerConfig;
-use crate::outbox::config::{check_policies, DeliveryConfig};
+use crate::catalog::config::CatalogConfig;
+use crate::outbox::config::{check_policies, DeliveryConfig, PolicyOverride};
 use crate::outbox::housekeeping::HousekeepingConfig;
 use crate::peer::registry::PeersConfig;
 use crate::scheduler::Schedules;
@@ -48,6 +49,9 @@ pub struct Config {
     /// Pruning of delivered messages.
     #[serde(default)]
     pub housekeeping: HousekeepingConfig,
+    /// The procedure catalog: its pull from the portal and fan-out to `[peers.commune]`.
+    #[serde(default)]
+    pub catalog: CatalogConfig,
 }
 
 /// The configuration could not be read at all (syntax, types, unknown keys).
@@ -98,7 +102,7 @@ impl Config {
             .into_iter()
             .find(|(name, _)| *name == peer)
         {
-            Some((_, o)) => self.delivery.with(o),
+            Some((_, o)) => self.delivery.with(&o),
             None => self.delivery.clone(),
         }
     }
@@ -112,6 +116,7 @@ impl Config {
             sources: Vec::new(),
             schedules: Schedules::new(),
             housekeeping: HousekeepingConfig::default(),
+            catalog: CatalogConfig::default(),
         }
     }
 
@@ -121,7 +126,10 @@ impl Config {
     pub fn check(&self, base_dir: &Path) -> Vec<String> {
         let mut problems = self.store.check();
         problems.extend(self.server.check());
-        problems.extend(check_policies(&self.delivery, &self.peers.overrides()));
+        let overrides = self.peers.overrides();
+        let overrides: Vec<(&str, &PolicyOverride)> =
+            overrides.iter().map(|(n, o)| (*n, o)).collect();
+        problems.extend(check_policies(&self.delivery, &overrides));
         problems.extend(self.housekeeping.check());
         problems.extend(self.peers.check(base_dir));
         problems.extend(crate::source::config::check_all(&self.sources));
@@ -131,6 +139,13 @@ impl Config {
             base_dir,
         ));
         problems.extend(crate::scheduler::check(&self.schedules));
+        problems.extend(self.catalog.check());
+        if self.schedules.contains_key(crate::catalog::JOB_PULL) && self.peers.dvcqg.is_none() {
+            problems.push(format!(
+                "schedules.{}: the catalog is pulled from the portal, but [peers.dvcqg] is not configured",
+                crate::catalog::JOB_PULL
+            ));
+        }
         problems
     }
 }

@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Gateway;
 use crate::config::Config;
+use crate::sim::commune as communes;
+
+mod catalog;
 use crate::sim::local::{generate, LocalDataset};
 use crate::sim::{EventKind, FaultRates, SimSettings, Simulator};
 
@@ -93,6 +96,8 @@ pub struct DemoReport {
     pub ingest_time: Duration,
     pub delivery_time: Duration,
     pub timed_out: bool,
+    /// The catalog part: pull, fan-out to the simulated communes.
+    pub catalog: Option<catalog::CatalogReport>,
 }
 
 impl DemoReport {
@@ -118,6 +123,10 @@ impl DemoReport {
                 + s.out_of_order_steps
         });
         !self.timed_out
+            && self
+                .catalog
+                .as_ref()
+                .is_some_and(catalog::CatalogReport::ok)
             && self.missed_invalid.is_empty()
             && self.wrongly_rejected.is_empty()
             && self.dead.is_empty()
@@ -275,11 +284,16 @@ impl fmt::Display for DemoReport {
         if self.timed_out {
             writeln!(f, "  delivery did not finish before the timeout")?;
         }
+        if let Some(c) = &self.catalog {
+            writeln!(f)?;
+            write!(f, "{c}")?;
+            writeln!(f)?;
+        }
         writeln!(
             f,
             "  result: {}",
             if self.ok() {
-                "every valid dossier and step reached the portal, in order; every invalid one was rejected with a reason"
+                "every valid dossier and step reached the portal, in order; every invalid one was rejected with a reason; every commune holds the latest catalog"
             } else {
                 "FAILED (see above)"
             }
@@ -307,7 +321,18 @@ fn mappings_dir() -> PathBuf {
 
 const TOKEN: &str = "demo-source-token";
 
-fn demo_config(store_url: &str, sim_base: &str, sim: &SimSettings) -> anyhow::Result<Config> {
+/// Procedures in the demo's portal catalog (the simulator's default is a province's 2,000).
+const DEMO_PROCEDURES: usize = 400;
+/// Simulated commune subscribers in the demo.
+const DEMO_COMMUNES: usize = 4;
+const COMMUNE_SECRET: &str = "demo-commune-secret-";
+
+fn demo_config(
+    store_url: &str,
+    sim_base: &str,
+    sim: &SimSettings,
+    communes: &str,
+) -> anyhow::Result<Config> {
     let maps = mappings_dir()
         .canonicalize()
         .context("finding the shipped mappings/ folder")?;
@@ -339,13 +364,34 @@ token = "{TOKEN}"
 dossier_mapping = "{maps}/vendor-a/dossier.toml"
 step_mapping = "{maps}/vendor-a/step.toml"
 vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công tỉnh" }}
+
+[catalog]
+rate_per_second = 0
+concurrency = 8
+
+{communes}
+[peers.commune.policy]
+concurrency = 16
+breaker_failures = 3
+backoff_initial_ms = 100
+backoff_cap_ms = 1000
 "#,
         maps = maps.display(),
         dst = sim.dstcode,
         user = sim.username,
         pass = sim.password,
     );
-    Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {e}"))
+    let mut cfg = Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
+    // The second commune system shows only commune-level procedures.
+    if let Some(s) = cfg
+        .peers
+        .commune
+        .as_mut()
+        .and_then(|c| c.subscribers.get_mut(1))
+    {
+        s.filter.levels = vec!["4".into()];
+    }
+    Ok(cfg)
 }
 
 /// Runs the whole flow; `progress` draws bars on the terminal.
@@ -361,6 +407,7 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
             demo_faults()
         },
         seed: opts.seed,
+        procedures: DEMO_PROCEDURES,
         ..SimSettings::default()
     };
     let sim = Simulator::new(settings.clone());
@@ -372,7 +419,20 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
         shutdown.clone(),
     ));
 
-    let cfg = demo_config(&store_url, &sim_base, &settings)?;
+    let communes = communes::numbered(DEMO_COMMUNES, COMMUNE_SECRET);
+    let commune_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let commune_addr = commune_listener.local_addr()?;
+    tokio::spawn(communes::serve(
+        commune_listener,
+        communes.clone(),
+        shutdown.clone(),
+    ));
+    let cfg = demo_config(
+        &store_url,
+        &sim_base,
+        &settings,
+        &communes::peers_toml(commune_addr, &communes.names(), COMMUNE_SECRET),
+    )?;
     let gateway = Gateway::build(&cfg, dir.path()).await?;
     let store = gateway.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -468,6 +528,22 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
 
     verify_at_portal(&sim, &data, &accepted_dossiers, &mut report);
     report.sim = Some(sim.stats());
+
+    let catalog_service = std::sync::Arc::new(crate::catalog::Catalog::from_config(
+        store.clone(),
+        &cfg.peers,
+        &cfg.catalog,
+        |name| cfg.policy_for(name),
+    )?);
+    report.catalog = Some(
+        catalog::run(
+            catalog_service,
+            &sim,
+            &communes,
+            Duration::from_secs(opts.timeout_secs),
+        )
+        .await?,
+    );
     shutdown.cancel();
     let _ = gw.await;
     Ok(report)

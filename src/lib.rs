@@ -19,6 +19,8 @@
 //!   registry of families.
 //! - [`sim`]: the built-in simulator of the peers and of a local system, for demo, tests, benches.
 //! - [`admin`]: health endpoint.
+//! - [`catalog`]: the procedure catalog: pulled from the portal, versioned (RFC 8785 hashes),
+//!   fanned out to the commune subscribers.
 //! - [`scheduler`]: the `[schedules]` jobs, run by the one instance holding the leader lease.
 //! - [`app`]: builds everything from config and runs it until shutdown.
 //! - [`demo`]: the whole flow in one process.
@@ -28,6 +30,7 @@
 pub mod admin;
 pub mod app;
 pub mod bench;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -22,9 +22,12 @@ use crate::time::Cron;
 /// The name of the lease whose holder runs the scheduled jobs.
 pub const LEADER_LEASE: &str = "scheduler";
 
-/// The jobs this version can run, by the name `[schedules]` gives them. The catalog pull,
-/// tracking poll and reconciliation come with their features.
-pub const JOB_NAMES: &[&str] = &[OUTBOX_STATS];
+/// The jobs this version can run, by the name `[schedules]` gives them. Jobs of features
+/// above the scheduler (the catalog pull) are registered by `app`, under these names.
+pub const JOB_NAMES: &[&str] = &[OUTBOX_STATS, CATALOG_PULL];
+
+/// The catalog's pull and fan-out (`catalog::PullJob`).
+pub const CATALOG_PULL: &str = "catalog_pull";
 
 const OUTBOX_STATS: &str = "outbox_stats";
 

@@ -81,17 +81,18 @@ pub struct Built {
 }
 
 impl PeersConfig {
-    /// Each configured family's name and its changes to the default policy.
-    pub fn overrides(&self) -> Vec<(&'static str, &PolicyOverride)> {
+    /// Each configured family's name and its changes to the default policy (a family may
+    /// bring defaults of its own under what its section sets).
+    pub fn overrides(&self) -> Vec<(&'static str, PolicyOverride)> {
         let mut v = Vec::new();
         if let Some(p) = &self.dvcqg {
-            v.push((dvcqg::FAMILY.name, &p.policy));
+            v.push((dvcqg::FAMILY.name, p.policy.clone()));
         }
         if let Some(p) = &self.lgsp_sync {
-            v.push((lgsp_sync::FAMILY.name, &p.policy));
+            v.push((lgsp_sync::FAMILY.name, p.policy.clone()));
         }
         if let Some(p) = &self.commune {
-            v.push((commune::FAMILY.name, &p.policy));
+            v.push((commune::FAMILY.name, p.effective_policy()));
         }
         v
     }

@@ -199,5 +199,6 @@ fn message(
         record_id: None,
         mapping_version: (!primary).then(|| target.mapping.version().to_string()),
         header: target.header,
+        supersedes: false,
     }
 }

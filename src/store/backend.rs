@@ -53,6 +53,11 @@ macro_rules! impl_store {
         );
         $crate::store::housekeeping::impl_housekeeping!(store = $Store, begin_write = $begin);
         $crate::store::leases::impl_leases!(store = $Store);
+        $crate::store::catalog::impl_catalog!(
+            store = $Store,
+            begin_write = $begin,
+            lock_rows = $lock,
+        );
     };
 }
 

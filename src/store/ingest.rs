@@ -85,6 +85,9 @@ pub(crate) fn lock_key(peer: &str, destination: &str, key: &str) -> String {
     format!("{peer}\u{1f}{destination}\u{1f}{key}")
 }
 
+/// Why a message was given up for a newer one of its key (`NewMessage::supersedes`).
+pub(crate) const SUPERSEDED: &str = "superseded: a newer message of its key was queued";
+
 /// Rows per multi-row statement: well under both databases' limit on bound parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -221,6 +224,48 @@ macro_rules! impl_ingest {
                 .map(|m| lock_key(&m.peer, &m.destination, &m.key))
                 .collect();
             lock_keys(&mut **tx, &locked).await?;
+
+            // Superseding messages first give up the undelivered messages of their keys that
+            // are not being sent now (their heads included, so the new message becomes head).
+            let superseding: BTreeSet<(&str, &str, &str)> = messages
+                .iter()
+                .filter(|m| m.supersedes)
+                .map(|m| (m.peer.as_str(), m.destination.as_str(), m.key.as_str()))
+                .collect();
+            let superseding: Vec<_> = superseding.into_iter().collect();
+            for part in superseding.chunks(ROWS_PER_STATEMENT) {
+                let keys = placeholders(part.len(), 3, 3);
+                // A message alone in an open batch nobody holds (a retry waiting for its
+                // time): the batch is closed unsent.
+                let sql = format!(
+                    "UPDATE batches SET state = 'done', closed_at = $1, lease_until = NULL, owner = NULL, \
+                     last_error = $2 WHERE state = 'open' AND items = 1 \
+                     AND (lease_until IS NULL OR lease_until < $1) AND id IN (\
+                     SELECT o.batch_id FROM (VALUES {keys}) AS k JOIN outbox o ON o.peer = k.column1 \
+                     AND o.destination = k.column2 AND o.dossier = k.column3 WHERE o.state = 'inflight')"
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(now_ms)
+                    .bind($crate::store::ingest::SUPERSEDED);
+                for (p, d, k) in part {
+                    q = q.bind(*p).bind(*d).bind(*k);
+                }
+                q.execute(&mut **tx).await?;
+                let sql = format!(
+                    "UPDATE outbox SET state = 'skipped', is_head = FALSE, last_error = $2, updated_at = $1 \
+                     WHERE id IN (SELECT o.id FROM (VALUES {keys}) AS k JOIN outbox o ON o.peer = k.column1 \
+                     AND o.destination = k.column2 AND o.dossier = k.column3 \
+                     WHERE o.state IN ('pending', 'dead') OR (o.state = 'inflight' AND EXISTS (\
+                     SELECT 1 FROM batches b WHERE b.id = o.batch_id AND b.state = 'done')))"
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(now_ms)
+                    .bind($crate::store::ingest::SUPERSEDED);
+                for (p, d, k) in part {
+                    q = q.bind(*p).bind(*d).bind(*k);
+                }
+                q.execute(&mut **tx).await?;
+            }
 
             // Register header keys; those inserted now are registered first by this call.
             let header_keys: BTreeSet<&str> = messages

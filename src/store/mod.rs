@@ -8,7 +8,8 @@
 //! Layout, one file per concern, each a trait and the macro that implements it for both
 //! backends: `ingest.rs` (records in, idempotency), `delivery.rs` (claims, settlements, next
 //! due), `operator.rs` (counts, lists, replay, skip, show, remap), `housekeeping.rs` (prune,
-//! audit), `leases.rs` (named leases); `rows.rs` decodes rows; `backend.rs` puts a backend
+//! audit), `leases.rs` (named leases), `catalog.rs` (the procedure catalog: pulls, versions,
+//! fan-out); `rows.rs` decodes rows; `backend.rs` puts a backend
 //! together. [`Store`] is their union; methods of a `dyn Store` need no import, generic code
 //! over a concrete backend imports [`prelude`].
 //!
@@ -16,8 +17,10 @@
 //! app, scheduler, admin): they depend on the store, never the reverse.
 
 mod backend;
+pub(crate) mod catalog;
 pub mod config;
 pub(crate) mod delivery;
+pub mod health_tmp;
 pub(crate) mod housekeeping;
 pub(crate) mod ingest;
 pub(crate) mod leases;
@@ -27,6 +30,10 @@ pub mod prefill;
 pub(crate) mod rows;
 pub mod sqlite;
 
+pub use catalog::{
+    CatalogCounts, CatalogPull, CatalogStore, CatalogVersion, CurrentProcedure, FanOutFn,
+    FetchedProcedure, ListedProcedure, NewVersion, PublishPlan, StagedProcedure,
+};
 pub use delivery::DeliveryStore;
 pub use housekeeping::HousekeepingStore;
 pub use ingest::{IngestStore, Queued, WriteTx};
@@ -36,7 +43,8 @@ pub use operator::OperatorStore;
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        DeliveryStore, HousekeepingStore, IngestStore, LeaseStore, OperatorStore, Store,
+        CatalogStore, DeliveryStore, HousekeepingStore, IngestStore, LeaseStore, OperatorStore,
+        Store,
     };
 }
 
@@ -159,6 +167,11 @@ pub struct NewMessage {
     /// The mapping version it was rendered with, if any.
     pub mapping_version: Option<String>,
     pub header: HeaderRule,
+    /// Replaces the undelivered messages of its (peer, destination, key) that are not being
+    /// sent right now (pending, dead, or alone in an open batch whose lease is not held): they
+    /// are `skipped` as superseded. For whole-state messages where only the latest matters (a
+    /// catalog version); never for dossier messages, whose every step counts.
+    pub supersedes: bool,
 }
 
 impl NewMessage {
@@ -181,11 +194,24 @@ impl NewMessage {
             record_id: None,
             mapping_version: None,
             header: HeaderRule::Free,
+            supersedes: false,
         }
     }
 
     pub fn with_header(mut self, header: HeaderRule) -> Self {
         self.header = header;
+        self
+    }
+
+    /// For `destination` of a family of many (a subscriber).
+    pub fn to_destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = destination.into();
+        self
+    }
+
+    /// Replacing the undelivered messages of its key (see [`NewMessage::supersedes`]).
+    pub fn superseding(mut self) -> Self {
+        self.supersedes = true;
         self
     }
 }
@@ -383,7 +409,14 @@ pub struct Lease {
 /// The gateway's durable state: every concern's trait, plus what a backend is.
 #[async_trait::async_trait]
 pub trait Store:
-    IngestStore + DeliveryStore + OperatorStore + HousekeepingStore + LeaseStore + Send + Sync
+    IngestStore
+    + DeliveryStore
+    + OperatorStore
+    + HousekeepingStore
+    + LeaseStore
+    + CatalogStore
+    + Send
+    + Sync
 {
     /// Which backend (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;

@@ -282,3 +282,104 @@ async fn enqueue_and_settlement_of_one_key_race_without_losing_its_head() {
         "in queue order, each once"
     );
 }
+
+#[tokio::test]
+async fn a_superseding_message_replaces_what_is_not_being_sent_of_its_key() {
+    for ts in stores().await {
+        let s = &ts.store;
+        let name = ts.name;
+        let enqueue = |m: Vec<NewMessage>, now: i64| {
+            let s = s.clone();
+            async move {
+                let mut tx = s.begin_write().await.unwrap();
+                tx.enqueue(&m, now).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        let one = |n: i64| {
+            let mut c = claim(&[], n);
+            c.limit = 1;
+            c
+        };
+        // Key A: v1 claimed and left for a retry (its batch open, not held); key B: v1 claimed
+        // and being sent (lease held); key C: v1 dead; key D: v1 pending behind nothing.
+        enqueue(
+            vec![
+                message("x", "A", 1),
+                message("x", "B", 1),
+                message("x", "C", 1),
+                message("x", "D", 1),
+            ],
+            1,
+        )
+        .await;
+        let a = s.claim_new_batch(&one(10), &build).await.unwrap().unwrap();
+        s.resolve_batch(
+            &a,
+            BatchFate::Reopen {
+                next_attempt_ms: 1_000,
+                error: "HTTP 503".into(),
+                count_attempt: true,
+            },
+            11,
+        )
+        .await
+        .unwrap();
+        let b = s.claim_new_batch(&one(12), &build).await.unwrap().unwrap();
+        let c = s.claim_new_batch(&one(13), &build).await.unwrap().unwrap();
+        settle(
+            s,
+            &c,
+            || MessageFate::Dead {
+                error: "HTTP 400".into(),
+            },
+            14,
+        )
+        .await;
+        assert_eq!(
+            (ns(&a), ns(&b), ns(&c)),
+            (vec![1], vec![1], vec![1]),
+            "{name}"
+        );
+
+        // Version 2 of every key, superseding; and a plain message of another key.
+        let v2: Vec<NewMessage> = ["A", "B", "C", "D"]
+            .iter()
+            .map(|k| message("x", k, 2).superseding())
+            .collect();
+        enqueue(v2, 20).await;
+
+        // A's retry, C's dead letter and D's pending v1 gave way; B's v1 is in flight and stays.
+        let mut seen = Vec::new();
+        while let Some(batch) = s.claim_new_batch(&claim(&[], 30), &build).await.unwrap() {
+            seen.extend(ns(&batch));
+            settle(s, &batch, || MessageFate::Delivered, 31).await;
+        }
+        assert!(
+            s.claim_open_batch(&claim(&[], 2_000))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: A's open batch was closed unsent"
+        );
+        assert_eq!(seen, vec![2, 2, 2], "{name}: A, C and D at version 2");
+        // B's v1, in flight, is settled by its sender; then B's v2 follows it.
+        settle(s, &b, || MessageFate::Delivered, 40).await;
+        let after = s
+            .claim_new_batch(&claim(&[], 41), &build)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ns(&after), vec![2], "{name}");
+        let counts = s.outbox_counts().await.unwrap();
+        let skipped: i64 = counts
+            .iter()
+            .filter(|c| c.state == "skipped")
+            .map(|c| c.count)
+            .sum();
+        assert_eq!(
+            skipped, 3,
+            "{name}: the superseded ones are kept, as skipped"
+        );
+    }
+}

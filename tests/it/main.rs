@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod catalog;
 mod cli;
 mod crash;
 mod crash_loop;

@@ -105,7 +105,21 @@ fn matches_any(wanted: &[String], procedure: &Value, list: &str, code: &str) -> 
         .any(|c| wanted.iter().any(|w| w == c))
 }
 
+/// Tries per message unless `[peers.commune.policy] max_attempts` says otherwise: a subscriber
+/// may be down for a week and must still catch up by itself when it returns (its breaker keeps
+/// the tries to one probe per cool-down meanwhile), so transient failures must not
+/// dead-letter its messages.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 1_000_000;
+
 impl CommuneConfig {
+    /// The family's policy override with its own defaults under it (see
+    /// [`DEFAULT_MAX_ATTEMPTS`]).
+    pub fn effective_policy(&self) -> PolicyOverride {
+        let mut p = self.policy.clone();
+        p.max_attempts.get_or_insert(DEFAULT_MAX_ATTEMPTS);
+        p
+    }
+
     /// Every problem that can be found without sending anything, one line each, starting with
     /// its key path (`peers.commune.subscribers[3].base_url: ...`). Relative `secret_file`
     /// paths are resolved against `base_dir` (the config file's folder).

@@ -95,6 +95,26 @@ pub fn classify_lookup(
     }
 }
 
+/// Reads the answer to a catalog read (`POST /share`): the `result` items when the envelope
+/// says success (an empty list included), `Err` with what to do otherwise.
+pub fn classify_read(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    rules: &[ClassifyRule],
+    now: SystemTime,
+) -> Result<Vec<Value>, Classified> {
+    let envelope = open_envelope(status, retry_after, body, 1, rules, now)?;
+    let items = envelope.result.map_err(|reason| Classified::Retry {
+        reason,
+        after: envelope.after,
+    })?;
+    match envelope.code {
+        Some(0) => Ok(items),
+        code => Err(envelope_default(code, &envelope.message, envelope.after)),
+    }
+}
+
 /// A readable JSON envelope that no configured envelope rule claimed.
 struct Envelope {
     code: Option<i64>,

@@ -37,7 +37,7 @@ use auth::{lgsp_access_header, Auth, AuthError, LgspToken, SessionLogin};
 use client::Answer;
 
 pub use crate::peer::classify::{parse_retry_after, Classified};
-pub use classify::{classify, classify_lookup};
+pub use classify::{classify, classify_lookup, classify_read};
 pub use config::{DvcqgAuth, DvcqgConfig, LgspAccessHeader};
 
 /// Create or update dossiers (`isUpdating` says which).
@@ -82,6 +82,22 @@ pub fn resend_as(operation: &str, is_update: bool, verdict: &ItemVerdict) -> Opt
         ItemVerdict::NotFound { .. } if operation == OP_DOSSIERS && is_update => Some(false),
         _ => None,
     }
+}
+
+/// Catalog read: the whole list of procedures (`POST /share`).
+pub const READ_LIST: &str = "LayDanhSachTTHC";
+/// Catalog read: one procedure's full object (`POST /share`).
+pub const READ_PROCEDURE: &str = "LayThuTuc";
+
+/// One entry of the portal's procedure list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedProcedure {
+    /// `MATTHC`.
+    pub code: String,
+    /// `TENTTHC`.
+    pub name: String,
+    /// `TRANGTHAI`: `"1"` in force, anything else withdrawn.
+    pub state: String,
 }
 
 /// Rows per `DongBoDanhGia` call.
@@ -131,6 +147,7 @@ impl From<Classified> for DvcqgError {
 pub struct DvcqgPeer {
     http: Client,
     integration_url: Url,
+    share_url: Url,
     madonvi: String,
     dossier_batch: usize,
     step_batch: usize,
@@ -164,6 +181,7 @@ impl DvcqgPeer {
         Ok(DvcqgPeer {
             http,
             integration_url: endpoint(&cfg.base_url, "integration")?,
+            share_url: endpoint(&cfg.base_url, "share")?,
             madonvi: cfg.madonvi.clone(),
             dossier_batch: cfg.dossier_batch,
             step_batch: cfg.step_batch,
@@ -182,8 +200,74 @@ impl DvcqgPeer {
         let body = Value::Object(body);
         // A read: nothing to deduplicate, so each lookup has its own id.
         let request_id = Uuid::new_v4();
-        self.exchange(request_id, OP_LOOKUP, &body, |answer| {
-            classify_lookup(
+        self.exchange(
+            &self.integration_url,
+            request_id,
+            OP_LOOKUP,
+            &body,
+            |answer| {
+                classify_lookup(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
+                    &self.rules,
+                    SystemTime::now(),
+                )
+            },
+        )
+        .await
+        .map_err(DvcqgError::from)
+    }
+
+    /// The portal's procedure list (`LayDanhSachTTHC`). An entry without a `MATTHC` is left
+    /// out (logged); `TENTTHC` and `TRANGTHAI` default to empty.
+    pub async fn list_procedures(&self) -> Result<Vec<ListedProcedure>, DvcqgError> {
+        let items = self.read(READ_LIST, None).await?;
+        let text = |v: &Value, k: &str| match v.get(k) {
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let code = text(item, "MATTHC");
+            if code.is_empty() {
+                tracing::warn!(
+                    index = i,
+                    "dvcqg: a LayDanhSachTTHC entry without MATTHC ignored"
+                );
+                continue;
+            }
+            out.push(ListedProcedure {
+                code,
+                name: text(item, "TENTTHC"),
+                state: text(item, "TRANGTHAI"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One procedure's full object (`LayThuTuc`), as the portal sent it (key order kept);
+    /// `None` when the portal does not know the code.
+    pub async fn procedure(&self, code: &str) -> Result<Option<Value>, DvcqgError> {
+        Ok(self
+            .read(READ_PROCEDURE, Some(code))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// One catalog read on `/share`. A read has nothing to deduplicate: each has its own id.
+    async fn read(&self, service: &str, code: Option<&str>) -> Result<Vec<Value>, DvcqgError> {
+        let mut body = Map::new();
+        body.insert("madonvi".into(), Value::String(self.madonvi.clone()));
+        body.insert("service".into(), Value::String(service.into()));
+        if let Some(code) = code {
+            body.insert("maTTHC".into(), Value::String(code.to_string()));
+        }
+        let body = Value::Object(body);
+        self.exchange(&self.share_url, Uuid::new_v4(), service, &body, |answer| {
+            classify_read(
                 answer.status,
                 answer.retry_after.as_deref(),
                 &answer.body,
@@ -200,6 +284,7 @@ impl DvcqgPeer {
     /// once; a second expiry is returned as it is. Reasons are masked of the credential.
     async fn exchange<T>(
         &self,
+        url: &Url,
         request_id: Uuid,
         operation: &str,
         body: &Value,
@@ -220,15 +305,7 @@ impl DvcqgPeer {
                         after: None,
                     },
                 })?;
-            let outcome = match client::post(
-                &self.http,
-                &self.integration_url,
-                request_id,
-                body,
-                &credential,
-            )
-            .await
-            {
+            let outcome = match client::post(&self.http, url, request_id, body, &credential).await {
                 Ok(answer) => {
                     tracing::debug!(
                         %request_id, operation, status = answer.status, "dvcqg: answered"
@@ -303,18 +380,24 @@ impl Peer for DvcqgPeer {
         tracing::debug!(%request_id, operation, sent_items, "dvcqg: sending batch");
         // Every answer is an `Err` of the exchange: `decide` never stops at `Ok`.
         let outcome: Result<Infallible, Classified> = self
-            .exchange(request_id, operation, body, |answer| {
-                *answered.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(hex::encode(Sha256::digest(&answer.body)));
-                Err(classify(
-                    answer.status,
-                    answer.retry_after.as_deref(),
-                    &answer.body,
-                    sent_items,
-                    &self.rules,
-                    SystemTime::now(),
-                ))
-            })
+            .exchange(
+                &self.integration_url,
+                request_id,
+                operation,
+                body,
+                |answer| {
+                    *answered.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(hex::encode(Sha256::digest(&answer.body)));
+                    Err(classify(
+                        answer.status,
+                        answer.retry_after.as_deref(),
+                        &answer.body,
+                        sent_items,
+                        &self.rules,
+                        SystemTime::now(),
+                    ))
+                },
+            )
             .await;
         let verdict = match outcome {
             Ok(never) => match never {},
