@@ -25,6 +25,9 @@ pub struct CatalogConfig {
     /// Fetched procedures written to the store together (a pull cut half-way refetches at most
     /// this many).
     pub record_every: usize,
+    /// Tries of one catalog read the portal answers "busy" (timeout, 5xx, 429; waiting as its
+    /// `Retry-After` says) before the pull stops, to resume at the next run.
+    pub read_tries: u32,
 }
 
 impl Default for CatalogConfig {
@@ -36,6 +39,7 @@ impl Default for CatalogConfig {
             down_after_minutes: 60,
             fan_out_messages: 5_000,
             record_every: 50,
+            read_tries: 6,
         }
     }
 }
@@ -65,6 +69,9 @@ impl CatalogConfig {
         if self.record_every == 0 {
             p.push("catalog.record_every: must be greater than 0".into());
         }
+        if self.read_tries == 0 {
+            p.push("catalog.read_tries: must be greater than 0".into());
+        }
         p
     }
 
@@ -88,9 +95,10 @@ mod tests {
             down_after_minutes: 0,
             fan_out_messages: 0,
             record_every: 0,
+            read_tries: 0,
         };
         let problems = bad.check();
-        assert_eq!(problems.len(), 6, "{problems:?}");
+        assert_eq!(problems.len(), 7, "{problems:?}");
         assert!(problems[0].starts_with("catalog.max_shrink: 1.5"));
     }
 }

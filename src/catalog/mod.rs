@@ -50,9 +50,16 @@ pub const JOB_PULL: &str = crate::scheduler::CATALOG_PULL;
 pub enum CatalogError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The portal could not answer a catalog read.
+    /// The portal could not answer a catalog read, for good (refused, rejected).
     #[error("portal: {0}")]
     Portal(String),
+    /// The portal could not answer now (timeout, 5xx, 429): worth another try, after `after`
+    /// when it said so.
+    #[error("portal temporarily unavailable: {reason}")]
+    PortalBusy {
+        reason: String,
+        after: Option<std::time::Duration>,
+    },
     /// A pull stopped half-way; it resumes on the next run.
     #[error("{0}")]
     Stopped(String),
@@ -69,7 +76,10 @@ pub enum CatalogError {
 
 impl From<DvcqgError> for CatalogError {
     fn from(e: DvcqgError) -> Self {
-        CatalogError::Portal(e.to_string())
+        match e {
+            DvcqgError::Temporary { reason, after } => CatalogError::PortalBusy { reason, after },
+            other => CatalogError::Portal(other.to_string()),
+        }
     }
 }
 

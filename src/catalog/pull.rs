@@ -82,7 +82,7 @@ impl Catalog {
                         .await?;
                 }
                 progress.message("LayDanhSachTTHC");
-                let list = portal.list().await?;
+                let list = with_retries(self.config.read_tries, || portal.list()).await?;
                 let current = self.store.catalog_current().await?;
                 let (lost, in_force, held) = plan::shrink(&list, &current, self.config.max_shrink);
                 let note = held.then(|| {
@@ -168,6 +168,7 @@ impl Catalog {
             RateLimiter::direct(Quota::per_second(rate))
         });
         let limiter = limiter.as_ref();
+        let tries = self.config.read_tries;
         let mut results = futures::stream::iter(todo.iter().cloned())
             .map(|code| {
                 let portal = portal.clone();
@@ -175,7 +176,7 @@ impl Catalog {
                     if let Some(l) = limiter {
                         l.until_ready().await;
                     }
-                    let answer = portal.procedure(&code).await;
+                    let answer = with_retries(tries, || portal.procedure(&code)).await;
                     (code, answer)
                 }
             })
@@ -214,6 +215,29 @@ impl Catalog {
             .catalog_record_fetched(&pull.id, &batch, now_ms())
             .await?;
         Ok(())
+    }
+}
+
+/// Runs `read` until it answers, a failure is not temporary, or `tries` are used; waits
+/// between tries as the portal asked (`Retry-After`, at most a minute), else 0.5 s doubling.
+async fn with_retries<T, F, Fut>(tries: u32, mut read: F) -> Result<T, CatalogError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CatalogError>>,
+{
+    let mut wait = Duration::from_millis(500);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read().await {
+            Err(CatalogError::PortalBusy { reason, after }) if attempt < tries => {
+                let pause = after.unwrap_or(wait).min(Duration::from_secs(60));
+                tracing::info!(attempt, %reason, wait_ms = pause.as_millis() as u64, "catalog: portal busy; trying again");
+                tokio::time::sleep(pause).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -69,6 +69,7 @@ auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "
 record_every = 5
 rate_per_second = 0
 concurrency = 4
+read_tries = 2
 {subs}
 [peers.commune.policy]
 concurrency = 8
