@@ -640,3 +640,83 @@ concurrency = 2
         );
     }
 }
+
+#[tokio::test]
+async fn the_daemon_pulls_on_its_schedule_and_shows_the_catalog_to_operators() {
+    for ts in stores().await {
+        let name = ts.name;
+        let mut rig = rig(ts, 2, "").await;
+        rig.config
+            .schedules
+            .insert("catalog_pull".into(), "*/2 * * * * *".into());
+        rig.config.server.admin_token = Some("admin-secret".to_string().into());
+        let gateway =
+            lienthong::app::Gateway::build_with_store(&rig.config, Path::new("."), rig.store())
+                .expect("gateway");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(gateway.run(listener, rig.shutdown.child_token()));
+        let names = rig.communes.names();
+        until(
+            &format!("{name}: the scheduled pull reaches the subscribers"),
+            Duration::from_secs(60),
+            || {
+                names
+                    .iter()
+                    .all(|n| rig.communes.catalog(n).len() == PROCEDURES)
+            },
+        )
+        .await;
+
+        let client = reqwest::Client::new();
+        let get = |path: &str| {
+            client
+                .get(format!("{base}{path}"))
+                .bearer_auth("admin-secret")
+                .send()
+        };
+        let overview: serde_json::Value =
+            get("/admin/catalog").await.unwrap().json().await.unwrap();
+        assert_eq!(
+            overview["procedures"]["in_force"], PROCEDURES as i64,
+            "{name}"
+        );
+        assert_eq!(overview["pulls"][0]["state"], "published", "{name}");
+        let subscribers = overview["subscribers"].as_array().expect("subscribers");
+        assert_eq!(subscribers.len(), 2, "{name}");
+        assert!(subscribers.iter().all(|s| s["down"] == false), "{name}");
+        let code = rig.portal.catalog().codes()[0].clone();
+        let procedure: serde_json::Value = get(&format!("/admin/catalog/procedures/{code}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(procedure["versions"][0]["version"], 1, "{name}");
+        assert_eq!(procedure["procedure"]["MATTHC"], code.as_str(), "{name}");
+        let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+        assert!(
+            metrics.contains(&format!(
+                "lienthong_catalog_procedures{{state=\"in_force\"}} {PROCEDURES}"
+            )),
+            "{name}: {metrics}"
+        );
+        assert!(
+            metrics.contains("lienthong_catalog_subscriber_behind{subscriber=\""),
+            "{name}"
+        );
+        // Without the token: nothing.
+        let refused = client.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(refused.status(), 401, "{name}");
+        let resend = client
+            .post(format!("{base}/admin/catalog/resend"))
+            .bearer_auth("admin-secret")
+            .json(&serde_json::json!({"subscriber": names[0]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resend.status(), 200, "{name}");
+        let body: serde_json::Value = resend.json().await.unwrap();
+        assert_eq!(body["queued"], PROCEDURES as i64, "{name}");
+    }
+}
