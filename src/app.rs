@@ -39,6 +39,7 @@ pub struct Gateway {
     work_listener: Option<futures::future::BoxFuture<'static, ()>>,
     work_listener_stop: CancellationToken,
     scheduler: Option<Scheduler>,
+    catalog: Arc<Catalog>,
 }
 
 impl Gateway {
@@ -163,6 +164,7 @@ impl Gateway {
             work_listener,
             work_listener_stop,
             scheduler,
+            catalog,
         })
     }
 
@@ -189,6 +191,10 @@ impl Gateway {
         let _stop_listener = self.work_listener_stop.drop_guard();
         if let Some(scheduler) = self.scheduler {
             tracker.spawn(scheduler.run(shutdown.clone()));
+        }
+        if !self.catalog.subscribers().is_empty() {
+            let (catalog, stop) = (self.catalog.clone(), shutdown.clone());
+            tracker.spawn(async move { catalog.watch(stop).await });
         }
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)

@@ -18,7 +18,7 @@ pub struct CatalogConfig {
     /// `LayThuTuc` calls per second at most (the portal's rate limit); 0: no limit.
     pub rate_per_second: f64,
     /// A subscriber failing for this long is marked down (and alerted).
-    pub down_after_minutes: u64,
+    pub down_after_seconds: u64,
     /// Messages queued per fan-out transaction (a change to 300 subscribers is 300 messages):
     /// keeps each transaction short while ingest goes on.
     pub fan_out_messages: usize,
@@ -36,7 +36,7 @@ impl Default for CatalogConfig {
             max_shrink: 0.2,
             concurrency: 4,
             rate_per_second: 10.0,
-            down_after_minutes: 60,
+            down_after_seconds: 3_600,
             fan_out_messages: 5_000,
             record_every: 50,
             read_tries: 6,
@@ -60,8 +60,8 @@ impl CatalogConfig {
         if !self.rate_per_second.is_finite() || self.rate_per_second < 0.0 {
             p.push("catalog.rate_per_second: must be 0 (no limit) or more".into());
         }
-        if self.down_after_minutes == 0 {
-            p.push("catalog.down_after_minutes: must be greater than 0".into());
+        if self.down_after_seconds == 0 {
+            p.push("catalog.down_after_seconds: must be greater than 0".into());
         }
         if self.fan_out_messages == 0 {
             p.push("catalog.fan_out_messages: must be greater than 0".into());
@@ -77,7 +77,7 @@ impl CatalogConfig {
 
     /// How long a subscriber may fail before it is marked down.
     pub fn down_after(&self) -> Duration {
-        Duration::from_secs(self.down_after_minutes * 60)
+        Duration::from_secs(self.down_after_seconds)
     }
 }
 
@@ -92,7 +92,7 @@ mod tests {
             max_shrink: 1.5,
             concurrency: 0,
             rate_per_second: -1.0,
-            down_after_minutes: 0,
+            down_after_seconds: 0,
             fan_out_messages: 0,
             record_every: 0,
             read_tries: 0,

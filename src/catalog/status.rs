@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use super::{Catalog, CatalogError};
 use crate::peer::commune::PEER_COMMUNE;
-use crate::store::health_tmp::HealthTmp as _;
 use crate::store::now_ms;
 
 /// One subscriber as `catalog subscribers` and the admin API show it.
@@ -24,7 +23,7 @@ pub struct SubscriberState {
     /// It refused our signature (401): nothing is sent to it until its config changes.
     pub paused: bool,
     pub paused_reason: Option<String>,
-    /// Failing for longer than `catalog.down_after_minutes`.
+    /// Failing for longer than `catalog.down_after_seconds`.
     pub down: bool,
     /// It has been sent the whole catalog once.
     pub seeded: bool,
@@ -119,6 +118,52 @@ impl CatalogSnapshot {
             if let Some(ms) = s.last_success_ms {
                 gauge!("lienthong_catalog_subscriber_last_success_timestamp_seconds", "subscriber" => name)
                     .set(ms as f64 / 1e3);
+            }
+        }
+    }
+}
+
+/// How often [`Catalog::watch`] looks at the subscribers.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Catalog {
+    /// Until `shutdown`: every [`WATCH_EVERY`], logs an alert (level error) when a subscriber
+    /// becomes down (failing longer than `catalog.down_after_seconds`) or paused (it refused our
+    /// signature), and a notice when it is back. The same states show in `catalog subscribers`,
+    /// `/admin/catalog` and the `lienthong_catalog_subscriber_{down,paused}` metrics.
+    pub async fn watch(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut alerted: std::collections::HashMap<String, (bool, bool)> =
+            std::collections::HashMap::new();
+        loop {
+            match self.subscriber_states().await {
+                Ok(states) => {
+                    for s in states {
+                        let was = alerted.insert(s.name.clone(), (s.down, s.paused));
+                        let (was_down, was_paused) = was.unwrap_or((false, false));
+                        if s.down && !was_down {
+                            tracing::error!(
+                                subscriber = %s.name, behind = s.behind,
+                                failing_since_ms = s.failing_since_ms,
+                                last_error = s.last_error.as_deref().unwrap_or(""),
+                                "catalog: subscriber DOWN (failing longer than catalog.down_after_seconds); it catches up by itself when it answers again"
+                            );
+                        } else if !s.down && was_down {
+                            tracing::info!(subscriber = %s.name, behind = s.behind, "catalog: subscriber answers again");
+                        }
+                        if s.paused && !was_paused {
+                            tracing::error!(
+                                subscriber = %s.name,
+                                reason = s.paused_reason.as_deref().unwrap_or(""),
+                                "catalog: subscriber PAUSED: it refuses our signature; check its secret in [peers.commune]"
+                            );
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "catalog: cannot read the subscribers' state"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
         }
     }

@@ -345,6 +345,7 @@ impl Lane {
             })
             .await;
         batch.answer_sha256 = answer_sha256;
+        batch.health = Some(policy::health(&verdict, batch.messages.len()));
         if let BatchVerdict::Paused { reason } = &verdict {
             tracing::error!(peer = %batch.peer, destination = %batch.destination, %reason, "destination refuses our credentials: sending paused; check the peer's config");
             self.with_destination(&batch.destination, |d| {

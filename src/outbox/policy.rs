@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::config::DeliveryConfig;
 use super::peer::{BatchVerdict, ItemVerdict};
-use crate::store::{Batch, BatchFate, BatchMessage, MessageFate};
+use crate::store::{Batch, BatchFate, BatchMessage, HealthEvent, MessageFate};
 
 /// How long a destination that refuses our credentials is left alone before the next try.
 pub const PAUSE: Duration = Duration::from_secs(60);
@@ -174,6 +174,34 @@ pub fn peer_failed(verdict: &BatchVerdict, sent: usize) -> Option<bool> {
     }
 }
 
+/// What an answer says about its destination's health: a pause, a failure of the peer itself
+/// (see [`peer_failed`]) with its reason, or a success.
+pub fn health(verdict: &BatchVerdict, sent: usize) -> HealthEvent {
+    match verdict {
+        BatchVerdict::Paused { reason } => HealthEvent::Paused {
+            reason: reason.clone(),
+        },
+        v if peer_failed(v, sent) == Some(true) => HealthEvent::Failure {
+            error: match v {
+                BatchVerdict::Retry { reason, .. } | BatchVerdict::Reject { reason } => {
+                    reason.clone()
+                }
+                BatchVerdict::Items(items) => items
+                    .iter()
+                    .find_map(|i| match i {
+                        ItemVerdict::Retry { reason } => Some(reason.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| {
+                        format!("the peer answered {} of {sent} items", items.len())
+                    }),
+                BatchVerdict::Paused { reason } => reason.clone(),
+            },
+        },
+        _ => HealthEvent::Success,
+    }
+}
+
 /// When messages of `batch` were accepted longer than `max_age` ago: the batch is closed
 /// unsent, those messages are dead-lettered with the reason, the others go back to the queue
 /// (due now, no attempt used) to travel in a new batch. `None` when all are young enough.
@@ -296,6 +324,7 @@ mod tests {
             attempts,
             owner: "me".into(),
             answer_sha256: None,
+            health: None,
         }
     }
 

@@ -70,6 +70,40 @@ macro_rules! impl_delivery {
             Ok(())
         }
 
+        /// Records what the batch's answer said about its destination (`batch.health`), in the
+        /// settlement's transaction.
+        async fn record_health(
+            conn: &mut <$Db as sqlx::Database>::Connection,
+            batch: &$crate::store::Batch,
+            now_ms: i64,
+        ) -> Result<(), $crate::store::StoreError> {
+            use $crate::store::HealthEvent;
+            let Some(event) = &batch.health else {
+                return Ok(());
+            };
+            let (success, failure, error, paused): (Option<i64>, Option<i64>, Option<&str>, Option<&str>) =
+                match event {
+                    HealthEvent::Success => (Some(now_ms), None, None, None),
+                    HealthEvent::Failure { error } => (None, Some(now_ms), Some(error), None),
+                    HealthEvent::Paused { reason } => {
+                        (None, Some(now_ms), Some(reason), Some(reason))
+                    }
+                };
+            sqlx::query($crate::store::delivery::HEALTH_UPSERT)
+                .bind(&batch.peer)
+                .bind(&batch.destination)
+                .bind(success)
+                .bind(failure)
+                .bind(error)
+                .bind(failure)
+                .bind(failure.map_or(0i64, |_| 1))
+                .bind(paused)
+                .bind(paused.map(|_| now_ms))
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::DeliveryStore for $Store {
             async fn claim_open_batch(
@@ -126,6 +160,7 @@ macro_rules! impl_delivery {
                     attempts: row.attempts as u32,
                     owner: c.owner.to_string(),
                     answer_sha256: None,
+                    health: None,
                 }))
             }
 
@@ -223,6 +258,7 @@ macro_rules! impl_delivery {
                     attempts: 0,
                     owner: c.owner.to_string(),
                     answer_sha256: None,
+                    health: None,
                 }))
             }
 
@@ -260,6 +296,7 @@ macro_rules! impl_delivery {
                         if owned == 0 {
                             return Ok(());
                         }
+                        record_health(&mut *tx, batch, now_ms).await?;
                         sqlx::query(
                             "UPDATE outbox SET attempts = attempts + $1, last_error = $2, updated_at = $3 \
                              WHERE batch_id = $4",
@@ -299,6 +336,7 @@ macro_rules! impl_delivery {
                         if owned == 0 {
                             return Ok(());
                         }
+                        record_health(&mut *tx, batch, now_ms).await?;
                         if fates.iter().all(|(_, f)| matches!(f, MessageFate::Delivered)) {
                             // The usual case, in one statement: every message of the batch went.
                             sqlx::query(
@@ -399,6 +437,25 @@ pub(crate) fn promote_sql(keys: usize) -> String {
         super::ingest::placeholders(keys, 3, 1)
     )
 }
+
+/// Upsert of one `destination_health` row (peer, destination, last_success_ms,
+/// last_failure_ms, last_error, failing_since_ms, consecutive_failures, paused_reason,
+/// paused_at_ms): a success clears the failure counters and the pause; a failure adds to them.
+pub(crate) const HEALTH_UPSERT: &str = "INSERT INTO destination_health (peer, destination, \
+     last_success_ms, last_failure_ms, last_error, failing_since_ms, consecutive_failures, \
+     paused_reason, paused_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (peer, destination) DO UPDATE SET \
+     last_success_ms = COALESCE(excluded.last_success_ms, destination_health.last_success_ms), \
+     last_failure_ms = COALESCE(excluded.last_failure_ms, destination_health.last_failure_ms), \
+     last_error = COALESCE(excluded.last_error, destination_health.last_error), \
+     failing_since_ms = CASE WHEN excluded.last_success_ms IS NOT NULL THEN NULL \
+         ELSE COALESCE(destination_health.failing_since_ms, excluded.failing_since_ms) END, \
+     consecutive_failures = CASE WHEN excluded.last_success_ms IS NOT NULL THEN 0 \
+         ELSE destination_health.consecutive_failures + excluded.consecutive_failures END, \
+     paused_reason = CASE WHEN excluded.paused_reason IS NOT NULL THEN excluded.paused_reason \
+         WHEN excluded.last_success_ms IS NOT NULL THEN NULL \
+         ELSE destination_health.paused_reason END, \
+     paused_at_ms = COALESCE(excluded.paused_at_ms, destination_health.paused_at_ms)";
 
 /// `AND <column> NOT IN ($first, ...)` for `n` held-back destinations bound from parameter
 /// `first` on; empty when none is held back.

@@ -20,7 +20,6 @@ mod backend;
 pub(crate) mod catalog;
 pub mod config;
 pub(crate) mod delivery;
-pub mod health_tmp;
 pub(crate) mod housekeeping;
 pub(crate) mod ingest;
 pub(crate) mod leases;
@@ -285,6 +284,9 @@ pub struct Batch {
     /// Hex SHA-256 of the peer's answer body to this send, when there was one; set by the lane
     /// after sending and stored with the settlement (for the audit trail).
     pub answer_sha256: Option<String>,
+    /// What the answer says about the destination; set by the lane after sending and recorded
+    /// (`destination_health`) by the settlement, if this instance still holds the batch.
+    pub health: Option<HealthEvent>,
 }
 
 #[derive(Debug, Clone)]
@@ -311,6 +313,43 @@ pub struct Claim<'a> {
     pub now_ms: i64,
     pub lease_until_ms: i64,
     pub owner: &'a str,
+}
+
+/// What one answer says about its destination, recorded in `destination_health` by the
+/// settlement transaction (only when the settling instance still holds the batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// Something was delivered, or the batch closed without a failure of the peer itself.
+    Success,
+    /// The peer failed (transport error, 5xx, "try later"): the reason, masked like every error.
+    Failure { error: String },
+    /// The destination refused our credentials: a failure that also pauses it.
+    Paused { reason: String },
+}
+
+/// A destination's health as the settlements recorded it (`destination_health`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct DestinationHealth {
+    pub peer: String,
+    pub destination: String,
+    pub last_success_ms: Option<i64>,
+    pub last_failure_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub failing_since_ms: Option<i64>,
+    pub consecutive_failures: i64,
+    pub paused_reason: Option<String>,
+    pub paused_at_ms: Option<i64>,
+}
+
+/// How many messages of one destination are not delivered yet, by state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct DestinationBacklog {
+    pub destination: String,
+    pub pending: i64,
+    pub inflight: i64,
+    pub dead: i64,
+    /// When the oldest pending message was queued.
+    pub oldest_pending_ms: Option<i64>,
 }
 
 /// How a sent batch ended.

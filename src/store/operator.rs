@@ -5,8 +5,8 @@
 use uuid::Uuid;
 
 use super::{
-    DeadLetter, MessageDetail, MessageFilter, MessageSummary, QuarantineEntry, Remap,
-    ReplayOutcome, StateCount, StoreError,
+    DeadLetter, DestinationBacklog, DestinationHealth, MessageDetail, MessageFilter,
+    MessageSummary, QuarantineEntry, Remap, ReplayOutcome, StateCount, StoreError,
 };
 
 /// What an operator sees and does.
@@ -51,6 +51,12 @@ pub trait OperatorStore: Send + Sync {
     /// Replaces a dead message's item (rendered again with the current mapping) and queues it
     /// for a new batch at its old place. Returns whether it was dead and is now pending.
     async fn remap(&self, id: Uuid, remap: &Remap, now_ms: i64) -> Result<bool, StoreError>;
+    /// Each destination of `peer` as its settlements left it (`destination_health`), sorted by
+    /// destination; only destinations that have been sent to.
+    async fn destination_health(&self, peer: &str) -> Result<Vec<DestinationHealth>, StoreError>;
+    /// Per destination of `peer` that has any, its messages not delivered yet by state (through
+    /// the partial index `outbox_backlog`: delivered history is not read), sorted by destination.
+    async fn destination_backlog(&self, peer: &str) -> Result<Vec<DestinationBacklog>, StoreError>;
 }
 
 macro_rules! impl_operator {
@@ -61,6 +67,38 @@ macro_rules! impl_operator {
     ) => {
         #[async_trait::async_trait]
         impl $crate::store::OperatorStore for $Store {
+            async fn destination_health(
+                &self,
+                peer: &str,
+            ) -> Result<Vec<$crate::store::DestinationHealth>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT peer, destination, last_success_ms, last_failure_ms, last_error, \
+                     failing_since_ms, consecutive_failures, paused_reason, paused_at_ms \
+                     FROM destination_health WHERE peer = $1 ORDER BY destination",
+                )
+                .bind(peer)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn destination_backlog(
+                &self,
+                peer: &str,
+            ) -> Result<Vec<$crate::store::DestinationBacklog>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT destination, \
+                     SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending, \
+                     SUM(CASE WHEN state = 'inflight' THEN 1 ELSE 0 END) AS inflight, \
+                     SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS dead, \
+                     MIN(CASE WHEN state = 'pending' THEN created_at END) AS oldest_pending_ms \
+                     FROM outbox WHERE peer = $1 AND state IN ('pending', 'inflight', 'dead') \
+                     GROUP BY destination ORDER BY destination",
+                )
+                .bind(peer)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn outbox_counts(
                 &self,
             ) -> Result<Vec<$crate::store::StateCount>, $crate::store::StoreError> {

@@ -359,6 +359,39 @@ async fn a_subscriber_that_was_down_gets_only_the_latest_versions_in_order() {
         assert!(rig.portal.catalog().withdraw(withdrawn));
         published(rig.pull().await);
 
+        // What operators see meanwhile: the down one is behind by every procedure, failing, and
+        // (past catalog.down_after_seconds) down; the others are up to date.
+        let mut watching = rig.config.catalog.clone();
+        watching.down_after_seconds = 1;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let states = Catalog::from_config(rig.store(), &rig.config.peers, &watching, |n| {
+            rig.config.policy_for(n)
+        })
+        .unwrap()
+        .subscriber_states()
+        .await
+        .unwrap();
+        let state = |n: &str| states.iter().find(|s| s.name == n).expect("listed").clone();
+        let d = state(&down);
+        assert_eq!(d.behind, PROCEDURES as i64, "{name}: {d:?}");
+        assert!(
+            d.down && d.failing_since_ms.is_some() && d.last_success_ms.is_none(),
+            "{name}: {d:?}"
+        );
+        assert!(
+            d.last_error.as_deref().is_some_and(|e| !e.is_empty()),
+            "{name}: {d:?}"
+        );
+        let l = state(live[0]);
+        assert!(
+            !l.down && l.last_success_ms.is_some() && l.failing_since_ms.is_none(),
+            "{name}: {l:?}"
+        );
+        assert_eq!(
+            l.behind, 2,
+            "{name}: the two versions published while the lane was stopped"
+        );
+
         rig.communes.set_availability(&down, Availability::Up);
         let (_lane, stop, tracker) = rig.lane();
         until(
@@ -451,6 +484,30 @@ async fn a_bad_signature_pauses_that_subscriber_only_and_changes_nothing_there()
             Some(false),
             "{name}"
         );
+        let states = rig.catalog().subscriber_states().await.unwrap();
+        assert!(states[1].paused, "{name}: {:?}", states[1]);
+        assert!(
+            states[1]
+                .paused_reason
+                .as_deref()
+                .is_some_and(|r| !r.contains("not-the-secret")),
+            "{name}: the reason names no secret"
+        );
+        assert!(
+            !states[0].paused && states[0].last_success_ms.is_some(),
+            "{name}"
+        );
+        // No try was burnt on the refused ones: their messages still have all their attempts.
+        let dead: i64 = rig
+            .store()
+            .outbox_counts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.state == "dead")
+            .map(|c| c.count)
+            .sum();
+        assert_eq!(dead, 0, "{name}");
         stop.cancel();
         tracker.close();
         tracker.wait().await;
