@@ -624,15 +624,13 @@ async fn prune(
     }
 }
 
-/// The catalog, or the answer to give when there is none.
-fn catalog_of(st: &AdminState) -> Result<&Arc<crate::catalog::Catalog>, Response> {
-    st.catalog.as_ref().ok_or_else(|| {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "this instance has no catalog" })),
-        )
-            .into_response()
-    })
+/// The answer of a catalog route on an instance without a catalog.
+fn no_catalog() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "this instance has no catalog" })),
+    )
+        .into_response()
 }
 
 fn catalog_error(e: &crate::catalog::CatalogError) -> Response {
@@ -650,9 +648,8 @@ async fn catalog_overview(State(st): State<AdminState>, headers: HeaderMap) -> R
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let catalog = match catalog_of(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(catalog) = st.catalog.as_ref() else {
+        return no_catalog();
     };
     let overview = catalog.overview().await;
     let subscribers = catalog.subscriber_states().await;
@@ -671,9 +668,8 @@ async fn catalog_subscribers(State(st): State<AdminState>, headers: HeaderMap) -
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let catalog = match catalog_of(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(catalog) = st.catalog.as_ref() else {
+        return no_catalog();
     };
     match catalog.subscriber_states().await {
         Ok(s) => Json(json!({ "subscribers": s })).into_response(),
@@ -702,9 +698,8 @@ async fn catalog_changes(
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let catalog = match catalog_of(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(catalog) = st.catalog.as_ref() else {
+        return no_catalog();
     };
     let Ok(Query(q)) = query else {
         return bad_request("expected since_ms (milliseconds since 1970) and limit (1 to 1000)");
@@ -726,9 +721,8 @@ async fn catalog_procedure(
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let catalog = match catalog_of(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(catalog) = st.catalog.as_ref() else {
+        return no_catalog();
     };
     let history = match catalog.history(&code).await {
         Ok(h) => h,
@@ -756,9 +750,8 @@ async fn catalog_resend(
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let catalog = match catalog_of(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(catalog) = st.catalog.as_ref() else {
+        return no_catalog();
     };
     let Ok(Json(req)) = body else {
         return bad_request(r#"expected {"subscriber": "..."}"#);
