@@ -27,13 +27,13 @@ pub mod plan;
 pub mod pull;
 mod status;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::peer::dvcqg::{DvcqgError, DvcqgPeer};
+use crate::peer::reads::{CatalogReads, ReadError};
 use crate::store::{
     now_ms, CatalogCounts, CatalogPull, CatalogVersion, ListedProcedure, Store, StoreError,
 };
@@ -74,16 +74,17 @@ pub enum CatalogError {
     NotFound(String),
 }
 
-impl From<DvcqgError> for CatalogError {
-    fn from(e: DvcqgError) -> Self {
+impl From<ReadError> for CatalogError {
+    fn from(e: ReadError) -> Self {
         match e {
-            DvcqgError::Temporary { reason, after } => CatalogError::PortalBusy { reason, after },
-            other => CatalogError::Portal(other.to_string()),
+            ReadError::Busy { reason, after } => CatalogError::PortalBusy { reason, after },
+            ReadError::Failed(reason) => CatalogError::Portal(reason),
         }
     }
 }
 
-/// Where the catalog is read from: the portal's `LayDanhSachTTHC` and `LayThuTuc`.
+/// Where the catalog is read from (the portal's `LayDanhSachTTHC` and `LayThuTuc`), in the
+/// store's terms.
 #[async_trait::async_trait]
 pub trait PortalCatalog: Send + Sync {
     /// The whole list.
@@ -92,11 +93,15 @@ pub trait PortalCatalog: Send + Sync {
     async fn procedure(&self, code: &str) -> Result<Option<Value>, CatalogError>;
 }
 
+/// A [`CatalogReads`] as the catalog uses it.
+struct Reads(Arc<dyn CatalogReads>);
+
 #[async_trait::async_trait]
-impl PortalCatalog for DvcqgPeer {
+impl PortalCatalog for Reads {
     async fn list(&self) -> Result<Vec<ListedProcedure>, CatalogError> {
         Ok(self
-            .list_procedures()
+            .0
+            .list()
             .await?
             .into_iter()
             .map(|p| ListedProcedure {
@@ -108,7 +113,7 @@ impl PortalCatalog for DvcqgPeer {
     }
 
     async fn procedure(&self, code: &str) -> Result<Option<Value>, CatalogError> {
-        Ok(DvcqgPeer::procedure(self, code).await?)
+        Ok(self.0.procedure(code).await?)
     }
 }
 
@@ -176,13 +181,9 @@ impl Catalog {
         config: &CatalogConfig,
         policy_for: impl Fn(&str) -> crate::outbox::config::DeliveryConfig,
     ) -> Result<Self, CatalogError> {
-        let portal: Option<Arc<dyn PortalCatalog>> = match &peers.dvcqg {
-            Some(cfg) => Some(Arc::new(
-                DvcqgPeer::new(cfg, policy_for(crate::peer::dvcqg::FAMILY.name).timeout())
-                    .map_err(|e| CatalogError::Portal(e.to_string()))?,
-            )),
-            None => None,
-        };
+        let portal = crate::peer::registry::catalog_source(peers, policy_for)
+            .map_err(CatalogError::Portal)?
+            .map(|reads| Arc::new(Reads(reads)) as Arc<dyn PortalCatalog>);
         let subscribers = peers
             .commune
             .iter()
@@ -360,14 +361,6 @@ impl Catalog {
             )
             .await?;
         Ok(Some(p.id))
-    }
-
-    /// The subscribers by name with their filters, for display.
-    pub fn filters(&self) -> BTreeMap<&str, &crate::peer::commune::SubscriberFilter> {
-        self.subscribers
-            .iter()
-            .map(|s| (s.name.as_str(), &s.filter))
-            .collect()
     }
 }
 

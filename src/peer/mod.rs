@@ -12,6 +12,7 @@ pub mod commune;
 pub mod dvcqg;
 pub mod http;
 pub mod lgsp_sync;
+pub mod reads;
 pub mod registry;
 
 pub use crate::outbox::peer::{BatchVerdict, ItemVerdict, Peer, Request};

@@ -73,6 +73,20 @@ pub struct PeersConfig {
     pub commune: Option<CommuneConfig>,
 }
 
+/// The source of the procedure catalog's reads, when one is configured (the portal,
+/// `[peers.dvcqg]`), with its own client and login; `policy_for` gives its call timeout.
+pub fn catalog_source(
+    peers: &PeersConfig,
+    policy_for: impl Fn(&str) -> DeliveryConfig,
+) -> Result<Option<Arc<dyn crate::peer::reads::CatalogReads>>, String> {
+    let Some(cfg) = &peers.dvcqg else {
+        return Ok(None);
+    };
+    let peer = DvcqgPeer::new(cfg, policy_for(dvcqg::FAMILY.name).timeout())
+        .map_err(|e| format!("peers.dvcqg: {e}"))?;
+    Ok(Some(Arc::new(peer)))
+}
+
 /// A configured peer, ready for its lane.
 pub struct Built {
     pub peer: Arc<dyn Peer>,

@@ -28,6 +28,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::peer::classify::ClassifyRule;
+use crate::peer::reads::{CatalogReads, ListedProcedure, ReadError};
 use crate::peer::registry::{Family, Takes};
 use crate::peer::{BatchVerdict, ItemVerdict, Peer};
 use crate::settings::require_secret;
@@ -88,17 +89,6 @@ pub fn resend_as(operation: &str, is_update: bool, verdict: &ItemVerdict) -> Opt
 pub const READ_LIST: &str = "LayDanhSachTTHC";
 /// Catalog read: one procedure's full object (`POST /share`).
 pub const READ_PROCEDURE: &str = "LayThuTuc";
-
-/// One entry of the portal's procedure list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedProcedure {
-    /// `MATTHC`.
-    pub code: String,
-    /// `TENTTHC`.
-    pub name: String,
-    /// `TRANGTHAI`: `"1"` in force, anything else withdrawn.
-    pub state: String,
-}
 
 /// Rows per `DongBoDanhGia` call.
 const SURVEY_BATCH: usize = 50;
@@ -327,6 +317,25 @@ impl DvcqgPeer {
                 other => return other.map_err(|c| c.map_reasons(|r| credential.mask(r))),
             }
         }
+    }
+}
+
+/// The portal is the catalog's source.
+#[async_trait]
+impl CatalogReads for DvcqgPeer {
+    async fn list(&self) -> Result<Vec<ListedProcedure>, ReadError> {
+        self.list_procedures().await.map_err(read_error)
+    }
+
+    async fn procedure(&self, code: &str) -> Result<Option<Value>, ReadError> {
+        DvcqgPeer::procedure(self, code).await.map_err(read_error)
+    }
+}
+
+fn read_error(e: DvcqgError) -> ReadError {
+    match e {
+        DvcqgError::Temporary { reason, after } => ReadError::Busy { reason, after },
+        other => ReadError::Failed(other.to_string()),
     }
 }
 
