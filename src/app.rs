@@ -135,19 +135,7 @@ impl Gateway {
             .map_err(anyhow::Error::msg)?
         {
             let concurrency = built.policy.concurrency;
-            let lane = Lane::new(
-                store.clone(),
-                built.peer,
-                built
-                    .family
-                    .operations
-                    .iter()
-                    .map(|op| op.to_string())
-                    .collect(),
-                built.policy,
-                owner.clone(),
-                wake.clone(),
-            )?;
+            let lane = built.lane(store.clone(), owner.clone(), wake.clone())?;
             let lane = if work_listener.is_some() {
                 lane.with_shared_wakeups()
             } else {

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::{mib, open_store, peak_rss_bytes, per_sec};
 use crate::catalog::{Catalog, PullOptions, PullOutcome, PullTimings, Quiet};
 use crate::config::Config;
-use crate::outbox::{spawn_lane, Lane};
+use crate::outbox::spawn_lane;
 use crate::sim::commune::{self as communes, Availability};
 use crate::sim::{SimSettings, Simulator};
 use crate::store::CatalogVersion;
@@ -204,16 +204,8 @@ poll_interval_ms = 50
         .into_iter()
         .find(|b| b.family.name == crate::peer::commune::PEER_COMMUNE)
         .ok_or_else(|| anyhow::anyhow!("no commune peer built"))?;
-    let lane = Arc::new(Lane::new(
+    let lane = Arc::new(built.lane(
         store.clone(),
-        built.peer,
-        built
-            .family
-            .operations
-            .iter()
-            .map(|o| o.to_string())
-            .collect(),
-        built.policy.clone(),
         format!("bench-{}", std::process::id()),
         Arc::new(Notify::new()),
     )?);

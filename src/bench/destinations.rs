@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{mib, open_store, peak_rss_bytes, per_sec};
 use crate::config::Config;
-use crate::outbox::{spawn_lane, BreakerState, Lane};
+use crate::outbox::{spawn_lane, BreakerState};
 use crate::peer::commune::{self, upsert_item};
 use crate::sim::commune::{self as sim, Availability};
 use crate::store::{now_ms, NewMessage};
@@ -153,16 +153,8 @@ async fn measure(
     report.queued = messages.len();
     drop(messages);
 
-    let lane = Arc::new(Lane::new(
+    let lane = Arc::new(built.lane(
         store.clone(),
-        built.peer,
-        built
-            .family
-            .operations
-            .iter()
-            .map(|o| o.to_string())
-            .collect(),
-        built.policy.clone(),
         format!("bench-{}", std::process::id()),
         Arc::new(Notify::new()),
     )?);

@@ -94,6 +94,29 @@ pub struct Built {
     pub policy: DeliveryConfig,
 }
 
+impl Built {
+    /// The peer's delivery lane on `store`: its family's operations in claim order, its policy.
+    pub fn lane(
+        &self,
+        store: Arc<dyn crate::store::Store>,
+        owner: String,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Result<crate::outbox::Lane, crate::outbox::PolicyError> {
+        crate::outbox::Lane::new(
+            store,
+            self.peer.clone(),
+            self.family
+                .operations
+                .iter()
+                .map(|op| op.to_string())
+                .collect(),
+            self.policy.clone(),
+            owner,
+            wake,
+        )
+    }
+}
+
 impl PeersConfig {
     /// Each configured family's name and its changes to the default policy (a family may
     /// bring defaults of its own under what its section sets).

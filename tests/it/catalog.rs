@@ -130,20 +130,13 @@ impl Rig {
             .find(|b| b.family.name == "commune")
             .expect("commune family");
         let lane = Arc::new(
-            Lane::new(
-                self.store(),
-                built.peer,
-                built
-                    .family
-                    .operations
-                    .iter()
-                    .map(|o| o.to_string())
-                    .collect(),
-                built.policy.clone(),
-                format!("lane-{}", uuid::Uuid::new_v4().simple()),
-                Arc::new(Notify::new()),
-            )
-            .unwrap(),
+            built
+                .lane(
+                    self.store(),
+                    format!("lane-{}", uuid::Uuid::new_v4().simple()),
+                    Arc::new(Notify::new()),
+                )
+                .unwrap(),
         );
         let stop = self.shutdown.child_token();
         let tracker = TaskTracker::new();
