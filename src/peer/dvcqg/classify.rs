@@ -82,11 +82,7 @@ pub fn classify_lookup(
     rules: &[ClassifyRule],
     now: SystemTime,
 ) -> Result<Option<Value>, Classified> {
-    let envelope = open_envelope(status, retry_after, body, 1, rules, now)?;
-    let items = envelope.result.map_err(|reason| Classified::Retry {
-        reason,
-        after: envelope.after,
-    })?;
+    let (envelope, items) = read_items(status, retry_after, body, rules, now)?;
     match envelope.code {
         Some(0) => Ok(items.into_iter().next()),
         code if items.is_empty() => Err(envelope_default(code, &envelope.message, envelope.after)),
@@ -104,15 +100,29 @@ pub fn classify_read(
     rules: &[ClassifyRule],
     now: SystemTime,
 ) -> Result<Vec<Value>, Classified> {
-    let envelope = open_envelope(status, retry_after, body, 1, rules, now)?;
-    let items = envelope.result.map_err(|reason| Classified::Retry {
-        reason,
-        after: envelope.after,
-    })?;
+    let (envelope, items) = read_items(status, retry_after, body, rules, now)?;
     match envelope.code {
         Some(0) => Ok(items),
         code => Err(envelope_default(code, &envelope.message, envelope.after)),
     }
+}
+
+/// A read's envelope (its `result` taken out) and its items; a `result` that cannot be read
+/// is temporary. Shared by the lookup and the catalog reads.
+fn read_items(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    rules: &[ClassifyRule],
+    now: SystemTime,
+) -> Result<(Envelope, Vec<Value>), Classified> {
+    let mut envelope = open_envelope(status, retry_after, body, 1, rules, now)?;
+    let result = std::mem::replace(&mut envelope.result, Ok(Vec::new()));
+    let items = result.map_err(|reason| Classified::Retry {
+        reason,
+        after: envelope.after,
+    })?;
+    Ok((envelope, items))
 }
 
 /// A readable JSON envelope that no configured envelope rule claimed.
