@@ -61,8 +61,21 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        // The help line of each metric (Prometheus's lint wants one).
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_gauge!(
+                "lienthong_outbox_messages",
+                "Messages in the outbox by peer, operation and state (pending, inflight, waiting, delivered, dead, skipped)"
+            );
+            metrics::describe_gauge!(
+                "lienthong_quarantined_records",
+                "Local records refused by mapping or validation, kept for an operator"
+            );
+            crate::catalog::describe_metrics();
+        });
         Self {
-            recorder: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+            recorder,
             shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
@@ -119,6 +132,8 @@ impl ServerConfig {
 /// Every route the admin router serves, as `(method, path)`; the router is built from this list.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/admin/outbox"),
     ("GET", "/admin/outbox/stats"),
@@ -146,6 +161,8 @@ pub fn router(state: AdminState) -> Router {
 fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
     match (method, path) {
         ("GET", "/health") => get(health),
+        ("GET", "/healthz") => get(alive),
+        ("GET", "/readyz") => get(ready),
         ("GET", "/metrics") => get(metrics_text),
         ("GET", "/admin/outbox") => get(outbox),
         ("GET", "/admin/outbox/stats") => get(stats),
@@ -175,6 +192,47 @@ async fn health(State(st): State<AdminState>) -> Response {
                 Json(json!({ "status": "unavailable", "store": st.store.backend() })),
             )
                 .into_response()
+        }
+    }
+}
+
+/// The routes a load balancer or an orchestrator probes: no token, no personal data.
+pub const PROBES: &[&str] = &["/health", "/healthz", "/readyz"];
+
+/// `GET /healthz`: the process answers (liveness); touches nothing.
+async fn alive() -> Response {
+    Json(json!({ "status": "alive" })).into_response()
+}
+
+/// `GET /readyz`: 200 when the store answers and has every migration this program knows
+/// applied; 503 saying which is not so otherwise (readiness: take no traffic meanwhile).
+async fn ready(State(st): State<AdminState>) -> Response {
+    let backend = st.store.backend();
+    let unready = |reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unready", "store": backend, "reason": reason })),
+        )
+            .into_response()
+    };
+    if let Err(e) = st.store.ping().await {
+        tracing::warn!(error = %e, "readyz: store unavailable");
+        return unready("the store does not answer".into());
+    }
+    match st.store.pending_migrations().await {
+        Ok(pending) if pending.is_empty() => {
+            Json(json!({ "status": "ready", "store": backend })).into_response()
+        }
+        Ok(pending) => {
+            let list: Vec<String> = pending.iter().map(|v| format!("{v:04}")).collect();
+            unready(format!(
+                "migrations not applied: {} (run lienthong migrate)",
+                list.join(", ")
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readyz: migrations cannot be read");
+            unready("the store's migrations cannot be read".into())
         }
     }
 }
@@ -273,8 +331,9 @@ fn store_error(e: &crate::store::StoreError) -> Response {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplayRequest {
+    /// `None` when the body has no `ids` at all (not the same as an empty list).
     #[serde(default)]
-    ids: Vec<uuid::Uuid>,
+    ids: Option<Vec<uuid::Uuid>>,
     #[serde(default)]
     dead: bool,
     peer: Option<String>,
@@ -290,11 +349,14 @@ async fn replay(
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(req)) = body else {
+    let Ok(Json(mut req)) = body else {
         return bad_request(r#"expected {"ids": [...]} or {"dead": true, "peer": "..."}"#);
     };
-    let done = match (req.dead, req.peer, req.ids.is_empty()) {
-        (true, Some(peer), true) => {
+    let ids_given = req.ids.is_some();
+    let ids = req.ids.take().unwrap_or_default();
+    // `{"ids": []}` replays nothing (the document allows an empty list).
+    let done = match (req.dead, req.peer, ids_given) {
+        (true, Some(peer), false) => {
             operator::replay_dead(
                 &*st.store,
                 &peer,
@@ -304,11 +366,7 @@ async fn replay(
             )
             .await
         }
-        (false, None, false) => {
-            st.store
-                .replay_messages(&req.ids, crate::store::now_ms())
-                .await
-        }
+        (false, None, true) => st.store.replay_messages(&ids, crate::store::now_ms()).await,
         _ => return bad_request("give either ids, or dead = true with a peer"),
     };
     match done {
@@ -499,11 +557,15 @@ async fn messages(
     let Ok(Query(q)) = query else {
         return bad_request("query parameters: state, peer, dossier, limit (1..=1000)");
     };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return bad_request(&format!("limit: {limit} is outside 1..=1000"));
+    }
     let filter = MessageFilter {
         state: q.state,
         peer: q.peer,
         dossier: q.dossier,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        limit,
     };
     match st.store.list_messages(&filter).await {
         Ok(list) => Json(json!({
@@ -598,8 +660,11 @@ async fn show(
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PruneRequest {
-    older_than_days: u32,
+    older_than_days: u64,
 }
+
+/// The largest `older_than_days` a prune takes (a century: older is everything).
+const PRUNE_DAYS_MAX: u64 = 36_500;
 
 async fn prune(
     State(st): State<AdminState>,
@@ -612,9 +677,13 @@ async fn prune(
     let Ok(Json(req)) = body else {
         return bad_request(r#"expected {"older_than_days": N}"#);
     };
-    let before = housekeeping::cutoff(std::time::Duration::from_secs(
-        u64::from(req.older_than_days) * 86_400,
-    ));
+    if req.older_than_days > PRUNE_DAYS_MAX {
+        return bad_request(&format!(
+            "older_than_days: {} is over {PRUNE_DAYS_MAX}",
+            req.older_than_days
+        ));
+    }
+    let before = housekeeping::cutoff(std::time::Duration::from_secs(req.older_than_days * 86_400));
     match housekeeping::prune(&*st.store, before, 500, &mut |_| {}).await {
         Ok(r) => Json(json!({
             "messages": r.messages, "batches": r.batches, "records": r.records,

@@ -131,7 +131,7 @@ impl Gateway {
         let mut lanes = Vec::new();
         for built in cfg
             .peers
-            .build(base_dir, |name| cfg.policy_for(name))
+            .build(base_dir, |name| cfg.policy_for(name), &store)
             .map_err(anyhow::Error::msg)?
         {
             let concurrency = built.policy.concurrency;

@@ -39,6 +39,18 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigPath,
     },
+    /// Print a shell completion script, e.g.
+    /// `lienthong completions bash > /etc/bash_completion.d/lienthong`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (roff): `lienthong.1` and one per command (`lienthong-outbox.1`,
+    /// ...) into `--out` (e.g. /usr/local/share/man/man1), or print `lienthong.1`.
+    Man {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -234,6 +246,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
                 Ok(EXIT_CONFIG)
             }
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "lienthong", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { out } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    clap_mangen::generate_to(cmd, &dir).with_context(|| {
+                        format!("writing the manual pages into {}", dir.display())
+                    })?;
+                    println!("manual pages written to {}", dir.display());
+                }
+                None => clap_mangen::Man::new(cmd)
+                    .render(&mut std::io::stdout())
+                    .context("writing the manual page")?,
+            }
+            Ok(0)
         }
         Command::Migrate { config } => {
             let config = config.path;

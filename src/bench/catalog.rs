@@ -46,12 +46,19 @@ pub struct CatalogOptions {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
+    /// Start from a copy of this store instead of an empty one: a SQLite file (with `--store
+    /// sqlite`) or a PostgreSQL database name on the `--store` server (see `bench prefill`).
+    #[arg(long)]
+    pub template: Option<String>,
 }
 
 /// What `bench catalog` measured.
 #[derive(Debug, Default)]
 pub struct CatalogReport {
     backend: String,
+    /// The template the store was copied from, and how many messages it held at the start.
+    template: Option<String>,
+    start_messages: i64,
     procedures: usize,
     full_pull: Duration,
     full_timings: PullTimings,
@@ -87,8 +94,21 @@ pub async fn run(opts: &CatalogOptions) -> anyhow::Result<CatalogReport> {
         opts.subscribers > opts.down && opts.change <= opts.procedures,
         "need a live subscriber, and no more changes than procedures"
     );
-    let bench_store = open_store(&opts.store, opts.concurrency as u32 + 8, None).await?;
-    let outcome = measure(&bench_store, opts).await;
+    let bench_store = open_store(
+        &opts.store,
+        opts.concurrency as u32 + 8,
+        opts.template.as_deref(),
+    )
+    .await?;
+    let start_messages: i64 = super::counts_by_state(&*bench_store.store)
+        .await?
+        .values()
+        .sum();
+    let outcome = measure(&bench_store, opts).await.map(|mut r| {
+        r.template = opts.template.clone();
+        r.start_messages = start_messages;
+        r
+    });
     let dropped = bench_store.finish().await;
     let report = outcome?;
     dropped?;
@@ -199,7 +219,7 @@ poll_interval_ms = 50
     let changed = portal.catalog().change_some(opts.change, 2026);
     let built = cfg
         .peers
-        .build(std::path::Path::new("."), |n| cfg.policy_for(n))
+        .build(std::path::Path::new("."), |n| cfg.policy_for(n), &store)
         .map_err(anyhow::Error::msg)?
         .into_iter()
         .find(|b| b.family.name == crate::peer::commune::PEER_COMMUNE)
@@ -266,6 +286,11 @@ impl fmt::Display for CatalogReport {
             f,
             "bench catalog: {} store, {} procedures, {} subscribers ({} down)",
             self.backend, self.procedures, self.subscribers, self.down
+        )?;
+        writeln!(
+            f,
+            "{}",
+            super::start_line(self.template.as_deref(), self.start_messages)
         )?;
         writeln!(f, "| figure | value |")?;
         writeln!(f, "|---|---|")?;

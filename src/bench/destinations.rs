@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use super::{mib, open_store, peak_rss_bytes, per_sec};
 use crate::config::Config;
 use crate::outbox::{spawn_lane, BreakerState};
-use crate::peer::commune::{self, upsert_item};
+use crate::peer::commune::{self, upsert_item_inline};
 use crate::sim::commune::{self as sim, Availability};
 use crate::store::{now_ms, NewMessage};
 
@@ -108,7 +108,7 @@ async fn measure(
     .map_err(|e| anyhow::anyhow!("bench config: {e}"))?;
     let built = cfg
         .peers
-        .build(std::path::Path::new("."), |n| cfg.policy_for(n))
+        .build(std::path::Path::new("."), |n| cfg.policy_for(n), &store)
         .map_err(anyhow::Error::msg)?
         .into_iter()
         .next()
@@ -137,7 +137,7 @@ async fn measure(
                 "CAPTHUCHIEN": "3",
                 "MALINHVUC": "G10",
             });
-            let item = upsert_item(procedure, 1, &hash, Utc::now())?;
+            let item = upsert_item_inline(procedure, 1, &hash, Utc::now())?;
             let mut m = NewMessage::new(commune::PEER_COMMUNE, commune::OP_UPSERT, code, item);
             m.destination = name.clone();
             messages.push(m);

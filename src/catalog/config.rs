@@ -20,7 +20,10 @@ pub struct CatalogConfig {
     /// A subscriber failing for this long is marked down (and alerted).
     pub down_after_seconds: u64,
     /// Messages queued per fan-out transaction (a change to 300 subscribers is 300 messages):
-    /// keeps each transaction short while ingest goes on.
+    /// keeps each transaction short while ingest goes on. On PostgreSQL each message's key takes
+    /// an advisory lock until the commit, and the server's lock table holds about 64 per
+    /// connection (`max_locks_per_transaction`): a transaction of 15,000 fails with "out of
+    /// shared memory", so stay well under that.
     pub fan_out_messages: usize,
     /// Fetched procedures written to the store together (a pull cut half-way refetches at most
     /// this many).

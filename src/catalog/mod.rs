@@ -40,7 +40,7 @@ use crate::store::{
 use config::CatalogConfig;
 pub use plan::Subscriber;
 pub use pull::{PullOptions, PullOutcome, PullTimings};
-pub use status::{CatalogSnapshot, SubscriberState};
+pub use status::{describe_metrics, CatalogSnapshot, SubscriberState};
 
 /// The scheduled job that pulls and fans out the catalog (`[schedules] catalog_pull`).
 pub const JOB_PULL: &str = crate::scheduler::CATALOG_PULL;

@@ -155,9 +155,9 @@ pub fn fan_out(versions: &[CatalogVersion], subscribers: &[Subscriber]) -> Vec<N
             .single()
             .unwrap_or_default();
         let upsert = match (&object, v.in_force == 1) {
-            (Some(o), true) => {
+            (Some(_), true) => {
                 let hash = v.hash.as_deref().unwrap_or_default();
-                match commune::upsert_item(o.clone(), v.version as u64, hash, changed_at) {
+                match commune::upsert_item(&v.code, v.version as u64, hash, changed_at) {
                     Ok(item) => Some(item),
                     Err(e) => {
                         tracing::warn!(code = %v.code, version = v.version, error = %e, "catalog: version not fanned out");
@@ -381,7 +381,9 @@ mod tests {
         assert!(msgs.iter().all(|m| m.supersedes && m.key == "1.1"));
         assert_eq!(msgs[0].item["version"], 1);
         assert_eq!(msgs[0].item["changed_at"], "2026-11-06T01:59:58Z");
-        assert_eq!(msgs[0].item["procedure"]["MATTHC"], "1.1");
+        // A reference to the stored version, not the procedure itself.
+        assert_eq!(msgs[0].item["MATTHC"], "1.1");
+        assert!(msgs[0].item.get("procedure").is_none());
 
         // Moved from commune level to province level: the commune subscriber is told to drop it.
         let msgs = fan_out(

@@ -123,6 +123,51 @@ impl CatalogSnapshot {
     }
 }
 
+/// Describes the catalog's metrics (help lines) on the current recorder.
+pub fn describe_metrics() {
+    use metrics::describe_gauge;
+    describe_gauge!(
+        "lienthong_catalog_procedures",
+        "Procedures of the portal's catalog by state (in_force, withdrawn)"
+    );
+    describe_gauge!(
+        "lienthong_catalog_versions_not_fanned_out",
+        "Catalog versions published but not yet queued for the subscribers"
+    );
+    describe_gauge!(
+        "lienthong_catalog_last_version_seq",
+        "Publication number of the newest catalog version"
+    );
+    describe_gauge!(
+        "lienthong_catalog_last_pull_timestamp_seconds",
+        "When the last catalog pull was published (Unix seconds)"
+    );
+    describe_gauge!(
+        "lienthong_catalog_pull_held",
+        "1 while a catalog pull is held for an operator (the list shrank past catalog.max_shrink)"
+    );
+    describe_gauge!(
+        "lienthong_catalog_subscriber_behind",
+        "Catalog messages queued for a subscriber and not yet delivered"
+    );
+    describe_gauge!(
+        "lienthong_catalog_subscriber_dead",
+        "Catalog messages to a subscriber that are dead-lettered"
+    );
+    describe_gauge!(
+        "lienthong_catalog_subscriber_down",
+        "1 while a subscriber has been failing longer than catalog.down_after_seconds"
+    );
+    describe_gauge!(
+        "lienthong_catalog_subscriber_paused",
+        "1 while a subscriber refuses our signature (HTTP 401)"
+    );
+    describe_gauge!(
+        "lienthong_catalog_subscriber_last_success_timestamp_seconds",
+        "When a subscriber last accepted a request (Unix seconds)"
+    );
+}
+
 /// How often [`Catalog::watch`] looks at the subscribers.
 pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 

@@ -34,7 +34,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::store::{now_ms, Batch, Claim, Store, StoreError};
 use config::DeliveryConfig;
-use peer::{BatchVerdict, Peer};
+use peer::Peer;
 
 pub use breaker::BreakerState;
 pub use policy::{decide, Backoff};
@@ -250,17 +250,15 @@ impl Lane {
                 // claim: give the batch back unsent, same id and body, no attempt used.
                 let now = now_ms();
                 let later = after.unwrap_or_else(|| self.policy.poll_interval());
-                self.store
-                    .resolve_batch(
-                        &batch,
-                        crate::store::BatchFate::Reopen {
-                            next_attempt_ms: now + later.as_millis() as i64,
-                            error: "held back: the destination's circuit breaker is open".into(),
-                            count_attempt: false,
-                        },
-                        now,
-                    )
-                    .await?;
+                let mut fate = crate::store::BatchFate::Reopen {
+                    next_attempt_ms: now + later.as_millis() as i64,
+                    error: "held back: the destination's circuit breaker is open".into(),
+                    count_attempt: false,
+                };
+                if self.peer.regroups() {
+                    fate = policy::dissolve(&batch, fate);
+                }
+                self.store.resolve_batch(&batch, fate, now).await?;
                 // Other destinations may have work: look again soon.
                 return Ok(Outcome::Held {
                     reason: Hold::BreakerOpen,
@@ -335,6 +333,14 @@ impl Lane {
     }
 
     async fn deliver(&self, mut batch: Batch, ticket: Admitted<'_>) -> Result<Outcome, StoreError> {
+        let item_ids: Vec<uuid::Uuid> = batch.messages.iter().map(|m| m.id).collect();
+        // Room for one more call before the lease taken at the claim runs out.
+        let start_by = Instant::now()
+            + self
+                .policy
+                .lease()
+                .saturating_sub(self.policy.timeout())
+                .saturating_sub(Duration::from_secs(1));
         let (verdict, answer_sha256) = self
             .peer
             .deliver(peer::Request {
@@ -342,11 +348,13 @@ impl Lane {
                 destination: &batch.destination,
                 operation: &batch.operation,
                 body: &batch.body,
+                item_ids: &item_ids,
+                start_by: Some(start_by),
             })
             .await;
         batch.answer_sha256 = answer_sha256;
         batch.health = Some(policy::health(&verdict, batch.messages.len()));
-        if let BatchVerdict::Paused { reason } = &verdict {
+        if let Some(reason) = policy::paused_reason(&verdict) {
             tracing::error!(peer = %batch.peer, destination = %batch.destination, %reason, "destination refuses our credentials: sending paused; check the peer's config");
             self.with_destination(&batch.destination, |d| {
                 d.paused_until = Some(Instant::now() + policy::PAUSE)
@@ -362,7 +370,7 @@ impl Lane {
         let now = now_ms();
         let resend_as =
             |v: &peer::ItemVerdict| self.peer.resend_as(&batch.operation, batch.is_update, v);
-        let fate = decide(
+        let mut fate = decide(
             &batch,
             &verdict,
             &self.policy,
@@ -370,6 +378,7 @@ impl Lane {
             &mut rand::thread_rng(),
             &resend_as,
         );
+
         let delivered = policy::delivered_count(&fate);
         tracing::debug!(
             peer = %batch.peer,
@@ -380,6 +389,9 @@ impl Lane {
         );
         if let crate::store::BatchFate::Reopen { error, .. } = &fate {
             tracing::info!(peer = %batch.peer, request_id = %batch.id, %error, "batch will be retried");
+        }
+        if self.peer.regroups() {
+            fate = policy::dissolve(&batch, fate);
         }
         self.store.resolve_batch(&batch, fate, now).await?;
         Ok(Outcome::Sent {

@@ -21,6 +21,17 @@ pub enum ItemVerdict {
     Retry { reason: String },
     /// Permanent: dead-letter with this reason.
     Reject { reason: String },
+    /// Temporary, with the peer's `Retry-After` if it gave one: try again after `after` (else
+    /// after the back-off). `tried` is false for an item the peer did not send at all because
+    /// an earlier item of the batch told it to wait: no attempt is used for it.
+    Later {
+        reason: String,
+        after: Option<Duration>,
+        tried: bool,
+    },
+    /// The destination refused our credentials at or before this item: it waits, no attempt
+    /// used, and the lane pauses the destination (as for [`BatchVerdict::Paused`]).
+    Paused { reason: String },
 }
 
 /// What became of a whole batch.
@@ -52,6 +63,13 @@ pub struct Request<'a> {
     pub operation: &'a str,
     /// The body as stored.
     pub body: &'a Value,
+    /// The queued messages' ids, in item order: the identity on the wire of each item for a
+    /// peer that [regroups](Peer::regroups).
+    pub item_ids: &'a [Uuid],
+    /// A peer that sends a batch's items one request after another starts no request after
+    /// this instant (the batch's lease would run out while it is still sending, and another
+    /// worker would take the batch): it answers the items not sent as `Later { tried: false }`.
+    pub start_by: Option<std::time::Instant>,
 }
 
 /// A remote system the outbox can deliver batches to.
@@ -87,6 +105,15 @@ pub trait Peer: Send + Sync {
         _verdict: &ItemVerdict,
     ) -> Option<bool> {
         None
+    }
+    /// Whether each item goes on the wire under its own identity (its message id as the
+    /// `X-Request-ID`), not the batch's: the outbox may then send an item again in another
+    /// batch, and a batch nothing of which was applied is dissolved back into its messages
+    /// (each waits its back-off, each can be superseded) instead of being retried whole. A peer
+    /// that sends a batch as one request must answer `false` (the default): a duplicate of it
+    /// on the wire must carry the batch's id.
+    fn regroups(&self) -> bool {
+        false
     }
     /// What the outbox calls: sends `request` to its destination and classifies the answer,
     /// with the hex SHA-256 of the answer body. A peer with one destination need not override

@@ -58,13 +58,15 @@ pub fn decide(
     let backoff = Backoff::from_policy(policy);
     let at = |d: Duration| now_ms + d.as_millis() as i64;
     let whole_retry = |reason: &str, after: Option<Duration>, rng: &mut dyn rand::RngCore| {
-        let tried = batch.messages.iter().map(|m| m.attempts).max().unwrap_or(0) + 1;
+        let before = batch.messages.iter().map(|m| m.attempts).max().unwrap_or(0);
+        let tried = before + 1;
         if tried >= policy.max_attempts {
             return give_up(batch, &format!("gave up after {tried} attempts: {reason}"));
         }
         let delay = match after {
             Some(d) => d.min(Duration::from_secs(policy.retry_after_cap_seconds)),
-            None => backoff.delay(batch.attempts, rng),
+            // A message's own count: a batch made of regrouped messages is new, they are not.
+            None => backoff.delay(batch.attempts.max(before), rng),
         };
         BatchFate::Reopen {
             next_attempt_ms: at(delay),
@@ -135,6 +137,41 @@ pub fn decide(
                     };
                     let fate = match (v, resend_as(v)) {
                         (ItemVerdict::Delivered, _) => MessageFate::Delivered,
+                        (ItemVerdict::Paused { reason }, _) => MessageFate::Retry {
+                            next_attempt_ms: at(PAUSE),
+                            error: format!("destination paused: {reason}"),
+                            count_attempt: false,
+                            is_update: batch.is_update,
+                        },
+                        (
+                            ItemVerdict::Later {
+                                reason,
+                                after,
+                                tried,
+                            },
+                            _,
+                        ) => {
+                            if *tried && m.attempts + 1 >= policy.max_attempts {
+                                MessageFate::Dead {
+                                    error: format!(
+                                        "gave up after {} attempts: {reason}",
+                                        m.attempts + 1
+                                    ),
+                                }
+                            } else {
+                                let delay = match after {
+                                    Some(d) => (*d)
+                                        .min(Duration::from_secs(policy.retry_after_cap_seconds)),
+                                    None => backoff.delay(m.attempts, rng),
+                                };
+                                MessageFate::Retry {
+                                    next_attempt_ms: at(delay),
+                                    error: reason.clone(),
+                                    count_attempt: *tried,
+                                    is_update: batch.is_update,
+                                }
+                            }
+                        }
                         (
                             ItemVerdict::AlreadyExists { reason }
                             | ItemVerdict::NotFound { reason }
@@ -160,6 +197,37 @@ pub fn decide(
     }
 }
 
+/// For a peer that [regroups](super::peer::Peer::regroups) its items: a batch to be retried
+/// whole (nothing of it applied, or paused) is closed unsent instead, each message going back
+/// to the queue with the batch's next try, error and attempt, so it travels again in any batch
+/// and a newer message of its key can supersede it meanwhile. Other fates stay as they are.
+pub fn dissolve(batch: &Batch, fate: BatchFate) -> BatchFate {
+    match fate {
+        BatchFate::Reopen {
+            next_attempt_ms,
+            error,
+            count_attempt,
+        } => BatchFate::Close(
+            batch
+                .messages
+                .iter()
+                .map(|m| {
+                    (
+                        m.id,
+                        MessageFate::Retry {
+                            next_attempt_ms,
+                            error: error.clone(),
+                            count_attempt,
+                            is_update: batch.is_update,
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        close => close,
+    }
+}
+
 /// Whether a verdict says the peer itself is failing (transport error, 5xx, "try again later",
 /// an answer that does not fit the request), for the circuit breaker. `None` for a verdict that
 /// tells nothing about its health (paused credentials). Item rejections are our data's fault:
@@ -170,17 +238,46 @@ pub fn peer_failed(verdict: &BatchVerdict, sent: usize) -> Option<bool> {
         BatchVerdict::Retry { .. } => Some(true),
         BatchVerdict::Paused { .. } => None,
         BatchVerdict::Reject { .. } => Some(false),
-        BatchVerdict::Items(items) => Some(items.len() != sent || all_retry(items).is_some()),
+        BatchVerdict::Items(items)
+            if items
+                .iter()
+                .any(|i| matches!(i, ItemVerdict::Paused { .. })) =>
+        {
+            None
+        }
+        // An item told to wait after it was sent (5xx, 429, a timeout) is the peer failing,
+        // whatever the items before it got.
+        BatchVerdict::Items(items) => Some(
+            items.len() != sent
+                || all_retry(items).is_some()
+                || items
+                    .iter()
+                    .any(|i| matches!(i, ItemVerdict::Later { tried: true, .. })),
+        ),
+    }
+}
+
+/// The credentials refusal a verdict carries, whole or at one of its items.
+pub fn paused_reason(verdict: &BatchVerdict) -> Option<&str> {
+    match verdict {
+        BatchVerdict::Paused { reason } => Some(reason),
+        BatchVerdict::Items(items) => items.iter().find_map(|i| match i {
+            ItemVerdict::Paused { reason } => Some(reason.as_str()),
+            _ => None,
+        }),
+        _ => None,
     }
 }
 
 /// What an answer says about its destination's health: a pause, a failure of the peer itself
 /// (see [`peer_failed`]) with its reason, or a success.
 pub fn health(verdict: &BatchVerdict, sent: usize) -> HealthEvent {
+    if let Some(reason) = paused_reason(verdict) {
+        return HealthEvent::Paused {
+            reason: reason.to_string(),
+        };
+    }
     match verdict {
-        BatchVerdict::Paused { reason } => HealthEvent::Paused {
-            reason: reason.clone(),
-        },
         v if peer_failed(v, sent) == Some(true) => HealthEvent::Failure {
             error: match v {
                 BatchVerdict::Retry { reason, .. } | BatchVerdict::Reject { reason } => {
@@ -189,7 +286,12 @@ pub fn health(verdict: &BatchVerdict, sent: usize) -> HealthEvent {
                 BatchVerdict::Items(items) => items
                     .iter()
                     .find_map(|i| match i {
-                        ItemVerdict::Retry { reason } => Some(reason.clone()),
+                        ItemVerdict::Retry { reason }
+                        | ItemVerdict::Later {
+                            reason,
+                            tried: true,
+                            ..
+                        } => Some(reason.clone()),
                         _ => None,
                     })
                     .unwrap_or_else(|| {
@@ -621,6 +723,134 @@ mod tests {
         match decide(&b, &v, &policy(), 0, &mut max_rng(), &portal(&b)) {
             BatchFate::Reopen { error, .. } => assert!(error.contains("1 results for 3")),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_item_told_to_wait_honours_retry_after_and_an_unsent_one_uses_no_attempt() {
+        let b = batch("procedure_upsert", false, 3, 2);
+        let p = policy();
+        let v = BatchVerdict::Items(vec![
+            ItemVerdict::Delivered,
+            ItemVerdict::Later {
+                reason: "HTTP 503".into(),
+                after: Some(Duration::from_secs(30)),
+                tried: true,
+            },
+            ItemVerdict::Later {
+                reason: "not sent".into(),
+                after: Some(Duration::from_secs(30)),
+                tried: false,
+            },
+        ]);
+        let BatchFate::Close(fates) = decide(&b, &v, &p, 1_000, &mut max_rng(), &|_| None) else {
+            panic!("closed expected")
+        };
+        assert!(matches!(fates[0].1, MessageFate::Delivered));
+        assert!(matches!(
+            &fates[1].1,
+            MessageFate::Retry { next_attempt_ms: 31_000, count_attempt: true, error, .. } if error == "HTTP 503"
+        ));
+        assert!(matches!(
+            &fates[2].1,
+            MessageFate::Retry {
+                next_attempt_ms: 31_000,
+                count_attempt: false,
+                ..
+            }
+        ));
+        // A tried item on its last attempt is dead-lettered; an unsent one never is.
+        let last = batch("procedure_upsert", false, 3, 4);
+        let BatchFate::Close(fates) = decide(&last, &v, &p, 1_000, &mut max_rng(), &|_| None)
+        else {
+            panic!("closed expected")
+        };
+        assert!(
+            matches!(&fates[1].1, MessageFate::Dead { error } if error.contains("gave up after 5"))
+        );
+        assert!(matches!(fates[2].1, MessageFate::Retry { .. }));
+    }
+
+    #[test]
+    fn dissolving_puts_each_message_back_with_the_batch_retry() {
+        let b = batch("procedure_upsert", false, 2, 1);
+        let reopen = BatchFate::Reopen {
+            next_attempt_ms: 9_000,
+            error: "connection refused".into(),
+            count_attempt: true,
+        };
+        let BatchFate::Close(fates) = dissolve(&b, reopen) else {
+            panic!("closed expected")
+        };
+        assert_eq!(fates.len(), 2);
+        for (i, (id, f)) in fates.iter().enumerate() {
+            assert_eq!(*id, b.messages[i].id);
+            assert!(matches!(
+                f,
+                MessageFate::Retry { next_attempt_ms: 9_000, count_attempt: true, error, is_update: false }
+                    if error == "connection refused"
+            ));
+        }
+        // A closed fate is left as it is.
+        let closed = BatchFate::Close(vec![(b.messages[0].id, MessageFate::Delivered)]);
+        assert!(matches!(dissolve(&b, closed), BatchFate::Close(f) if f.len() == 1));
+    }
+
+    #[test]
+    fn regrouped_messages_back_off_by_their_own_attempts() {
+        // A new batch (attempts 0) of messages tried 6 times: the back-off is the seventh's.
+        let mut b = batch("procedure_upsert", false, 2, 6);
+        b.attempts = 0;
+        let mut p = policy();
+        p.max_attempts = 100;
+        p.backoff_jitter = 0.0;
+        let v = BatchVerdict::Retry {
+            reason: "down".into(),
+            after: None,
+        };
+        let BatchFate::Reopen {
+            next_attempt_ms, ..
+        } = decide(&b, &v, &p, 0, &mut max_rng(), &|_| None)
+        else {
+            panic!("reopen expected")
+        };
+        assert_eq!(next_attempt_ms, 60_000);
+    }
+
+    #[test]
+    fn a_batch_stopped_part_way_tells_the_breaker_and_the_health_what_happened() {
+        let b = batch("procedure_upsert", false, 3, 0);
+        let later = |tried| ItemVerdict::Later {
+            reason: "HTTP 503".into(),
+            after: None,
+            tried,
+        };
+        // Sent, then a 503: the peer is failing, whatever the first item got.
+        let v = BatchVerdict::Items(vec![ItemVerdict::Delivered, later(true), later(false)]);
+        assert_eq!(peer_failed(&v, 3), Some(true));
+        assert!(matches!(health(&v, 3), HealthEvent::Failure { error } if error == "HTTP 503"));
+        // Not sent at all (our side): no failure of the peer.
+        let v = BatchVerdict::Items(vec![ItemVerdict::Delivered, later(false), later(false)]);
+        assert_eq!(peer_failed(&v, 3), Some(false));
+        // Refused for our signature part-way: a pause, no attempt, the first item delivered.
+        let refused = ItemVerdict::Paused {
+            reason: "HTTP 401".into(),
+        };
+        let v = BatchVerdict::Items(vec![ItemVerdict::Delivered, refused.clone(), refused]);
+        assert_eq!(peer_failed(&v, 3), None);
+        assert_eq!(paused_reason(&v), Some("HTTP 401"));
+        assert!(matches!(health(&v, 3), HealthEvent::Paused { .. }));
+        let BatchFate::Close(fates) = decide(&b, &v, &policy(), 0, &mut max_rng(), &|_| None)
+        else {
+            panic!("closed expected")
+        };
+        assert!(matches!(fates[0].1, MessageFate::Delivered));
+        for (_, f) in &fates[1..] {
+            assert!(matches!(
+                f,
+                MessageFate::Retry { count_attempt: false, next_attempt_ms, .. }
+                    if *next_attempt_ms == PAUSE.as_millis() as i64
+            ));
         }
     }
 }

@@ -96,6 +96,16 @@ impl Classified {
             ItemVerdict::NotFound { reason } => ItemVerdict::NotFound { reason: f(reason) },
             ItemVerdict::Retry { reason } => ItemVerdict::Retry { reason: f(reason) },
             ItemVerdict::Reject { reason } => ItemVerdict::Reject { reason: f(reason) },
+            ItemVerdict::Later {
+                reason,
+                after,
+                tried,
+            } => ItemVerdict::Later {
+                reason: f(reason),
+                after,
+                tried,
+            },
+            ItemVerdict::Paused { reason } => ItemVerdict::Paused { reason: f(reason) },
         };
         match self {
             Classified::Items(items) => Classified::Items(items.into_iter().map(item).collect()),

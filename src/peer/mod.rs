@@ -14,5 +14,6 @@ pub mod http;
 pub mod lgsp_sync;
 pub mod reads;
 pub mod registry;
+pub mod vnpost;
 
 pub use crate::outbox::peer::{BatchVerdict, ItemVerdict, Peer, Request};

@@ -12,6 +12,7 @@ use std::path::Path;
 use super::commune::{self, CommuneConfig, CommunePeer};
 use super::dvcqg::{self, DvcqgConfig, DvcqgPeer};
 use super::lgsp_sync::{self, LgspSyncConfig, LgspSyncPeer};
+use super::vnpost::{self, VnpostConfig, VnpostPeer};
 use super::Peer;
 use crate::mapping::Target;
 use crate::outbox::config::{DeliveryConfig, PolicyOverride};
@@ -38,7 +39,12 @@ pub struct Family {
 }
 
 /// Every family this build knows.
-pub const FAMILIES: &[Family] = &[dvcqg::FAMILY, lgsp_sync::FAMILY, commune::FAMILY];
+pub const FAMILIES: &[Family] = &[
+    dvcqg::FAMILY,
+    lgsp_sync::FAMILY,
+    commune::FAMILY,
+    vnpost::FAMILY,
+];
 
 /// The family that takes records mapped to `target`, and how.
 pub fn taking(target: Target) -> Option<(&'static Family, &'static Takes)> {
@@ -71,6 +77,8 @@ pub struct PeersConfig {
     pub lgsp_sync: Option<LgspSyncConfig>,
     /// The catalog's subscribers (commune systems), one destination each.
     pub commune: Option<CommuneConfig>,
+    /// The postal service: collection and delivery orders, cancels, the tracking feed.
+    pub vnpost: Option<VnpostConfig>,
 }
 
 /// The source of the procedure catalog's reads, when one is configured (the portal,
@@ -131,6 +139,9 @@ impl PeersConfig {
         if let Some(p) = &self.commune {
             v.push((commune::FAMILY.name, p.effective_policy()));
         }
+        if let Some(p) = &self.vnpost {
+            v.push((vnpost::FAMILY.name, p.policy.clone()));
+        }
         v
     }
 
@@ -152,14 +163,19 @@ impl PeersConfig {
         if let Some(p) = &self.commune {
             problems.extend(p.check(base_dir));
         }
+        if let Some(p) = &self.vnpost {
+            problems.extend(p.check(base_dir));
+        }
         problems
     }
 
-    /// Builds every configured peer with its policy (`policy_for(name)`).
+    /// Builds every configured peer with its policy (`policy_for(name)`); the commune
+    /// subscribers read the catalog's versions from `store`.
     pub fn build(
         &self,
         base_dir: &Path,
         policy_for: impl Fn(&str) -> DeliveryConfig,
+        store: &Arc<dyn crate::store::Store>,
     ) -> Result<Vec<Built>, String> {
         let mut built = Vec::new();
         if let Some(p) = &self.dvcqg {
@@ -185,10 +201,21 @@ impl PeersConfig {
         if let Some(p) = &self.commune {
             let policy = policy_for(commune::FAMILY.name);
             let peer = CommunePeer::new_in(p, base_dir, policy.timeout())
-                .map_err(|e| format!("peers.commune: {e}"))?;
+                .map_err(|e| format!("peers.commune: {e}"))?
+                .reading_from(Arc::new(commune::StoredObjects(store.clone())));
             built.push(Built {
                 peer: Arc::new(peer),
                 family: &commune::FAMILY,
+                policy,
+            });
+        }
+        if let Some(p) = &self.vnpost {
+            let policy = policy_for(vnpost::FAMILY.name);
+            let peer = VnpostPeer::new_in(p, base_dir, policy.timeout())
+                .map_err(|e| format!("peers.vnpost: {e}"))?;
+            built.push(Built {
+                peer: Arc::new(peer),
+                family: &vnpost::FAMILY,
                 policy,
             });
         }

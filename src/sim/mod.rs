@@ -29,7 +29,9 @@
 //! Files: `server.rs` (sockets, routing, transport faults), `dvcqg.rs` (what the portal answers),
 //! `faults.rs` (which fault a call gets), `catalog/` (the generated, changeable procedure
 //! catalog: `--procedures N`, `--catalog-seed S`),
-//! `commune.rs` (the commune catalog subscribers, on a listener of their own: `--communes N`).
+//! `commune.rs` (the commune catalog subscribers, on a listener of their own: `--communes N`),
+//! `vnpost.rs` (the postal service: token, orders, cancels, tracking feed; on a listener of its
+//! own: `--vnpost`).
 
 mod catalog;
 pub mod commune;
@@ -40,6 +42,7 @@ pub mod local;
 mod server;
 #[cfg(test)]
 mod tests;
+pub mod vnpost;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -506,6 +509,9 @@ pub struct SimOptions {
     /// enum stays small.
     #[command(flatten)]
     pub communes: Box<commune::CommuneOptions>,
+    /// The simulated VNPost (`--vnpost`), boxed for the same reason.
+    #[command(flatten)]
+    pub vnpost: Box<vnpost::VnpostOptions>,
 }
 
 impl SimOptions {
@@ -570,6 +576,21 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
     } else {
         None
     };
+    let postal = if opts.vnpost.vnpost {
+        let v = &opts.vnpost;
+        let listener = tokio::net::TcpListener::bind(v.vnpost_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", v.vnpost_listen))?;
+        let address = listener.local_addr().context("listener has no address")?;
+        tracing::info!(%address, "VNPost simulator listening");
+        Some(tokio::spawn(vnpost::serve(
+            listener,
+            vnpost::VnpostSim::new(v.settings()),
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
     let sim = Simulator::new(settings);
     tracing::info!(address = %local, procedures = sim.catalog().len(), "DVCQG simulator listening");
     serve(listener, sim, shutdown)
@@ -579,6 +600,11 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
         task.await
             .context("commune simulator task failed")?
             .context("commune simulator server failed")?;
+    }
+    if let Some(task) = postal {
+        task.await
+            .context("VNPost simulator task failed")?
+            .context("VNPost simulator server failed")?;
     }
     tracing::info!("DVCQG simulator stopped");
     Ok(())

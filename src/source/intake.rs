@@ -54,7 +54,7 @@ pub async fn accept(
                 index,
                 Mapped {
                     record: AcceptedRecord {
-                        record_id: Uuid::new_v4(),
+                        record_id: Uuid::now_v7(),
                         record,
                         mapping_version: route.primary().mapping.version().to_string(),
                         dossier: key,

@@ -3,7 +3,7 @@
 //! `impl_store!` applies them to a backend with the few fragments where the databases differ
 //! (how a write transaction begins, how claims lock rows; and, as constants of the backend,
 //! how queue positions are drawn and how keys are locked).
-//! Must not hold statements of its own beyond the liveness check.
+//! Must not hold statements of its own beyond the liveness and migration checks.
 
 macro_rules! impl_store {
     (
@@ -28,6 +28,31 @@ macro_rules! impl_store {
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn pending_migrations(&self) -> Result<Vec<i64>, $crate::store::StoreError> {
+                // sqlx's own ledger; missing (a store never migrated) means all are pending.
+                let applied: Vec<i64> =
+                    match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&self.pool)
+                        .await
+                    {
+                        Ok(v) => v,
+                        // No ledger at all (SQLite "no such table", PostgreSQL 42P01).
+                        Err(sqlx::Error::Database(e))
+                            if e.code().as_deref() == Some("42P01")
+                                || e.message().contains("no such table") =>
+                        {
+                            Vec::new()
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                Ok($migrator
+                    .iter()
+                    .filter(|m| !m.migration_type.is_down_migration())
+                    .map(|m| m.version)
+                    .filter(|v| !applied.contains(v))
+                    .collect())
             }
 
             fn work_listener(

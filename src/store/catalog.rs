@@ -199,6 +199,9 @@ pub trait CatalogStore: Send + Sync {
         code: &str,
         version: Option<i64>,
     ) -> Result<Option<CatalogVersion>, StoreError>;
+    /// The portal's object of one version as stored (a version's object never changes), `None`
+    /// when there is no such version or it has no object (a withdrawal).
+    async fn catalog_object(&self, code: &str, version: i64) -> Result<Option<String>, StoreError>;
     /// Versions published at or after `since_ms`, in publication order, with their objects and
     /// previous objects, at most `limit`.
     async fn catalog_changes(
@@ -254,7 +257,7 @@ macro_rules! impl_catalog {
                 held: Option<&str>,
                 now_ms: i64,
             ) -> Result<$crate::store::CatalogPull, $crate::store::StoreError> {
-                use $crate::store::ingest::{placeholders, ROWS_PER_STATEMENT};
+                use $crate::store::ingest::placeholders;
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let in_force = list.iter().filter(|p| p.state == "1").count() as i64;
@@ -274,7 +277,7 @@ macro_rules! impl_catalog {
                 let mut seen = std::collections::HashSet::new();
                 let unique: Vec<&$crate::store::ListedProcedure> =
                     list.iter().filter(|p| seen.insert(p.code.as_str())).collect();
-                for part in unique.chunks(ROWS_PER_STATEMENT) {
+                for part in unique.chunks(<$Store>::ROWS_PER_STATEMENT) {
                     let sql = format!(
                         "INSERT INTO catalog_pull_items (pull_id, code, name, listed_state) VALUES {}",
                         placeholders(part.len(), 4, 1)
@@ -501,7 +504,7 @@ macro_rules! impl_catalog {
                 let messages = make(&versions);
                 let mut peers = Vec::new();
                 enqueue_in(&mut tx, &messages, None, "", $crate::store::now_ms(), &mut peers).await?;
-                for part in versions.chunks($crate::store::ingest::ROWS_PER_STATEMENT) {
+                for part in versions.chunks(<$Store>::ROWS_PER_STATEMENT) {
                     let list: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
                     let sql = format!(
                         "UPDATE catalog_versions SET fanned_out = 1 WHERE seq IN ({})",
@@ -595,6 +598,21 @@ macro_rules! impl_catalog {
                     .bind(version.unwrap_or(-1))
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn catalog_object(
+                &self,
+                code: &str,
+                version: i64,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT object FROM catalog_versions WHERE code = $1 AND version = $2",
+                )
+                .bind(code)
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten())
             }
 
             async fn catalog_changes(

@@ -59,7 +59,7 @@ macro_rules! impl_delivery {
         ) -> Result<(), $crate::store::StoreError> {
             let keys: std::collections::BTreeSet<&(&str, &str, &str)> = keys.iter().collect();
             let keys: Vec<_> = keys.into_iter().collect();
-            for part in keys.chunks($crate::store::ingest::ROWS_PER_STATEMENT) {
+            for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
                 let sql = $crate::store::delivery::promote_sql(part.len());
                 let mut q = sqlx::query(&sql);
                 for (p, d, k) in part {
@@ -183,15 +183,18 @@ macro_rules! impl_delivery {
                     $crate::store::delivery::skip_clause("o.destination", 5, c.skip_destinations.len()),
                     $lock
                 );
+                // The first due head names the batch's destination; only it is taken (and, on
+                // PostgreSQL, locked) here, so concurrent claims do not split each other's
+                // destinations into small batches.
                 let mut q = sqlx::query_as::<_, $crate::store::rows::ClaimRow>(&sql)
                     .bind(c.peer)
                     .bind(c.operation)
                     .bind(c.now_ms)
-                    .bind(c.limit as i64);
+                    .bind(1i64);
                 for d in c.skip_destinations {
                     q = q.bind(d.as_str());
                 }
-                let rows = q.fetch_all(&mut *tx).await?;
+                let mut rows = q.fetch_all(&mut *tx).await?;
                 let Some(first) = rows.first() else {
                     return Ok(None);
                 };
@@ -199,6 +202,28 @@ macro_rules! impl_delivery {
                 // for the next claim.
                 let is_update = first.is_update != 0;
                 let destination = first.destination.clone();
+                if c.limit > 1 {
+                    // Fill the batch with the due heads of that destination, in queue order
+                    // (those of many destinations are interleaved: a fan-out queues each change
+                    // to every destination in turn).
+                    let sql = format!(
+                        "SELECT o.id, o.destination, o.dossier, o.is_update, o.item, o.attempts, \
+                         COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
+                         WHERE o.peer = $1 AND o.operation = $2 AND o.destination = $3 \
+                         AND o.state = 'pending' AND o.is_head AND +o.next_attempt_at <= $4 \
+                         AND o.is_update = $5 ORDER BY o.position LIMIT $6{}",
+                        $lock
+                    );
+                    rows = sqlx::query_as::<_, $crate::store::rows::ClaimRow>(&sql)
+                        .bind(c.peer)
+                        .bind(c.operation)
+                        .bind(&destination)
+                        .bind(c.now_ms)
+                        .bind(is_update as i64)
+                        .bind(c.limit as i64)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                }
                 let mut messages = Vec::with_capacity(rows.len());
                 let mut items = Vec::with_capacity(rows.len());
                 for r in rows {
@@ -213,7 +238,7 @@ macro_rules! impl_delivery {
                         accepted_ms: r.accepted_at,
                     });
                 }
-                let id = uuid::Uuid::new_v4();
+                let id = uuid::Uuid::now_v7();
                 let body = build(is_update, &items);
                 sqlx::query(
                     "INSERT INTO batches (id, peer, operation, is_update, body, items, state, attempts, \

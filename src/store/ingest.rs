@@ -88,9 +88,6 @@ pub(crate) fn lock_key(peer: &str, destination: &str, key: &str) -> String {
 /// Why a message was given up for a newer one of its key (`NewMessage::supersedes`).
 pub(crate) const SUPERSEDED: &str = "superseded: a newer message of its key was queued";
 
-/// Rows per multi-row statement: well under both databases' limit on bound parameters.
-pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
-
 /// What enqueue decided for one message.
 pub(crate) struct Planned {
     pub id: Uuid,
@@ -153,7 +150,9 @@ pub(crate) fn plan_enqueue(
         let is_head = state == "pending"
             && active.insert((m.peer.clone(), m.destination.clone(), m.key.clone()));
         out.push(Planned {
-            id: Uuid::new_v4(),
+            // Time-ordered: new rows go to the end of the primary key's index, so a large
+            // store's inserts touch few pages (a random id touches one page per row).
+            id: Uuid::now_v7(),
             state,
             is_update,
             is_head,
@@ -211,7 +210,7 @@ macro_rules! impl_ingest {
             peers: &mut Vec<String>,
         ) -> Result<Vec<$crate::store::Queued>, $crate::store::StoreError> {
             use std::collections::{BTreeSet, HashSet};
-            use $crate::store::ingest::{lock_key, placeholders, ROWS_PER_STATEMENT};
+            use $crate::store::ingest::{lock_key, placeholders};
             use $crate::store::HeaderRule;
             if messages.is_empty() {
                 return Ok(Vec::new());
@@ -233,7 +232,7 @@ macro_rules! impl_ingest {
                 .map(|m| (m.peer.as_str(), m.destination.as_str(), m.key.as_str()))
                 .collect();
             let superseding: Vec<_> = superseding.into_iter().collect();
-            for part in superseding.chunks(ROWS_PER_STATEMENT) {
+            for part in superseding.chunks(<$Store>::ROWS_PER_STATEMENT) {
                 let keys = placeholders(part.len(), 3, 3);
                 // A message alone in an open batch nobody holds (a retry waiting for its
                 // time): the batch is closed unsent.
@@ -276,7 +275,7 @@ macro_rules! impl_ingest {
             let mut registered_now: HashSet<String> = HashSet::new();
             if !header_keys.is_empty() {
                 let keys: Vec<&str> = header_keys.iter().copied().collect();
-                for part in keys.chunks(ROWS_PER_STATEMENT) {
+                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
                     let sql = format!(
                         "INSERT INTO dossiers (dossier, source, first_record, created_at) VALUES {} \
                          ON CONFLICT (dossier) DO NOTHING RETURNING dossier",
@@ -308,7 +307,7 @@ macro_rules! impl_ingest {
                 .collect();
             if !after_keys.is_empty() {
                 let keys: Vec<&str> = after_keys.iter().copied().collect();
-                for part in keys.chunks(ROWS_PER_STATEMENT) {
+                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
                     let list: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
                     let sql = format!(
                         "SELECT dossier FROM dossiers WHERE dossier IN ({})",
@@ -328,7 +327,7 @@ macro_rules! impl_ingest {
             let mut waiting_rows: Vec<(String, String, String, String)> = Vec::new();
             if !registered_now.is_empty() {
                 let keys: Vec<&String> = registered_now.iter().collect();
-                for part in keys.chunks(ROWS_PER_STATEMENT) {
+                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
                     let list: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
                     let sql = format!(
                         "SELECT id, peer, destination, dossier FROM outbox \
@@ -361,7 +360,7 @@ macro_rules! impl_ingest {
             );
             let mut active: HashSet<(String, String, String)> = HashSet::new();
             let keys: Vec<(&str, &str, &str)> = keys.into_iter().collect();
-            for part in keys.chunks(ROWS_PER_STATEMENT) {
+            for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
                 // A join, not a row-value IN: SQLite would scan every head for the latter.
                 let sql = format!(
                     "SELECT o.peer, o.destination, o.dossier FROM (VALUES {}) AS k \
@@ -410,8 +409,8 @@ macro_rules! impl_ingest {
             }
 
             for (chunk, (msgs, plans)) in messages
-                .chunks(ROWS_PER_STATEMENT)
-                .zip(plan.chunks(ROWS_PER_STATEMENT))
+                .chunks(<$Store>::ROWS_PER_STATEMENT)
+                .zip(plan.chunks(<$Store>::ROWS_PER_STATEMENT))
                 .enumerate()
             {
                 let mut rows = String::new();
@@ -439,7 +438,7 @@ macro_rules! impl_ingest {
                         .bind(&m.peer)
                         .bind(&m.operation)
                         .bind(&m.key)
-                        .bind(msg_pos[chunk * ROWS_PER_STATEMENT + j])
+                        .bind(msg_pos[chunk * <$Store>::ROWS_PER_STATEMENT + j])
                         .bind(m.at_ms)
                         .bind(m.source_seq)
                         .bind(p.is_update as i64)
@@ -548,10 +547,10 @@ macro_rules! impl_ingest {
                 w: $crate::store::IngestWrite,
                 answer: $crate::store::AnswerFn<'_>,
             ) -> Result<String, $crate::store::StoreError> {
-                use $crate::store::ingest::{placeholders, ROWS_PER_STATEMENT};
+                use $crate::store::ingest::placeholders;
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin_with($begin).await?;
-                for part in w.accepted.chunks(ROWS_PER_STATEMENT) {
+                for part in w.accepted.chunks(<$Store>::ROWS_PER_STATEMENT) {
                     let sql = format!(
                         "INSERT INTO records (id, source, kind, dossier, body, mapping_version, received_at) \
                          VALUES {}",

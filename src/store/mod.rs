@@ -463,6 +463,8 @@ pub trait Store:
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap liveness check.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The migrations this program knows that the store has not applied (empty: up to date).
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
     /// A task that wakes `wake` whenever any instance sharing this store queues work, until
     /// `shutdown`; it reconnects by itself and wakes `wake` after each reconnection (signals sent
     /// meanwhile are lost). `None` when the backend has no signal between processes (SQLite: one

@@ -43,6 +43,9 @@ impl PostgresStore {
     /// rolled-back one.
     const NOTIFY_WORK: Option<&'static str> = Some("SELECT pg_notify('lienthong_work', $1)");
 
+    /// Rows per multi-row statement: well under PostgreSQL's 65,535 bound parameters.
+    pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
+
     /// `$1` queue positions from the sequence (no table lock; concurrent writers interleave,
     /// which only matters within a key, and keys are locked).
     const NEXT_POSITIONS: &'static str =

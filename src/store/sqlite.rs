@@ -56,6 +56,11 @@ impl SqliteStore {
     /// One process per file: its ingest wakes its lanes in-process, nothing to signal.
     const NOTIFY_WORK: Option<&'static str> = None;
 
+    /// Rows per multi-row statement. Small: SQLite finds a numbered parameter's name by a
+    /// linear search, so binding `n` of them costs `n²` (1,000 outbox rows, 15,000 parameters,
+    /// took 400 ms to bind and 10 ms to insert).
+    pub(crate) const ROWS_PER_STATEMENT: usize = 32;
+
     /// `$1` queue positions after the last one (writers take turns: no one else draws).
     const NEXT_POSITIONS: &'static str =
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \

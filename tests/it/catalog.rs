@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::support::{stores, TestStore};
+use crate::support::{promtool, stores, TestStore};
 
 /// Procedures the simulated portal lists in these tests.
 const PROCEDURES: usize = 60;
@@ -124,7 +124,7 @@ impl Rig {
         let built = self
             .config
             .peers
-            .build(Path::new("."), |n| self.config.policy_for(n))
+            .build(Path::new("."), |n| self.config.policy_for(n), &self.store())
             .unwrap()
             .into_iter()
             .find(|b| b.family.name == "commune")
@@ -755,6 +755,26 @@ async fn the_daemon_pulls_on_its_schedule_and_shows_the_catalog_to_operators() {
             metrics.contains("lienthong_catalog_subscriber_behind{subscriber=\""),
             "{name}"
         );
+        // Prometheus reads it, and every metric the example alert rules use is served.
+        if let Some((ok, said)) = promtool(&["check", "metrics"], Some(&metrics)) {
+            assert!(ok, "{name}: promtool check metrics: {said}");
+        }
+        let rules = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alerts.yml"),
+        )
+        .unwrap();
+        let used: std::collections::BTreeSet<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("lienthong_"))
+            .collect();
+        assert!(used.len() >= 5, "{name}: {used:?}");
+        for metric in used {
+            assert!(
+                metrics.contains(&format!("\n{metric}{{"))
+                    || metrics.contains(&format!("\n{metric} ")),
+                "{name}: deploy/alerts.yml uses {metric}, which /metrics does not serve"
+            );
+        }
         // Without the token: nothing.
         let refused = client.get(format!("{base}/metrics")).send().await.unwrap();
         assert_eq!(refused.status(), 401, "{name}");

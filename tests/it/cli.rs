@@ -193,3 +193,52 @@ fn outbox_commands_read_the_configured_store() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dead, pending or waiting message"));
 }
+
+#[test]
+fn completions_and_manual_pages_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = lienthong().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for command in ["outbox", "catalog", "replay", "accept-shrink"] {
+            assert!(
+                script.contains(command),
+                "{shell} completion lacks {command}"
+            );
+        }
+    }
+    let out = lienthong().args(["completions", "tcsh"]).output().unwrap();
+    assert!(!out.status.success(), "an unknown shell is refused");
+
+    let page = lienthong().arg("man").output().unwrap();
+    assert!(page.status.success());
+    let page = String::from_utf8(page.stdout).unwrap();
+    assert!(page.contains(".TH lienthong 1"), "{page}");
+    assert!(page.contains("catalog"), "the page lists the commands");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = lienthong()
+        .args(["man", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    for want in [
+        "lienthong.1",
+        "lienthong-outbox.1",
+        "lienthong-outbox-replay.1",
+        "lienthong-catalog-pull.1",
+    ] {
+        assert!(pages.iter().any(|p| p == want), "{want} not in {pages:?}");
+    }
+    let replay = std::fs::read_to_string(dir.path().join("lienthong-outbox-replay.1")).unwrap();
+    assert!(replay.contains(".TH"), "{replay}");
+}

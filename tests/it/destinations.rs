@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use lienthong::config::Config;
 use lienthong::outbox::{spawn_lane, BreakerState, Lane};
-use lienthong::peer::commune::{self, upsert_item};
+use lienthong::peer::commune::{self, upsert_item_inline};
 use lienthong::sim::commune::{self as sim, Availability};
 use lienthong::store::{now_ms, NewMessage, Store};
 use serde_json::json;
@@ -30,7 +30,7 @@ async fn queue(store: &dyn Store, names: &[String], version: u64) {
             let code = format!("1.{p:06}");
             let procedure =
                 json!({ "MATTHC": code, "TENTTHC": format!("Thủ tục {p}"), "v": version });
-            let item = upsert_item(
+            let item = upsert_item_inline(
                 procedure,
                 version,
                 &format!("sha256:{}", "ab".repeat(32)),
@@ -76,7 +76,7 @@ async fn a_dead_destination_delays_no_other_and_catches_up_in_order() {
         assert_eq!(cfg.check(std::path::Path::new(".")), Vec::<String>::new());
         let built = cfg
             .peers
-            .build(std::path::Path::new("."), |n| cfg.policy_for(n))
+            .build(std::path::Path::new("."), |n| cfg.policy_for(n), &ts.store)
             .unwrap()
             .into_iter()
             .next()
@@ -112,9 +112,20 @@ async fn a_dead_destination_delays_no_other_and_catches_up_in_order() {
             || live.iter().all(|n| communes.catalog(n).len() == PROCEDURES),
         )
         .await;
+        // Its batches fail (all its procedures in one claim, back-off between tries) until its
+        // breaker opens after `breaker_failures` of them.
+        until(
+            &format!("{name}: the dead one's breaker opens"),
+            Duration::from_secs(30),
+            || {
+                lane.destination_state(DEAD)
+                    .is_some_and(|(s, _)| s != BreakerState::Closed)
+            },
+        )
+        .await;
         let dead = communes.record(DEAD).unwrap();
         assert_eq!(dead.applied, 0, "{name}");
-        assert!(dead.unavailable > 0, "{name}: the dead one was tried");
+        assert!(dead.unavailable >= 2, "{name}: the dead one was tried");
         let (state, paused) = lane.destination_state(DEAD).expect("tried");
         assert_ne!(state, BreakerState::Closed, "{name}: its breaker opened");
         assert!(!paused, "{name}");

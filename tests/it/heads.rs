@@ -383,3 +383,40 @@ async fn a_superseding_message_replaces_what_is_not_being_sent_of_its_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_claim_fills_its_batch_from_one_destination_past_interleaved_others() {
+    for ts in stores().await {
+        let s = &ts.store;
+        let name = ts.name;
+        // A fan-out's order: each change to every destination in turn.
+        let mut messages = Vec::new();
+        for k in 0..4 {
+            for d in ["xa-1", "xa-2", "xa-3"] {
+                let n = (messages.len() + 1) as i64;
+                messages.push(message(d, &format!("K{k}"), n));
+            }
+        }
+        let mut tx = s.begin_write().await.unwrap();
+        tx.enqueue(&messages, 1).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut small = claim(&[], 10);
+        small.limit = 3;
+        let b = s.claim_new_batch(&small, &build).await.unwrap().unwrap();
+        assert_eq!(
+            (b.destination.as_str(), ns(&b)),
+            ("xa-1", vec![1, 4, 7]),
+            "{name}: the first destination's first three, not one"
+        );
+        let skip = vec!["xa-1".to_string()];
+        let mut small = claim(&skip, 10);
+        small.limit = 3;
+        let c = s.claim_new_batch(&small, &build).await.unwrap().unwrap();
+        assert_eq!(
+            (c.destination.as_str(), ns(&c)),
+            ("xa-2", vec![2, 5, 8]),
+            "{name}"
+        );
+    }
+}

@@ -335,7 +335,7 @@ async fn the_admin_api_needs_its_token_and_masks_personal_data() {
 
     // Every admin route refuses a request without the token or with a wrong one.
     for &(method, path) in lienthong::admin::ROUTES {
-        if path == "/health" {
+        if lienthong::admin::PROBES.contains(&path) {
             continue;
         }
         let url = format!("{}{}", app.base, path.replace("{id}", &id.to_string()));
@@ -826,5 +826,141 @@ async fn pruning_keeps_the_store_from_growing_under_sustained_load() {
     assert!(
         last <= first + first / 4,
         "the store kept growing under load: {sizes:?} bytes after each round"
+    );
+}
+
+#[tokio::test]
+async fn the_probes_answer_without_a_token_and_readyz_names_a_missing_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ts, url) = sqlite_in(dir.path()).await;
+    let app = spawn_app_with(ts, SimSettings::default(), |c| {
+        c.server.admin_token = Some("admin-token".to_string().into());
+    })
+    .await;
+    let probe = |path: &'static str| {
+        let req = app.client.get(format!("{}{path}", app.base));
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(probe("/healthz").await, (200, json!({"status": "alive"})));
+    assert_eq!(
+        probe("/readyz").await,
+        (200, json!({"status": "ready", "store": "sqlite"}))
+    );
+    assert_eq!(probe("/health").await.0, 200);
+
+    // The store as an older program left it: its newest migration not applied.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(newest)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, body) = probe("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unready");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("{newest:04}")) && reason.contains("lienthong migrate"),
+        "{reason}"
+    );
+    // Alive all the same: only readiness depends on the store.
+    assert_eq!(probe("/healthz").await.0, 200);
+}
+
+#[test]
+fn the_example_alert_rules_are_valid_prometheus_rules() {
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alerts.yml");
+    if let Some((ok, said)) =
+        crate::support::promtool(&["check", "rules", rules.to_str().unwrap()], None)
+    {
+        assert!(ok, "promtool check rules: {said}");
+        assert!(said.contains("SUCCESS"), "{said}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_takes_exactly_what_its_document_allows() {
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), |c| {
+        c.server.admin_token = Some("admin-token".to_string().into());
+    })
+    .await;
+    let get = |q: &str| {
+        let req = app
+            .client
+            .get(format!("{}/admin/outbox/messages{q}", app.base))
+            .bearer_auth("admin-token");
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let post = |path: &'static str, body: Value| {
+        let req = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth("admin-token")
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    // `limit` is 1..=1000, as documented: outside it is refused by name, not clamped.
+    assert_eq!(get("?limit=1000").await.0, 200);
+    assert_eq!(get("?limit=1").await.0, 200);
+    for bad in ["1001", "0", "-5"] {
+        let (status, body) = get(&format!("?limit={bad}")).await;
+        assert_eq!(status, 400, "limit={bad}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("1..=1000"),
+            "{body}"
+        );
+    }
+    // An empty list of ids replays nothing; no ids and no dead/peer is refused.
+    let (status, body) = post("/admin/outbox/replay", json!({"ids": []})).await;
+    assert_eq!(
+        (status, body["replayed"].clone()),
+        (200, json!(0)),
+        "{body}"
+    );
+    assert_eq!(post("/admin/outbox/replay", json!({})).await.0, 400);
+    assert_eq!(
+        post(
+            "/admin/outbox/replay",
+            json!({"ids": [], "dead": true, "peer": "dvcqg"})
+        )
+        .await
+        .0,
+        400
+    );
+    // `older_than_days` up to its documented maximum.
+    let (status, body) = post("/admin/outbox/prune", json!({"older_than_days": 36500})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"], 0);
+    for bad in [json!(36501), json!(1_000_000_000_000_000u64), json!(-1)] {
+        let (status, body) = post("/admin/outbox/prune", json!({ "older_than_days": bad })).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    // The document says the same.
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let prune = &doc["paths"]["/admin/outbox/prune"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["properties"]["older_than_days"];
+    assert_eq!(
+        (prune["minimum"].clone(), prune["maximum"].clone()),
+        (json!(0), json!(36500))
     );
 }

@@ -360,3 +360,40 @@ pub fn local_records(seed: u64, n: usize) -> (Vec<Value>, Vec<Value>) {
     let d = lienthong::sim::local::generate(seed, n, 0);
     (d.dossiers, d.steps)
 }
+
+/// Runs Prometheus's `promtool` with `args` (and `stdin`), giving whether it passed and what it
+/// printed; `None` when `promtool` is not installed (Debian's `prometheus` package), which fails
+/// the test under `CI=true` instead.
+pub fn promtool(args: &[&str], stdin: Option<&str>) -> Option<(bool, String)> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "CI=true but promtool cannot run ({e}): install Debian's prometheus package"
+            );
+            eprintln!("promtool not installed: skipping its check");
+            return None;
+        }
+    };
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .expect("promtool stdin");
+    }
+    let out = child.wait_with_output().expect("promtool runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), text))
+}

@@ -42,7 +42,18 @@ pub struct CommuneConfig {
     /// before the contract's reading of the status.
     #[serde(default)]
     pub classify: Vec<ClassifyRule>,
+    /// How many procedures one claim takes for one subscriber (default
+    /// [`DEFAULT_MAX_BATCH`]): each still goes as its own request, in queue order, but they
+    /// are claimed and settled together.
+    #[serde(default)]
+    pub max_batch: Option<usize>,
 }
+
+/// Procedures one claim takes for one subscriber unless `max_batch` says otherwise.
+pub const DEFAULT_MAX_BATCH: usize = 50;
+
+/// The largest `max_batch` accepted.
+const MAX_BATCH_LIMIT: usize = 1_000;
 
 /// `[[peers.commune.subscribers]]`: one subscribed system.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -125,6 +136,13 @@ impl CommuneConfig {
     /// paths are resolved against `base_dir` (the config file's folder).
     pub fn check(&self, base_dir: &Path) -> Vec<String> {
         let mut problems = check_rules(&format!("{KEY}.classify"), &self.classify);
+        if let Some(n) = self.max_batch {
+            if n == 0 || n > MAX_BATCH_LIMIT {
+                problems.push(format!(
+                    "{KEY}.max_batch: {n} is outside 1..={MAX_BATCH_LIMIT}"
+                ));
+            }
+        }
         let mut first_with_name: HashMap<&str, usize> = HashMap::new();
         for (i, s) in self.subscribers.iter().enumerate() {
             let at = format!("{KEY}.subscribers[{i}]");
@@ -317,6 +335,7 @@ mod tests {
         let cfg = CommuneConfig {
             policy: Default::default(),
             classify: Vec::new(),
+            max_batch: None,
             subscribers: vec![subscriber("a_1", "https://a.example/api"), b],
         };
         assert_eq!(cfg.check(dir.path()), Vec::<String>::new());
@@ -346,6 +365,7 @@ mod tests {
         let cfg = CommuneConfig {
             policy: Default::default(),
             classify: Vec::new(),
+            max_batch: None,
             subscribers: vec![
                 subscriber("a", "https://a.example"),
                 subscriber("a", "ftp://a.example"),

@@ -26,6 +26,32 @@ fn delivered() -> BatchVerdict {
     BatchVerdict::Items(vec![ItemVerdict::Delivered])
 }
 
+/// The one item of `v` told to wait after it was sent: its reason and `Retry-After`.
+fn waits(v: &BatchVerdict) -> Option<(&str, Option<Duration>)> {
+    match v {
+        BatchVerdict::Items(items) => match &items[..] {
+            [ItemVerdict::Later {
+                reason,
+                after,
+                tried: true,
+            }] => Some((reason.as_str(), *after)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The one item of `v` refused for our signature: its reason.
+fn paused(v: &BatchVerdict) -> Option<&str> {
+    match v {
+        BatchVerdict::Items(items) => match &items[..] {
+            [ItemVerdict::Paused { reason }] => Some(reason.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn subscriber(name: &str, base_url: String, secret: &str) -> SubscriberConfig {
     SubscriberConfig {
         name: name.into(),
@@ -51,7 +77,7 @@ fn changed_at() -> DateTime<Utc> {
 }
 
 fn upsert(code: &str, version: u64) -> Value {
-    upsert_item(procedure(code, "75000"), version, HASH, changed_at()).expect("item")
+    upsert_item_inline(procedure(code, "75000"), version, HASH, changed_at()).expect("item")
 }
 
 /// The simulator with subscribers `xa-1` and `xa-2`, and a peer that knows them plus `xa-3`,
@@ -84,6 +110,7 @@ async fn start() -> Harness {
     let cfg = CommuneConfig {
         policy: Default::default(),
         classify: Vec::new(),
+        max_batch: None,
         subscribers: vec![
             subscriber("xa-1", sim::base_url(addr, "xa-1"), "bimat-xa-1"),
             subscriber("xa-2", sim::base_url(addr, "xa-2"), "bimat-xa-2"),
@@ -113,6 +140,8 @@ async fn deliver(
         destination,
         operation,
         body: &body,
+        item_ids: &[],
+        start_by: None,
     })
     .await
 }
@@ -121,8 +150,9 @@ async fn deliver(
 fn identity_batch_size_and_items() {
     let peer = CommunePeer::new(&CommuneConfig::default(), TIMEOUT).expect("peer");
     assert_eq!(peer.name(), "commune");
-    assert_eq!(peer.max_batch(OP_UPSERT), 1);
-    assert_eq!(peer.max_batch(OP_WITHDRAW), 1);
+    assert_eq!(peer.max_batch(OP_UPSERT), 50);
+    assert_eq!(peer.max_batch(OP_WITHDRAW), 50);
+    assert!(peer.regroups());
 
     let item = upsert("1.005129", 4);
     // Exactly the spec's body, in the spec's key order.
@@ -134,8 +164,17 @@ fn identity_batch_size_and_items() {
     );
     assert_eq!(
         peer.build_body(OP_UPSERT, false, std::slice::from_ref(&item)),
-        item
+        json!([item])
     );
+    // What the catalog queues: a reference to the stored version.
+    let reference = upsert_item("1.005129", 4, HASH, changed_at()).expect("item");
+    assert_eq!(
+        reference,
+        json!({"MATTHC": "1.005129", "version": 4, "hash": HASH, "changed_at": "2026-11-06T01:59:58Z"})
+    );
+    assert_eq!(procedure_code(&reference), Some("1.005129"));
+    assert!(upsert_item(" ", 1, HASH, changed_at()).is_err());
+    assert!(upsert_item("1.1", 1, "sha256:0", changed_at()).is_err());
     assert_eq!(procedure_code(&item), Some("1.005129"));
     assert_eq!(item_version(&item), Some(4));
 
@@ -144,7 +183,7 @@ fn identity_batch_size_and_items() {
     assert_eq!(procedure_code(&withdrawal), Some("1.004871"));
 
     assert!(matches!(
-        upsert_item(json!({"TENTTHC": "x"}), 1, HASH, changed_at()),
+        upsert_item_inline(json!({"TENTTHC": "x"}), 1, HASH, changed_at()),
         Err(CommuneError::Item(_))
     ));
     for bad in [
@@ -153,7 +192,7 @@ fn identity_batch_size_and_items() {
         "sha256:8FCD7AE9A3C22A295037FB0F4A43652C1ADBCF9B1D44B653AD728BDE90670C67",
     ] {
         assert!(
-            upsert_item(procedure("1", "0"), 1, bad, changed_at()).is_err(),
+            upsert_item_inline(procedure("1", "0"), 1, bad, changed_at()).is_err(),
             "{bad}"
         );
     }
@@ -165,6 +204,7 @@ fn config_problems_and_secrets() {
     let cfg = CommuneConfig {
         policy: Default::default(),
         classify: Vec::new(),
+        max_batch: None,
         subscribers: vec![
             subscriber(
                 "xa-1",
@@ -183,11 +223,17 @@ fn config_problems_and_secrets() {
     );
     assert!(!text.contains("Secret"), "{text}");
 
-    let cfg = CommuneConfig {
+    let mut cfg = CommuneConfig {
         policy: Default::default(),
         classify: Vec::new(),
+        max_batch: Some(0),
         subscribers: vec![cfg.subscribers[0].clone()],
     };
+    let text = CommunePeer::new(&cfg, TIMEOUT)
+        .expect_err("max_batch 0")
+        .to_string();
+    assert!(text.contains("peers.commune.max_batch: 0"), "{text}");
+    cfg.max_batch = None;
     assert!(CommunePeer::new(&cfg, Duration::ZERO).is_err());
     let peer = CommunePeer::new(&cfg, TIMEOUT).expect("peer");
     assert_eq!(peer.subscriber_names(), vec!["xa-1"]);
@@ -250,7 +296,7 @@ async fn a_wrong_secret_gets_401_pauses_and_changes_nothing() {
     let h = start().await;
     let item = upsert("1.005129", 1);
     let (verdict, answer) = deliver(&h.peer, Uuid::new_v4(), "xa-3", OP_UPSERT, &item).await;
-    let BatchVerdict::Paused { reason } = &verdict else {
+    let Some(reason) = paused(&verdict) else {
         panic!("{verdict:?}")
     };
     assert!(reason.starts_with("HTTP 401"), "{reason}");
@@ -261,10 +307,7 @@ async fn a_wrong_secret_gets_401_pauses_and_changes_nothing() {
     assert!(answer.is_some());
     let withdrawal = withdraw_item("1.005129", 2).expect("item");
     let (verdict, _) = deliver(&h.peer, Uuid::new_v4(), "xa-3", OP_WITHDRAW, &withdrawal).await;
-    assert!(
-        matches!(verdict, BatchVerdict::Paused { .. }),
-        "{verdict:?}"
-    );
+    assert!(paused(&verdict).is_some(), "{verdict:?}");
     assert!(h.sim.catalog("xa-3").is_empty());
     assert!(h.sim.history("xa-3").is_empty());
     let record = h.sim.record("xa-3").expect("record");
@@ -290,18 +333,12 @@ async fn a_retry_sends_the_same_bytes_under_the_same_id() {
     );
     let (verdict, _) = deliver(&h.peer, id, "xa-1", OP_UPSERT, &item).await;
     assert_eq!(
-        verdict,
-        BatchVerdict::Retry {
-            reason: "HTTP 503 Service Unavailable".into(),
-            after: Some(Duration::from_secs(7))
-        }
+        waits(&verdict),
+        Some(("HTTP 503 Service Unavailable", Some(Duration::from_secs(7))))
     );
     h.sim.set_availability("xa-1", Availability::Refusing);
     let (verdict, answer) = deliver(&h.peer, id, "xa-1", OP_UPSERT, &item).await;
-    assert!(
-        matches!(verdict, BatchVerdict::Retry { after: None, .. }),
-        "{verdict:?}"
-    );
+    assert!(matches!(waits(&verdict), Some((_, None))), "{verdict:?}");
     assert_eq!(answer, None);
     h.sim.set_availability("xa-1", Availability::Up);
     // Applied, but the answer "was lost": the outbox sends the same batch again.
@@ -326,6 +363,7 @@ async fn a_timeout_is_retried_and_an_applied_repeat_counts_as_done() {
     let cfg = CommuneConfig {
         policy: Default::default(),
         classify: Vec::new(),
+        max_batch: None,
         subscribers: vec![subscriber(
             "xa-1",
             sim::base_url(h.addr, "xa-1"),
@@ -340,7 +378,7 @@ async fn a_timeout_is_retried_and_an_applied_repeat_counts_as_done() {
     let started = std::time::Instant::now();
     let (verdict, answer) = deliver(&impatient, id, "xa-1", OP_UPSERT, &item).await;
     assert!(
-        matches!(&verdict, BatchVerdict::Retry { reason, after: None } if reason.starts_with("timed out")),
+        matches!(waits(&verdict), Some((reason, None)) if reason.starts_with("timed out")),
         "{verdict:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -399,6 +437,7 @@ async fn every_try_carries_identical_bytes_id_and_a_fresh_valid_signature() {
     let cfg = CommuneConfig {
         policy: Default::default(),
         classify: Vec::new(),
+        max_batch: None,
         subscribers: vec![subscriber(
             "quang-phu",
             format!("{}/api/lienthong/", server.uri()),
@@ -411,8 +450,10 @@ async fn every_try_carries_identical_bytes_id_and_a_fresh_valid_signature() {
     // The stored body makes a round trip through the store's JSON text between tries.
     let stored: Value = serde_json::from_str(&item.to_string()).expect("json");
     let (first, _) = deliver(&peer, id, "quang-phu", OP_UPSERT, &item).await;
-    assert!(
-        matches!(first, BatchVerdict::Retry { after: Some(d), .. } if d == Duration::from_secs(1))
+    assert_eq!(
+        waits(&first).map(|(_, after)| after),
+        Some(Some(Duration::from_secs(1))),
+        "{first:?}"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (second, _) = deliver(&peer, id, "quang-phu", OP_UPSERT, &stored).await;
@@ -478,11 +519,227 @@ async fn unroutable_or_malformed_batches_never_reach_a_subscriber() {
     ] {
         let (verdict, _) = deliver(&h.peer, Uuid::new_v4(), "xa-1", op, &body).await;
         assert!(
-            matches!(verdict, BatchVerdict::Reject { .. }),
+            matches!(&verdict, BatchVerdict::Items(v) if matches!(v[..], [ItemVerdict::Reject { .. }])),
             "{op} {body}: {verdict:?}"
         );
     }
     assert_eq!(h.sim.totals().requests, 0);
     assert_eq!(h.sim.unrouted(), 0);
     let _ = h.addr;
+}
+
+/// Versions' objects held in memory, counting the reads.
+struct MemoryObjects {
+    objects: HashMap<(String, u64), String>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl ProcedureObjects for MemoryObjects {
+    async fn object(&self, code: &str, version: u64) -> Result<Option<String>, String> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.objects.get(&(code.to_string(), version)).cloned())
+    }
+}
+
+#[tokio::test]
+async fn a_batch_goes_item_by_item_under_each_message_id_and_stops_at_the_first_told_to_wait() {
+    let server = MockServer::start().await;
+    for code in ["1.1", "1.2"] {
+        Mock::given(method("PUT"))
+            .and(path(format!("/xa/procedures/{code}")))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("PUT"))
+        .and(path("/xa/procedures/1.3"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "3"))
+        .mount(&server)
+        .await;
+    let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
+        max_batch: Some(4),
+        subscribers: vec![subscriber(
+            "xa",
+            format!("{}/xa", server.uri()),
+            "example-secret",
+        )],
+    };
+    // The stored text is sent as it is, spacing included.
+    let stored =
+        |code: &str| format!("{{\"MATTHC\": \"{code}\", \"TENTTHC\": \"Cấp phép {code}\"}}");
+    let objects = Arc::new(MemoryObjects {
+        objects: ["1.1", "1.2", "1.3", "1.4"]
+            .into_iter()
+            .map(|c| ((c.to_string(), 2), stored(c)))
+            .collect(),
+        reads: Default::default(),
+    });
+    let peer = CommunePeer::new(&cfg, TIMEOUT)
+        .expect("peer")
+        .reading_from(objects.clone());
+    assert_eq!(peer.max_batch(OP_UPSERT), 4);
+    let items: Vec<Value> = ["1.1", "1.2", "1.3", "1.4"]
+        .into_iter()
+        .map(|c| upsert_item(c, 2, HASH, changed_at()).expect("item"))
+        .collect();
+    let body = peer.build_body(OP_UPSERT, false, &items);
+    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let batch_id = Uuid::new_v4();
+    let (verdict, answer) = peer
+        .deliver(Request {
+            id: batch_id,
+            destination: "xa",
+            operation: OP_UPSERT,
+            body: &body,
+            item_ids: &ids,
+            start_by: None,
+        })
+        .await;
+    let BatchVerdict::Items(v) = &verdict else {
+        panic!("{verdict:?}")
+    };
+    assert_eq!(v.len(), 4);
+    assert_eq!(v[..2], [ItemVerdict::Delivered, ItemVerdict::Delivered]);
+    assert!(
+        matches!(&v[2], ItemVerdict::Later { reason, after: Some(d), tried: true }
+            if reason.contains("503") && *d == Duration::from_secs(3)),
+        "{v:?}"
+    );
+    assert!(
+        matches!(&v[3], ItemVerdict::Later { reason, after: Some(_), tried: false }
+            if reason.starts_with("not sent")),
+        "{v:?}"
+    );
+    assert!(answer.is_some());
+
+    // Three requests, none for the fourth item; each under its message's id, each body exactly
+    // commune.md's around the stored procedure.
+    let got = server.received_requests().await.unwrap_or_default();
+    assert_eq!(got.len(), 3);
+    for (i, r) in got.iter().enumerate() {
+        let code = ["1.1", "1.2", "1.3"][i];
+        assert_eq!(header(r, "x-request-id"), ids[i].to_string());
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            format!(
+                "{{\"version\":2,\"hash\":\"{HASH}\",\"changed_at\":\"2026-11-06T01:59:58Z\",\"procedure\":{}}}",
+                stored(code)
+            )
+        );
+        let parsed: Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(parsed["procedure"]["MATTHC"], code);
+        assert_eq!(
+            header(r, "x-lienthong-signature"),
+            expected_signature("example-secret", r)
+        );
+    }
+    assert_eq!(objects.reads.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+    // Sent again (another subscriber, the same versions): read from memory, not the store.
+    let (verdict, _) = peer
+        .deliver(Request {
+            id: batch_id,
+            destination: "xa",
+            operation: OP_UPSERT,
+            body: &json!([items[0].clone()]),
+            item_ids: &ids[..1],
+            start_by: None,
+        })
+        .await;
+    assert_eq!(verdict, delivered());
+    assert_eq!(objects.reads.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+    // The first item told to wait: none after it is sent, all wait the subscriber's Retry-After.
+    let (verdict, _) = peer
+        .deliver(Request {
+            id: batch_id,
+            destination: "xa",
+            operation: OP_UPSERT,
+            body: &json!([items[2].clone(), items[3].clone()]),
+            item_ids: &ids[2..],
+            start_by: None,
+        })
+        .await;
+    let three = Some(Duration::from_secs(3));
+    assert!(
+        matches!(&verdict, BatchVerdict::Items(v) if matches!(&v[..], [
+            ItemVerdict::Later { tried: true, after: a, .. },
+            ItemVerdict::Later { tried: false, after: b, .. },
+        ] if *a == three && *b == three)),
+        "{verdict:?}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        5
+    );
+
+    // No request starts once the lease is nearly out, except the first.
+    let (verdict, _) = peer
+        .deliver(Request {
+            id: batch_id,
+            destination: "xa",
+            operation: OP_UPSERT,
+            body: &json!([items[0].clone(), items[1].clone()]),
+            item_ids: &ids[..2],
+            start_by: Some(std::time::Instant::now()),
+        })
+        .await;
+    assert!(
+        matches!(&verdict, BatchVerdict::Items(v) if matches!(&v[..], [
+            ItemVerdict::Delivered,
+            ItemVerdict::Later { tried: false, .. },
+        ])),
+        "{verdict:?}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn a_reference_the_store_cannot_resolve_is_never_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let cfg = CommuneConfig {
+        policy: Default::default(),
+        classify: Vec::new(),
+        max_batch: None,
+        subscribers: vec![subscriber("xa", server.uri(), "example-secret")],
+    };
+    let item = upsert_item("1.9", 3, HASH, changed_at()).expect("item");
+    // No catalog store: the item waits.
+    let bare = CommunePeer::new(&cfg, TIMEOUT).expect("peer");
+    let (verdict, _) = deliver(&bare, Uuid::new_v4(), "xa", OP_UPSERT, &item).await;
+    assert!(
+        matches!(&verdict, BatchVerdict::Items(v) if matches!(&v[..],
+            [ItemVerdict::Later { reason, tried: false, .. }] if reason.contains("no catalog store"))),
+        "{verdict:?}"
+    );
+    // A version the store does not have: rejected, naming it.
+    let empty = Arc::new(MemoryObjects {
+        objects: HashMap::new(),
+        reads: Default::default(),
+    });
+    let peer = CommunePeer::new(&cfg, TIMEOUT)
+        .expect("peer")
+        .reading_from(empty);
+    let (verdict, _) = deliver(&peer, Uuid::new_v4(), "xa", OP_UPSERT, &item).await;
+    assert!(
+        matches!(&verdict, BatchVerdict::Items(v)
+            if matches!(&v[..], [ItemVerdict::Reject { reason }] if reason.contains("1.9 version 3"))),
+        "{verdict:?}"
+    );
+    assert!(server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty());
 }
