@@ -48,6 +48,8 @@ pub struct AdminState {
     pub catalog: Option<Arc<crate::catalog::Catalog>>,
     /// The recorder `/metrics` renders; its gauges are set from the store at each scrape.
     pub metrics: Arc<Metrics>,
+    /// The postal service (its routes answer 404 without it).
+    pub postal: Option<Arc<crate::postal::Postal>>,
 }
 
 /// The Prometheus recorder of one gateway (not installed globally: several gateways may run in
@@ -73,6 +75,7 @@ impl Default for Metrics {
                 "Local records refused by mapping or validation, kept for an operator"
             );
             crate::catalog::describe_metrics();
+            crate::postal::describe_metrics();
         });
         Self {
             recorder,
@@ -148,6 +151,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/catalog/changes"),
     ("GET", "/admin/catalog/procedures/{code}"),
     ("POST", "/admin/catalog/resend"),
+    ("GET", "/admin/postal"),
+    ("GET", "/admin/postal/orders"),
+    ("GET", "/admin/postal/orders/{dossier}"),
+    ("GET", "/admin/postal/unknown"),
+    ("POST", "/admin/postal/poll"),
+    ("POST", "/admin/postal/cancel"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -177,6 +186,12 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("GET", "/admin/catalog/changes") => get(catalog_changes),
         ("GET", "/admin/catalog/procedures/{code}") => get(catalog_procedure),
         ("POST", "/admin/catalog/resend") => post(catalog_resend),
+        ("GET", "/admin/postal") => get(postal_overview),
+        ("GET", "/admin/postal/orders") => get(postal_orders),
+        ("GET", "/admin/postal/orders/{dossier}") => get(postal_order),
+        ("GET", "/admin/postal/unknown") => get(postal_unknown),
+        ("POST", "/admin/postal/poll") => post(postal_poll),
+        ("POST", "/admin/postal/cancel") => post(postal_cancel),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
@@ -259,6 +274,13 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         },
         None => None,
     };
+    let postal = match &st.postal {
+        Some(p) => match p.counts().await {
+            Ok(c) => Some(c),
+            Err(e) => return postal_error(&e),
+        },
+        None => None,
+    };
     let mut shown = st.metrics.shown.lock().unwrap_or_else(|e| e.into_inner());
     let now: std::collections::BTreeMap<(String, String, String), i64> = counts
         .iter()
@@ -284,6 +306,9 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         metrics::gauge!("lienthong_quarantined_records").set(quarantined as f64);
         if let Some(c) = &catalog {
             c.record();
+        }
+        if let Some(c) = &postal {
+            crate::postal::record(c, crate::store::now_ms());
         }
     });
     drop(shown);
@@ -828,5 +853,182 @@ async fn catalog_resend(
     match catalog.resend(&req.subscriber).await {
         Ok(n) => Json(json!({ "subscriber": req.subscriber, "queued": n })).into_response(),
         Err(e) => catalog_error(&e),
+    }
+}
+
+fn postal_error(e: &crate::postal::PostalError) -> Response {
+    use crate::postal::PostalError;
+    let status = match e {
+        PostalError::NotConfigured | PostalError::Refused(_) => StatusCode::CONFLICT,
+        PostalError::Feed(_) => StatusCode::BAD_GATEWAY,
+        PostalError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+fn no_postal() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "this instance has no postal service" })),
+    )
+        .into_response()
+}
+
+/// The postal operations view: counts, orders with an alert, unknown-order events.
+async fn postal_overview(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Some(postal) = st.postal.as_ref() else {
+        return no_postal();
+    };
+    let counts = match postal.counts().await {
+        Ok(c) => c,
+        Err(e) => return postal_error(&e),
+    };
+    let orders = match postal.orders(None, None, 1000).await {
+        Ok(o) => o,
+        Err(e) => return postal_error(&e),
+    };
+    let alerts: Vec<_> = orders.into_iter().filter(|o| o.alert.is_some()).collect();
+    Json(json!({
+        "configured": postal.is_configured(),
+        "counts": counts,
+        "alerts": alerts,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostalOrdersQuery {
+    dossier: Option<String>,
+    state: Option<String>,
+    #[serde(default = "default_changes_limit")]
+    limit: i64,
+}
+
+async fn postal_orders(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<PostalOrdersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Some(postal) = st.postal.as_ref() else {
+        return no_postal();
+    };
+    let Ok(Query(q)) = query else {
+        return bad_request("expected dossier, state and limit (1 to 1000)");
+    };
+    if !(1..=1000).contains(&q.limit) {
+        return bad_request("limit: from 1 to 1000");
+    }
+    match postal
+        .orders(q.dossier.as_deref(), q.state.as_deref(), q.limit as usize)
+        .await
+    {
+        Ok(orders) => Json(json!({ "orders": orders })).into_response(),
+        Err(e) => postal_error(&e),
+    }
+}
+
+async fn postal_order(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(dossier): Path<String>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Some(postal) = st.postal.as_ref() else {
+        return no_postal();
+    };
+    match postal.show(&dossier, None).await {
+        Ok(orders) if orders.is_empty() => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no postal order for this dossier" })),
+        )
+            .into_response(),
+        Ok(orders) => Json(json!({ "dossier": dossier, "orders": orders })).into_response(),
+        Err(e) => postal_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    #[serde(default = "default_changes_limit")]
+    limit: i64,
+}
+
+async fn postal_unknown(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Some(postal) = st.postal.as_ref() else {
+        return no_postal();
+    };
+    let Ok(Query(q)) = query else {
+        return bad_request("expected limit (1 to 1000)");
+    };
+    if !(1..=1000).contains(&q.limit) {
+        return bad_request("limit: from 1 to 1000");
+    }
+    match postal.unknown(q.limit as usize).await {
+        Ok(events) => Json(json!({ "events": events })).into_response(),
+        Err(e) => postal_error(&e),
+    }
+}
+
+async fn postal_poll(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Some(postal) = st.postal.as_ref() else {
+        return no_postal();
+    };
+    match postal.poll(&crate::postal::Quiet).await {
+        Ok(report) => Json(json!(report)).into_response(),
+        Err(e) => postal_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostalCancelRequest {
+    dossier: String,
+    order_type: Option<String>,
+}
+
+async fn postal_cancel(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<PostalCancelRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Some(postal) = st.postal.as_ref() else {
+        return no_postal();
+    };
+    let Ok(Json(req)) = body else {
+        return bad_request(r#"expected {"dossier": "...", "order_type": "1" | "2" (optional)}"#);
+    };
+    if req
+        .order_type
+        .as_deref()
+        .is_some_and(|t| t != "1" && t != "2")
+    {
+        return bad_request(r#"order_type: "1" (collection) or "2" (delivery)"#);
+    }
+    match postal.cancel(&req.dossier, req.order_type.as_deref()).await {
+        Ok(types) => Json(json!({ "dossier": req.dossier, "cancelled": types })).into_response(),
+        Err(e) => postal_error(&e),
     }
 }

@@ -17,6 +17,7 @@ use crate::admin::{self, AdminState};
 use crate::catalog::{Catalog, PullJob};
 use crate::config::Config;
 use crate::outbox::{spawn_lane, Lane};
+use crate::postal::{PollJob, Postal};
 use crate::scheduler::{self, Scheduler};
 use crate::settings::resolve_secret;
 use crate::source::http::{self as ingest, IngestState, Limits};
@@ -40,6 +41,7 @@ pub struct Gateway {
     work_listener_stop: CancellationToken,
     scheduler: Option<Scheduler>,
     catalog: Arc<Catalog>,
+    postal: Arc<Postal>,
 }
 
 impl Gateway {
@@ -82,10 +84,17 @@ impl Gateway {
             })
             .context("building the catalog")?,
         );
+        let postal = Arc::new(
+            Postal::from_config(store.clone(), &cfg.peers, &cfg.postal, base_dir, |name| {
+                cfg.policy_for(name)
+            })
+            .context("building the postal service")?,
+        );
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
             routes,
+            postal: Some(postal.clone()),
             limits: Limits {
                 body_bytes: cfg.server.body_limit_bytes,
                 records: cfg.server.max_records_per_request,
@@ -98,7 +107,9 @@ impl Gateway {
             remap: Some(remap),
             catalog: Some(catalog.clone()),
             metrics: Arc::new(admin::Metrics::default()),
-        }));
+            postal: Some(postal.clone()),
+        }))
+        .merge(crate::postal::callback::router(postal.clone()));
         let owner = format!(
             "{}-{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "lienthong".into()),
@@ -118,6 +129,10 @@ impl Gateway {
                 |name| match name {
                     crate::catalog::JOB_PULL => Some(Arc::new(PullJob {
                         catalog: catalog.clone(),
+                    })
+                        as Arc<dyn scheduler::Job>),
+                    crate::postal::JOB_POLL => Some(Arc::new(PollJob {
+                        postal: postal.clone(),
                     })
                         as Arc<dyn scheduler::Job>),
                     _ => scheduler::builtin_job(name, store.clone()),
@@ -153,6 +168,7 @@ impl Gateway {
             work_listener_stop,
             scheduler,
             catalog,
+            postal,
         })
     }
 
@@ -183,6 +199,10 @@ impl Gateway {
         if !self.catalog.subscribers().is_empty() {
             let (catalog, stop) = (self.catalog.clone(), shutdown.clone());
             tracker.spawn(async move { catalog.watch(stop).await });
+        }
+        if self.postal.is_configured() {
+            let (postal, wake, stop) = (self.postal.clone(), self.wake.clone(), shutdown.clone());
+            tracker.spawn(async move { postal.run_release(wake, stop).await });
         }
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)

@@ -22,6 +22,7 @@ use crate::catalog::config::CatalogConfig;
 use crate::outbox::config::{check_policies, DeliveryConfig, PolicyOverride};
 use crate::outbox::housekeeping::HousekeepingConfig;
 use crate::peer::registry::PeersConfig;
+use crate::postal::config::PostalConfig;
 use crate::scheduler::Schedules;
 use crate::source::config::SourceConfig;
 use crate::store::config::StoreConfig;
@@ -52,6 +53,9 @@ pub struct Config {
     /// The procedure catalog: its pull from the portal and fan-out to `[peers.commune]`.
     #[serde(default)]
     pub catalog: CatalogConfig,
+    /// The postal service: tracking poll and push, release of held orders.
+    #[serde(default)]
+    pub postal: PostalConfig,
 }
 
 /// The configuration could not be read at all (syntax, types, unknown keys).
@@ -117,6 +121,7 @@ impl Config {
             schedules: Schedules::new(),
             housekeeping: HousekeepingConfig::default(),
             catalog: CatalogConfig::default(),
+            postal: PostalConfig::default(),
         }
     }
 
@@ -140,6 +145,13 @@ impl Config {
         ));
         problems.extend(crate::scheduler::check(&self.schedules));
         problems.extend(self.catalog.check());
+        problems.extend(self.postal.check());
+        if self.schedules.contains_key(crate::postal::JOB_POLL) && self.peers.vnpost.is_none() {
+            problems.push(format!(
+                "schedules.{}: tracking is read from VNPost, but [peers.vnpost] is not configured",
+                crate::postal::JOB_POLL
+            ));
+        }
         if self.schedules.contains_key(crate::catalog::JOB_PULL) && self.peers.dvcqg.is_none() {
             problems.push(format!(
                 "schedules.{}: the catalog is pulled from the portal, but [peers.dvcqg] is not configured",

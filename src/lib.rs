@@ -39,6 +39,7 @@ pub mod mapping;
 pub mod operator;
 pub mod outbox;
 pub mod peer;
+pub mod postal;
 pub mod scheduler;
 pub mod settings;
 pub mod sim;

@@ -199,7 +199,13 @@ pub async fn plan_remap(
         return Err(RemapError::NoSource(source.to_string()));
     }
     let target = routes
-        .find(source, kind, &message.peer, &message.operation)
+        .find(
+            source,
+            kind,
+            &message.peer,
+            &message.operation,
+            &message.item,
+        )
         .ok_or_else(|| {
             RemapError::Mapping(format!(
                 "source \"{source}\" no longer routes {} records to {} {}",

@@ -24,10 +24,13 @@ pub const LEADER_LEASE: &str = "scheduler";
 
 /// The jobs this version can run, by the name `[schedules]` gives them. Jobs of features
 /// above the scheduler (the catalog pull) are registered by `app`, under these names.
-pub const JOB_NAMES: &[&str] = &[OUTBOX_STATS, CATALOG_PULL];
+pub const JOB_NAMES: &[&str] = &[OUTBOX_STATS, CATALOG_PULL, POSTAL_POLL];
 
 /// The catalog's pull and fan-out (`catalog::PullJob`).
 pub const CATALOG_PULL: &str = "catalog_pull";
+
+/// The postal service's tracking poll (`postal::PollJob`).
+pub const POSTAL_POLL: &str = "postal_poll";
 
 const OUTBOX_STATS: &str = "outbox_stats";
 

@@ -460,7 +460,7 @@ fn json_targets_render_as_json() {
 
 #[test]
 fn postal_order_for_a_postal_dossier_is_exact() {
-    let m = load("postal_order.toml");
+    let m = load("postal_collection.toml");
     assert_eq!(m.target(), Target::PostalOrder);
     let got = map_ok(&m, &finished());
     let want = json!({
@@ -494,7 +494,7 @@ fn postal_order_for_a_postal_dossier_is_exact() {
 
 #[test]
 fn postal_order_money_item_code_and_optional_email() {
-    let m = load("postal_order.toml");
+    let m = load("postal_collection.toml");
     let r = with(
         with(
             with(finished(), "TienThuHo", json!("12500.50")),
@@ -515,7 +515,7 @@ fn postal_order_money_item_code_and_optional_email() {
 
 #[test]
 fn postal_order_needs_sender_and_receiver() {
-    let m = load("postal_order.toml");
+    let m = load("postal_collection.toml");
     let e = map_err(&m, &with(finished(), "DienThoai", json!("12345")));
     let tel = e
         .issues
@@ -705,6 +705,6 @@ fn unknown_target_lists_every_target() {
 #[test]
 fn shipped_new_mappings_load_with_their_targets() {
     assert_eq!(load("sync_document.toml").target(), Target::SyncDocument);
-    assert_eq!(load("postal_order.toml").target(), Target::PostalOrder);
+    assert_eq!(load("postal_collection.toml").target(), Target::PostalOrder);
     assert_eq!(load("survey.toml").target(), Target::Survey);
 }

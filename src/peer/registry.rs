@@ -26,6 +26,84 @@ pub struct Takes {
     pub header: HeaderRule,
 }
 
+/// A field of a record's primary item and the values that satisfy a condition on it.
+pub type FieldIs = (&'static str, &'static [&'static str]);
+
+/// A further target of a dossier route that applies only when the dossier's primary item
+/// (what the portal receives) meets a condition, queued at most once per dossier: a postal
+/// order. Declared in its family's folder, set per source under `[sources.triggers]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Trigger {
+    /// Its key under a source's `triggers` (`postal_collection`).
+    pub name: &'static str,
+    /// The family that delivers it.
+    pub family: &'static str,
+    /// The target its mapping renders.
+    pub target: Target,
+    pub operation: &'static str,
+    pub header: HeaderRule,
+    /// Applies when every one of these fields has one of its values...
+    pub when: &'static [FieldIs],
+    /// ...and none of these does.
+    pub unless: &'static [FieldIs],
+    /// Queued once per dossier under this tag.
+    pub once: &'static str,
+    /// A field and value every item it renders carries (to tell its messages from another
+    /// trigger's of the same operation).
+    pub marks: (&'static str, &'static str),
+    /// What undoes it, if anything.
+    pub cancel: Option<CancelRule>,
+}
+
+/// When a trigger's message is undone and with what.
+#[derive(Debug, Clone, Copy)]
+pub struct CancelRule {
+    /// Applies when every one of these fields of the primary item has one of its values.
+    pub when: &'static [FieldIs],
+    pub operation: &'static str,
+    /// Queued once per dossier under this tag, and only after the trigger's own tag was used.
+    pub once: &'static str,
+    /// The cancel's item, from the item the trigger's mapping renders.
+    pub item: fn(&serde_json::Value) -> Option<serde_json::Value>,
+}
+
+impl Trigger {
+    /// Whether `primary` (the dossier's item for the portal) meets the condition.
+    pub fn applies(&self, primary: &serde_json::Value) -> bool {
+        all_match(self.when, primary) && !self.unless.iter().any(|f| one_matches(f, primary))
+    }
+
+    /// Whether `primary` calls for the cancel.
+    pub fn cancels(&self, primary: &serde_json::Value) -> bool {
+        self.cancel.is_some_and(|c| all_match(c.when, primary))
+    }
+
+    /// Whether `item` was rendered by this trigger.
+    pub fn marked(&self, item: &serde_json::Value) -> bool {
+        item.get(self.marks.0).and_then(serde_json::Value::as_str) == Some(self.marks.1)
+    }
+}
+
+fn one_matches((field, values): &FieldIs, item: &serde_json::Value) -> bool {
+    match item.get(*field) {
+        Some(serde_json::Value::String(v)) => values.contains(&v.trim()),
+        Some(serde_json::Value::Number(n)) => values.contains(&n.to_string().as_str()),
+        _ => false,
+    }
+}
+
+fn all_match(fields: &[FieldIs], item: &serde_json::Value) -> bool {
+    fields.iter().all(|f| one_matches(f, item))
+}
+
+/// Every trigger this build knows.
+pub const TRIGGERS: &[Trigger] = vnpost::TRIGGERS;
+
+/// The trigger called `name`.
+pub fn trigger(name: &str) -> Option<&'static Trigger> {
+    TRIGGERS.iter().find(|t| t.name == name)
+}
+
 /// One peer family.
 #[derive(Debug, Clone, Copy)]
 pub struct Family {
@@ -211,8 +289,27 @@ impl PeersConfig {
         }
         if let Some(p) = &self.vnpost {
             let policy = policy_for(vnpost::FAMILY.name);
+            let alerts = store.clone();
             let peer = VnpostPeer::new_in(p, base_dir, policy.timeout())
-                .map_err(|e| format!("peers.vnpost: {e}"))?;
+                .map_err(|e| format!("peers.vnpost: {e}"))?
+                // A cancel refused as too late is recorded on its order, for the operations
+                // view (the peer has logged the alert already).
+                .on_cancel_too_late(move |c| {
+                    let (store, c) = (alerts.clone(), c.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = store
+                            .postal_alert(
+                                &c.order_number,
+                                &c.order_type,
+                                "103: cancel refused as too late; the order stands",
+                                crate::store::now_ms(),
+                            )
+                            .await
+                        {
+                            tracing::warn!(error = %e, "vnpost: the too-late cancel could not be recorded");
+                        }
+                    });
+                });
             built.push(Built {
                 peer: Arc::new(peer),
                 family: &vnpost::FAMILY,

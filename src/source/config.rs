@@ -32,6 +32,12 @@ pub struct SourceConfig {
     /// `sync_document`) and queued for the legacy XML route (`peers.lgsp_sync`).
     #[serde(default)]
     pub sync_document_mapping: Option<PathBuf>,
+    /// Further targets of its dossier records that apply only when the dossier meets the
+    /// trigger's condition, each with its mapping file: `postal_collection` (a dossier
+    /// submitted by post gets a VNPost collection order), `postal_delivery` (a dossier whose
+    /// result goes by post gets a delivery order when processing is finished).
+    #[serde(default)]
+    pub triggers: BTreeMap<String, PathBuf>,
 }
 
 /// Every problem of `[[sources]]` on its own (names, tokens); their mappings and where they go

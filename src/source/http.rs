@@ -39,12 +39,77 @@ pub struct IngestState {
     pub limits: Limits,
     /// Woken after each commit so delivery starts at once.
     pub wake: Arc<Notify>,
+    /// The postal service, whose events of a dossier its local system may read.
+    pub postal: Option<Arc<crate::postal::Postal>>,
 }
 
 pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/ingest/v1/{source}/{kind}", post(ingest))
+        .route(
+            "/api/v1/dossiers/{dossier}/postal",
+            axum::routing::get(dossier_postal),
+        )
         .with_state(state)
+}
+
+/// `GET /api/v1/dossiers/{MaHoSo}/postal`: the postal events of a dossier, for the local system
+/// that registered it (its source's bearer token); 404 for a dossier of another source.
+async fn dossier_postal(
+    State(st): State<IngestState>,
+    axum::extract::Path(dossier): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(source) = token.and_then(|t| st.sources.find_by_token(t)) else {
+        let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    let Some(postal) = &st.postal else {
+        return error(StatusCode::NOT_FOUND, "this instance has no postal service");
+    };
+    match st.store.dossier_source(&dossier).await {
+        Ok(Some(owner)) if owner == source.name => {}
+        Ok(_) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no dossier {dossier} registered by source \"{}\"",
+                    source.name
+                ),
+            )
+        }
+        Err(e) => return unavailable(&e),
+    }
+    match postal.dossier_events(&dossier).await {
+        Ok(events) => {
+            let events: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    json!({
+                        "OrderNumber": e.order_number,
+                        "OrderType": e.order_type,
+                        "StatusCode": e.status_code.to_string(),
+                        "Status": crate::postal::rules::status_text(e.status_code),
+                        "EventTime": e.event_time,
+                        "POSID": e.pos_id,
+                        "ItemCode": e.item_code,
+                        "ReceivedAt": e.received_at,
+                        "Via": e.via,
+                    })
+                })
+                .collect();
+            axum::Json(json!({ "MaHoSo": dossier, "events": events })).into_response()
+        }
+        Err(crate::postal::PostalError::Store(e)) => unavailable(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

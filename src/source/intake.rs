@@ -146,8 +146,34 @@ fn map_record(
     let mut key = String::new();
     let mut at = (None, None);
     for (i, target) in route.targets.iter().enumerate() {
+        // A triggered target (a postal order) applies only when the dossier meets its
+        // condition; otherwise its mapping is not even asked (a dossier not sent by post is
+        // never refused for a postal address).
+        let mut cancel = None;
+        if let (Some(trigger), Some(primary)) = (target.trigger, messages.first()) {
+            let primary: &NewMessage = primary;
+            if trigger.cancels(&primary.item) {
+                cancel = trigger.cancel;
+            } else if !trigger.applies(&primary.item) {
+                continue;
+            }
+        }
         let (item, mapped) = render(&target.mapping, record, vars)
             .map_err(|reason| format!("{}{reason}", target.label))?;
+        if let (Some(trigger), Some(rule)) = (target.trigger, cancel) {
+            let Some(cancel_item) = (rule.item)(&item) else {
+                return Err(format!(
+                    "{}the order cannot be cancelled: its mapping gives no CustomerCode, OrderNumber or OrderType",
+                    target.label
+                ));
+            };
+            let mut m = message(target, &key, cancel_item, at, Vec::new(), false);
+            m.operation = rule.operation.to_string();
+            m.once = Some(rule.once.to_string());
+            m.requires = Some(trigger.once.to_string());
+            messages.push(m);
+            continue;
+        }
         if i == 0 {
             key = mapped.dossier.clone();
             at = (mapped.at.map(|t| t.timestamp_millis()), mapped.source_seq);
@@ -158,7 +184,9 @@ fn map_record(
             .map(|w| format!("{}{w}", target.label))
             .collect();
         warnings.extend(these.iter().cloned());
-        messages.push(message(target, &key, item, at, these, i == 0));
+        let mut m = message(target, &key, item, at, these, i == 0);
+        m.once = target.trigger.map(|t| t.once.to_string());
+        messages.push(m);
     }
     Ok((messages, warnings, key, at))
 }
@@ -200,5 +228,7 @@ fn message(
         mapping_version: (!primary).then(|| target.mapping.version().to_string()),
         header: target.header,
         supersedes: false,
+        once: None,
+        requires: None,
     }
 }

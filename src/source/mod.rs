@@ -65,6 +65,18 @@ impl Sources {
         self.by_name.get(name)
     }
 
+    /// The source whose token `presented` is (each compared in constant time).
+    pub fn find_by_token(&self, presented: &str) -> Option<&Arc<Source>> {
+        let mut found = None;
+        for s in self.by_name.values() {
+            // Every token is compared, so the time taken does not tell which matched.
+            if s.token_matches(presented) && found.is_none() {
+                found = Some(s);
+            }
+        }
+        found
+    }
+
     pub fn len(&self) -> usize {
         self.by_name.len()
     }

@@ -32,6 +32,8 @@ pub struct Target {
     /// Put before this target's rejections and warnings (empty for the primary target), e.g.
     /// `legacy route (sync_document): `.
     pub label: String,
+    /// The condition under which it applies, and its cancel (a postal order); `None`: always.
+    pub trigger: Option<&'static registry::Trigger>,
 }
 
 /// Where one kind of record of one source goes: its targets, the primary first.
@@ -133,6 +135,38 @@ impl Routes {
                     header: takes.header,
                     mapping: Arc::new(mapping),
                     label,
+                    trigger: None,
+                });
+            }
+            for (name, path) in &s.triggers {
+                let trigger = registry::trigger(name).ok_or_else(|| {
+                    anyhow::anyhow!("source {}: triggers.{name}: no such trigger", s.name)
+                })?;
+                let full = resolve_path(base_dir, path);
+                let mapping = Mapping::load(&full).map_err(|e| {
+                    anyhow::anyhow!("source {}: triggers.{name} {}: {e}", s.name, full.display())
+                })?;
+                if mapping.target() != trigger.target {
+                    anyhow::bail!(
+                        "source {}: triggers.{name} {}: its target is not \"{}\"",
+                        s.name,
+                        full.display(),
+                        trigger.target.as_str()
+                    );
+                }
+                let route = table
+                    .entry((s.name.clone(), RecordKind::Dossier))
+                    .or_insert_with(|| Route {
+                        targets: Vec::new(),
+                    });
+                route.targets.push(Target {
+                    peer: trigger.family,
+                    destination: String::new(),
+                    operation: trigger.operation,
+                    header: trigger.header,
+                    mapping: Arc::new(mapping),
+                    label: format!("{name} route: "),
+                    trigger: Some(trigger),
                 });
             }
         }
@@ -149,18 +183,20 @@ impl Routes {
         self.vars.get(source)
     }
 
-    /// The target a queued message went to, for rendering it again.
+    /// The target a queued message (its `item`) went to, for rendering it again.
     pub fn find(
         &self,
         source: &str,
         kind: RecordKind,
         peer: &str,
         operation: &str,
+        item: &serde_json::Value,
     ) -> Option<&Target> {
-        self.get(source, kind)?
-            .targets
-            .iter()
-            .find(|t| t.peer == peer && t.operation == operation)
+        self.get(source, kind)?.targets.iter().find(|t| {
+            t.peer == peer
+                && t.operation == operation
+                && t.trigger.is_none_or(|trigger| trigger.marked(item))
+        })
     }
 }
 
@@ -198,6 +234,32 @@ pub fn check(sources: &[SourceConfig], peers: &PeersConfig, base_dir: &Path) -> 
                     ))
                 }
                 Some(_) => {}
+            }
+        }
+        for (name, path) in &s.triggers {
+            let Some(trigger) = registry::trigger(name) else {
+                let known: Vec<&str> = registry::TRIGGERS.iter().map(|t| t.name).collect();
+                problems.push(format!(
+                    "{at}.triggers.{name}: no such trigger (known: {})",
+                    known.join(", ")
+                ));
+                continue;
+            };
+            let full = resolve_path(base_dir, path);
+            match Mapping::load(&full) {
+                Err(e) => problems.push(format!("{at}.triggers.{name}: {}: {e}", full.display())),
+                Ok(m) if m.target() != trigger.target => problems.push(format!(
+                    "{at}.triggers.{name}: {}: its target is not \"{}\"",
+                    full.display(),
+                    trigger.target.as_str()
+                )),
+                Ok(_) => {}
+            }
+            if !peers.is_configured(trigger.family) {
+                problems.push(format!(
+                    "{at}.triggers.{name}: set, but there is no [peers.{}] to deliver to",
+                    trigger.family
+                ));
             }
         }
     }

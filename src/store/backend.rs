@@ -83,6 +83,7 @@ macro_rules! impl_store {
             begin_write = $begin,
             lock_rows = $lock,
         );
+        $crate::store::postal::impl_postal!(store = $Store, begin_write = $begin);
     };
 }
 

@@ -454,7 +454,7 @@ pub(crate) fn promote_sql(keys: usize) -> String {
     format!(
         "UPDATE outbox SET is_head = TRUE WHERE id IN (\
          SELECT (SELECT o.id FROM outbox o WHERE o.peer = k.column1 AND o.destination = k.column2 \
-                 AND o.dossier = k.column3 AND o.state IN ('pending', 'inflight', 'dead') \
+                 AND o.dossier = k.column3 AND o.state IN ('pending', 'inflight', 'dead', 'held') \
                  ORDER BY o.position LIMIT 1) \
          FROM (VALUES {}) AS k \
          WHERE NOT EXISTS (SELECT 1 FROM outbox h WHERE h.peer = k.column1 \

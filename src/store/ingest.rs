@@ -23,6 +23,9 @@ pub struct Queued {
     pub id: Uuid,
     /// It waits (blocking nothing) for its key's header.
     pub waiting: bool,
+    /// It was queued: false for a message whose `once` tag was already used or whose
+    /// `requires` tag was not (its `id` is then nil).
+    pub queued: bool,
 }
 
 /// A write transaction of the caller's: every way in (ingest, the catalog fan-out, postal
@@ -146,8 +149,9 @@ pub(crate) fn plan_enqueue(
                     ("waiting", false)
                 }
             }
+            HeaderRule::Held => ("held", false),
         };
-        let is_head = state == "pending"
+        let is_head = (state == "pending" || state == "held")
             && active.insert((m.peer.clone(), m.destination.clone(), m.key.clone()));
         out.push(Planned {
             // Time-ordered: new rows go to the end of the primary key's index, so a large
@@ -202,6 +206,78 @@ macro_rules! impl_ingest {
         /// message without a source record or mapping version takes `record`'s, if given.
         /// `source` is noted on the keys it registers.
         async fn enqueue_in(
+            tx: &mut sqlx::Transaction<'static, $Db>,
+            messages: &[$crate::store::NewMessage],
+            record: Option<(uuid::Uuid, &str)>,
+            source: &str,
+            now_ms: i64,
+            peers: &mut Vec<String>,
+        ) -> Result<Vec<$crate::store::Queued>, $crate::store::StoreError> {
+            if messages.iter().all(|m| m.once.is_none() && m.requires.is_none()) {
+                return enqueue_kept(tx, messages, record, source, now_ms, peers).await;
+            }
+            // Tagged messages (rare: postal orders and cancels) are decided one by one, in
+            // order, before anything else, so those not queued take no part in heads.
+            let mut kept = Vec::with_capacity(messages.len());
+            let mut keep = Vec::with_capacity(messages.len());
+            for m in messages {
+                let mut ok = true;
+                if let Some(tag) = &m.requires {
+                    let found: Option<i64> = sqlx::query_scalar(
+                        "SELECT 1 FROM message_once WHERE peer = $1 AND destination = $2 AND dossier = $3 AND tag = $4",
+                    )
+                    .bind(&m.peer)
+                    .bind(&m.destination)
+                    .bind(&m.key)
+                    .bind(tag)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    ok = found.is_some();
+                }
+                if let (true, Some(tag)) = (ok, &m.once) {
+                    let inserted: Option<String> = sqlx::query_scalar(
+                        "INSERT INTO message_once (peer, destination, dossier, tag, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING tag",
+                    )
+                    .bind(&m.peer)
+                    .bind(&m.destination)
+                    .bind(&m.key)
+                    .bind(tag)
+                    .bind(now_ms)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    ok = inserted.is_some();
+                }
+                keep.push(ok);
+                if ok {
+                    kept.push(m.clone());
+                }
+            }
+            let mut queued = enqueue_kept(tx, &kept, record, source, now_ms, peers)
+                .await?
+                .into_iter();
+            Ok(keep
+                .into_iter()
+                .map(|ok| {
+                    if ok {
+                        queued.next().unwrap_or($crate::store::Queued {
+                            id: uuid::Uuid::nil(),
+                            waiting: false,
+                            queued: false,
+                        })
+                    } else {
+                        $crate::store::Queued {
+                            id: uuid::Uuid::nil(),
+                            waiting: false,
+                            queued: false,
+                        }
+                    }
+                })
+                .collect())
+        }
+
+        /// [`enqueue_in`] of messages already decided to be queued.
+        async fn enqueue_kept(
             tx: &mut sqlx::Transaction<'static, $Db>,
             messages: &[$crate::store::NewMessage],
             record: Option<(uuid::Uuid, &str)>,
@@ -484,6 +560,7 @@ macro_rules! impl_ingest {
                 .map(|p| $crate::store::Queued {
                     id: p.id,
                     waiting: p.state == "waiting",
+                    queued: true,
                 })
                 .collect())
         }

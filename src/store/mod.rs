@@ -24,6 +24,7 @@ pub(crate) mod housekeeping;
 pub(crate) mod ingest;
 pub(crate) mod leases;
 pub(crate) mod operator;
+pub(crate) mod postal;
 pub mod postgres;
 pub mod prefill;
 pub(crate) mod rows;
@@ -38,12 +39,17 @@ pub use housekeeping::HousekeepingStore;
 pub use ingest::{IngestStore, Queued, WriteTx};
 pub use leases::LeaseStore;
 pub use operator::OperatorStore;
+pub use postal::{
+    HeaderAt, HeldMessage, PostalApplied, PostalCounts, PostalDecide, PostalDecision, PostalEvent,
+    PostalEventContext, PostalEventRow, PostalMessageRow, PostalOrderState, PostalStore, Release,
+    ReleaseDecide, Released,
+};
 
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
         CatalogStore, DeliveryStore, HousekeepingStore, IngestStore, LeaseStore, OperatorStore,
-        Store,
+        PostalStore, Store,
     };
 }
 
@@ -141,6 +147,10 @@ pub enum HeaderRule {
     Header,
     /// Waits (`waiting`, blocking nothing) until its key's header has been registered.
     AfterHeader,
+    /// Queued `held`: its key's head, so it holds back what comes after it, but not claimed
+    /// until released ([`PostalStore::release_held`]) once its dossier's header has been
+    /// delivered to the portal. A dead-lettered header holds it with it.
+    Held,
 }
 
 /// One message to queue: what any way in (ingest, the catalog fan-out, postal orders, repairs)
@@ -171,6 +181,12 @@ pub struct NewMessage {
     /// are `skipped` as superseded. For whole-state messages where only the latest matters (a
     /// catalog version); never for dossier messages, whose every step counts.
     pub supersedes: bool,
+    /// Queued at most once per (peer, destination, key) with this tag (a dossier's collection
+    /// order): a later message with the same tag is not queued.
+    pub once: Option<String>,
+    /// Queued only when a message of its (peer, destination, key) was queued with this tag
+    /// (a cancel, only for an order that was made).
+    pub requires: Option<String>,
 }
 
 impl NewMessage {
@@ -194,6 +210,8 @@ impl NewMessage {
             mapping_version: None,
             header: HeaderRule::Free,
             supersedes: false,
+            once: None,
+            requires: None,
         }
     }
 
@@ -454,6 +472,7 @@ pub trait Store:
     + HousekeepingStore
     + LeaseStore
     + CatalogStore
+    + PostalStore
     + Send
     + Sync
 {

@@ -219,7 +219,7 @@ macro_rules! impl_operator {
                 lock_keys(&mut *tx, &locks).await?;
                 let n = sqlx::query(
                     "UPDATE outbox SET state = 'skipped', last_error = $1, updated_at = $2, is_head = FALSE \
-                     WHERE id = $3 AND state IN ('dead', 'pending', 'waiting')",
+                     WHERE id = $3 AND state IN ('dead', 'pending', 'waiting', 'held')",
                 )
                 .bind(format!("skipped by operator: {reason}"))
                 .bind(now_ms)

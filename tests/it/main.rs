@@ -21,5 +21,6 @@ mod migration;
 mod multi;
 mod operator;
 mod policy;
+mod postal;
 mod prefill;
 mod store_story;

@@ -218,6 +218,7 @@ pub async fn spawn_app_with(
     let mut http_only = config.clone();
     http_only.peers.dvcqg = None;
     http_only.peers.lgsp_sync = None;
+    http_only.peers.vnpost = None;
     let gateway =
         Gateway::build_with_store(&http_only, &mappings(), ts.store.clone()).expect("gateway");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

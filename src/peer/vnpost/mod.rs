@@ -54,8 +54,9 @@ use uuid::Uuid;
 use crate::peer::classify::{Classified, ClassifyRule};
 use crate::peer::http::Answer;
 use crate::peer::reads::ReadError;
-use crate::peer::registry::Family;
+use crate::peer::registry::{CancelRule, Family, Trigger};
 use crate::peer::{BatchVerdict, ItemVerdict, Peer};
+use crate::store::HeaderRule;
 
 use auth::{AuthError, TokenCache};
 use client::{Call, Endpoints};
@@ -65,8 +66,8 @@ pub use classify::{
 };
 pub use config::{VnpostBaseUrls, VnpostConfig, VnpostEnvironment};
 pub use tracking::{
-    is_feed_id, parse_page, status_name, BadEvent, FieldProblem, TrackingEvent, TrackingPage,
-    FEED_START,
+    is_feed_id, parse_page, parse_pushed, status_name, BadEvent, FieldProblem, TrackingEvent,
+    TrackingPage, FEED_START,
 };
 
 /// The name postal messages are queued under (one destination: `""`).
@@ -87,6 +88,61 @@ pub const FAMILY: Family = Family {
     takes: &[],
     operations: &[OP_ORDER, OP_CANCEL],
 };
+
+/// The order tag of `order_type` (`"1"` collection, `"2"` delivery): a dossier's order of a
+/// type is queued once under it.
+pub fn order_tag(order_type: &str) -> String {
+    format!("postal_order_{order_type}")
+}
+
+/// Dossier statuses that end a dossier before its result (refused at reception, withdrawn,
+/// processing stopped, codes.md): no collection order is made for them, and one already made
+/// is cancelled.
+const ENDED_EARLY: &[&str] = &["3", "7", "8"];
+
+/// When orders are made (vnpost.md): a collection order (`OrderType "1"`) for a dossier
+/// submitted by post (`KenhThucHien "3"`), cancelled when the dossier is refused, withdrawn or
+/// stopped before the postman collects it; a delivery order (`OrderType "2"`) for a dossier whose
+/// result goes by post (`HinhThuc "1"`) when it reaches status `"9"`. Both wait (`held`) until
+/// the dossier's header is at the portal.
+pub const TRIGGERS: &[Trigger] = &[
+    Trigger {
+        name: "postal_collection",
+        family: PEER_VNPOST,
+        target: crate::mapping::Target::PostalOrder,
+        operation: OP_ORDER,
+        header: HeaderRule::Held,
+        when: &[("KenhThucHien", &["3"])],
+        unless: &[("TrangThaiHoSo", ENDED_EARLY)],
+        once: "postal_order_1",
+        marks: ("OrderType", "1"),
+        cancel: Some(CancelRule {
+            when: &[("KenhThucHien", &["3"]), ("TrangThaiHoSo", ENDED_EARLY)],
+            operation: OP_CANCEL,
+            once: "postal_cancel_1",
+            item: cancel_of,
+        }),
+    },
+    Trigger {
+        name: "postal_delivery",
+        family: PEER_VNPOST,
+        target: crate::mapping::Target::PostalOrder,
+        operation: OP_ORDER,
+        header: HeaderRule::Held,
+        when: &[("HinhThuc", &["1"]), ("TrangThaiHoSo", &["9"])],
+        unless: &[],
+        once: "postal_order_2",
+        marks: ("OrderType", "2"),
+        cancel: None,
+    },
+];
+
+/// The cancel item of a rendered order.
+fn cancel_of(order: &Value) -> Option<Value> {
+    let customer = order.get("CustomerCode")?.as_str()?;
+    let (number, kind) = order_key(order)?;
+    cancel_item(customer, number, kind).ok()
+}
 
 /// What can go wrong outside [`Peer::send`] (which answers with verdicts instead).
 #[derive(Debug, thiserror::Error)]

@@ -242,6 +242,31 @@ pub fn parse_page(body: &[u8], last_id: &str, page_size: u32) -> Result<Tracking
     })
 }
 
+/// Reads the body of a push (`/callbacks/vnpost`): a JSON array of the feed's event objects,
+/// in any order. `Err` when the body as a whole is not such an array.
+pub fn parse_pushed(body: &[u8]) -> Result<(Vec<TrackingEvent>, Vec<BadEvent>), String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("push body is not JSON ({} bytes): {e}", body.len()))?;
+    let Value::Array(docs) = value else {
+        return Err("push body is not a JSON array of events".into());
+    };
+    let mut events = Vec::with_capacity(docs.len());
+    let mut bad = Vec::new();
+    for (index, doc) in docs.iter().enumerate() {
+        // Pushed events come in no feed order: any id above the feed's start is taken.
+        match read_event(doc, FEED_START) {
+            Ok(event) => events.push(event),
+            Err((id, problems)) => bad.push(BadEvent {
+                index,
+                id,
+                problems,
+                raw: doc.clone(),
+            }),
+        }
+    }
+    Ok((events, bad))
+}
+
 /// One event, or its readable id and every problem.
 fn read_event(
     doc: &Value,

@@ -1,0 +1,361 @@
+//! The postal service end to end, on both stores, against the portal and VNPost simulators
+//! over real sockets: orders made by the routes' triggers and held until the dossier's header
+//! is at the portal; tracking read by poll and by signed push, each event applied once;
+//! forward-only status; steps at the portal (a delivery as status "10" after "9"); cancels; the
+//! local system's read route; unplaceable addresses refused precisely.
+
+use std::sync::Arc;
+
+use lienthong::outbox::Lane;
+use lienthong::peer::vnpost::{VnpostPeer, OP_CANCEL, OP_ORDER};
+use lienthong::postal::{Postal, Quiet};
+use lienthong::sim::vnpost::{self as vsim, VnpostSim, VnpostSimSettings};
+use lienthong::sim::EventKind;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{self, TestApp, TestStore};
+
+const SECRET: &str = "vnpost-push-secret";
+
+struct PostalApp {
+    app: TestApp,
+    vnpost: VnpostSim,
+    postal: Postal,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl PostalApp {
+    async fn new(ts: TestStore) -> Self {
+        let stop = CancellationToken::new();
+        let vnpost = VnpostSim::new(VnpostSimSettings::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(vsim::serve(listener, vnpost.clone(), stop.clone()));
+        let peers: lienthong::peer::registry::PeersConfig = toml::from_str(
+            &vsim::peers_toml(addr, vnpost.settings()).replace("[peers.vnpost]", "[vnpost]"),
+        )
+        .expect("peers toml");
+        let maps = support::mappings();
+        let app = support::spawn_app_with(ts, Default::default(), |c| {
+            c.peers.vnpost = peers.vnpost.clone();
+            c.postal.callback_secret = Some(SECRET.to_string().into());
+            let s = &mut c.sources[0];
+            for (k, v) in [
+                ("CustomerCode", "C00330117"),
+                (
+                    "DonViXuLy",
+                    "Trung tâm Phục vụ hành chính công xã Quảng Phú",
+                ),
+                (
+                    "DiaChiDonVi",
+                    "Trụ sở Ủy ban nhân dân xã Quảng Phú, thôn Trung",
+                ),
+                ("DienThoaiDonVi", "02373912468"),
+                ("MaTinhBuuChinh", "40"),
+                ("MaHuyenBuuChinh", "4016"),
+            ] {
+                s.vars.insert(k.into(), v.into());
+            }
+            s.triggers.insert(
+                "postal_collection".into(),
+                maps.join("vendor-a/postal_collection.toml"),
+            );
+            s.triggers.insert(
+                "postal_delivery".into(),
+                maps.join("vendor-a/postal_delivery.toml"),
+            );
+        })
+        .await;
+        let postal = Postal::from_config(
+            app.store.clone(),
+            &app.config.peers,
+            &app.config.postal,
+            &maps,
+            |n| app.config.policy_for(n),
+        )
+        .expect("postal builds");
+        PostalApp {
+            app,
+            vnpost,
+            postal,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    fn vnpost_lane(&self) -> Lane {
+        let policy = self.app.config.policy_for("vnpost");
+        let peer = VnpostPeer::new(
+            self.app.config.peers.vnpost.as_ref().unwrap(),
+            policy.timeout(),
+        )
+        .unwrap();
+        Lane::new(
+            self.app.store.clone(),
+            Arc::new(peer),
+            vec![OP_ORDER.into(), OP_CANCEL.into()],
+            policy,
+            "test".into(),
+            Arc::new(Notify::new()),
+        )
+        .unwrap()
+    }
+
+    /// Delivers everything due to the portal, releases held orders, delivers them to VNPost.
+    async fn settle(&self) {
+        self.app.drain(&self.app.lane("test", None)).await;
+        self.postal.release().await.expect("release");
+        self.app.drain(&self.vnpost_lane()).await;
+        self.app.drain(&self.app.lane("test", None)).await;
+    }
+
+    async fn count(&self, operation: &str, state: &str) -> i64 {
+        self.app.count(operation, state).await
+    }
+}
+
+fn dossier(code: &str, channel: &str, status: &str, by_post: u8, commune: &str) -> Value {
+    json!({
+        "MaHoSo": code,
+        "MaThuTucLocal": "TTHC-TH-0412",
+        "TenThuTuc": "Cấp giấy phép xây dựng đối với nhà ở riêng lẻ",
+        "TrichYeu": "Xin cấp phép xây dựng nhà ở riêng lẻ",
+        "NguoiNop": "Nguyễn Thị Hoa",
+        "SoGiayTo": "038186001234",
+        "DienThoai": "0912345678",
+        "Email": "hoa.nt@example.com",
+        "DiaChi": "Thôn Đông, xã Quảng Phú",
+        "MaTinh": "38",
+        "MaXa": commune,
+        "LoaiNguoiNop": "CD",
+        "KenhNop": channel,
+        "NgayNop": "2026-11-05 08:20:00",
+        "NgayNhan": "2026-11-05 08:31:00",
+        "HanTra": "2026-11-19 17:00:00",
+        "NgayXong": if status == "XONG" { json!("2026-11-12 16:20:00") } else { Value::Null },
+        "TinhTrang": status,
+        "NhanKetQuaQuaBuuDien": by_post,
+        "CoSoHoa": 0,
+        "PhongXuLy": "Phòng Kinh tế",
+        "CapNhatLuc": "2026-11-12 16:20:07.481",
+        "BoSung": [],
+        "LePhi": []
+    })
+}
+
+#[tokio::test]
+async fn a_collection_order_waits_for_the_header_and_collection_becomes_a_step_once() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let p = PostalApp::new(ts).await;
+        let code = "000.00.56.H56-261113-0021";
+        let (status, body) = p
+            .app
+            .post(
+                "dossiers",
+                &json!([dossier(code, "BUU_CHINH", "DA_NHAN", 0, "16012")]),
+            )
+            .await;
+        assert_eq!(status, 202, "{name}: {body}");
+        assert_eq!(body["rejected"], json!([]), "{name}");
+        assert_eq!(
+            p.count(OP_ORDER, "held").await,
+            1,
+            "{name}: the order is held"
+        );
+
+        // The header is not at the portal yet: the order stays held.
+        let r = p.postal.release().await.unwrap();
+        assert_eq!((r.released, r.held), (0, 1), "{name}");
+        assert_eq!(p.vnpost.order_count(), 0, "{name}");
+
+        p.settle().await;
+        assert!(
+            p.vnpost.order(code, "1").is_some(),
+            "{name}: ordered after the header"
+        );
+        let order_calls: Vec<_> = p
+            .vnpost
+            .calls()
+            .into_iter()
+            .filter(|c| c.endpoint == "order")
+            .collect();
+        assert_eq!(order_calls.len(), 1, "{name}");
+
+        // The local system sends the dossier again (an update): no second order.
+        let (status, _) = p
+            .app
+            .post(
+                "dossiers",
+                &json!([dossier(code, "BUU_CHINH", "DANG_XU_LY", 0, "16012")]),
+            )
+            .await;
+        assert_eq!(status, 202);
+        p.settle().await;
+        assert_eq!(
+            p.count(OP_ORDER, "delivered").await + p.count(OP_ORDER, "held").await,
+            1,
+            "{name}: one order per dossier"
+        );
+
+        // The postman collects: one step at the portal, however often the event comes.
+        let codes = p.vnpost.advance_to_end(code, "1").unwrap();
+        assert_eq!(codes, vec![2, 4, 6], "{name}");
+        p.vnpost.repeat_last(code, "1").unwrap();
+        let report = p.postal.poll(&Quiet).await.unwrap();
+        assert_eq!(
+            report.applied.new, 4,
+            "{name}: created, 2, 4, 6: {report:?}"
+        );
+        assert_eq!(report.applied.duplicate, 1, "{name}: the repeat");
+        assert_eq!(report.applied.queued, 1, "{name}: one step");
+        p.settle().await;
+        let steps: Vec<_> = p
+            .app
+            .sim
+            .events(code)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Step)
+            .collect();
+        assert_eq!(steps.len(), 1, "{name}: {steps:?}");
+        assert_eq!(steps[0].status, "4", "{name}: the dossier's current status");
+
+        // The same events pushed (signed) and polled again: applied once.
+        let feed = p.vnpost.feed();
+        let (status, answer) = p
+            .vnpost
+            .push(
+                &format!("{}/callbacks/vnpost", p.app.base),
+                SECRET,
+                &feed,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{name}: {answer}");
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["received"], 5, "{name}");
+        assert_eq!(answer["new"], 0, "{name}");
+        let again = p.postal.poll(&Quiet).await.unwrap();
+        assert_eq!(again.applied.new, 0, "{name}");
+        assert_eq!(
+            p.count("CapNhatTienDoHoSoMC", "delivered").await,
+            1,
+            "{name}"
+        );
+
+        let views = p.postal.orders(Some(code), None, 10).await.unwrap();
+        assert_eq!(views.len(), 1, "{name}");
+        assert_eq!(views[0].state, "collected", "{name}: {views:?}");
+        assert_eq!(views[0].events, 4, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_reaches_the_portal_as_status_10_after_9_and_later_events_change_nothing() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let p = PostalApp::new(ts).await;
+        let code = "000.00.56.H56-261105-0007";
+        // Received (no order yet: the result is not ready), then finished: the delivery order.
+        p.app
+            .post(
+                "dossiers",
+                &json!([dossier(code, "TRUC_TIEP", "DA_NHAN", 1, "16012")]),
+            )
+            .await;
+        p.settle().await;
+        assert_eq!(p.vnpost.order_count(), 0, "{name}: nothing to deliver yet");
+        p.app
+            .post(
+                "dossiers",
+                &json!([dossier(code, "TRUC_TIEP", "XONG", 1, "16012")]),
+            )
+            .await;
+        p.settle().await;
+        let order = p.vnpost.order(code, "2").expect("delivery order");
+        assert_eq!(order.order["ReceiverName"], "Nguyễn Thị Hoa", "{name}");
+        assert_eq!(order.order["SenderDistrict"], "4016", "{name}");
+
+        assert_eq!(
+            p.vnpost.advance_to_end(code, "2").unwrap(),
+            vec![6, 10, 12, 14]
+        );
+        let report = p.postal.poll(&Quiet).await.unwrap();
+        assert_eq!(
+            report.applied.queued, 2,
+            "{name}: taken for delivery, delivered"
+        );
+        p.settle().await;
+        let events = p.app.sim.events(code);
+        let statuses: Vec<(EventKind, String)> = events
+            .iter()
+            .map(|e| (e.kind.clone(), e.status.clone()))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (EventKind::Create, "2".into()),
+                (EventKind::Update, "9".into()),
+                (EventKind::Step, "9".into()),
+                (EventKind::Step, "10".into()),
+            ],
+            "{name}"
+        );
+        let delivered = p.app.sim.dossier(code).unwrap();
+        assert_eq!(delivered["TrangThaiHoSo"], "10", "{name}: {delivered}");
+
+        // A repeat, a late lower code and a failure after the delivery change nothing.
+        p.vnpost.repeat_last(code, "2").unwrap();
+        p.vnpost.publish_code(code, "2", 12).unwrap();
+        p.vnpost.publish_code(code, "2", 15).unwrap();
+        let report = p.postal.poll(&Quiet).await.unwrap();
+        assert_eq!(report.applied.duplicate, 1, "{name}");
+        assert_eq!(report.applied.new, 2, "{name}: kept, as raw events");
+        assert_eq!(report.applied.changed, 0, "{name}");
+        assert_eq!(report.applied.queued, 0, "{name}");
+        let view = &p.postal.orders(Some(code), None, 10).await.unwrap()[0];
+        assert_eq!(view.state, "delivered", "{name}: {view:?}");
+        assert!(view.alert.is_none(), "{name}");
+        assert_eq!(view.waybill.as_deref(), Some(order.item_code.as_str()));
+
+        // The local system reads its dossier's postal events with its token.
+        let url = format!("{}/api/v1/dossiers/{code}/postal", p.app.base);
+        let r = p
+            .app
+            .client
+            .get(&url)
+            .bearer_auth(support::TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        let body: Value = r.json().await.unwrap();
+        let codes: Vec<&str> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["StatusCode"].as_str().unwrap())
+            .collect();
+        let mut codes = codes;
+        codes.sort_unstable();
+        // Every distinct event once (the repeated 14 is the same event), in text order.
+        assert_eq!(
+            codes,
+            vec!["1", "10", "12", "12", "14", "15", "6"],
+            "{name}"
+        );
+        let r = p.app.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{name}: no token");
+        let r = p
+            .app
+            .client
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{name}");
+    }
+}
