@@ -224,7 +224,7 @@ macro_rules! impl_ingest {
                 let mut ok = true;
                 if let Some(tag) = &m.requires {
                     let found: Option<i64> = sqlx::query_scalar(
-                        "SELECT 1 FROM message_once WHERE peer = $1 AND destination = $2 AND dossier = $3 AND tag = $4",
+                        "SELECT CAST(1 AS BIGINT) FROM message_once WHERE peer = $1 AND destination = $2 AND dossier = $3 AND tag = $4",
                     )
                     .bind(&m.peer)
                     .bind(&m.destination)

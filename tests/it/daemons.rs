@@ -68,6 +68,29 @@ impl Daemon {
         d
     }
 
+    /// Starts an instance with the config `text` makes for its port (its own `[server] listen`
+    /// is added).
+    pub fn start_text(dir: &Path, name: &str, text: impl FnOnce(u16) -> String) -> Daemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let text = text(port).replace(
+            "[server]\n",
+            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+        );
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let mut d = Daemon {
+            child: None,
+            config,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        d.spawn();
+        d
+    }
+
     fn spawn(&mut self) {
         self.child = Some(
             Command::new(env!("CARGO_BIN_EXE_lienthong"))

@@ -359,3 +359,366 @@ async fn a_delivery_reaches_the_portal_as_status_10_after_9_and_later_events_cha
         assert_eq!(r.status(), 401, "{name}");
     }
 }
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_and_stale_pushes_are_refused_and_store_nothing() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let p = PostalApp::new(ts).await;
+        let code = "000.00.56.H56-261113-0031";
+        p.app
+            .post(
+                "dossiers",
+                &json!([dossier(code, "BUU_CHINH", "DA_NHAN", 0, "16012")]),
+            )
+            .await;
+        p.settle().await;
+        p.vnpost.advance_to_end(code, "1").unwrap();
+        let feed = p.vnpost.feed();
+        let url = format!("{}/callbacks/vnpost", p.app.base);
+
+        let (status, _) = p
+            .vnpost
+            .push(&url, "not-the-secret", &feed, None)
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{name}: wrong secret");
+        let stale = chrono::Utc::now().timestamp() - 301;
+        let (status, _) = p
+            .vnpost
+            .push(&url, SECRET, &feed, Some(stale))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{name}: stale");
+        let ahead = chrono::Utc::now().timestamp() + 301;
+        let (status, _) = p
+            .vnpost
+            .push(&url, SECRET, &feed, Some(ahead))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{name}: from the future");
+        let r = p
+            .app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&feed).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{name}: unsigned");
+        let counts = p.postal.counts().await.unwrap();
+        assert_eq!(counts.events, 0, "{name}: nothing stored");
+        assert_eq!(p.count("CapNhatTienDoHoSoMC", "pending").await, 0, "{name}");
+
+        // Signed and on time: stored before the answer; the step follows.
+        let (status, answer) = p.vnpost.push(&url, SECRET, &feed, None).await.unwrap();
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(
+            p.postal.counts().await.unwrap().events,
+            feed.len() as i64,
+            "{name}"
+        );
+        p.settle().await;
+        assert_eq!(
+            p.count("CapNhatTienDoHoSoMC", "delivered").await,
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_address_the_postal_table_cannot_place_is_refused_by_name_only_when_sent_by_post() {
+    let p = PostalApp::new(support::sqlite().await).await;
+    let (status, body) = p
+        .app
+        .post(
+            "dossiers",
+            &json!([
+                dossier(
+                    "000.00.56.H56-261113-0041",
+                    "BUU_CHINH",
+                    "DA_NHAN",
+                    0,
+                    "99999"
+                ),
+                dossier(
+                    "000.00.56.H56-261113-0042",
+                    "TRUC_TIEP",
+                    "DA_NHAN",
+                    0,
+                    "99999"
+                ),
+            ]),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{body}");
+    assert_eq!(rejected[0]["index"], 0);
+    let reason = rejected[0]["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with("postal_collection route: ")
+            && reason.contains("SenderProvince")
+            && reason.contains("99999"),
+        "{reason}"
+    );
+    // The dossier not sent by post is not asked about its postal area.
+    assert_eq!(body["accepted"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(p.app.store.quarantine_count().await.unwrap(), 1);
+    assert_eq!(p.count(OP_ORDER, "held").await, 0);
+}
+
+#[tokio::test]
+async fn a_withdrawal_before_pickup_cancels_and_after_pickup_sends_no_cancel() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let p = PostalApp::new(ts).await;
+        let (early, late) = ("000.00.56.H56-261113-0051", "000.00.56.H56-261113-0052");
+        p.app
+            .post(
+                "dossiers",
+                &json!([
+                    dossier(early, "BUU_CHINH", "DA_NHAN", 0, "16012"),
+                    dossier(late, "BUU_CHINH", "DA_NHAN", 0, "14758"),
+                ]),
+            )
+            .await;
+        p.settle().await;
+        assert_eq!(p.vnpost.order_count(), 2, "{name}");
+        // The late one is collected (tracking read), then both are withdrawn.
+        p.vnpost.advance_to_end(late, "1").unwrap();
+        p.postal.poll(&Quiet).await.unwrap();
+        let (status, body) = p
+            .app
+            .post(
+                "dossiers",
+                &json!([
+                    dossier(early, "BUU_CHINH", "RUT", 0, "16012"),
+                    dossier(late, "BUU_CHINH", "RUT", 0, "14758"),
+                ]),
+            )
+            .await;
+        assert_eq!(
+            (status, &body["rejected"]),
+            (202, &json!([])),
+            "{name}: {body}"
+        );
+        p.settle().await;
+        assert!(
+            p.vnpost.order(early, "1").unwrap().cancelled,
+            "{name}: cancelled"
+        );
+        assert!(!p.vnpost.order(late, "1").unwrap().cancelled, "{name}");
+        let cancels: Vec<_> = p
+            .vnpost
+            .calls()
+            .into_iter()
+            .filter(|c| c.endpoint == "cancel")
+            .collect();
+        assert_eq!(
+            cancels.len(),
+            1,
+            "{name}: no cancel for the collected order"
+        );
+        assert_eq!(p.count(OP_CANCEL, "skipped").await, 1, "{name}");
+        let view = &p.postal.orders(Some(early), None, 10).await.unwrap()[0];
+        assert_eq!(
+            view.cancel_state.as_deref(),
+            Some("delivered"),
+            "{name}: {view:?}"
+        );
+        // Withdrawn again: no second cancel.
+        p.app
+            .post(
+                "dossiers",
+                &json!([dossier(early, "BUU_CHINH", "RUT", 0, "16012")]),
+            )
+            .await;
+        p.settle().await;
+        assert_eq!(
+            p.count(OP_CANCEL, "delivered").await + p.count(OP_CANCEL, "skipped").await,
+            2,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_of_orders_the_gateway_did_not_make_are_kept_and_reported() {
+    let p = PostalApp::new(support::sqlite().await).await;
+    let mut order = json!({
+        "CustomerCode": "C00330117", "OrderNumber": "000.00.56.H56-261101-0099", "OrderType": "2",
+        "CODAmount": "0", "SenderName": "Bưu cục", "SenderAddress": "Thanh Hóa",
+        "SenderTel": "02373912468", "SenderProvince": "40", "SenderDistrict": "4016",
+        "ReceiverName": "Lê Văn Tâm", "ReceiverAddress": "Thôn Bắc", "ReceiverTel": "0912345679",
+        "ReceiverProvince": "40", "ReceiverDistrict": "4016"
+    });
+    assert_eq!(p.vnpost.place(order.clone()), "100");
+    order["OrderType"] = json!("1");
+    assert_eq!(p.vnpost.place(order), "100");
+    let report = p.postal.poll(&Quiet).await.unwrap();
+    assert_eq!((report.applied.new, report.applied.unknown), (2, 2));
+    assert_eq!(
+        report.applied.queued, 0,
+        "no step for a dossier we do not know"
+    );
+    let unknown = p.postal.unknown(10).await.unwrap();
+    assert_eq!(unknown.len(), 2);
+    assert!(unknown
+        .iter()
+        .all(|e| e.effect == "unknown_order" && e.known == 0));
+    let r = p
+        .app
+        .client
+        .get(format!("{}/admin/postal/unknown", p.app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "admin routes need the token");
+}
+
+/// The daemon polls the tracking feed in small pages every second and is killed (SIGKILL) again
+/// and again while it does; at the end every event of the feed is stored once and every
+/// collection is one step at the portal.
+async fn tracking_survives_kills(store_url: &str, backend: &str) {
+    use crate::daemons::Daemon;
+    let dir = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    let portal = lienthong::sim::Simulator::new(Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let portal_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(lienthong::sim::serve(
+        listener,
+        portal.clone(),
+        stop.clone(),
+    ));
+    let vnpost = VnpostSim::new(VnpostSimSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnpost_addr = listener.local_addr().unwrap();
+    tokio::spawn(vsim::serve(listener, vnpost.clone(), stop.clone()));
+    let maps = support::mappings();
+    let text = |_port: u16| {
+        support::test_config_text(store_url, &portal_base)
+            .replace("[delivery]\n", "[delivery]\nlease_seconds = 2\n")
+            .replace(
+            "vars = { DonViXuLy = \"Trung tâm Phục vụ hành chính công tỉnh\" }",
+            "vars = { DonViXuLy = \"Trung tâm Phục vụ hành chính công tỉnh\", CustomerCode = \"C00330117\", \
+             DiaChiDonVi = \"Thôn Trung\", DienThoaiDonVi = \"02373912468\", MaTinhBuuChinh = \"40\", \
+             MaHuyenBuuChinh = \"4016\" }",
+        ) + &format!(
+            "[sources.triggers]\npostal_collection = \"{}\"\n{}\n[postal]\npage_size = 3\nrelease_every_ms = 100\n\
+             [schedules]\npostal_poll = \"* * * * * *\"\n",
+            maps.join("vendor-a/postal_collection.toml").display(),
+            vsim::peers_toml(vnpost_addr, vnpost.settings()),
+        )
+    };
+    let client = reqwest::Client::new();
+    let mut daemon = Daemon::start_text(dir.path(), "postal", text);
+    daemon.healthy(&client).await;
+
+    let n = 80;
+    let codes: Vec<String> = (0..n)
+        .map(|i| format!("000.00.56.H56-261113-{:04}", 100 + i))
+        .collect();
+    let records: Vec<Value> = codes
+        .iter()
+        .map(|c| dossier(c, "BUU_CHINH", "DA_NHAN", 0, "16012"))
+        .collect();
+    let r = client
+        .post(format!("{}/ingest/v1/tinh/dossiers", daemon.base))
+        .bearer_auth(support::TOKEN)
+        .json(&records)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{backend}");
+    let started = std::time::Instant::now();
+    while vnpost.order_count() < n {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{backend}: orders not all made"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Events keep coming while it is killed, again and again, at moments that fall inside
+    // and between its polls (page_size 3: each poll is many pages).
+    for (i, part) in codes.chunks(n / 8).enumerate() {
+        for c in part {
+            vnpost.advance_to_end(c, "1").unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(900 + 170 * i as u64)).await;
+        daemon.kill();
+        daemon.restart();
+        daemon.healthy(&client).await;
+    }
+    let feed = vnpost.feed().len();
+    assert_eq!(feed, n * 4, "{backend}");
+    let store = lienthong::store::open(store_url, 2).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let counts = store.postal_counts("vnpost").await.unwrap();
+        let steps = codes
+            .iter()
+            .map(|c| {
+                portal
+                    .events(c)
+                    .iter()
+                    .filter(|e| e.kind == EventKind::Step)
+                    .count()
+            })
+            .sum::<usize>();
+        if counts.events as usize == feed && steps == n {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 90,
+            "{backend}: {} of {feed} events stored, {steps} of {n} steps at the portal",
+            counts.events
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    daemon.kill();
+    for c in &codes {
+        let steps: Vec<_> = portal
+            .events(c)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Step)
+            .collect();
+        assert_eq!(
+            steps.len(),
+            1,
+            "{backend}: {c}: one collection step, {steps:?}"
+        );
+        let events = store.postal_events(c, Some("1")).await.unwrap();
+        let codes: Vec<i64> = events.iter().map(|e| e.status_code).collect();
+        assert_eq!(codes, vec![1, 2, 4, 6], "{backend}: {c}");
+    }
+    let cursor = store
+        .postal_cursor("vnpost_tracking")
+        .await
+        .unwrap()
+        .unwrap();
+    let last = vnpost.feed().last().unwrap()["_id"]["$oid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(cursor, last, "{backend}");
+}
+
+#[tokio::test]
+async fn the_tracking_cursor_survives_sigkill_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("lienthong.db").display());
+    tracking_survives_kills(&url, "sqlite").await;
+}
+
+#[tokio::test]
+async fn the_tracking_cursor_survives_sigkill_on_postgres() {
+    let Some(pg) = support::postgres().await else {
+        return;
+    };
+    tracking_survives_kills(&pg.url(), "postgres").await;
+}
