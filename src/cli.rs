@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, EXIT_CONFIG};
 
 mod catalog;
+mod postal;
 
 #[derive(Parser)]
 #[command(
@@ -90,6 +91,13 @@ pub enum Command {
         config: ConfigPath,
         #[command(subcommand)]
         action: catalog::CatalogAction,
+    },
+    /// Postal orders and tracking: orders, show, poll, cancel, unknown, status.
+    Postal {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[command(subcommand)]
+        action: postal::PostalAction,
     },
     /// Inspect and repair the outbox.
     Outbox {
@@ -341,6 +349,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Catalog { config, action } => {
             let cfg = Config::load(Some(&config.path))?;
             catalog::run(&cfg, action).await
+        }
+        Command::Postal { config, action } => {
+            let cfg = Config::load(Some(&config.path))?;
+            postal::run(&cfg, &base_dir(&config.path), action).await
         }
         Command::Outbox { config, action } => {
             let cfg = Config::load(Some(&config.path))?;

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::sim::commune as communes;
 
 mod catalog;
+mod postal;
 use crate::sim::local::{generate, LocalDataset};
 use crate::sim::{EventKind, FaultRates, SimSettings, Simulator};
 
@@ -98,6 +99,8 @@ pub struct DemoReport {
     pub timed_out: bool,
     /// The catalog part: pull, fan-out to the simulated communes.
     pub catalog: Option<catalog::CatalogReport>,
+    /// The postal part: orders, tracking by push and poll, steps at the portal.
+    pub postal: Option<postal::PostalReport>,
 }
 
 impl DemoReport {
@@ -127,6 +130,7 @@ impl DemoReport {
                 .catalog
                 .as_ref()
                 .is_some_and(catalog::CatalogReport::ok)
+            && self.postal.as_ref().is_some_and(postal::PostalReport::ok)
             && self.missed_invalid.is_empty()
             && self.wrongly_rejected.is_empty()
             && self.dead.is_empty()
@@ -289,11 +293,15 @@ impl fmt::Display for DemoReport {
             write!(f, "{c}")?;
             writeln!(f)?;
         }
+        if let Some(p) = &self.postal {
+            write!(f, "{p}")?;
+            writeln!(f)?;
+        }
         writeln!(
             f,
             "  result: {}",
             if self.ok() {
-                "every valid dossier and step reached the portal, in order; every invalid one was rejected with a reason; every commune holds the latest catalog"
+                "every valid dossier and step reached the portal, in order; every invalid one was rejected with a reason; every commune holds the latest catalog; every postal order was made once and tracked into the dossier"
             } else {
                 "FAILED (see above)"
             }
@@ -332,6 +340,7 @@ fn demo_config(
     sim_base: &str,
     sim: &SimSettings,
     communes: &str,
+    vnpost: &str,
 ) -> anyhow::Result<Config> {
     let maps = mappings_dir()
         .canonicalize()
@@ -365,6 +374,23 @@ dossier_mapping = "{maps}/vendor-a/dossier.toml"
 step_mapping = "{maps}/vendor-a/step.toml"
 vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công tỉnh" }}
 
+# A commune's system whose dossiers may go by post: its dossier route also makes VNPost
+# collection and delivery orders.
+[[sources]]
+name = "{postal_source}"
+token = "{postal_token}"
+dossier_mapping = "{maps}/vendor-a/dossier.toml"
+step_mapping = "{maps}/vendor-a/step.toml"
+vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công xã Quảng Phú", CustomerCode = "C00330117", DiaChiDonVi = "Trụ sở Ủy ban nhân dân xã Quảng Phú, thôn Trung, xã Quảng Phú", DienThoaiDonVi = "02373912468", EmailDonVi = "motcua.quangphu@example.com", MaTinhBuuChinh = "40", MaHuyenBuuChinh = "4016" }}
+[sources.triggers]
+postal_collection = "{maps}/vendor-a/postal_collection.toml"
+postal_delivery = "{maps}/vendor-a/postal_delivery.toml"
+
+[postal]
+release_every_ms = 200
+callback_secret = "{push_secret}"
+
+{vnpost}
 [catalog]
 rate_per_second = 0
 concurrency = 8
@@ -377,6 +403,9 @@ backoff_initial_ms = 100
 backoff_cap_ms = 1000
 "#,
         maps = maps.display(),
+        postal_source = postal::SOURCE,
+        postal_token = postal::TOKEN,
+        push_secret = postal::PUSH_SECRET,
         dst = sim.dstcode,
         user = sim.username,
         pass = sim.password,
@@ -427,11 +456,20 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
         communes.clone(),
         shutdown.clone(),
     ));
+    let vnpost = crate::sim::vnpost::VnpostSim::default();
+    let vnpost_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let vnpost_addr = vnpost_listener.local_addr()?;
+    tokio::spawn(crate::sim::vnpost::serve(
+        vnpost_listener,
+        vnpost.clone(),
+        shutdown.clone(),
+    ));
     let cfg = demo_config(
         &store_url,
         &sim_base,
         &settings,
         &communes::peers_toml(commune_addr, &communes.names(), COMMUNE_SECRET),
+        &crate::sim::vnpost::peers_toml(vnpost_addr, vnpost.settings()),
     )?;
     let gateway = Gateway::build(&cfg, dir.path()).await?;
     let store = gateway.store.clone();
@@ -540,6 +578,24 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
             catalog_service,
             &sim,
             &communes,
+            Duration::from_secs(opts.timeout_secs),
+        )
+        .await?,
+    );
+    let postal_service = crate::postal::Postal::from_config(
+        store.clone(),
+        &cfg.peers,
+        &cfg.postal,
+        dir.path(),
+        |name| cfg.policy_for(name),
+    )?;
+    report.postal = Some(
+        postal::run(
+            &base,
+            &postal_service,
+            &sim,
+            &vnpost,
+            opts.seed,
             Duration::from_secs(opts.timeout_secs),
         )
         .await?,
