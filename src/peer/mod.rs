@@ -15,5 +15,6 @@ pub mod lgsp_sync;
 pub mod reads;
 pub mod registry;
 pub mod vnpost;
+pub mod webhook;
 
 pub use crate::outbox::peer::{BatchVerdict, ItemVerdict, Peer, Request};

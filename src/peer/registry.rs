@@ -13,6 +13,7 @@ use super::commune::{self, CommuneConfig, CommunePeer};
 use super::dvcqg::{self, DvcqgConfig, DvcqgPeer};
 use super::lgsp_sync::{self, LgspSyncConfig, LgspSyncPeer};
 use super::vnpost::{self, VnpostConfig, VnpostPeer};
+use super::webhook::{self, WebhookConfig, WebhookPeer};
 use super::Peer;
 use crate::mapping::Target;
 use crate::outbox::config::{DeliveryConfig, PolicyOverride};
@@ -122,6 +123,7 @@ pub const FAMILIES: &[Family] = &[
     lgsp_sync::FAMILY,
     commune::FAMILY,
     vnpost::FAMILY,
+    webhook::FAMILY,
 ];
 
 /// The family that takes records mapped to `target`, and how.
@@ -157,6 +159,8 @@ pub struct PeersConfig {
     pub commune: Option<CommuneConfig>,
     /// The postal service: collection and delivery orders, cancels, the tracking feed.
     pub vnpost: Option<VnpostConfig>,
+    /// The local system's webhook, told of its dossiers' postal events.
+    pub local_webhook: Option<WebhookConfig>,
 }
 
 /// The source of the procedure catalog's reads, when one is configured (the portal,
@@ -220,6 +224,9 @@ impl PeersConfig {
         if let Some(p) = &self.vnpost {
             v.push((vnpost::FAMILY.name, p.policy.clone()));
         }
+        if let Some(p) = &self.local_webhook {
+            v.push((webhook::FAMILY.name, p.policy.clone()));
+        }
         v
     }
 
@@ -242,6 +249,9 @@ impl PeersConfig {
             problems.extend(p.check(base_dir));
         }
         if let Some(p) = &self.vnpost {
+            problems.extend(p.check(base_dir));
+        }
+        if let Some(p) = &self.local_webhook {
             problems.extend(p.check(base_dir));
         }
         problems
@@ -313,6 +323,15 @@ impl PeersConfig {
             built.push(Built {
                 peer: Arc::new(peer),
                 family: &vnpost::FAMILY,
+                policy,
+            });
+        }
+        if let Some(p) = &self.local_webhook {
+            let policy = policy_for(webhook::FAMILY.name);
+            let peer = WebhookPeer::new_in(p, base_dir, policy.timeout())?;
+            built.push(Built {
+                peer: Arc::new(peer),
+                family: &webhook::FAMILY,
                 policy,
             });
         }

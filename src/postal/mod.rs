@@ -120,6 +120,8 @@ pub struct Postal {
     config: PostalConfig,
     secret: Option<SecretString>,
     step: Option<StepTarget>,
+    /// The local webhook, when configured: told of every new event of an order we made.
+    notify: Option<StepTarget>,
     header_peer: String,
     header_operations: Vec<&'static str>,
 }
@@ -169,12 +171,17 @@ impl Postal {
             Some((family, takes)) => (family.name.to_string(), vec![takes.operation]),
             None => (String::new(), Vec::new()),
         };
+        let notify = peers.local_webhook.as_ref().map(|_| StepTarget {
+            peer: crate::peer::webhook::PEER_WEBHOOK.to_string(),
+            operation: crate::peer::webhook::OP_POSTAL_EVENT.to_string(),
+        });
         Ok(Self {
             store,
             feed,
             config: cfg.clone(),
             secret,
             step,
+            notify,
             header_peer,
             header_operations,
         })
@@ -206,10 +213,11 @@ impl Postal {
             operation: String::new(),
         });
         let now = now_ms();
+        let notify = self.notify.clone();
         let decide = move |ctx: &crate::store::PostalEventContext<'_>| {
-            let mut d = rules::decide(ctx, &step, now);
+            let mut d = rules::decide(ctx, &step, notify.as_ref(), now);
             if step.peer.is_empty() {
-                d.messages.clear();
+                d.messages.retain(|m| m.peer != step.peer);
             }
             d
         };

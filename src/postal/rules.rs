@@ -119,6 +119,28 @@ fn dossier_status(header: Option<&Value>, order_type: &str) -> String {
         .unwrap_or_else(|| if order_type == "2" { "9" } else { "2" }.to_string())
 }
 
+/// A postal event as the local system sees it (its read route and its webhook): VNPost's
+/// names, no free text (notes may name the citizen).
+pub fn event_json(
+    order_number: &str,
+    order_type: &str,
+    status_code: i64,
+    event_time: &str,
+    pos_id: &str,
+    item_code: Option<&str>,
+) -> Value {
+    json!({
+        "MaHoSo": order_number,
+        "OrderNumber": order_number,
+        "OrderType": order_type,
+        "StatusCode": status_code.to_string(),
+        "Status": status_text(status_code),
+        "EventTime": event_time,
+        "POSID": pos_id,
+        "ItemCode": item_code,
+    })
+}
+
 /// The meaning of a `StatusCode` for alerts and views.
 pub fn status_text(code: i64) -> String {
     u8::try_from(code)
@@ -129,7 +151,12 @@ pub fn status_text(code: i64) -> String {
 }
 
 /// Decides one new event (see [`crate::store::PostalStore::apply_postal_events`]).
-pub fn decide(ctx: &PostalEventContext<'_>, step: &StepTarget, now_ms: i64) -> PostalDecision {
+pub fn decide(
+    ctx: &PostalEventContext<'_>,
+    step: &StepTarget,
+    notify: Option<&StepTarget>,
+    now_ms: i64,
+) -> PostalDecision {
     let e = ctx.event;
     if !ctx.known {
         return PostalDecision {
@@ -208,6 +235,22 @@ pub fn decide(ctx: &PostalEventContext<'_>, step: &StepTarget, now_ms: i64) -> P
         .with_header(HeaderRule::AfterHeader);
         m.at_ms = crate::time::from_wire(&e.event_time).map(|t| t.timestamp_millis());
         messages.push(m);
+    }
+    if let Some(n) = notify {
+        // The local system hears of every event of its dossiers' orders, in order.
+        messages.push(NewMessage::new(
+            n.peer.clone(),
+            n.operation.clone(),
+            e.order_number.clone(),
+            event_json(
+                &e.order_number,
+                &e.order_type,
+                e.status_code,
+                &e.event_time,
+                &e.pos_id,
+                e.item_code.as_deref(),
+            ),
+        ));
     }
     let effect = if advanced {
         "advanced"
@@ -292,6 +335,7 @@ mod tests {
                     dossier_header: Some(&header),
                 },
                 &target(),
+                None,
                 0,
             );
             if let Some(a) = d.after {
@@ -362,6 +406,7 @@ mod tests {
                 dossier_header: None,
             },
             &target(),
+            Some(&target()),
             0,
         );
         assert!(d.after.is_none() && d.messages.is_empty());

@@ -92,17 +92,17 @@ async fn dossier_postal(
             let events: Vec<serde_json::Value> = events
                 .iter()
                 .map(|e| {
-                    json!({
-                        "OrderNumber": e.order_number,
-                        "OrderType": e.order_type,
-                        "StatusCode": e.status_code.to_string(),
-                        "Status": crate::postal::rules::status_text(e.status_code),
-                        "EventTime": e.event_time,
-                        "POSID": e.pos_id,
-                        "ItemCode": e.item_code,
-                        "ReceivedAt": e.received_at,
-                        "Via": e.via,
-                    })
+                    let mut v = crate::postal::rules::event_json(
+                        &e.order_number,
+                        &e.order_type,
+                        e.status_code,
+                        &e.event_time,
+                        &e.pos_id,
+                        e.item_code.as_deref(),
+                    );
+                    v["ReceivedAt"] = json!(e.received_at);
+                    v["Via"] = json!(e.via);
+                    v
                 })
                 .collect();
             axum::Json(json!({ "MaHoSo": dossier, "events": events })).into_response()

@@ -19,10 +19,37 @@ use crate::support::{self, TestApp, TestStore};
 
 const SECRET: &str = "vnpost-push-secret";
 
+const HOOK_SECRET: &str = "local-webhook-secret";
+
+/// What the local system's webhook received: (headers, body) of each call.
+type Hooked = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+
+async fn local_webhook() -> (String, Hooked) {
+    let seen: Hooked = Arc::default();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/postal-events",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let s = s.clone();
+                async move {
+                    s.lock().unwrap().push((headers, body));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/postal-events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
 struct PostalApp {
     app: TestApp,
     vnpost: VnpostSim,
     postal: Postal,
+    hooked: Hooked,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -38,8 +65,15 @@ impl PostalApp {
         )
         .expect("peers toml");
         let maps = support::mappings();
+        let (hook_url, hooked) = local_webhook().await;
         let app = support::spawn_app_with(ts, Default::default(), |c| {
             c.peers.vnpost = peers.vnpost.clone();
+            c.peers.local_webhook = Some(
+                toml::from_str(&format!(
+                    "url = \"{hook_url}\"\nsecret = \"{HOOK_SECRET}\"\n"
+                ))
+                .unwrap(),
+            );
             c.postal.callback_secret = Some(SECRET.to_string().into());
             let s = &mut c.sources[0];
             for (k, v) in [
@@ -80,6 +114,7 @@ impl PostalApp {
             app,
             vnpost,
             postal,
+            hooked,
             _stop: stop.drop_guard(),
         }
     }
@@ -102,12 +137,51 @@ impl PostalApp {
         .unwrap()
     }
 
-    /// Delivers everything due to the portal, releases held orders, delivers them to VNPost.
+    fn webhook_lane(&self) -> Lane {
+        let policy = self.app.config.policy_for("local_webhook");
+        let built = self
+            .app
+            .config
+            .peers
+            .build(&support::mappings(), |_| policy.clone(), &self.app.store)
+            .unwrap();
+        let hook = built
+            .into_iter()
+            .find(|b| b.family.name == "local_webhook")
+            .unwrap();
+        hook.lane(
+            self.app.store.clone(),
+            "test".into(),
+            Arc::new(Notify::new()),
+        )
+        .unwrap()
+    }
+
+    /// Delivers everything due to the portal, releases held orders, delivers them to VNPost,
+    /// and tells the local webhook.
     async fn settle(&self) {
         self.app.drain(&self.app.lane("test", None)).await;
         self.postal.release().await.expect("release");
         self.app.drain(&self.vnpost_lane()).await;
         self.app.drain(&self.app.lane("test", None)).await;
+        self.app.drain(&self.webhook_lane()).await;
+    }
+
+    /// Every event the local webhook was told of, checking each call's signature.
+    fn hooked_events(&self) -> Vec<Value> {
+        let secret = secrecy::SecretString::from(HOOK_SECRET.to_string());
+        let mut events = Vec::new();
+        for (headers, body) in self.hooked.lock().unwrap().iter() {
+            let ts = headers["x-timestamp"].to_str().unwrap();
+            assert_eq!(
+                headers["x-signature"],
+                lienthong::peer::webhook::sign(&secret, ts, body).as_str()
+            );
+            assert!(headers.contains_key("x-request-id"));
+            let v: Value = serde_json::from_slice(body).unwrap();
+            events.extend(v["events"].as_array().unwrap().iter().cloned());
+        }
+        events
     }
 
     async fn count(&self, operation: &str, state: &str) -> i64 {
@@ -209,7 +283,11 @@ async fn a_collection_order_waits_for_the_header_and_collection_becomes_a_step_o
             "{name}: created, 2, 4, 6: {report:?}"
         );
         assert_eq!(report.applied.duplicate, 1, "{name}: the repeat");
-        assert_eq!(report.applied.queued, 1, "{name}: one step");
+        assert_eq!(
+            report.applied.queued,
+            1 + 4,
+            "{name}: one step, and the local webhook told of the four events"
+        );
         p.settle().await;
         let steps: Vec<_> = p
             .app
@@ -284,8 +362,9 @@ async fn a_delivery_reaches_the_portal_as_status_10_after_9_and_later_events_cha
         );
         let report = p.postal.poll(&Quiet).await.unwrap();
         assert_eq!(
-            report.applied.queued, 2,
-            "{name}: taken for delivery, delivered"
+            report.applied.queued,
+            2 + 5,
+            "{name}: taken for delivery, delivered; the webhook told of 1, 6, 10, 12 and 14"
         );
         p.settle().await;
         let events = p.app.sim.events(code);
@@ -314,11 +393,31 @@ async fn a_delivery_reaches_the_portal_as_status_10_after_9_and_later_events_cha
         assert_eq!(report.applied.duplicate, 1, "{name}");
         assert_eq!(report.applied.new, 2, "{name}: kept, as raw events");
         assert_eq!(report.applied.changed, 0, "{name}");
-        assert_eq!(report.applied.queued, 0, "{name}");
+        assert_eq!(
+            report.applied.queued, 2,
+            "{name}: no step, the two new events told"
+        );
         let view = &p.postal.orders(Some(code), None, 10).await.unwrap()[0];
         assert_eq!(view.state, "delivered", "{name}: {view:?}");
         assert!(view.alert.is_none(), "{name}");
         assert_eq!(view.waybill.as_deref(), Some(order.item_code.as_str()));
+
+        // The local system was told of each event once, by its signed webhook.
+        p.settle().await;
+        let told: Vec<String> = p
+            .hooked_events()
+            .iter()
+            .filter(|e| e["MaHoSo"] == code)
+            .map(|e| e["StatusCode"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(told.len(), 7, "{name}: {told:?}");
+        for c in ["1", "6", "10", "14", "15"] {
+            assert_eq!(
+                told.iter().filter(|t| *t == c).count(),
+                1,
+                "{name}: {c} in {told:?}"
+            );
+        }
 
         // The local system reads its dossier's postal events with its token.
         let url = format!("{}/api/v1/dossiers/{code}/postal", p.app.base);
@@ -721,4 +820,44 @@ async fn the_tracking_cursor_survives_sigkill_on_postgres() {
         return;
     };
     tracking_survives_kills(&pg.url(), "postgres").await;
+}
+
+#[tokio::test]
+async fn a_dead_lettered_dossier_holds_its_order_until_it_is_replayed_and_delivered() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let p = PostalApp::new(ts).await;
+        let code = "000.00.56.H56-261113-0061";
+        p.app
+            .post(
+                "dossiers",
+                &json!([dossier(code, "BUU_CHINH", "DA_NHAN", 0, "16012")]),
+            )
+            .await;
+        // The portal fails the header and the policy allows one attempt: dead-lettered.
+        p.app.sim.script(vec![lienthong::sim::Fault::Http500]);
+        let mut policy = p.app.config.policy_for("dvcqg");
+        policy.max_attempts = 1;
+        p.app.drain(&p.app.lane("once", Some(policy))).await;
+        assert_eq!(p.count("DongBoHoSoMC", "dead").await, 1, "{name}");
+        let r = p.postal.release().await.unwrap();
+        assert_eq!(
+            (r.released, r.held),
+            (0, 1),
+            "{name}: held with its dossier"
+        );
+        p.app.drain(&p.vnpost_lane()).await;
+        assert_eq!(p.vnpost.order_count(), 0, "{name}");
+        let view = &p.postal.orders(Some(code), None, 10).await.unwrap()[0];
+        assert_eq!(view.state, "waiting_header", "{name}");
+
+        // Replayed and delivered: the order follows.
+        p.app
+            .store
+            .replay_dead("dvcqg", 0, lienthong::store::now_ms())
+            .await
+            .unwrap();
+        p.settle().await;
+        assert!(p.vnpost.order(code, "1").is_some(), "{name}");
+    }
 }
