@@ -224,12 +224,14 @@ impl Postal {
         let applied = self
             .store
             .apply_postal_events(
-                &rows,
-                via,
-                cursor.map(|c| (CURSOR, c)),
-                self.header(),
-                &vnpost::order_tag,
-                now,
+                crate::store::PostalBatch {
+                    events: &rows,
+                    via,
+                    cursor: cursor.map(|c| (CURSOR, c)),
+                    header: self.header(),
+                    order_tag: &vnpost::order_tag,
+                    now_ms: now,
+                },
                 &decide,
             )
             .await?;

@@ -40,9 +40,9 @@ pub use ingest::{IngestStore, Queued, WriteTx};
 pub use leases::LeaseStore;
 pub use operator::OperatorStore;
 pub use postal::{
-    HeaderAt, HeldMessage, PostalApplied, PostalCounts, PostalDecide, PostalDecision, PostalEvent,
-    PostalEventContext, PostalEventRow, PostalMessageRow, PostalOrderState, PostalStore, Release,
-    ReleaseDecide, Released,
+    HeaderAt, HeldMessage, PostalApplied, PostalBatch, PostalCounts, PostalDecide, PostalDecision,
+    PostalEvent, PostalEventContext, PostalEventRow, PostalMessageRow, PostalOrderState,
+    PostalStore, Release, ReleaseDecide, Released,
 };
 
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.

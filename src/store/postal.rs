@@ -77,6 +77,21 @@ pub struct HeaderAt<'a> {
     pub operations: &'a [&'a str],
 }
 
+/// Events to store together, and what goes with them.
+#[derive(Clone, Copy)]
+pub struct PostalBatch<'a> {
+    pub events: &'a [PostalEvent],
+    /// `poll` or `push`.
+    pub via: &'a str,
+    /// The tracking cursor's name and where it moves to (poll), if it moves.
+    pub cursor: Option<(&'a str, &'a str)>,
+    /// Where the dossiers' headers are (for each step's current dossier status).
+    pub header: HeaderAt<'a>,
+    /// The tag an order of a type was queued under (`message_once`): whether we made it.
+    pub order_tag: &'a (dyn for<'s> Fn(&'s str) -> String + Sync),
+    pub now_ms: i64,
+}
+
 /// What storing a batch of events did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PostalApplied {
@@ -182,12 +197,7 @@ pub trait PostalStore: Send + Sync {
     /// `last_id` when given. `via` is `poll` or `push`.
     async fn apply_postal_events(
         &self,
-        events: &[PostalEvent],
-        via: &str,
-        cursor: Option<(&str, &str)>,
-        header: HeaderAt<'_>,
-        order_tags: &(dyn for<'s> Fn(&'s str) -> String + Sync),
-        now_ms: i64,
+        batch: PostalBatch<'_>,
         decide: PostalDecide<'_>,
     ) -> Result<PostalApplied, StoreError>;
 
@@ -265,14 +275,17 @@ macro_rules! impl_postal {
 
             async fn apply_postal_events(
                 &self,
-                events: &[$crate::store::PostalEvent],
-                via: &str,
-                cursor: Option<(&str, &str)>,
-                header: $crate::store::HeaderAt<'_>,
-                order_tags: &(dyn for<'s> Fn(&'s str) -> String + Sync),
-                now_ms: i64,
+                batch: $crate::store::PostalBatch<'_>,
                 decide: $crate::store::PostalDecide<'_>,
             ) -> Result<$crate::store::PostalApplied, $crate::store::StoreError> {
+                let $crate::store::PostalBatch {
+                    events,
+                    via,
+                    cursor,
+                    header,
+                    order_tag: order_tags,
+                    now_ms,
+                } = batch;
                 use std::collections::{BTreeSet, HashMap, HashSet};
                 use $crate::store::ingest::placeholders;
                 use $crate::store::{PostalEventContext, PostalOrderState};

@@ -370,7 +370,7 @@ async fn a_delivery_reaches_the_portal_as_status_10_after_9_and_later_events_cha
         let events = p.app.sim.events(code);
         let statuses: Vec<(EventKind, String)> = events
             .iter()
-            .map(|e| (e.kind.clone(), e.status.clone()))
+            .map(|e| (e.kind, e.status.clone()))
             .collect();
         assert_eq!(
             statuses,
