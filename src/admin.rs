@@ -308,7 +308,7 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
             c.record();
         }
         if let Some(c) = &postal {
-            crate::postal::record(c, crate::store::now_ms());
+            crate::postal::record(c);
         }
     });
     drop(shown);

@@ -625,13 +625,13 @@ pub fn describe_metrics() {
         "Tracking events stored (each once, by poll or push), and those of orders the gateway did not make"
     );
     metrics::describe_gauge!(
-        "lienthong_postal_cursor_age_seconds",
-        "Seconds since the tracking cursor last moved (a poll that stored a page)"
+        "lienthong_postal_last_poll_timestamp_seconds",
+        "When a tracking poll last stored a page (unix seconds; 0: never)"
     );
 }
 
 /// Sets the postal gauges from `counts` (inside the scrape's recorder).
-pub fn record(counts: &crate::store::PostalCounts, now_ms: i64) {
+pub fn record(counts: &crate::store::PostalCounts) {
     for (what, n) in [
         ("tracked", counts.orders_tracked),
         ("collected", counts.collected),
@@ -645,10 +645,8 @@ pub fn record(counts: &crate::store::PostalCounts, now_ms: i64) {
         .set((counts.events - counts.unknown_events) as f64);
     metrics::gauge!("lienthong_postal_events", "order" => "unknown")
         .set(counts.unknown_events as f64);
-    if let Some(at) = counts.cursor_updated_ms {
-        metrics::gauge!("lienthong_postal_cursor_age_seconds")
-            .set(((now_ms - at).max(0) as f64) / 1000.0);
-    }
+    metrics::gauge!("lienthong_postal_last_poll_timestamp_seconds")
+        .set(counts.cursor_updated_ms.unwrap_or(0) as f64 / 1000.0);
 }
 
 /// The `postal_poll` job.

@@ -368,10 +368,8 @@ async fn a_delivery_reaches_the_portal_as_status_10_after_9_and_later_events_cha
         );
         p.settle().await;
         let events = p.app.sim.events(code);
-        let statuses: Vec<(EventKind, String)> = events
-            .iter()
-            .map(|e| (e.kind, e.status.clone()))
-            .collect();
+        let statuses: Vec<(EventKind, String)> =
+            events.iter().map(|e| (e.kind, e.status.clone())).collect();
         assert_eq!(
             statuses,
             vec![
