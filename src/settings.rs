@@ -73,6 +73,18 @@ pub fn token_matches(expected: &SecretString, presented: &str) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// The signature both directions of the postal service use (VNPost's pushes to us, our calls
+/// to a local webhook): `sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">` with `secret`.
+pub fn timestamped_signature(secret: &SecretString, timestamp: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// A URL with any password replaced, for messages.
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {

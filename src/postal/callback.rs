@@ -38,12 +38,7 @@ pub enum SignatureError {
 
 /// The signature VNPost puts on `body` sent at `timestamp` (`sha256=<hex>`).
 pub fn sign(secret: &SecretString, timestamp: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    crate::settings::timestamped_signature(secret, timestamp, body)
 }
 
 /// Checks a push's headers against `body` at `now_s` (unix seconds).

@@ -19,9 +19,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use reqwest::Client;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -47,12 +46,7 @@ pub const FAMILY: Family = Family {
 
 /// The signature of `body` sent at `timestamp` (`sha256=<hex>`).
 pub fn sign(secret: &SecretString, timestamp: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    crate::settings::timestamped_signature(secret, timestamp, body)
 }
 
 /// The webhook peer.
