@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use lienthong::outbox::Lane;
-use lienthong::peer::vnpost::{VnpostPeer, OP_CANCEL, OP_ORDER};
+use lienthong::peer::vnpost::{OP_CANCEL, OP_ORDER};
 use lienthong::postal::{Postal, Quiet};
 use lienthong::sim::vnpost::{self as vsim, VnpostSim, VnpostSimSettings};
 use lienthong::sim::EventKind;
@@ -119,42 +119,33 @@ impl PostalApp {
         }
     }
 
-    fn vnpost_lane(&self) -> Lane {
-        let policy = self.app.config.policy_for("vnpost");
-        let peer = VnpostPeer::new(
-            self.app.config.peers.vnpost.as_ref().unwrap(),
-            policy.timeout(),
-        )
-        .unwrap();
-        Lane::new(
+    /// The lane of `family` as the application builds it (the VNPost peer with its hook for
+    /// cancels refused as too late).
+    fn family_lane(&self, family: &str) -> Lane {
+        let config = &self.app.config;
+        let built = config
+            .peers
+            .build(
+                &support::mappings(),
+                |n| config.policy_for(n),
+                &self.app.store,
+            )
+            .unwrap();
+        let b = built.into_iter().find(|b| b.family.name == family).unwrap();
+        b.lane(
             self.app.store.clone(),
-            Arc::new(peer),
-            vec![OP_ORDER.into(), OP_CANCEL.into()],
-            policy,
             "test".into(),
             Arc::new(Notify::new()),
         )
         .unwrap()
     }
 
+    fn vnpost_lane(&self) -> Lane {
+        self.family_lane("vnpost")
+    }
+
     fn webhook_lane(&self) -> Lane {
-        let policy = self.app.config.policy_for("local_webhook");
-        let built = self
-            .app
-            .config
-            .peers
-            .build(&support::mappings(), |_| policy.clone(), &self.app.store)
-            .unwrap();
-        let hook = built
-            .into_iter()
-            .find(|b| b.family.name == "local_webhook")
-            .unwrap();
-        hook.lane(
-            self.app.store.clone(),
-            "test".into(),
-            Arc::new(Notify::new()),
-        )
-        .unwrap()
+        self.family_lane("local_webhook")
     }
 
     /// Delivers everything due to the portal, releases held orders, delivers them to VNPost,
@@ -857,5 +848,44 @@ async fn a_dead_lettered_dossier_holds_its_order_until_it_is_replayed_and_delive
             .unwrap();
         p.settle().await;
         assert!(p.vnpost.order(code, "1").is_some(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_operator_cancel_answered_too_late_is_recorded_as_an_alert() {
+    let p = PostalApp::new(support::sqlite().await).await;
+    let code = "000.00.56.H56-261113-0071";
+    p.app
+        .post(
+            "dossiers",
+            &json!([dossier(code, "BUU_CHINH", "DA_NHAN", 0, "16012")]),
+        )
+        .await;
+    p.settle().await;
+    p.vnpost.advance_to_end(code, "1").unwrap();
+    // Tracking not read yet: the gateway still believes the order can be cancelled.
+    assert_eq!(
+        p.postal.cancel(code, None).await.unwrap(),
+        vec!["1".to_string()]
+    );
+    assert!(
+        p.postal.cancel(code, None).await.is_err(),
+        "a second cancel is refused: one is queued"
+    );
+    p.settle().await;
+    assert!(!p.vnpost.order(code, "1").unwrap().cancelled);
+    let started = std::time::Instant::now();
+    loop {
+        let view = &p.postal.orders(Some(code), None, 10).await.unwrap()[0];
+        if let Some(alert) = &view.alert {
+            assert!(alert.starts_with("103"), "{alert}");
+            assert_eq!(view.cancel_state.as_deref(), Some("delivered"));
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "no alert recorded: {view:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
