@@ -291,6 +291,13 @@ macro_rules! impl_postal {
                 use $crate::store::{PostalEventContext, PostalOrderState};
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin_with($begin).await?;
+                // One apply at a time (PostgreSQL: an advisory lock until commit; SQLite's
+                // writers take turns already), so that the same new event arriving by poll on
+                // one instance and by push on another is decided once, and an order's state is
+                // read after the other's write.
+                let lock: std::collections::BTreeSet<String> =
+                    [String::from("lienthong_postal_events")].into_iter().collect();
+                lock_keys(&mut *tx, &lock).await?;
                 let mut applied = $crate::store::PostalApplied::default();
 
                 // Which of these events are new: those not stored yet by their identity,

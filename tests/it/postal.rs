@@ -889,3 +889,128 @@ async fn an_operator_cancel_answered_too_late_is_recorded_as_an_alert() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_events_applied_at_once_by_two_writers_are_decided_once() {
+    use lienthong::store::{
+        HeaderAt, NewMessage, PostalBatch, PostalDecision, PostalEvent, PostalEventContext,
+    };
+    for ts in support::stores().await {
+        let name = ts.name;
+        let store = ts.store.clone();
+        let events: Vec<PostalEvent> = (0..10)
+            .map(|i| PostalEvent {
+                id: format!("{:024x}", i + 1),
+                order_number: format!("D-{i}"),
+                order_type: "1".into(),
+                status_code: 6,
+                event_time: "20261113150500".into(),
+                pos_id: "401160".into(),
+                item_code: None,
+                raw: "{}".into(),
+            })
+            .collect();
+        // Each writer decides slowly, so that without serialisation both would decide the
+        // same new events before either stores them.
+        let apply = |store: Arc<dyn lienthong::store::Store>, events: Vec<PostalEvent>| async move {
+            let decide = |ctx: &PostalEventContext<'_>| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                PostalDecision {
+                    after: None,
+                    changed: false,
+                    effect: "unchanged",
+                    messages: vec![NewMessage::new(
+                        "test_peer",
+                        "test_op",
+                        ctx.event.order_number.clone(),
+                        json!({}),
+                    )],
+                }
+            };
+            store
+                .apply_postal_events(
+                    PostalBatch {
+                        events: &events,
+                        via: "push",
+                        cursor: None,
+                        header: HeaderAt {
+                            peer: "none",
+                            operations: &["none"],
+                        },
+                        order_tag: &|t| format!("tag_{t}"),
+                        now_ms: 0,
+                    },
+                    &decide,
+                )
+                .await
+                .unwrap()
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(apply(store.clone(), events.clone())),
+            tokio::spawn(apply(store.clone(), events.clone()))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.new + b.new, 10, "{name}: {a:?} {b:?}");
+        assert_eq!(a.duplicate + b.duplicate, 10, "{name}");
+        assert_eq!(
+            a.queued + b.queued,
+            10,
+            "{name}: each event's message queued once"
+        );
+        let queued: i64 = store
+            .outbox_counts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.peer == "test_peer")
+            .map(|c| c.count)
+            .sum();
+        assert_eq!(queued, 10, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_same_events_pushed_and_polled_at_once_are_applied_once() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let p = PostalApp::new(ts).await;
+        let codes: Vec<String> = (0..20)
+            .map(|i| format!("000.00.56.H56-261113-{:04}", 500 + i))
+            .collect();
+        let records: Vec<Value> = codes
+            .iter()
+            .map(|c| dossier(c, "BUU_CHINH", "DA_NHAN", 0, "16012"))
+            .collect();
+        p.app.post("dossiers", &json!(records)).await;
+        p.settle().await;
+        for c in &codes {
+            p.vnpost.advance_to_end(c, "1").unwrap();
+        }
+        let feed = p.vnpost.feed();
+        let url = format!("{}/callbacks/vnpost", p.app.base);
+        for _ in 0..3 {
+            let (pushed, polled) = tokio::join!(
+                p.vnpost.push(&url, SECRET, &feed, None),
+                p.postal.poll(&Quiet)
+            );
+            assert_eq!(pushed.unwrap().0, 200, "{name}");
+            polled.unwrap();
+        }
+        p.settle().await;
+        assert_eq!(
+            p.postal.counts().await.unwrap().events,
+            feed.len() as i64,
+            "{name}"
+        );
+        for c in &codes {
+            let steps = p
+                .app
+                .sim
+                .events(c)
+                .into_iter()
+                .filter(|e| e.kind == EventKind::Step)
+                .count();
+            assert_eq!(steps, 1, "{name}: {c}");
+        }
+    }
+}
