@@ -583,9 +583,11 @@ pub async fn run_standalone(opts: SimOptions, shutdown: CancellationToken) -> an
             .with_context(|| format!("cannot listen on {}", v.vnpost_listen))?;
         let address = listener.local_addr().context("listener has no address")?;
         tracing::info!(%address, "VNPost simulator listening");
+        let postal_sim = vnpost::VnpostSim::new(v.settings());
+        v.spawn_background(&postal_sim, &shutdown);
         Some(tokio::spawn(vnpost::serve(
             listener,
-            vnpost::VnpostSim::new(v.settings()),
+            postal_sim,
             shutdown.clone(),
         )))
     } else {

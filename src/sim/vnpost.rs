@@ -399,6 +399,19 @@ impl VnpostSim {
         order_post(&mut state, &self.inner.settings, body.as_bytes(), &None).0
     }
 
+    /// Orders not at the end of their path and not cancelled: (number, type).
+    pub fn open_orders(&self) -> Vec<(String, String)> {
+        let state = self.state();
+        let mut v: Vec<(String, String)> = state
+            .orders
+            .iter()
+            .filter(|(k, o)| !o.cancelled && next_status(&k.1, o.status).is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The feed's events from position `from` (0: the first), oldest first.
     pub fn feed_from(&self, from: usize) -> Vec<Value> {
         self.state().feed.iter().skip(from).cloned().collect()
@@ -1120,6 +1133,33 @@ pub struct VnpostOptions {
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub vnpost_token_ttl_secs: u64,
+    /// Every Nth event is published twice (0: never), as carriers repeat events.
+    #[arg(long, default_value_t = 0)]
+    pub vnpost_repeat_every: u32,
+    /// Every Nth event is published late, after the next one (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub vnpost_late_every: u32,
+    /// Move every open order one step along its path this often, in milliseconds (0: only on
+    /// request, `POST /sim/vnpost/advance`).
+    #[arg(long, default_value_t = 0)]
+    pub vnpost_advance_every_ms: u64,
+    /// With `--vnpost-advance-every-ms`: every Nth order's attempt fails (collection `5`,
+    /// delivery `15`) before it goes on (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub vnpost_fail_every: u32,
+    /// Push new feed events to this URL (the gateway's `/callbacks/vnpost`), signed with
+    /// `--vnpost-push-secret`, once a second; a call not answered 2xx is repeated with the same
+    /// events.
+    #[arg(long)]
+    pub vnpost_push_to: Option<String>,
+    /// The shared secret pushes are signed with.
+    #[arg(
+        long,
+        env = "LIENTHONG_SIM_VNPOST_PUSH_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub vnpost_push_secret: String,
 }
 
 impl VnpostOptions {
@@ -1129,7 +1169,64 @@ impl VnpostOptions {
             consumer_secret: self.vnpost_consumer_secret.clone(),
             customer_code: self.vnpost_customer_code.clone(),
             token_ttl: Duration::from_secs(self.vnpost_token_ttl_secs),
-            ..VnpostSimSettings::default()
+            repeat_every: self.vnpost_repeat_every,
+            late_every: self.vnpost_late_every,
+        }
+    }
+
+    /// Starts what the options ask for besides the routes: orders moved along on a clock,
+    /// pushes of new events. Each stops with `shutdown`.
+    pub fn spawn_background(&self, sim: &VnpostSim, shutdown: &CancellationToken) {
+        if self.vnpost_advance_every_ms > 0 {
+            let (sim, stop) = (sim.clone(), shutdown.clone());
+            let every = Duration::from_millis(self.vnpost_advance_every_ms);
+            let fail_every = self.vnpost_fail_every;
+            tokio::spawn(async move {
+                let mut n: u64 = 0;
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    for (number, kind) in sim.open_orders() {
+                        n += 1;
+                        let failing = fail_every > 0 && n % u64::from(fail_every) == 0;
+                        let at = sim.order(&number, &kind).map_or(0, |o| o.status);
+                        // A failed attempt happens where the postman meets the citizen.
+                        if failing && ((kind == "1" && at == 4) || (kind == "2" && at == 12)) {
+                            let _ = sim.fail(&number, &kind);
+                        } else {
+                            let _ = sim.advance(&number, &kind);
+                        }
+                    }
+                }
+            });
+        }
+        if let Some(url) = self.vnpost_push_to.clone() {
+            let (sim, stop) = (sim.clone(), shutdown.clone());
+            let secret = self.vnpost_push_secret.clone();
+            tokio::spawn(async move {
+                let mut pushed = 0usize;
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    let events = sim.feed_from(pushed);
+                    if events.is_empty() {
+                        continue;
+                    }
+                    match sim.push(&url, &secret, &events, None).await {
+                        Ok((status, _)) if (200..300).contains(&status) => pushed += events.len(),
+                        Ok((status, body)) => {
+                            tracing::warn!(status, %body, "VNPost simulator: push not taken; repeating it")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "VNPost simulator: push failed; repeating it")
+                        }
+                    }
+                }
+            });
         }
     }
 }
@@ -1490,5 +1587,70 @@ mod tests {
         shutdown.cancel();
         let ended = tokio::time::timeout(Duration::from_secs(7), task).await;
         assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn on_its_own_clock_it_moves_orders_along_and_pushes_signed_events() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            v: VnpostOptions,
+        }
+        // A receiver that keeps what it is pushed, checking each signature.
+        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let g = got.clone();
+        let app = axum::Router::new().route(
+            "/callbacks/vnpost",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let g = g.clone();
+                    async move {
+                        let ts = headers["x-timestamp"].to_str().unwrap().to_string();
+                        let secret = secrecy::SecretString::from("push-secret".to_string());
+                        let want = crate::settings::timestamped_signature(&secret, &ts, &body);
+                        if headers["x-signature"].to_str().unwrap() != want {
+                            return axum::http::StatusCode::UNAUTHORIZED;
+                        }
+                        let events: Vec<Value> = serde_json::from_slice(&body).unwrap();
+                        g.lock().unwrap().extend(events);
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/callbacks/vnpost", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let cli = Cli::parse_from([
+            "sim",
+            "--vnpost",
+            "--vnpost-advance-every-ms",
+            "20",
+            "--vnpost-push-to",
+            &url,
+            "--vnpost-push-secret",
+            "push-secret",
+        ]);
+        let sim = VnpostSim::new(cli.v.settings());
+        let shutdown = CancellationToken::new();
+        cli.v.spawn_background(&sim, &shutdown);
+        assert_eq!(sim.place(order("000.00.56.H56-261120-0001", "1")), "100");
+        let started = std::time::Instant::now();
+        loop {
+            let codes: Vec<String> = got
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|e| e["StatusCode"].as_str().unwrap().to_string())
+                .collect();
+            if codes == ["1", "2", "4", "6"] {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{codes:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(sim.open_orders().is_empty());
+        shutdown.cancel();
     }
 }
