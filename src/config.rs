@@ -145,7 +145,7 @@ impl Config {
         ));
         problems.extend(crate::scheduler::check(&self.schedules));
         problems.extend(self.catalog.check());
-        problems.extend(self.postal.check());
+        problems.extend(self.postal.check(base_dir));
         if self.schedules.contains_key(crate::postal::JOB_POLL) && self.peers.vnpost.is_none() {
             problems.push(format!(
                 "schedules.{}: tracking is read from VNPost, but [peers.vnpost] is not configured",

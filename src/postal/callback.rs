@@ -70,10 +70,14 @@ pub fn verify(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// The largest push body taken (`postal.callback_max_events` events of about 400 bytes fit).
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 /// The push route (answers 404 while `postal.callback_secret` is not set).
 pub fn router(postal: Arc<Postal>) -> Router {
     Router::new()
         .route("/callbacks/vnpost", post(receive))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(postal)
 }
 

@@ -2,7 +2,7 @@
 //! is `[schedules] postal_poll`; where VNPost is, `[peers.vnpost]`; which dossiers get orders,
 //! each source's `[sources.triggers]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -41,8 +41,9 @@ impl Default for PostalConfig {
 }
 
 impl PostalConfig {
-    /// One line per problem, each with its key.
-    pub fn check(&self) -> Vec<String> {
+    /// One line per problem, each with its key; a relative secret file is read against
+    /// `base_dir` (the config file's folder).
+    pub fn check(&self, base_dir: &Path) -> Vec<String> {
         let mut p = Vec::new();
         if !(1..=crate::peer::vnpost::MAX_PAGE_SIZE).contains(&self.page_size) {
             p.push(format!(
@@ -60,16 +61,27 @@ impl PostalConfig {
                 self.release_every_ms
             ));
         }
-        if self.callback_max_events == 0 {
-            p.push("postal.callback_max_events: must be at least 1".into());
+        if !(1..=40_000).contains(&self.callback_max_events) {
+            p.push(format!(
+                "postal.callback_max_events: {} is outside 1..=40000 (a push body is at most 16 MiB)",
+                self.callback_max_events
+            ));
         }
-        if let Err(e) = crate::settings::resolve_secret(
-            "postal.callback_secret",
-            &self.callback_secret,
-            &self.callback_secret_file,
-        ) {
+        if let Err(e) = self.callback_secret(base_dir) {
             p.push(e);
         }
         p
+    }
+
+    /// The push route's secret, if one is set (a relative file against `base_dir`).
+    pub fn callback_secret(&self, base_dir: &Path) -> Result<Option<SecretString>, String> {
+        crate::settings::resolve_secret(
+            "postal.callback_secret",
+            &self.callback_secret,
+            &self
+                .callback_secret_file
+                .as_ref()
+                .map(|f| crate::settings::resolve_path(base_dir, f)),
+        )
     }
 }

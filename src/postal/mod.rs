@@ -144,7 +144,7 @@ impl Postal {
         base_dir: &std::path::Path,
         policy_for: impl Fn(&str) -> crate::outbox::config::DeliveryConfig,
     ) -> anyhow::Result<Self> {
-        let problems = cfg.check();
+        let problems = cfg.check(base_dir);
         if !problems.is_empty() {
             anyhow::bail!(problems.join("\n"));
         }

@@ -513,6 +513,23 @@ async fn unsigned_wrongly_signed_and_stale_pushes_are_refused_and_store_nothing(
             1,
             "{name}"
         );
+
+        // A large push (above the HTTP server's usual 2 MiB) is taken whole.
+        let template = feed[0].clone();
+        let many: Vec<Value> = (0..6_000u64)
+            .map(|i| {
+                let mut e = template.clone();
+                e["_id"] = json!({ "$oid": format!("{:024x}", 0xfff0_0000_u64 + i) });
+                e["OrderNumber"] = json!(format!("000.00.56.H56-261101-{i:05}"));
+                e["Notes"] = json!("Bưu tá đã liên hệ người nhận qua điện thoại trước khi phát");
+                e
+            })
+            .collect();
+        assert!(serde_json::to_vec(&many).unwrap().len() > 2 * 1024 * 1024);
+        let (status, answer) = p.vnpost.push(&url, SECRET, &many, None).await.unwrap();
+        assert_eq!(status, 200, "{name}: {answer}");
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["new"], 6_000, "{name}");
     }
 }
 
