@@ -866,21 +866,31 @@ fn postal_error(e: &crate::postal::PostalError) -> Response {
     (status, Json(json!({ "error": e.to_string() }))).into_response()
 }
 
-fn no_postal() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({ "error": "this instance has no postal service" })),
-    )
-        .into_response()
+/// The postal service for a request carrying the admin token, or the answer to give instead
+/// (401 without the token, 404 on an instance without a postal service).
+fn postal_for<'a>(
+    st: &'a AdminState,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<crate::postal::Postal>, Box<Response>> {
+    if let Some(r) = refuse(st, headers) {
+        return Err(Box::new(r));
+    }
+    st.postal.as_ref().ok_or_else(|| {
+        Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "error": "this instance has no postal service" })),
+            )
+                .into_response(),
+        )
+    })
 }
 
 /// The postal operations view: counts, orders with an alert, unknown-order events.
 async fn postal_overview(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Some(postal) = st.postal.as_ref() else {
-        return no_postal();
+    let postal = match postal_for(&st, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let counts = match postal.counts().await {
         Ok(c) => c,
@@ -913,11 +923,9 @@ async fn postal_orders(
     headers: HeaderMap,
     query: Result<Query<PostalOrdersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Some(postal) = st.postal.as_ref() else {
-        return no_postal();
+    let postal = match postal_for(&st, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let Ok(Query(q)) = query else {
         return bad_request("expected dossier, state and limit (1 to 1000)");
@@ -939,11 +947,9 @@ async fn postal_order(
     headers: HeaderMap,
     Path(dossier): Path<String>,
 ) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Some(postal) = st.postal.as_ref() else {
-        return no_postal();
+    let postal = match postal_for(&st, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     match postal.show(&dossier, None).await {
         Ok(orders) if orders.is_empty() => (
@@ -968,11 +974,9 @@ async fn postal_unknown(
     headers: HeaderMap,
     query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Some(postal) = st.postal.as_ref() else {
-        return no_postal();
+    let postal = match postal_for(&st, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let Ok(Query(q)) = query else {
         return bad_request("expected limit (1 to 1000)");
@@ -987,11 +991,9 @@ async fn postal_unknown(
 }
 
 async fn postal_poll(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Some(postal) = st.postal.as_ref() else {
-        return no_postal();
+    let postal = match postal_for(&st, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     match postal.poll(&crate::postal::Quiet).await {
         Ok(report) => Json(json!(report)).into_response(),
@@ -1011,11 +1013,9 @@ async fn postal_cancel(
     headers: HeaderMap,
     body: Result<Json<PostalCancelRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Some(postal) = st.postal.as_ref() else {
-        return no_postal();
+    let postal = match postal_for(&st, &headers) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     let Ok(Json(req)) = body else {
         return bad_request(r#"expected {"dossier": "...", "order_type": "1" | "2" (optional)}"#);

@@ -254,6 +254,15 @@ pub trait PostalStore: Send + Sync {
     async fn postal_counts(&self, peer: &str) -> Result<PostalCounts, StoreError>;
 }
 
+/// The columns of a [`PostalEventRow`], as the start of a `SELECT` (a macro, for `concat!`).
+macro_rules! event_columns {
+    () => {
+        "SELECT id, order_number, order_type, status_code, event_time, pos_id, item_code, via, \
+         known, effect, received_at, raw FROM postal_events"
+    };
+}
+pub(crate) use event_columns;
+
 macro_rules! impl_postal {
     (
         store = $Store:ident,
@@ -710,11 +719,11 @@ macro_rules! impl_postal {
                 order_number: &str,
                 order_type: Option<&str>,
             ) -> Result<Vec<$crate::store::PostalEventRow>, $crate::store::StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT id, order_number, order_type, status_code, event_time, pos_id, item_code, via, \
-                     known, effect, received_at, raw FROM postal_events WHERE order_number = $1 \
-                     AND ($2 IS NULL OR order_type = $2) ORDER BY event_time, status_code, id",
-                )
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::postal::event_columns!(),
+                    " WHERE order_number = $1 AND ($2 IS NULL OR order_type = $2) \
+                     ORDER BY event_time, status_code, id"
+                ))
                 .bind(order_number)
                 .bind(order_type)
                 .fetch_all(&self.pool)
@@ -725,11 +734,10 @@ macro_rules! impl_postal {
                 &self,
                 limit: i64,
             ) -> Result<Vec<$crate::store::PostalEventRow>, $crate::store::StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT id, order_number, order_type, status_code, event_time, pos_id, item_code, via, \
-                     known, effect, received_at, raw FROM postal_events WHERE known = 0 \
-                     ORDER BY received_at DESC, id DESC LIMIT $1",
-                )
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::postal::event_columns!(),
+                    " WHERE known = 0 ORDER BY received_at DESC, id DESC LIMIT $1"
+                ))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?)

@@ -43,40 +43,22 @@ impl Daemon {
         peer: &str,
         tail: &str,
     ) -> Daemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let text = crate::support::test_config_text(store_url, sim_base)
-            .replace(
-                "[server]\n",
-                &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
-            )
             .replace("body_limit_bytes = 65536", "body_limit_bytes = 4194304")
             .replace("[delivery]\n", &format!("[delivery]\n{delivery}\n"))
             .replace("[peers.dvcqg]\n", &format!("[peers.dvcqg]\n{peer}\n"))
             + tail;
-        let config = dir.join(format!("{name}.toml"));
-        std::fs::write(&config, text).unwrap();
-        let mut d = Daemon {
-            child: None,
-            config,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        d.spawn();
-        d
+        Self::start_text(dir, name, &text)
     }
 
-    /// Starts an instance with the config `text` makes for its port (its own `[server] listen`
-    /// is added).
-    pub fn start_text(dir: &Path, name: &str, text: impl FnOnce(u16) -> String) -> Daemon {
+    /// Starts an instance with the config `text`, its own `[server] listen` port added.
+    pub fn start_text(dir: &Path, name: &str, text: &str) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let text = text(port).replace(
+        let text = text.replace(
             "[server]\n",
             &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
         );

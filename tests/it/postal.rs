@@ -705,7 +705,7 @@ async fn tracking_survives_kills(store_url: &str, backend: &str) {
     let vnpost_addr = listener.local_addr().unwrap();
     tokio::spawn(vsim::serve(listener, vnpost.clone(), stop.clone()));
     let maps = support::mappings();
-    let text = |_port: u16| {
+    let text = {
         support::test_config_text(store_url, &portal_base)
             .replace("[delivery]\n", "[delivery]\nlease_seconds = 2\n")
             .replace(
@@ -721,7 +721,7 @@ async fn tracking_survives_kills(store_url: &str, backend: &str) {
         )
     };
     let client = reqwest::Client::new();
-    let mut daemon = Daemon::start_text(dir.path(), "postal", text);
+    let mut daemon = Daemon::start_text(dir.path(), "postal", &text);
     daemon.healthy(&client).await;
 
     let n = 80;
