@@ -516,12 +516,7 @@ macro_rules! impl_catalog {
                     }
                     q.execute(&mut *tx).await?;
                 }
-                if let Some(notify) = <$Store>::NOTIFY_WORK {
-                    for peer in &peers {
-                        sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
-                    }
-                }
-                tx.commit().await?;
+                commit_signalled(tx, &peers).await?;
                 Ok(versions.len())
             }
 
@@ -553,12 +548,7 @@ macro_rules! impl_catalog {
                     .execute(&mut *tx)
                     .await?;
                 }
-                if let Some(notify) = <$Store>::NOTIFY_WORK {
-                    for peer in &peers {
-                        sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
-                    }
-                }
-                tx.commit().await?;
+                commit_signalled(tx, &peers).await?;
                 Ok(messages.len())
             }
 

@@ -190,15 +190,9 @@ macro_rules! impl_ingest {
                 enqueue_in(&mut self.tx, messages, None, "", now_ms, &mut self.peers).await
             }
 
-            async fn commit(mut self: Box<Self>) -> Result<(), $crate::store::StoreError> {
-                if let Some(notify) = <$Store>::NOTIFY_WORK {
-                    // Delivered to every listening instance when (and only if) this commits.
-                    for peer in &self.peers {
-                        sqlx::query(notify).bind(peer).execute(&mut *self.tx).await?;
-                    }
-                }
-                self.tx.commit().await?;
-                Ok(())
+            async fn commit(self: Box<Self>) -> Result<(), $crate::store::StoreError> {
+                let this = *self;
+                commit_signalled(this.tx, &this.peers).await
             }
         }
 
@@ -565,6 +559,22 @@ macro_rules! impl_ingest {
                 .collect())
         }
 
+        /// Commits `tx`, first signalling other instances that `peers` have new work
+        /// (PostgreSQL: `pg_notify`, delivered to every listening instance when, and only if,
+        /// this commits; nothing on SQLite, whose process wakes its own lanes).
+        async fn commit_signalled(
+            mut tx: sqlx::Transaction<'static, $Db>,
+            peers: &[String],
+        ) -> Result<(), $crate::store::StoreError> {
+            if let Some(notify) = <$Store>::NOTIFY_WORK {
+                for peer in peers {
+                    sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
         /// Takes the advisory locks of `keys` (PostgreSQL; nothing on SQLite, whose writers
         /// take turns), in hash order so that two transactions never wait on each other.
         async fn lock_keys(
@@ -686,12 +696,6 @@ macro_rules! impl_ingest {
                     .execute(&mut *tx)
                     .await?;
                 }
-                if let Some(notify) = <$Store>::NOTIFY_WORK {
-                    // Delivered to every listening instance when (and only if) this commits.
-                    for peer in &peers {
-                        sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
-                    }
-                }
                 let answer = answer(&result);
                 if let Some(idem) = &w.idempotency {
                     sqlx::query(
@@ -707,7 +711,7 @@ macro_rules! impl_ingest {
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await?;
+                commit_signalled(tx, &peers).await?;
                 Ok(answer)
             }
         }

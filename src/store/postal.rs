@@ -534,12 +534,7 @@ macro_rules! impl_postal {
                     .execute(&mut *tx)
                     .await?;
                 }
-                if let Some(notify) = <$Store>::NOTIFY_WORK {
-                    for peer in &peers {
-                        sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
-                    }
-                }
-                tx.commit().await?;
+                commit_signalled(tx, &peers).await?;
                 Ok(applied)
             }
 
@@ -667,12 +662,8 @@ macro_rules! impl_postal {
                         }
                     }
                 }
-                if woke {
-                    if let Some(notify) = <$Store>::NOTIFY_WORK {
-                        sqlx::query(notify).bind(peer).execute(&mut *tx).await?;
-                    }
-                }
-                tx.commit().await?;
+                let woken: Vec<String> = if woke { vec![peer.to_string()] } else { Vec::new() };
+                commit_signalled(tx, &woken).await?;
                 Ok(out)
             }
 
