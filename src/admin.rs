@@ -35,6 +35,8 @@ use serde_json::{json, Value};
 use crate::settings::resolve_secret;
 
 use crate::operator;
+
+mod reports;
 use crate::outbox::housekeeping;
 use crate::store::{MessageDetail, MessageFilter, Store};
 
@@ -50,6 +52,10 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The postal service (its routes answer 404 without it).
     pub postal: Option<Arc<crate::postal::Postal>>,
+    /// The service report and overdue list (their routes answer 404 without it).
+    pub reports: Option<Arc<crate::report::Reports>>,
+    /// Reconciliation with the portal (its routes answer 404 without it).
+    pub reconciler: Option<Arc<crate::reconcile::Reconciler>>,
 }
 
 /// The Prometheus recorder of one gateway (not installed globally: several gateways may run in
@@ -76,6 +82,8 @@ impl Default for Metrics {
             );
             crate::catalog::describe_metrics();
             crate::postal::describe_metrics();
+            crate::report::describe_metrics();
+            crate::reconcile::describe_metrics();
         });
         Self {
             recorder,
@@ -157,6 +165,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/postal/unknown"),
     ("POST", "/admin/postal/poll"),
     ("POST", "/admin/postal/cancel"),
+    ("GET", "/admin/report"),
+    ("GET", "/admin/overdue"),
+    ("GET", "/admin/reconcile"),
+    ("POST", "/admin/reconcile"),
+    ("GET", "/admin/reconcile/runs/{id}"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -192,6 +205,11 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("GET", "/admin/postal/unknown") => get(postal_unknown),
         ("POST", "/admin/postal/poll") => post(postal_poll),
         ("POST", "/admin/postal/cancel") => post(postal_cancel),
+        ("GET", "/admin/report") => get(reports::report),
+        ("GET", "/admin/overdue") => get(reports::overdue),
+        ("GET", "/admin/reconcile") => get(reports::reconcile_runs),
+        ("POST", "/admin/reconcile") => post(reports::reconcile_start),
+        ("GET", "/admin/reconcile/runs/{id}") => get(reports::reconcile_run),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
@@ -281,6 +299,20 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         },
         None => None,
     };
+    let overdue = match &st.reports {
+        Some(r) => match r.overdue_counts(crate::store::now_ms()).await {
+            Ok(c) => Some(c),
+            Err(e) => return store_error(&e),
+        },
+        None => None,
+    };
+    let reconciled = match &st.reconciler {
+        Some(_) => match st.store.reconcile_runs(1).await {
+            Ok(mut runs) => runs.pop(),
+            Err(e) => return store_error(&e),
+        },
+        None => None,
+    };
     let mut shown = st.metrics.shown.lock().unwrap_or_else(|e| e.into_inner());
     let now: std::collections::BTreeMap<(String, String, String), i64> = counts
         .iter()
@@ -309,6 +341,12 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         }
         if let Some(c) = &postal {
             crate::postal::record(c);
+        }
+        if let Some(c) = overdue {
+            crate::report::record(c);
+        }
+        if st.reconciler.is_some() {
+            crate::reconcile::record(reconciled.as_ref());
         }
     });
     drop(shown);

@@ -90,6 +90,20 @@ impl Gateway {
             })
             .context("building the postal service")?,
         );
+        let reports = Arc::new(crate::report::Reports::new(
+            store.clone(),
+            cfg.report.clone(),
+        ));
+        let reconciler =
+            crate::peer::registry::portal_records(&cfg.peers, |name| cfg.policy_for(name))
+                .map_err(anyhow::Error::msg)?
+                .map(|portal| {
+                    Arc::new(crate::reconcile::Reconciler::new(
+                        store.clone(),
+                        portal,
+                        cfg.reconcile.clone(),
+                    ))
+                });
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
@@ -108,6 +122,8 @@ impl Gateway {
             catalog: Some(catalog.clone()),
             metrics: Arc::new(admin::Metrics::default()),
             postal: Some(postal.clone()),
+            reports: Some(reports),
+            reconciler: reconciler.clone(),
         }))
         .merge(crate::postal::callback::router(postal.clone()));
         let owner = format!(
@@ -135,6 +151,10 @@ impl Gateway {
                         postal: postal.clone(),
                     })
                         as Arc<dyn scheduler::Job>),
+                    scheduler::RECONCILE => reconciler.clone().map(|reconciler| {
+                        Arc::new(crate::reconcile::ReconcileJob { reconciler })
+                            as Arc<dyn scheduler::Job>
+                    }),
                     _ => scheduler::builtin_job(name, store.clone()),
                 },
             )

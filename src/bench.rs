@@ -47,6 +47,7 @@ mod catalog;
 mod destinations;
 mod latency;
 mod postal;
+mod reconcile;
 
 /// The benchmarks.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -68,6 +69,11 @@ pub enum BenchCommand {
     /// VNPost's tracking feed (100,000 events of 10,000 orders) polled and applied: events/s,
     /// steps queued, peak memory.
     Postal(postal::PostalOptions),
+    /// Reconciliation of 100,000 delivered dossiers against the portal simulator (one in a
+    /// thousand lost and repaired): dossiers/s, peak memory.
+    Reconcile(reconcile::ReconcileOptions),
+    /// The monthly service report over 1,000,000 dossiers (three runs) and the overdue list.
+    Report(reconcile::ReportOptions),
     /// Creates a store and fills it with a large synthetic history, as a `--template` for the
     /// other benchmarks.
     Prefill(PrefillOptions),
@@ -165,6 +171,16 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<i32> {
         }
         BenchCommand::Postal(opts) => {
             let report = postal::run(&opts).await?;
+            print!("{report}");
+            Ok(if report.complete() { 0 } else { 1 })
+        }
+        BenchCommand::Reconcile(opts) => {
+            let report = reconcile::reconcile(&opts).await?;
+            print!("{report}");
+            Ok(if report.complete() { 0 } else { 1 })
+        }
+        BenchCommand::Report(opts) => {
+            let report = reconcile::report(&opts).await?;
             print!("{report}");
             Ok(if report.complete() { 0 } else { 1 })
         }
@@ -845,6 +861,7 @@ async fn fill_and_deliver(
             accepted,
             rejected: Vec::new(),
             idempotency: None,
+            facts: Vec::new(),
             now_ms: store::now_ms(),
         };
         let started = Instant::now();

@@ -13,6 +13,7 @@ use crate::config::{Config, EXIT_CONFIG};
 
 mod catalog;
 mod postal;
+mod report;
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +99,33 @@ pub enum Command {
         config: ConfigPath,
         #[command(subcommand)]
         action: postal::PostalAction,
+    },
+    /// The province's monthly service figures per agency and procedure: received by channel,
+    /// resolved early / on time / late, in progress, overdue, digitised shares, postal orders,
+    /// satisfaction. E.g. `lienthong report --month 2026-11 --format csv > bao-cao.csv`.
+    Report {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[command(flatten)]
+        args: report::ReportArgs,
+    },
+    /// Open dossiers past their due date (and those due within report.due_soon_working_days),
+    /// each marked when an apology round is recorded.
+    Overdue {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[command(flatten)]
+        args: report::OverdueArgs,
+    },
+    /// Check the portal's record of each local dossier registered in a range against what was
+    /// delivered; with --repair, queue the corrections. Resumes an unfinished run. E.g.
+    /// `lienthong reconcile --from 2026-11-01 --to 2026-11-30 --repair`. Exit 0 when the portal
+    /// matches or every difference was queued again, 1 when differences remain.
+    Reconcile {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[command(flatten)]
+        args: report::ReconcileArgs,
     },
     /// Inspect and repair the outbox.
     Outbox {
@@ -353,6 +381,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Postal { config, action } => {
             let cfg = Config::load(Some(&config.path))?;
             postal::run(&cfg, &base_dir(&config.path), action).await
+        }
+        Command::Report { config, args } => {
+            report::report(&Config::load(Some(&config.path))?, args).await
+        }
+        Command::Overdue { config, args } => {
+            report::overdue(&Config::load(Some(&config.path))?, args).await
+        }
+        Command::Reconcile { config, args } => {
+            report::reconcile(&Config::load(Some(&config.path))?, args).await
         }
         Command::Outbox { config, action } => {
             let cfg = Config::load(Some(&config.path))?;

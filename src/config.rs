@@ -23,6 +23,8 @@ use crate::outbox::config::{check_policies, DeliveryConfig, PolicyOverride};
 use crate::outbox::housekeeping::HousekeepingConfig;
 use crate::peer::registry::PeersConfig;
 use crate::postal::config::PostalConfig;
+use crate::reconcile::ReconcileConfig;
+use crate::report::ReportConfig;
 use crate::scheduler::Schedules;
 use crate::source::config::SourceConfig;
 use crate::store::config::StoreConfig;
@@ -56,6 +58,12 @@ pub struct Config {
     /// The postal service: tracking poll and push, release of held orders.
     #[serde(default)]
     pub postal: PostalConfig,
+    /// The service report and overdue list: the working-day calendar.
+    #[serde(default)]
+    pub report: ReportConfig,
+    /// Reconciliation with the portal's record.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
 }
 
 /// The configuration could not be read at all (syntax, types, unknown keys).
@@ -122,6 +130,8 @@ impl Config {
             housekeeping: HousekeepingConfig::default(),
             catalog: CatalogConfig::default(),
             postal: PostalConfig::default(),
+            report: ReportConfig::default(),
+            reconcile: ReconcileConfig::default(),
         }
     }
 
@@ -146,6 +156,14 @@ impl Config {
         problems.extend(crate::scheduler::check(&self.schedules));
         problems.extend(self.catalog.check());
         problems.extend(self.postal.check(base_dir));
+        problems.extend(self.report.check());
+        problems.extend(self.reconcile.check());
+        if self.schedules.contains_key(crate::scheduler::RECONCILE) && self.peers.dvcqg.is_none() {
+            problems.push(format!(
+                "schedules.{}: dossiers are looked up at the portal, but [peers.dvcqg] is not configured",
+                crate::scheduler::RECONCILE
+            ));
+        }
         if self.schedules.contains_key(crate::postal::JOB_POLL) && self.peers.vnpost.is_none() {
             problems.push(format!(
                 "schedules.{}: tracking is read from VNPost, but [peers.vnpost] is not configured",

@@ -21,6 +21,10 @@
 //! - [`admin`]: health endpoint.
 //! - [`catalog`]: the procedure catalog: pulled from the portal, versioned (RFC 8785 hashes),
 //!   fanned out to the commune subscribers.
+//! - [`reconcile`]: the portal's record of each dossier against what was delivered; repairs
+//!   through the outbox.
+//! - [`report`]: the province's monthly service figures, the working-day calendar, overdue
+//!   dossiers and apologies.
 //! - [`scheduler`]: the `[schedules]` jobs, run by the one instance holding the leader lease.
 //! - [`app`]: builds everything from config and runs it until shutdown.
 //! - [`demo`]: the whole flow in one process.
@@ -40,6 +44,8 @@ pub mod operator;
 pub mod outbox;
 pub mod peer;
 pub mod postal;
+pub mod reconcile;
+pub mod report;
 pub mod scheduler;
 pub mod settings;
 pub mod sim;

@@ -189,6 +189,7 @@ pub async fn plan_remap(
     let kind = match kind {
         "dossier" => RecordKind::Dossier,
         "step" => RecordKind::Step,
+        "survey" => RecordKind::Survey,
         other => {
             return Err(RemapError::Mapping(format!(
                 "no mapping for records of kind \"{other}\""

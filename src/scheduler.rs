@@ -24,7 +24,10 @@ pub const LEADER_LEASE: &str = "scheduler";
 
 /// The jobs this version can run, by the name `[schedules]` gives them. Jobs of features
 /// above the scheduler (the catalog pull) are registered by `app`, under these names.
-pub const JOB_NAMES: &[&str] = &[OUTBOX_STATS, CATALOG_PULL, POSTAL_POLL];
+pub const JOB_NAMES: &[&str] = &[OUTBOX_STATS, CATALOG_PULL, POSTAL_POLL, RECONCILE];
+
+/// Reconciliation with the portal's record (`reconcile::ReconcileJob`).
+pub const RECONCILE: &str = "reconcile";
 
 /// The catalog's pull and fan-out (`catalog::PullJob`).
 pub const CATALOG_PULL: &str = "catalog_pull";

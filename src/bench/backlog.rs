@@ -151,6 +151,7 @@ async fn fill(
                     accepted,
                     rejected: Vec::new(),
                     idempotency: None,
+                    facts: Vec::new(),
                     now_ms: store::now_ms(),
                 },
                 &|_| String::new(),

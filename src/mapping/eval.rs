@@ -781,6 +781,22 @@ pub fn dossier_key(target: Target) -> Option<&'static str> {
     }
 }
 
+/// The ordering key of an item: its dossier's code, or for a month's satisfaction row (which
+/// has no dossier) `<NgayTongHop>/<MaThuTuc>/<Madonvi>`, so that rows of different months,
+/// procedures and agencies never wait for each other.
+pub fn key_of(target: Target, item: &Map<String, Value>) -> String {
+    let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
+    match dossier_key(target) {
+        Some(k) => text(k).to_string(),
+        None => format!(
+            "{}/{}/{}",
+            text("NgayTongHop"),
+            text("MaThuTuc"),
+            text("Madonvi")
+        ),
+    }
+}
+
 /// Files an error as a warning when the status allows the field to be empty.
 fn relax(rep: &mut Report, field: &str, status_field: &str, s: &str) {
     let (moved, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut rep.errors)

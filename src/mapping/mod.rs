@@ -233,11 +233,7 @@ impl Mapping {
                 }],
             });
         };
-        let dossier = eval::dossier_key(self.plan.target)
-            .and_then(|k| item.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let dossier = eval::key_of(self.plan.target, &item);
         let at = eval::at_of(self.plan.target, &item);
         let source_seq = self
             .plan

@@ -40,3 +40,43 @@ pub trait CatalogReads: Send + Sync {
     /// know the code.
     async fn procedure(&self, code: &str) -> Result<Option<Value>, ReadError>;
 }
+
+/// Whether a queued message is a dossier's header or one of its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedKind {
+    Header,
+    Step,
+}
+
+/// What the portal should hold after a queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub kind: ExpectedKind,
+    /// The dossier status it carries.
+    pub status: String,
+}
+
+/// The portal's record of one dossier (`TraCuuHoSo`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PortalRecord {
+    pub procedure: String,
+    pub status: String,
+    /// Wire dates as the portal sent them (`yyyyMMddHHmmss`), empty when none.
+    pub received: String,
+    pub appointment: String,
+    pub updated: String,
+}
+
+/// The portal's dossier records, for reconciliation: a lookup, and how to read what was queued.
+/// [`crate::peer::registry::portal_records`] gives the configured one.
+#[async_trait::async_trait]
+pub trait PortalRecords: Send + Sync {
+    /// The family whose messages make the portal's record.
+    fn family(&self) -> &'static str;
+    /// What a queued message of that family (`operation`, `item`) says the portal should hold;
+    /// `None` for a message that says nothing of a dossier's status.
+    fn expects(&self, operation: &str, item: &Value) -> Option<Expected>;
+    /// The portal's record of `dossier`; `None` when it does not know it.
+    async fn lookup(&self, dossier: &str) -> Result<Option<PortalRecord>, ReadError>;
+}

@@ -177,6 +177,41 @@ pub fn catalog_source(
     Ok(Some(Arc::new(peer)))
 }
 
+/// The portal's dossier records for reconciliation, when the portal is configured, with its
+/// own client and login.
+pub fn portal_records(
+    peers: &PeersConfig,
+    policy_for: impl Fn(&str) -> DeliveryConfig,
+) -> Result<Option<Arc<dyn crate::peer::reads::PortalRecords>>, String> {
+    let Some(cfg) = &peers.dvcqg else {
+        return Ok(None);
+    };
+    let peer = DvcqgPeer::new(cfg, policy_for(dvcqg::FAMILY.name).timeout())
+        .map_err(|e| format!("peers.dvcqg: {e}"))?;
+    Ok(Some(Arc::new(peer)))
+}
+
+/// What a message queued for `peer` as `operation` says of its dossier (or of a month's
+/// satisfaction figures), for the report and reconciliation; `None` when nothing.
+pub fn facts(
+    peer: &str,
+    operation: &str,
+    item: &serde_json::Value,
+) -> Option<crate::store::FactsUpdate> {
+    (peer == dvcqg::FAMILY.name)
+        .then(|| dvcqg::facts::facts(operation, item))
+        .flatten()
+}
+
+/// How `peer`'s `operation` relates to its dossier's header (for a message queued again).
+pub fn header_rule(peer: &str, operation: &str) -> Option<HeaderRule> {
+    family(peer)?
+        .takes
+        .iter()
+        .find(|t| t.operation == operation)
+        .map(|t| t.header)
+}
+
 /// A configured peer, ready for its lane.
 pub struct Built {
     pub peer: Arc<dyn Peer>,

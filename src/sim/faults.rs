@@ -52,6 +52,9 @@ pub enum Fault {
     ItemTemporary { items: Vec<usize> },
     /// Every session and token expires before the call is looked at.
     ExpireSessions,
+    /// The call is answered as if applied, but the portal loses what it changed: the dossiers
+    /// it names are as they were before (script only; for reconciliation's drift).
+    Lose,
 }
 
 impl Fault {
@@ -68,6 +71,7 @@ impl Fault {
             Self::EnvelopeTemporary => "envelope_temporary",
             Self::ItemTemporary { .. } => "item_temporary",
             Self::ExpireSessions => "session_expiry",
+            Self::Lose => "lose",
         }
     }
 }

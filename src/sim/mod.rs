@@ -212,7 +212,7 @@ pub struct SimStats {
 }
 
 /// A dossier as the simulated portal holds it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct DossierRecord {
     /// The last `HoSo` received, with `TrangThaiHoSo` moved on by later steps (the portal keeps
     /// the last step as the dossier's current state).
@@ -336,6 +336,67 @@ impl Simulator {
         let mut state = self.state();
         state.sessions.clear();
         state.tokens.clear();
+    }
+
+    /// The dossiers a write request's `data` items name (`MaHoSo`), as held now (`None`: not
+    /// held), for [`Simulator::restore`].
+    fn snapshot_named(&self, body: &[u8]) -> Vec<(String, Option<DossierRecord>)> {
+        let codes: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("data").and_then(|d| d.as_array()).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.get("MaHoSo").and_then(|m| m.as_str()).map(str::to_string))
+            .collect();
+        let state = self.state();
+        codes
+            .into_iter()
+            .map(|c| {
+                let held = state.dossiers.get(&c).cloned();
+                (c, held)
+            })
+            .collect()
+    }
+
+    /// Puts the dossiers of a snapshot back as they were (a portal that lost a write).
+    fn restore(&self, kept: Vec<(String, Option<DossierRecord>)>) {
+        let mut state = self.state();
+        for (code, held) in kept {
+            match held {
+                Some(d) => {
+                    state.dossiers.insert(code, d);
+                }
+                None => {
+                    state.dossiers.remove(&code);
+                }
+            }
+        }
+        state.stats.dossiers = state.dossiers.len() as u64;
+    }
+
+    /// Holds `hoso` as if another system had sent it (for reconciliation's "at the portal, not
+    /// sent here").
+    pub fn insert_dossier(&self, hoso: serde_json::Value) {
+        let code = hoso["MaHoSo"].as_str().unwrap_or_default().to_string();
+        let mut state = self.state();
+        state.dossiers.insert(
+            code,
+            DossierRecord {
+                hoso,
+                events: Vec::new(),
+                steps_seen: HashSet::new(),
+                latest_step_at: None,
+                updated_at: String::new(),
+            },
+        );
+    }
+
+    /// Forgets a dossier, as a portal that lost it would.
+    pub fn forget(&self, ma_ho_so: &str) -> bool {
+        let mut state = self.state();
+        let gone = state.dossiers.remove(ma_ho_so).is_some();
+        state.stats.dossiers = state.dossiers.len() as u64;
+        gone
     }
 
     /// The dossier's current `HoSo`, if the simulator holds it.

@@ -178,6 +178,7 @@ async fn route(
         Endpoint::Auth | Endpoint::Token => None,
     };
     let mut drop_after = false;
+    let mut lose = false;
     let mut late_by = None;
     let mut injected = dvcqg::Injected::default();
     match fault {
@@ -206,6 +207,7 @@ async fn route(
         Some(Fault::EnvelopeTemporary) => injected.envelope_temporary = true,
         Some(Fault::ItemTemporary { items }) => injected.item_temporary = Some(items),
         Some(Fault::ExpireSessions) => sim.expire_sessions(),
+        Some(Fault::Lose) => lose = true,
         None => {}
     }
 
@@ -221,7 +223,11 @@ async fn route(
         }
     };
 
+    let kept = lose.then(|| sim.snapshot_named(&body));
     let reply = dvcqg::handle(sim, endpoint, &parts.headers, &body, injected);
+    if let Some(kept) = kept {
+        sim.restore(kept);
+    }
     if drop_after {
         return Err(ConnectionDropped);
     }

@@ -25,6 +25,10 @@ pub struct SourceConfig {
     /// Values the mappings may read as `$vars.<name>` (e.g. the processing agency's name).
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Mapping file for monthly satisfaction records (`POST /ingest/v1/{name}/surveys`, target
+    /// `survey`), queued for the portal's `DongBoDanhGia`; without it such records get 404.
+    #[serde(default)]
+    pub survey_mapping: Option<PathBuf>,
     /// For XML bodies: the local name of the element that holds one record.
     #[serde(default)]
     pub xml_record_element: Option<String>,

@@ -149,10 +149,11 @@ async fn ingest(
     let kind = match kind.as_str() {
         "dossiers" => RecordKind::Dossier,
         "steps" => RecordKind::Step,
+        "surveys" => RecordKind::Survey,
         other => {
             return error(
                 StatusCode::NOT_FOUND,
-                format!("unknown record kind \"{other}\"; expected dossiers or steps"),
+                format!("unknown record kind \"{other}\"; expected dossiers, steps or surveys"),
             )
         }
     };

@@ -86,12 +86,19 @@ pub async fn accept(
         .map(|(i, m)| (*i, m.record.record_id, m.record.warnings.clone()))
         .collect();
     let (n_accepted, n_rejected) = (good.len(), rejected.len());
+    // What the primary messages say of their dossiers, in send order.
+    let facts = good
+        .iter()
+        .filter_map(|(_, m)| m.record.messages.first())
+        .filter_map(|p| crate::peer::registry::facts(&p.peer, &p.operation, &p.item))
+        .collect();
     let write = IngestWrite {
         source: source.to_string(),
         kind,
         accepted: good.into_iter().map(|(_, m)| m.record).collect(),
         rejected,
         idempotency,
+        facts,
         now_ms: now_ms(),
     };
     let answer = move |result: &IngestResult| {

@@ -76,6 +76,14 @@ fn mapping_fields(s: &SourceConfig) -> Vec<(&'static str, RecordKind, MappingTar
             s.step_mapping.as_path(),
         ),
     ];
+    if let Some(p) = &s.survey_mapping {
+        v.push((
+            "survey_mapping",
+            RecordKind::Survey,
+            MappingTarget::Survey,
+            p.as_path(),
+        ));
+    }
     if let Some(p) = &s.sync_document_mapping {
         v.push((
             "sync_document_mapping",

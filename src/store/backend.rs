@@ -84,6 +84,8 @@ macro_rules! impl_store {
             lock_rows = $lock,
         );
         $crate::store::postal::impl_postal!(store = $Store, begin_write = $begin);
+        $crate::store::facts::impl_facts!(store = $Store, db = $Db);
+        $crate::store::reconcile::impl_reconcile!(store = $Store, begin_write = $begin);
     };
 }
 

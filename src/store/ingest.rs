@@ -696,6 +696,7 @@ macro_rules! impl_ingest {
                     .execute(&mut *tx)
                     .await?;
                 }
+                write_facts(&mut tx, &w.source, &w.facts, w.now_ms).await?;
                 let answer = answer(&result);
                 if let Some(idem) = &w.idempotency {
                     sqlx::query(

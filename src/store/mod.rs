@@ -20,6 +20,7 @@ mod backend;
 pub(crate) mod catalog;
 pub mod config;
 pub(crate) mod delivery;
+pub(crate) mod facts;
 pub(crate) mod housekeeping;
 pub(crate) mod ingest;
 pub(crate) mod leases;
@@ -27,6 +28,7 @@ pub(crate) mod operator;
 pub(crate) mod postal;
 pub mod postgres;
 pub mod prefill;
+pub(crate) mod reconcile;
 pub(crate) mod rows;
 pub mod sqlite;
 
@@ -35,6 +37,7 @@ pub use catalog::{
     FetchedProcedure, ListedProcedure, NewVersion, PublishPlan, StagedProcedure,
 };
 pub use delivery::DeliveryStore;
+pub use facts::{DossierFacts, FactsStore, FactsUpdate, PostalOutcome, SurveyFacts};
 pub use housekeeping::HousekeepingStore;
 pub use ingest::{IngestStore, Queued, WriteTx};
 pub use leases::LeaseStore;
@@ -44,12 +47,15 @@ pub use postal::{
     PostalEvent, PostalEventContext, PostalEventRow, PostalMessageRow, PostalOrderState,
     PostalStore, Release, ReleaseDecide, Released,
 };
+pub use reconcile::{
+    DossierMessage, ReconcileCounts, ReconcileFinding, ReconcileRun, ReconcileStore,
+};
 
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CatalogStore, DeliveryStore, HousekeepingStore, IngestStore, LeaseStore, OperatorStore,
-        PostalStore, Store,
+        CatalogStore, DeliveryStore, FactsStore, HousekeepingStore, IngestStore, LeaseStore,
+        OperatorStore, PostalStore, ReconcileStore, Store,
     };
 }
 
@@ -74,6 +80,9 @@ pub enum StoreError {
     /// A row could not be read back (corrupt or written by an incompatible version).
     #[error("store row unreadable: {0}")]
     Corrupt(String),
+    /// The row to change is not in the state the caller expected (another instance moved it).
+    #[error("store conflict: {0}")]
+    Conflict(String),
 }
 
 /// Set once the database has failed a statement for a reason other than a duplicate key (disk
@@ -110,6 +119,8 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 pub enum RecordKind {
     Dossier,
     Step,
+    /// A month's satisfaction figures for a procedure at an agency.
+    Survey,
 }
 
 impl RecordKind {
@@ -117,6 +128,7 @@ impl RecordKind {
         match self {
             RecordKind::Dossier => "dossier",
             RecordKind::Step => "step",
+            RecordKind::Survey => "survey",
         }
     }
 }
@@ -252,6 +264,8 @@ pub struct IngestWrite {
     pub rejected: Vec<QuarantinedRecord>,
     /// The request's `Idempotency-Key` and body hash; its answer is stored with the records.
     pub idempotency: Option<IdempotencyKey>,
+    /// What the accepted records' messages say of their dossiers (and surveys), in send order.
+    pub facts: Vec<FactsUpdate>,
     pub now_ms: i64,
 }
 
@@ -473,6 +487,8 @@ pub trait Store:
     + LeaseStore
     + CatalogStore
     + PostalStore
+    + FactsStore
+    + ReconcileStore
     + Send
     + Sync
 {

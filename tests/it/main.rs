@@ -23,4 +23,6 @@ mod operator;
 mod policy;
 mod postal;
 mod prefill;
+mod reconcile;
+mod report;
 mod store_story;

@@ -32,6 +32,7 @@ fn one_dossier(n: usize) -> IngestWrite {
         }],
         rejected: vec![],
         idempotency: None,
+        facts: Vec::new(),
         now_ms: store::now_ms(),
     }
 }

@@ -83,6 +83,7 @@ async fn enqueue(app: &TestApp, peer: &str, records: &[Value], at_ms: i64) {
         accepted: accepted(app, peer, records),
         rejected: Vec::new(),
         idempotency: None,
+        facts: Vec::new(),
         now_ms: at_ms,
     };
     app.store.ingest(write, &|_| String::new()).await.unwrap();

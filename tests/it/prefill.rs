@@ -125,6 +125,7 @@ async fn check_prefilled(url: &str, name: &str) {
             }],
             rejected: vec![],
             idempotency: None,
+            facts: Vec::new(),
             now_ms: store::now_ms(),
         },
         &|_| String::new(),

@@ -33,6 +33,7 @@ fn write(kind: RecordKind, mut accepted: Vec<AcceptedRecord>, now_ms: i64) -> In
     let (operation, header) = match kind {
         RecordKind::Dossier => ("DongBoHoSoMC", HeaderRule::Header),
         RecordKind::Step => ("CapNhatTienDoHoSoMC", HeaderRule::AfterHeader),
+        RecordKind::Survey => ("DongBoDanhGia", HeaderRule::Free),
     };
     for r in &mut accepted {
         for m in &mut r.messages {
@@ -46,6 +47,7 @@ fn write(kind: RecordKind, mut accepted: Vec<AcceptedRecord>, now_ms: i64) -> In
         accepted,
         rejected: vec![],
         idempotency: None,
+        facts: Vec::new(),
         now_ms,
     }
 }

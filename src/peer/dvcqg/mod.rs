@@ -13,6 +13,7 @@ pub(in crate::peer) mod auth;
 mod classify;
 pub(in crate::peer) mod client;
 pub mod config;
+pub mod facts;
 #[cfg(test)]
 mod tests;
 
@@ -329,6 +330,39 @@ impl CatalogReads for DvcqgPeer {
 
     async fn procedure(&self, code: &str) -> Result<Option<Value>, ReadError> {
         DvcqgPeer::procedure(self, code).await.map_err(read_error)
+    }
+}
+
+/// The portal holds the dossiers' records that reconciliation checks.
+#[async_trait]
+impl crate::peer::reads::PortalRecords for DvcqgPeer {
+    fn family(&self) -> &'static str {
+        FAMILY.name
+    }
+
+    fn expects(&self, operation: &str, item: &Value) -> Option<crate::peer::reads::Expected> {
+        facts::expects(operation, item)
+    }
+
+    async fn lookup(
+        &self,
+        dossier: &str,
+    ) -> Result<Option<crate::peer::reads::PortalRecord>, ReadError> {
+        let Some(item) = DvcqgPeer::lookup(self, dossier).await.map_err(read_error)? else {
+            return Ok(None);
+        };
+        let field = |k: &str| match item.get(k) {
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        Ok(Some(crate::peer::reads::PortalRecord {
+            procedure: field("MaTTHC"),
+            status: field("TrangThaiHoSo"),
+            received: field("NgayTiepNhan"),
+            appointment: field("NgayHenTra"),
+            updated: field("NgayCapNhat"),
+        }))
     }
 }
 

@@ -208,6 +208,35 @@ impl ProcedureCatalog {
         true
     }
 
+    /// Sets the processing time of `code` on every channel (`THOIGIANGIAIQUYET`, `DONVITINH`),
+    /// as a new publishing decision would. `false` if the code is unknown or removed.
+    pub fn set_processing_time(&self, code: &str, amount: u32, unit: &str) -> bool {
+        let mut state = self.state();
+        let Some(&i) = state.by_code.get(code) else {
+            return false;
+        };
+        let entry = &mut state.entries[i];
+        if !entry.listed {
+            return false;
+        }
+        entry.revision += 1;
+        let object = Arc::make_mut(&mut entry.object);
+        if let Some(ways) = object
+            .get_mut("CACHTHUCTHUCHIEN")
+            .and_then(Value::as_array_mut)
+        {
+            for way in ways {
+                if let Some(times) = way.get_mut("THOIGIAN").and_then(Value::as_array_mut) {
+                    for t in times {
+                        t["THOIGIANGIAIQUYET"] = Value::String(amount.to_string());
+                        t["DONVITINH"] = Value::String(unit.to_string());
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// Changes `n` distinct listed, in-force procedures picked reproducibly from `seed` (fewer
     /// if there are not that many); returns their codes in list order.
     pub fn change_some(&self, n: usize, seed: u64) -> Vec<String> {
