@@ -20,6 +20,7 @@ use crate::sim::commune as communes;
 
 mod catalog;
 mod postal;
+mod reconcile;
 use crate::sim::local::{generate, LocalDataset};
 use crate::sim::{EventKind, FaultRates, SimSettings, Simulator};
 
@@ -101,6 +102,8 @@ pub struct DemoReport {
     pub catalog: Option<catalog::CatalogReport>,
     /// The postal part: orders, tracking by push and poll, steps at the portal.
     pub postal: Option<postal::PostalReport>,
+    /// Reconciliation with repair, and the month's service report.
+    pub reconcile: Option<reconcile::ReconcileReport>,
 }
 
 impl DemoReport {
@@ -131,6 +134,10 @@ impl DemoReport {
                 .as_ref()
                 .is_some_and(catalog::CatalogReport::ok)
             && self.postal.as_ref().is_some_and(postal::PostalReport::ok)
+            && self
+                .reconcile
+                .as_ref()
+                .is_some_and(reconcile::ReconcileReport::ok)
             && self.missed_invalid.is_empty()
             && self.wrongly_rejected.is_empty()
             && self.dead.is_empty()
@@ -297,11 +304,15 @@ impl fmt::Display for DemoReport {
             write!(f, "{p}")?;
             writeln!(f)?;
         }
+        if let Some(r) = &self.reconcile {
+            write!(f, "{r}")?;
+            writeln!(f)?;
+        }
         writeln!(
             f,
             "  result: {}",
             if self.ok() {
-                "every valid dossier and step reached the portal, in order; every invalid one was rejected with a reason; every commune holds the latest catalog; every postal order was made once and tracked into the dossier"
+                "every valid dossier and step reached the portal, in order; every invalid one was rejected with a reason; every commune holds the latest catalog; every postal order was made once and tracked into the dossier; the portal's drift was found and repaired"
             } else {
                 "FAILED (see above)"
             }
@@ -596,6 +607,28 @@ pub async fn run_demo(opts: &DemoOptions, progress: bool) -> anyhow::Result<Demo
             &sim,
             &vnpost,
             opts.seed,
+            Duration::from_secs(opts.timeout_secs),
+        )
+        .await?,
+    );
+    let reconciler = crate::reconcile::Reconciler::new(
+        store.clone(),
+        crate::peer::registry::portal_records(&cfg.peers, |name| cfg.policy_for(name))
+            .map_err(anyhow::Error::msg)?
+            .context("the demo's portal")?,
+        cfg.reconcile.clone(),
+    );
+    report.reconcile = Some(
+        reconcile::run(
+            store.clone(),
+            reconciler,
+            crate::report::Reports::new(store.clone(), cfg.report.clone()),
+            &sim,
+            &{
+                let mut codes: Vec<String> = accepted_dossiers.iter().cloned().collect();
+                codes.sort();
+                codes
+            },
             Duration::from_secs(opts.timeout_secs),
         )
         .await?,

@@ -27,25 +27,28 @@ fn not_here(what: &str) -> Response {
         .into_response()
 }
 
-fn reports_for<'a>(st: &'a AdminState, headers: &HeaderMap) -> Result<&'a Arc<Reports>, Response> {
+fn reports_for<'a>(
+    st: &'a AdminState,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<Reports>, Box<Response>> {
     if let Some(r) = refuse(st, headers) {
-        return Err(r);
+        return Err(Box::new(r));
     }
     st.reports
         .as_ref()
-        .ok_or_else(|| not_here("service report"))
+        .ok_or_else(|| Box::new(not_here("service report")))
 }
 
 fn reconciler_for<'a>(
     st: &'a AdminState,
     headers: &HeaderMap,
-) -> Result<&'a Arc<Reconciler>, Response> {
+) -> Result<&'a Arc<Reconciler>, Box<Response>> {
     if let Some(r) = refuse(st, headers) {
-        return Err(r);
+        return Err(Box::new(r));
     }
     st.reconciler
         .as_ref()
-        .ok_or_else(|| not_here("reconciliation (no [peers.dvcqg])"))
+        .ok_or_else(|| Box::new(not_here("reconciliation (no [peers.dvcqg])")))
 }
 
 #[derive(Deserialize)]
@@ -64,7 +67,7 @@ pub(super) async fn report(
 ) -> Response {
     let reports = match reports_for(&st, &headers) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(Query(q)) = query else {
         return bad_request(
@@ -124,7 +127,7 @@ pub(super) async fn overdue(
 ) -> Response {
     let reports = match reports_for(&st, &headers) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(Query(q)) = query else {
         return bad_request("expected agency and limit (1 to 1000)");
@@ -150,7 +153,7 @@ pub(super) async fn overdue(
 
 pub(super) async fn reconcile_runs(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Err(r) = reconciler_for(&st, &headers) {
-        return r;
+        return *r;
     }
     match st.store.reconcile_runs(20).await {
         Ok(runs) => Json(json!({ "runs": runs })).into_response(),
@@ -164,7 +167,7 @@ pub(super) async fn reconcile_run(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(r) = reconciler_for(&st, &headers) {
-        return r;
+        return *r;
     }
     let run = match st.store.reconcile_run(&id).await {
         Ok(Some(r)) => r,
@@ -194,7 +197,7 @@ pub(super) async fn reconcile_start(
 ) -> Response {
     let reconciler = match reconciler_for(&st, &headers) {
         Ok(r) => r.clone(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(Json(req)) = body else {
         return bad_request(

@@ -352,7 +352,8 @@ macro_rules! impl_facts {
             ) -> Result<Vec<$crate::store::PostalOutcome>, $crate::store::StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT f.agency, f.procedure_code, o.order_type, COUNT(*) AS orders, \
-                     SUM(CASE WHEN o.collected_at IS NOT NULL OR o.delivered_at IS NOT NULL \
+                     SUM(CASE WHEN (o.order_type = '1' AND o.collected_at IS NOT NULL) \
+                     OR (o.order_type <> '1' AND o.delivered_at IS NOT NULL) \
                      THEN 1 ELSE 0 END) AS done, \
                      SUM(CASE WHEN o.alert IS NOT NULL THEN 1 ELSE 0 END) AS alerts \
                      FROM postal_orders o JOIN dossier_facts f ON f.dossier = o.order_number \
