@@ -117,14 +117,22 @@ impl Gateway {
         })
         .merge(admin::router(AdminState {
             store: store.clone(),
-            token: admin_token,
+            token: admin_token.clone(),
             remap: Some(remap),
             catalog: Some(catalog.clone()),
             metrics: Arc::new(admin::Metrics::default()),
             postal: Some(postal.clone()),
-            reports: Some(reports),
+            reports: Some(reports.clone()),
             reconciler: reconciler.clone(),
         }))
+        .merge(crate::dashboard::router(
+            crate::dashboard::DashboardState::new(
+                store.clone(),
+                admin_token.clone(),
+                reports,
+                reconciler.clone(),
+            ),
+        ))
         .merge(crate::postal::callback::router(postal.clone()));
         let owner = format!(
             "{}-{}-{}",

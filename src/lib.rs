@@ -18,7 +18,9 @@
 //! - [`peer`]: remote systems, one folder per family behind the [`peer::Peer`] trait; the
 //!   registry of families.
 //! - [`sim`]: the built-in simulator of the peers and of a local system, for demo, tests, benches.
-//! - [`admin`]: health endpoint.
+//! - [`admin`]: probes, metrics and the admin API.
+//! - [`dashboard`]: the operators' pages (Vietnamese and English): report, overdue,
+//!   reconciliation.
 //! - [`catalog`]: the procedure catalog: pulled from the portal, versioned (RFC 8785 hashes),
 //!   fanned out to the commune subscribers.
 //! - [`reconcile`]: the portal's record of each dossier against what was delivered; repairs
@@ -37,6 +39,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod formats;
 pub mod mapping;

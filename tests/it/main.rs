@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod crash_loop;
 mod daemons;
+mod dashboard;
 mod delivery;
 mod destinations;
 mod disk_full;

@@ -19,7 +19,7 @@ const AGENCY: &str = "000.00.56.H56";
 
 /// A vendor-a dossier row; `finished`/`returned` are `NgayXong`/`NgayTra`.
 #[allow(clippy::too_many_arguments)]
-fn dossier(
+pub(crate) fn dossier(
     seq: &str,
     channel: &str,
     status: &str,

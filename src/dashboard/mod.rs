@@ -1,0 +1,513 @@
+//! The operators' dashboard, in Vietnamese and English (`?lang=vi|en`): the monthly service
+//! report (with its CSV for Excel), the overdue list with apologies, reconciliation runs and
+//! their findings, and starting a run. Pages are rendered on the server from `templates/`
+//! (minijinja, HTML auto-escaping). Logging in takes the admin token (`server.admin_token`) and
+//! gives an HTTP-only, same-site session cookie for `/ui` (8 hours); every form that changes
+//! something carries the session's CSRF token. Shows no personal data: dossier codes, agencies,
+//! procedures, statuses, dates and counts only.
+
+mod i18n;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::Environment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::reconcile::{Params, Reconciler};
+use crate::report::render;
+use crate::report::{Month, Reports};
+use crate::store::Store;
+use i18n::Lang;
+
+/// How long a login lasts.
+const SESSION: Duration = Duration::from_secs(8 * 3600);
+const COOKIE: &str = "lienthong_session";
+
+struct Session {
+    csrf: String,
+    until: Instant,
+}
+
+/// What the dashboard serves from.
+#[derive(Clone)]
+pub struct DashboardState {
+    pub store: Arc<dyn Store>,
+    /// Without it nobody can log in (the pages answer 404).
+    pub token: Option<SecretString>,
+    pub reports: Arc<Reports>,
+    pub reconciler: Option<Arc<Reconciler>>,
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+    templates: Arc<Environment<'static>>,
+}
+
+impl DashboardState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        token: Option<SecretString>,
+        reports: Arc<Reports>,
+        reconciler: Option<Arc<Reconciler>>,
+    ) -> Self {
+        let mut env = Environment::new();
+        for (name, text) in [
+            ("base.html", include_str!("templates/base.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("report.html", include_str!("templates/report.html")),
+            ("overdue.html", include_str!("templates/overdue.html")),
+            ("reconcile.html", include_str!("templates/reconcile.html")),
+        ] {
+            env.add_template(name, text)
+                .expect("the dashboard's templates compile");
+        }
+        env.add_function("pct", |p: Option<f64>| {
+            p.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "–".into())
+        });
+        Self {
+            store,
+            token,
+            reports,
+            reconciler,
+            sessions: Arc::default(),
+            templates: Arc::new(env),
+        }
+    }
+
+    /// The session of a request's cookie, if it is live: its CSRF token.
+    fn session(&self, headers: &HeaderMap) -> Option<String> {
+        let id = cookie(headers, COOKIE)?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, s| s.until > now);
+        sessions.get(&id).map(|s| s.csrf.clone())
+    }
+
+    fn render(&self, name: &str, ctx: Value) -> Response {
+        match self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+        {
+            Ok(html) => {
+                let mut r = Html(html).into_response();
+                // Pages are not cached nor framed.
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r.headers_mut()
+                    .insert("x-frame-options", HeaderValue::from_static("DENY"));
+                r
+            }
+            Err(e) => {
+                tracing::error!(error = %e, template = name, "dashboard: a page did not render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
+            }
+        }
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn same(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+pub fn router(state: DashboardState) -> Router {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/report") }))
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/logout", post(logout))
+        .route("/ui/report", get(report))
+        .route("/ui/report.csv", get(report_csv))
+        .route("/ui/overdue", get(overdue))
+        .route("/ui/reconcile", get(reconcile).post(reconcile_start))
+        .route("/ui/reconcile/{id}", get(reconcile_run))
+        .with_state(state)
+}
+
+#[derive(Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// What every page's frame needs.
+fn frame(lang: Lang, page: &str, csrf: &str, query: &str) -> serde_json::Map<String, Value> {
+    let mut other: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("lang="))
+        .map(str::to_string)
+        .collect();
+    other.push(format!("lang={}", lang.other().code()));
+    let mut m = serde_json::Map::new();
+    m.insert("lang".into(), json!(lang.code()));
+    m.insert("t".into(), json!(lang.words()));
+    m.insert("page".into(), json!(page));
+    m.insert("csrf".into(), json!(csrf));
+    m.insert("other_lang_query".into(), json!(other.join("&")));
+    m
+}
+
+/// The page for a logged-in operator, or the way to the login page.
+fn guard(st: &DashboardState, headers: &HeaderMap, lang: Lang) -> Result<String, Box<Response>> {
+    if st.token.is_none() {
+        return Err(Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                "the dashboard needs server.admin_token",
+            )
+                .into_response(),
+        ));
+    }
+    st.session(headers).ok_or_else(|| {
+        Box::new(Redirect::to(&format!("/ui/login?lang={}", lang.code())).into_response())
+    })
+}
+
+async fn login_page(State(st): State<DashboardState>, Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    st.render(
+        "login.html",
+        json!({"lang": lang.code(), "other_lang": lang.other().code(), "t": lang.words(), "error": false}),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(
+    State(st): State<DashboardState>,
+    Query(q): Query<LangQuery>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    let ok = match (&st.token, &form) {
+        (Some(t), Ok(Form(f))) => crate::settings::token_matches(t, f.token.trim()),
+        _ => false,
+    };
+    if !ok {
+        tracing::warn!("dashboard: a login with a wrong token");
+        let mut r = st.render(
+            "login.html",
+            json!({"lang": lang.code(), "other_lang": lang.other().code(), "t": lang.words(), "error": true}),
+        );
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let csrf = uuid::Uuid::new_v4().simple().to_string();
+    st.sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id.clone(),
+            Session {
+                csrf,
+                until: Instant::now() + SESSION,
+            },
+        );
+    tracing::info!("dashboard: an operator logged in");
+    let mut r = Redirect::to(&format!("/ui/report?lang={}", lang.code())).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
+            SESSION.as_secs()
+        ))
+        .expect("an ASCII cookie"),
+    );
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if let (Some(id), Some(csrf), Ok(Form(f))) =
+        (cookie(&headers, COOKIE), st.session(&headers), form)
+    {
+        if same(&csrf, &f.csrf) {
+            st.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        }
+    }
+    let mut r = Redirect::to("/ui/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "lienthong_session=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    r
+}
+
+#[derive(Deserialize, Default)]
+struct ReportQuery {
+    month: Option<String>,
+    agency: Option<String>,
+    lang: Option<String>,
+}
+
+/// The month asked for, or the current one (Vietnam time).
+fn month_of(q: &ReportQuery) -> Result<Month, String> {
+    match q.month.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => Month::parse(m),
+        None => Ok(Month::of(chrono::Utc::now())),
+    }
+}
+
+async fn report(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+    uri: axum::http::Uri,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    let csrf = match guard(&st, &headers, lang) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let month = match month_of(&q) {
+        Ok(m) => m,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let agency = q.agency.as_deref().filter(|a| !a.is_empty());
+    let report = match st
+        .reports
+        .month(month, agency, crate::store::now_ms())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let total = if lang == Lang::Vi {
+        "Tổng cộng"
+    } else {
+        "Total"
+    };
+    let rows: Vec<Vec<String>> = report
+        .lines
+        .iter()
+        .chain(std::iter::once(&report.total))
+        .map(|l| render::cells(l, total))
+        .collect();
+    let columns: Vec<&str> = render::COLUMNS
+        .iter()
+        .map(|(vi, en)| if lang == Lang::Vi { *vi } else { *en })
+        .collect();
+    let mut ctx = frame(lang, "report", &csrf, uri.query().unwrap_or(""));
+    ctx.insert("title".into(), json!(lang.words()["report"]));
+    ctx.insert("report".into(), json!(report));
+    ctx.insert("rows".into(), json!(rows));
+    ctx.insert("columns".into(), json!(columns));
+    st.render("report.html", Value::Object(ctx))
+}
+
+async fn report_csv(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    if let Err(r) = guard(&st, &headers, lang) {
+        return *r;
+    }
+    let month = match month_of(&q) {
+        Ok(m) => m,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let agency = q.agency.as_deref().filter(|a| !a.is_empty());
+    match st
+        .reports
+        .month(month, agency, crate::store::now_ms())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| render::csv(&r, lang.report_lang()).map_err(|e| e.to_string()))
+    {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"bao-cao-{month}.csv\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    }
+}
+
+async fn overdue(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+    uri: axum::http::Uri,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    let csrf = match guard(&st, &headers, lang) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let now = crate::store::now_ms();
+    let agency = q.agency.as_deref().filter(|a| !a.is_empty());
+    let (list, (all, without)) = match (
+        st.reports.overdue(agency, now, 500).await,
+        st.reports.overdue_counts(now).await,
+    ) {
+        (Ok(l), Ok(c)) => (l, c),
+        (Err(e), _) | (_, Err(e)) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+        }
+    };
+    let mut ctx = frame(lang, "overdue", &csrf, uri.query().unwrap_or(""));
+    ctx.insert("title".into(), json!(lang.words()["overdue"]));
+    ctx.insert("dossiers".into(), json!(list));
+    ctx.insert("overdue".into(), json!(all));
+    ctx.insert("without".into(), json!(without));
+    st.render("overdue.html", Value::Object(ctx))
+}
+
+async fn reconcile_page(
+    st: &DashboardState,
+    lang: Lang,
+    csrf: &str,
+    query: &str,
+    run: Option<&str>,
+    message: Option<String>,
+) -> Response {
+    let runs = match st.store.reconcile_runs(20).await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let findings = match run {
+        Some(id) => match st.store.reconcile_findings(id, 1000).await {
+            Ok(f) => f,
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        },
+        None => Vec::new(),
+    };
+    let mut ctx = frame(lang, "reconcile", csrf, query);
+    ctx.insert("title".into(), json!(lang.words()["reconcile"]));
+    ctx.insert("configured".into(), json!(st.reconciler.is_some()));
+    ctx.insert("runs".into(), json!(runs));
+    ctx.insert("findings".into(), json!(findings));
+    ctx.insert("message".into(), json!(message));
+    st.render("reconcile.html", Value::Object(ctx))
+}
+
+async fn reconcile(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    match guard(&st, &headers, lang) {
+        Ok(csrf) => reconcile_page(&st, lang, &csrf, uri.query().unwrap_or(""), None, None).await,
+        Err(r) => *r,
+    }
+}
+
+async fn reconcile_run(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    match guard(&st, &headers, lang) {
+        Ok(csrf) => {
+            reconcile_page(&st, lang, &csrf, uri.query().unwrap_or(""), Some(&id), None).await
+        }
+        Err(r) => *r,
+    }
+}
+
+#[derive(Deserialize)]
+struct StartForm {
+    csrf: String,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    #[serde(default)]
+    agency: String,
+    repair: Option<String>,
+}
+
+async fn reconcile_start(
+    State(st): State<DashboardState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+    form: Result<Form<StartForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    let csrf = match guard(&st, &headers, lang) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(Form(f)) = form else {
+        return (StatusCode::BAD_REQUEST, "expected from, to, agency, repair").into_response();
+    };
+    if !same(&csrf, &f.csrf) {
+        tracing::warn!("dashboard: a form without the session's CSRF token refused");
+        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
+    }
+    let Some(reconciler) = st.reconciler.clone() else {
+        return (StatusCode::NOT_FOUND, "the portal is not configured").into_response();
+    };
+    let params = Params {
+        from: f.from,
+        to: f.to,
+        agency: Some(f.agency.trim().to_string()).filter(|a| !a.is_empty()),
+        repair: f.repair.is_some(),
+        restart: false,
+    };
+    let message = match reconciler.begin(&params).await {
+        Ok(run) => {
+            let id = run.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = reconciler.go(run, &crate::reconcile::Quiet).await {
+                    tracing::warn!(error = %e, "reconcile: run stopped");
+                }
+            });
+            format!("{} {id}", lang.words()["started"])
+        }
+        Err(e) => e.to_string(),
+    };
+    reconcile_page(
+        &st,
+        lang,
+        &csrf,
+        &format!("lang={}", lang.code()),
+        None,
+        Some(message),
+    )
+    .await
+}

@@ -1,0 +1,391 @@
+//! The dashboard in a real browser (Chromium, driven through ChromeDriver's WebDriver protocol
+//! over HTTP): login refused with a wrong token and taken with the right one, the service
+//! report with the figures the store holds, the language switch, the overdue list with its
+//! alert, reconciliation's page; screenshots under `target/dashboard/`. And without a browser:
+//! a form without the session's CSRF token is refused, pages without a session send to login.
+//!
+//! Under `CI=true` a missing browser fails the test; elsewhere the browser part is skipped.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::report::dossier;
+use crate::support;
+
+const ADMIN: &str = "dashboard-admin-token";
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A WebDriver session on a ChromeDriver of its own.
+struct Browser {
+    http: reqwest::Client,
+    url: String,
+    child: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        let driver = std::env::var("LIENTHONG_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium =
+            std::env::var("LIENTHONG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = match Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true but {driver} cannot run ({e}): install Debian's chromium and chromium-driver"
+                );
+                eprintln!("skipping the browser part: {driver}: {e}");
+                return None;
+            }
+        };
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    ready = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not answer on port {port}");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"
+            ]}
+        }}});
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
+            .to_string();
+        Some(Browser {
+            http,
+            url: format!("{base}/session/{session}"),
+            child,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let answer: Value = req.send().await.unwrap().json().await.unwrap();
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn find(&self, css: &str) -> Option<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v[ELEMENT].as_str().map(str::to_string)
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let el = self
+            .find(css)
+            .await
+            .unwrap_or_else(|| panic!("no element {css}"));
+        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let Some(el) = self.find(css).await else {
+            let source = self.call(reqwest::Method::GET, "/source", None).await;
+            panic!("no input {css} in {source}");
+        };
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self
+            .find(css)
+            .await
+            .unwrap_or_else(|| panic!("no element {css}"));
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Waits (up to 5 s) until the element `css` holds `text`.
+    async fn wait_text(&self, css: &str, text: &str) {
+        for _ in 0..100 {
+            if let Some(el) = self.find(css).await {
+                let got = self
+                    .call(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+                    .await;
+                if got.as_str().is_some_and(|t| t.contains(text)) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} never showed {text:?}");
+    }
+
+    async fn title(&self) -> String {
+        self.call(reqwest::Method::GET, "/title", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a PNG");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+async fn app() -> support::TestApp {
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), |c| {
+        c.server.admin_token = Some(ADMIN.to_string().into());
+    })
+    .await;
+    let records = json!([
+        dossier(
+            "0001",
+            "TRUC_TIEP",
+            "XONG",
+            "2026-11-05 08:31:00",
+            Some("2026-11-12 17:00:00"),
+            Some("2026-11-11 15:00:00"),
+            None,
+            1
+        ),
+        dossier(
+            "0002",
+            "TRUC_TUYEN",
+            "DANG_XU_LY",
+            "2026-11-06 10:00:00",
+            Some("2026-11-16 17:00:00"),
+            None,
+            None,
+            1
+        ),
+        dossier(
+            "0003",
+            "BUU_CHINH",
+            "DA_NHAN",
+            "2026-11-09 08:00:00",
+            Some("2026-11-20 17:00:00"),
+            None,
+            None,
+            0
+        ),
+    ]);
+    let (status, body) = app.post("dossiers", &records).await;
+    assert_eq!(
+        (status, body["rejected"].clone()),
+        (202, json!([])),
+        "{body}"
+    );
+    app
+}
+
+#[tokio::test]
+async fn the_dashboard_in_a_browser() {
+    let app = app().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let base = &app.base;
+    // No session: the login page, in Vietnamese.
+    b.goto(&format!("{base}/ui/report?month=2026-11")).await;
+    assert!(b.title().await.contains("Đăng nhập"), "{}", b.title().await);
+    b.type_into("#token", "not-the-token").await;
+    b.click("#login").await;
+    assert!(b.find("#error").await.is_some(), "a wrong token is refused");
+    b.type_into("#token", ADMIN).await;
+    b.click("#login").await;
+    // Logged in: the report of the current month.
+    b.wait_text("#title", "Báo cáo").await;
+    b.goto(&format!("{base}/ui/report?month=2026-11&lang=vi"))
+        .await;
+    b.wait_text("#title", "2026-11").await;
+    assert_eq!(b.text("#received").await, "3");
+    assert_eq!(b.text("#resolved").await, "1");
+    assert!(b.text("#lines").await.contains("1.009994"));
+    b.screenshot("report-vi.png").await;
+    b.click("#lang").await;
+    b.wait_text("#title", "Service report").await;
+    assert!(
+        b.text("#title")
+            .await
+            .contains("Service report for 2026-11"),
+        "{}",
+        b.text("#title").await
+    );
+    assert_eq!(b.text("#received").await, "3", "the month is kept");
+    b.screenshot("report-en.png").await;
+
+    // The overdue list: what the admin API says, with its alert.
+    let api: Value = app
+        .client
+        .get(format!("{base}/admin/overdue"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    b.goto(&format!("{base}/ui/overdue?lang=en")).await;
+    assert_eq!(b.text("#overdue").await, api["overdue"].to_string());
+    assert_eq!(
+        b.text("#without-apology").await,
+        api["overdue_without_apology"].to_string()
+    );
+    assert!(api["overdue"].as_i64().unwrap() >= 2, "{api}");
+    assert!(b.find("#alert").await.is_some(), "overdue without apology");
+    assert!(b
+        .text("#dossiers")
+        .await
+        .contains("000.00.56.H56-261106-0002"));
+    b.screenshot("overdue-en.png").await;
+
+    b.goto(&format!("{base}/ui/reconcile?lang=vi")).await;
+    assert!(b.text("main").await.contains("Chưa cấu hình Cổng DVCQG"));
+    b.screenshot("reconcile-vi.png").await;
+
+    b.click("#logout").await;
+    b.wait_text("h1", "lienthong").await;
+    b.goto(&format!("{base}/ui/overdue")).await;
+    assert!(b.title().await.contains("Đăng nhập"), "logged out");
+}
+
+#[tokio::test]
+async fn forms_need_the_session_s_csrf_token_and_pages_need_a_session() {
+    let app = app().await;
+    let base = &app.base;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{base}/ui/report"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/ui/login?lang=vi");
+    let r = client
+        .post(format!("{base}/ui/login"))
+        .form(&[("token", ADMIN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = client
+        .get(format!("{base}/ui/reconcile"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let r = client
+        .post(format!("{base}/ui/reconcile"))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", "forged"),
+            ("from", "2026-11-01"),
+            ("to", "2026-11-30"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a form without the session's token is refused"
+    );
+    let csv = client
+        .get(format!("{base}/ui/report.csv?month=2026-11"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let bytes = csv.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "CSV for Excel");
+    let r = client
+        .post(format!("{base}/ui/login"))
+        .form(&[("token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+}
