@@ -316,11 +316,14 @@ impl Reconciler {
                     _ => {}
                 }
             }
+            // Recorded only if the cursor is still where this page was read from: a second runner
+            // of the same run (another instance, a second start) stops here, queuing nothing.
             self.store
                 .reconcile_page(
                     &run.id,
                     &findings,
                     &repairs,
+                    after,
                     (cursor.0, &cursor.1),
                     counts,
                     now,

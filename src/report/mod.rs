@@ -4,7 +4,7 @@
 //! stored facts, early / on time / late as `codes.md` says); `service.rs` (`Reports`: reads the
 //! store and the catalog, the overdue list); `render.rs` (table, CSV with a byte-order mark,
 //! JSON; Vietnamese or English column names); `config.rs` (`[report]`). The facts themselves are
-//! written by ingest (`store::facts`), from what the portal items say (`peer::dvcqg::facts`).
+//! written by ingest (`store::facts`), from what the portal items say (the portal family's `facts.rs`, through `peer::registry::facts`).
 
 pub mod calendar;
 pub mod config;

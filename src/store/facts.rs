@@ -3,7 +3,7 @@
 //! the transaction that queues the messages they come from, read by the service report, the
 //! overdue list and reconciliation. A header replaces its dossier's row; a step moves its status
 //! (and when it finished or was returned), as the portal keeps the last step it received as the
-//! dossier's state. What the fields mean is the caller's (`peer::dvcqg::facts`); this module
+//! dossier's state. What the fields mean is the caller's (the portal family's `facts.rs`, through `peer::registry::facts`); this module
 //! stores and selects.
 
 use serde::Serialize;

@@ -112,13 +112,17 @@ pub trait ReconcileStore: Send + Sync {
         agency: &str,
         repair: bool,
     ) -> Result<Option<ReconcileRun>, StoreError>;
-    /// One page: its repairs queued, its findings kept, the run's counts and cursor moved, all in
-    /// one transaction.
+    /// One page: its repairs queued, its findings kept, the run's counts and cursor moved from
+    /// `from` (the cursor the page was read after) to `cursor`, all in one transaction. When the
+    /// run is no longer running or its cursor is no longer `from` (another runner recorded this
+    /// page first), nothing is written and the answer is [`StoreError::Conflict`].
+    #[allow(clippy::too_many_arguments)]
     async fn reconcile_page(
         &self,
         run_id: &str,
         findings: &[ReconcileFinding],
         repairs: &[NewMessage],
+        from: Option<(i64, &str)>,
         cursor: (i64, &str),
         counts: ReconcileCounts,
         now_ms: i64,
@@ -287,6 +291,7 @@ macro_rules! impl_reconcile {
                 run_id: &str,
                 findings: &[$crate::store::ReconcileFinding],
                 repairs: &[$crate::store::NewMessage],
+                from: Option<(i64, &str)>,
                 cursor: (i64, &str),
                 c: $crate::store::ReconcileCounts,
                 now_ms: i64,
@@ -316,7 +321,8 @@ macro_rules! impl_reconcile {
                      stale = stale + $7, missing_steps = missing_steps + $8, \
                      unknown = unknown + $9, undelivered = undelivered + $10, \
                      repaired = repaired + $11, errors = errors + $12, updated_at = $13 \
-                     WHERE id = $1 AND state = 'running'",
+                     WHERE id = $1 AND state = 'running' AND COALESCE(cursor_day, -1) = $14 \
+                     AND COALESCE(cursor_dossier, '') = $15",
                 )
                 .bind(run_id)
                 .bind(cursor.0)
@@ -331,12 +337,14 @@ macro_rules! impl_reconcile {
                 .bind(c.repaired)
                 .bind(c.errors)
                 .bind(now_ms)
+                .bind(from.map_or(-1, |f| f.0))
+                .bind(from.map_or("", |f| f.1))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 if moved != 1 {
                     return Err($crate::store::StoreError::Conflict(format!(
-                        "reconcile run {run_id} is not running"
+                        "reconcile run {run_id} is not running or another runner recorded this page"
                     )));
                 }
                 commit_signalled(tx, &peers).await

@@ -339,3 +339,50 @@ async fn a_run_killed_half_way_resumes_after_its_last_page() {
         assert!(app.sim.dossier(&code(2)).is_some() && app.sim.dossier(&code(7)).is_some());
     }
 }
+
+#[tokio::test]
+async fn two_runners_of_one_run_queue_each_repair_once() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let app = support::spawn_app(ts).await;
+        let lane = app.lane("reconcile-test", None);
+        let records: Vec<Value> = (1..=9)
+            .map(|n| dossier(&code(n), "DA_NHAN", "2026-11-19 17:00:00"))
+            .collect();
+        ingest(&app, "dossiers", Value::Array(records)).await;
+        app.drain(&lane).await;
+        for n in [2, 7] {
+            assert!(app.sim.forget(&code(n)));
+        }
+        let r = reconciler(
+            &app,
+            ReconcileConfig {
+                page_size: 2,
+                ..ReconcileConfig::default()
+            },
+        );
+        // The same run started twice (a second instance, a second click).
+        let run = r.begin(&params(true)).await.unwrap();
+        let (a, b) = tokio::join!(
+            r.go(run.clone(), &lienthong::reconcile::Quiet),
+            r.go(run.clone(), &lienthong::reconcile::Quiet)
+        );
+        assert!(a.is_ok() || b.is_ok(), "{name}: {a:?} {b:?}");
+        let done = app.store.reconcile_run(&run.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                done.state.as_str(),
+                done.checked,
+                done.missing,
+                done.repaired
+            ),
+            ("done", 9, 2, 2),
+            "{name}: {done:?}"
+        );
+        assert_eq!(
+            app.count("DongBoHoSoMC", "pending").await,
+            2,
+            "{name}: each repair queued once"
+        );
+    }
+}
