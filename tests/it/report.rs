@@ -224,6 +224,36 @@ async fn the_month_s_figures_equal_those_worked_out_by_hand() {
         assert_eq!(status, 202, "{name}: {body}");
         assert_eq!(body["rejected"], json!([]), "{name}: {body}");
         assert_eq!(app.count("DongBoDanhGia", "pending").await, 1, "{name}");
+        // The portal receives it through the outbox.
+        let policy = app.config.policy_for("dvcqg");
+        let surveys = lienthong::outbox::Lane::new(
+            app.store.clone(),
+            std::sync::Arc::new(
+                lienthong::peer::dvcqg::DvcqgPeer::new(
+                    app.config.peers.dvcqg.as_ref().unwrap(),
+                    policy.timeout(),
+                )
+                .unwrap(),
+            ),
+            vec!["DongBoDanhGia".into()],
+            policy,
+            "report-test".into(),
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+        )
+        .unwrap();
+        // (The dossiers' headers stay queued: this lane takes only the satisfaction rows.)
+        for _ in 0..200 {
+            if app.count("DongBoDanhGia", "delivered").await == 1 {
+                break;
+            }
+            surveys.try_execute().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(app.count("DongBoDanhGia", "delivered").await, 1, "{name}");
+        let held = app.sim.surveys();
+        assert_eq!(held.len(), 1, "{name}");
+        assert_eq!(held[0]["NgayTongHop"], "11-2026", "{name}");
+        assert_eq!(held[0]["PhanTramDanhGiaRatHaiLong"], "65%", "{name}");
 
         let reports = Reports::new(app.store.clone(), app.config.report.clone());
         let now = at(2026, 11, 30, 18, 0);
