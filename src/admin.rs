@@ -300,7 +300,7 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         None => None,
     };
     let overdue = match &st.reports {
-        Some(r) => match r.overdue_counts(crate::store::now_ms()).await {
+        Some(r) => match r.overdue_counts(crate::store::now_ms(), None).await {
             Ok(c) => Some(c),
             Err(e) => return store_error(&e),
         },

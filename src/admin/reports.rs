@@ -81,10 +81,8 @@ pub(super) async fn report(
     let Some(lang) = Lang::parse(q.lang.as_deref().unwrap_or("vi")) else {
         return bad_request("lang: vi or en");
     };
-    let report = match reports
-        .month(month, q.agency.as_deref(), crate::store::now_ms())
-        .await
-    {
+    let agency = q.agency.as_deref().filter(|a| !a.trim().is_empty());
+    let report = match reports.month(month, agency, crate::store::now_ms()).await {
         Ok(r) => r,
         Err(e) => return store_error(&e),
     };
@@ -136,9 +134,10 @@ pub(super) async fn overdue(
         return bad_request("limit: from 1 to 1000");
     }
     let now = crate::store::now_ms();
+    let agency = q.agency.as_deref().filter(|a| !a.trim().is_empty());
     let (list, counts) = match (
-        reports.overdue(q.agency.as_deref(), now, q.limit).await,
-        reports.overdue_counts(now).await,
+        reports.overdue(agency, now, q.limit).await,
+        reports.overdue_counts(now, agency).await,
     ) {
         (Ok(l), Ok(c)) => (l, c),
         (Err(e), _) | (_, Err(e)) => return store_error(&e),

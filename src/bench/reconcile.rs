@@ -356,7 +356,7 @@ async fn measure_report(
     }
     let t = Instant::now();
     let list = reports.overdue(None, now, 100).await?;
-    out.overdue_count = reports.overdue_counts(now).await?.0;
+    out.overdue_count = reports.overdue_counts(now, None).await?.0;
     out.overdue = t.elapsed();
     anyhow::ensure!(list.len() <= 100, "the overdue list is bounded");
     out.peak_rss = peak_rss_bytes();

@@ -78,7 +78,7 @@ impl From<ReadError> for CatalogError {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::Busy { reason, after } => CatalogError::PortalBusy { reason, after },
-            ReadError::Failed(reason) => CatalogError::Portal(reason),
+            ReadError::Failed(reason) | ReadError::Refused(reason) => CatalogError::Portal(reason),
         }
     }
 }

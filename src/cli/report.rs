@@ -91,7 +91,7 @@ pub async fn overdue(cfg: &Config, args: OverdueArgs) -> anyhow::Result<i32> {
     let list = reports
         .overdue(args.agency.as_deref(), now, args.limit)
         .await?;
-    let (overdue, without) = reports.overdue_counts(now).await?;
+    let (overdue, without) = reports.overdue_counts(now, args.agency.as_deref()).await?;
     if args.json {
         println!(
             "{}",

@@ -379,7 +379,7 @@ async fn overdue(
     let agency = q.agency.as_deref().filter(|a| !a.is_empty());
     let (list, (all, without)) = match (
         st.reports.overdue(agency, now, 500).await,
-        st.reports.overdue_counts(now).await,
+        st.reports.overdue_counts(now, agency).await,
     ) {
         (Ok(l), Ok(c)) => (l, c),
         (Err(e), _) | (_, Err(e)) => {

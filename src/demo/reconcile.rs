@@ -121,7 +121,7 @@ pub async fn run(
     let mut total = report.clone();
     total.lines.clear();
     out.report_table = render::table(&total, Lang::En);
-    out.overdue = reports.overdue_counts(now).await?;
+    out.overdue = reports.overdue_counts(now, None).await?;
     Ok(out)
 }
 

@@ -26,9 +26,12 @@ pub enum ReadError {
         reason: String,
         after: Option<Duration>,
     },
-    /// Refused for good (credentials, a rejected request).
+    /// Refused for good (a rejected request, an answer that cannot be read).
     #[error("{0}")]
     Failed(String),
+    /// Our credentials are refused: nothing will work until the config changes.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The procedure catalog's source.

@@ -55,8 +55,11 @@ impl ReconcileConfig {
         if self.lookup_tries == 0 {
             problems.push("reconcile.lookup_tries: must be at least 1".into());
         }
-        if self.window_days == 0 {
-            problems.push("reconcile.window_days: must be at least 1".into());
+        if !(1..=3650).contains(&self.window_days) {
+            problems.push(format!(
+                "reconcile.window_days: {} must be 1 to 3650",
+                self.window_days
+            ));
         }
         problems
     }

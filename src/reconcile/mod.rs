@@ -26,7 +26,8 @@ use decide::{Sent, Verdict};
 use crate::peer::reads::{PortalRecord, PortalRecords, ReadError};
 use crate::store::prelude::*;
 use crate::store::{
-    now_ms, DossierMessage, NewMessage, ReconcileCounts, ReconcileFinding, ReconcileRun, StoreError,
+    now_ms, DossierMessage, NewMessage, ReconcileCounts, ReconcileFinding, ReconcilePage,
+    ReconcileRun, StoreError,
 };
 
 /// What can stop a run.
@@ -121,8 +122,13 @@ impl Reconciler {
             )));
         }
         let (from_day, to_day) = (day_number(params.from), day_number(params.to));
-        let agency = params.agency.clone().unwrap_or_default();
-        let agency_filter = params.agency.as_deref();
+        // A blank agency is every agency.
+        let agency_filter = params
+            .agency
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        let agency = agency_filter.unwrap_or_default().to_string();
         let existing = if params.restart {
             None
         } else {
@@ -235,23 +241,22 @@ impl Reconciler {
                 String,
                 Result<Option<PortalRecord>, ReadError>,
             > = answers.into_iter().collect();
-            if let Some((code, Err(ReadError::Failed(reason)))) = answers
+            if let Some((code, Err(ReadError::Refused(reason)))) = answers
                 .iter()
-                .find(|(_, a)| matches!(a, Err(ReadError::Failed(_))))
+                .find(|(_, a)| matches!(a, Err(ReadError::Refused(_))))
                 .map(|(c, a)| (c.clone(), a.clone()))
             {
-                // Refused for good: stop here, nothing of this page recorded; resumable.
-                let reason = format!("{code}: {reason}");
-                self.store
-                    .reconcile_end(&run.id, "failed", Some(&reason), now_ms())
-                    .await?;
-                return Err(ReconcileError::Refused(reason));
+                // Our credentials are refused: stop here, nothing of this page recorded; the run
+                // stays unfinished and the next start over the same range resumes it. Any other
+                // failed lookup is one dossier's `error` finding.
+                return Err(ReconcileError::Refused(format!("{code}: {reason}")));
             }
 
             let now = now_ms();
             let mut counts = ReconcileCounts::default();
             let mut findings = Vec::new();
             let mut repairs = Vec::new();
+            let mut seen = Vec::new();
             for f in &page {
                 let mine: Vec<&DossierMessage> =
                     messages.iter().filter(|m| m.dossier == f.dossier).collect();
@@ -273,6 +278,8 @@ impl Reconciler {
                 }
                 if !checked.repairs.is_empty() {
                     counts.repaired += 1;
+                    let newest = mine.iter().map(|m| m.position).max().unwrap_or(0);
+                    seen.push((f.dossier.clone(), newest));
                 }
                 for (kind, detail, repaired) in checked.findings {
                     findings.push(ReconcileFinding {
@@ -319,15 +326,16 @@ impl Reconciler {
             // Recorded only if the cursor is still where this page was read from: a second runner
             // of the same run (another instance, a second start) stops here, queuing nothing.
             self.store
-                .reconcile_page(
-                    &run.id,
-                    &findings,
-                    &repairs,
-                    after,
-                    (cursor.0, &cursor.1),
+                .reconcile_page(ReconcilePage {
+                    run_id: &run.id,
+                    findings,
+                    repairs,
+                    seen,
+                    from: after,
+                    cursor: (cursor.0, &cursor.1),
                     counts,
-                    now,
-                )
+                    now_ms: now,
+                })
                 .await?;
             run.cursor_day = Some(cursor.0);
             run.cursor_dossier = Some(cursor.1);
@@ -497,8 +505,11 @@ impl crate::scheduler::Job for ReconcileJob {
     async fn run(&self, tick: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
         let to = tick.with_timezone(&crate::time::vietnam()).date_naive();
         let days = self.reconciler.config.window_days.saturating_sub(1);
+        let from = to
+            .checked_sub_days(chrono::Days::new(days.into()))
+            .ok_or_else(|| anyhow::anyhow!("reconcile.window_days reaches before the calendar"))?;
         let params = Params {
-            from: to - chrono::Days::new(days.into()),
+            from,
             to,
             agency: None,
             repair: self.reconciler.config.repair_on_schedule,

@@ -205,8 +205,12 @@ fn is_channel(kenh: &serde_json::Value, channel: &str) -> bool {
     }
 }
 
+/// The longest processing time taken as a deadline (ten years of days): a larger amount in a
+/// catalog entry is a typing error, and counting it day by day would stall every report.
+const MAX_AMOUNT: u32 = 3650;
+
 fn whole_number(v: &serde_json::Value) -> Option<u32> {
-    match v {
+    let n = match v {
         serde_json::Value::String(s) => {
             let s = s.trim();
             // `u32::from_str` takes a leading '+'; the portal's amounts are bare digits.
@@ -217,7 +221,8 @@ fn whole_number(v: &serde_json::Value) -> Option<u32> {
         }
         serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
         _ => None,
-    }
+    }?;
+    (n <= MAX_AMOUNT).then_some(n)
 }
 
 #[cfg(test)]
@@ -536,5 +541,24 @@ mod tests {
             .starts_with("report.calendar.make_up_days[0] = 2026-04-25 is also a holiday"));
         assert!(problems[1].contains("report.calendar.holidays[1]"));
         assert!(problems[2].starts_with("report.calendar.make_up_days[1] = 2026-09-03 is a Thu"));
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn an_amount_beyond_ten_years_is_not_a_deadline() {
+        let object = |amount: &str| {
+            serde_json::json!({"CACHTHUCTHUCHIEN": [{"KENH": "1", "THOIGIAN": [
+                {"THOIGIANGIAIQUYET": amount, "DONVITINH": "Ngày làm việc"}]}]})
+        };
+        assert_eq!(
+            processing_time(&object("3650"), "1").map(|t| t.amount),
+            Some(3650)
+        );
+        assert_eq!(processing_time(&object("3651"), "1"), None);
+        assert_eq!(processing_time(&object("4000000000"), "1"), None);
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
 use super::calendar::{Calendar, ProcessingTime};
-use crate::store::facts::ENDED;
+use crate::store::facts::{ENDED, TERMINAL};
 use crate::store::{DossierFacts, PostalOutcome, SurveyFacts};
 
 /// A calendar month (Vietnam time).
@@ -150,7 +150,7 @@ pub struct Line {
     pub stopped: u64,
     /// Received before the month's end and not ended by then.
     pub in_progress: u64,
-    /// Not ended (processing neither finished nor closed) and past the due date that counts,
+    /// Not terminal (`codes.md`: `3`, `7`, `8`, `10`) and past the appointment (`NgayHenTra`),
     /// now.
     pub overdue_now: u64,
     /// Of those, how many have an apology round recorded.
@@ -289,8 +289,8 @@ pub fn build(
             line.in_progress += 1;
         }
         if received_by_end
-            && !ENDED.contains(&status)
-            && f.due_at.is_some_and(|d| d < inputs.now_ms)
+            && !TERMINAL.contains(&status)
+            && f.appointment_at.is_some_and(|d| d < inputs.now_ms)
         {
             line.overdue_now += 1;
             if f.apologies > 0 {

@@ -20,13 +20,13 @@ pub struct OverdueDossier {
     pub agency: String,
     pub procedure: String,
     pub status: String,
-    /// The due date that counts (before any apology), wire format.
+    /// The due date that counts for lateness (before any apology), wire format.
     pub due: String,
-    /// The appointment now, wire format.
+    /// The appointment now (`NgayHenTra`), wire format: overdue once it has passed.
     pub appointment: String,
     /// `overdue` or `due_soon`.
     pub state: &'static str,
-    /// Working days past the due date (0 on it or before).
+    /// Working days past the appointment (0 on it or before).
     pub working_days_late: i64,
     pub apologies: i64,
 }
@@ -108,8 +108,9 @@ impl Reports {
         Ok(figures::build(&inputs, &facts, &postal, &surveys))
     }
 
-    /// Open dossiers past their due date at `now_ms`, and those due within
-    /// `report.due_soon_working_days` working days, the earliest first.
+    /// Dossiers overdue at `now_ms` (`codes.md`: not terminal, appointment `NgayHenTra`
+    /// passed), and those whose appointment falls within `report.due_soon_working_days` working
+    /// days, the earliest first.
     pub async fn overdue(
         &self,
         agency: Option<&str>,
@@ -126,7 +127,7 @@ impl Reports {
     }
 
     fn entry(&self, f: &DossierFacts, now_ms: i64) -> OverdueDossier {
-        let due = f.due_at.unwrap_or(i64::MAX);
+        let due = f.appointment_at.unwrap_or(i64::MAX);
         let overdue = due < now_ms;
         OverdueDossier {
             dossier: f.dossier.clone(),
@@ -147,8 +148,12 @@ impl Reports {
         }
     }
 
-    /// Open dossiers overdue now, and how many of them have no apology recorded.
-    pub async fn overdue_counts(&self, now_ms: i64) -> Result<(i64, i64), StoreError> {
-        self.store.overdue_counts(now_ms).await
+    /// Dossiers overdue now (of `agency`), and how many of them have no apology recorded.
+    pub async fn overdue_counts(
+        &self,
+        now_ms: i64,
+        agency: Option<&str>,
+    ) -> Result<(i64, i64), StoreError> {
+        self.store.overdue_counts(now_ms, agency).await
     }
 }

@@ -72,8 +72,9 @@ pub enum FactsUpdate {
     Survey(SurveyFacts),
 }
 
-/// Statuses that end processing (finished, returned, refused, withdrawn, stopped): a dossier in
-/// one of them is not overdue (one finished at `9` was judged by its finish day).
+/// Terminal statuses (`codes.md`): a dossier in one of them is never overdue.
+pub const TERMINAL: [&str; 4] = ["3", "7", "8", "10"];
+/// Statuses that end processing (finished, returned, refused, withdrawn, stopped).
 pub const ENDED: [&str; 5] = ["3", "7", "8", "9", "10"];
 
 /// The steps of one dossier in one write, folded into one update of its row.
@@ -173,17 +174,21 @@ pub trait FactsStore: Send + Sync {
         month: &str,
         agency: Option<&str>,
     ) -> Result<Vec<SurveyFacts>, StoreError>;
-    /// Open dossiers (not ended: processing neither finished nor closed) whose due date is
-    /// before `due_before_ms`, earliest first.
+    /// Dossiers not terminal (`codes.md`) whose appointment (`NgayHenTra`) is before
+    /// `due_before_ms`, earliest first.
     async fn due_facts(
         &self,
         due_before_ms: i64,
         agency: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DossierFacts>, StoreError>;
-    /// Open dossiers (not ended) overdue at `now_ms`, and how many of them have no apology
-    /// round.
-    async fn overdue_counts(&self, now_ms: i64) -> Result<(i64, i64), StoreError>;
+    /// Dossiers overdue at `now_ms` (not terminal, appointment passed), and how many of them have
+    /// no apology round; of `agency` when given.
+    async fn overdue_counts(
+        &self,
+        now_ms: i64,
+        agency: Option<&str>,
+    ) -> Result<(i64, i64), StoreError>;
     /// One dossier's facts.
     async fn dossier_facts(&self, dossier: &str) -> Result<Option<DossierFacts>, StoreError>;
 }
@@ -392,9 +397,9 @@ macro_rules! impl_facts {
                 limit: i64,
             ) -> Result<Vec<$crate::store::DossierFacts>, $crate::store::StoreError> {
                 let sql = format!(
-                    "SELECT {} FROM dossier_facts WHERE status NOT IN ('3', '7', '8', '9', '10') \
-                     AND due_at < $1 AND ($2 IS NULL OR agency = $2) \
-                     ORDER BY due_at, dossier LIMIT $3",
+                    "SELECT {} FROM dossier_facts WHERE status NOT IN ('3', '7', '8', '10') \
+                     AND appointment_at < $1 AND ($2 IS NULL OR agency = $2) \
+                     ORDER BY appointment_at, dossier LIMIT $3",
                     $crate::store::facts::facts_columns!()
                 );
                 Ok(sqlx::query_as(&sql)
@@ -408,13 +413,15 @@ macro_rules! impl_facts {
             async fn overdue_counts(
                 &self,
                 now_ms: i64,
+                agency: Option<&str>,
             ) -> Result<(i64, i64), $crate::store::StoreError> {
                 let (all, without): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT COUNT(*), SUM(CASE WHEN apologies = 0 THEN 1 ELSE 0 END) \
-                     FROM dossier_facts WHERE status NOT IN ('3', '7', '8', '9', '10') \
-                     AND due_at < $1",
+                     FROM dossier_facts WHERE status NOT IN ('3', '7', '8', '10') \
+                     AND appointment_at < $1 AND ($2 IS NULL OR agency = $2)",
                 )
                 .bind(now_ms)
+                .bind(agency)
                 .fetch_one(&self.pool)
                 .await?;
                 Ok((all, without.unwrap_or(0)))

@@ -48,7 +48,7 @@ pub use postal::{
     PostalStore, Release, ReleaseDecide, Released,
 };
 pub use reconcile::{
-    DossierMessage, ReconcileCounts, ReconcileFinding, ReconcileRun, ReconcileStore,
+    DossierMessage, ReconcileCounts, ReconcileFinding, ReconcilePage, ReconcileRun, ReconcileStore,
 };
 
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.

@@ -66,6 +66,27 @@ pub struct ReconcileFinding {
     pub at: i64,
 }
 
+/// One page of a run, recorded in one transaction ([`ReconcileStore::reconcile_page`]).
+#[derive(Debug, Clone)]
+pub struct ReconcilePage<'a> {
+    pub run_id: &'a str,
+    pub findings: Vec<ReconcileFinding>,
+    /// Messages to queue again, under their dossiers' keys.
+    pub repairs: Vec<NewMessage>,
+    /// Per repaired dossier, the newest queue position the page read: a dossier that has a newer
+    /// message by now, or one not delivered yet, is not repaired (its finding says so).
+    pub seen: Vec<(String, i64)>,
+    /// The cursor the page was read after, and the one it moves to.
+    pub from: Option<(i64, &'a str)>,
+    pub cursor: (i64, &'a str),
+    pub counts: ReconcileCounts,
+    pub now_ms: i64,
+}
+
+/// Why a repair was left out at the last moment.
+pub const REPAIR_OVERTAKEN: &str =
+    " (not queued again: the dossier got a newer message meanwhile, which goes instead)";
+
 /// A message queued for a dossier, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DossierMessage {
@@ -112,21 +133,12 @@ pub trait ReconcileStore: Send + Sync {
         agency: &str,
         repair: bool,
     ) -> Result<Option<ReconcileRun>, StoreError>;
-    /// One page: its repairs queued, its findings kept, the run's counts and cursor moved from
-    /// `from` (the cursor the page was read after) to `cursor`, all in one transaction. When the
-    /// run is no longer running or its cursor is no longer `from` (another runner recorded this
-    /// page first), nothing is written and the answer is [`StoreError::Conflict`].
-    #[allow(clippy::too_many_arguments)]
-    async fn reconcile_page(
-        &self,
-        run_id: &str,
-        findings: &[ReconcileFinding],
-        repairs: &[NewMessage],
-        from: Option<(i64, &str)>,
-        cursor: (i64, &str),
-        counts: ReconcileCounts,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
+    /// One page: its repairs queued (less those of dossiers that got a newer message since the
+    /// page read them), its findings kept, the run's counts and cursor moved from `from` to
+    /// `cursor`, all in one transaction. When the run is no longer running or its cursor is no
+    /// longer `from` (another runner recorded this page first), nothing is written and the
+    /// answer is [`StoreError::Conflict`].
+    async fn reconcile_page(&self, page: ReconcilePage<'_>) -> Result<(), StoreError>;
     /// Ends a run (`done` or `failed`, with the error).
     async fn reconcile_end(
         &self,
@@ -288,19 +300,58 @@ macro_rules! impl_reconcile {
 
             async fn reconcile_page(
                 &self,
-                run_id: &str,
-                findings: &[$crate::store::ReconcileFinding],
-                repairs: &[$crate::store::NewMessage],
-                from: Option<(i64, &str)>,
-                cursor: (i64, &str),
-                c: $crate::store::ReconcileCounts,
-                now_ms: i64,
+                page: $crate::store::ReconcilePage<'_>,
             ) -> Result<(), $crate::store::StoreError> {
+                let $crate::store::ReconcilePage {
+                    run_id,
+                    mut findings,
+                    mut repairs,
+                    seen,
+                    from,
+                    cursor,
+                    counts: mut c,
+                    now_ms,
+                } = page;
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin_with($begin).await?;
+                // The repaired keys locked as any enqueue locks them, then each dossier checked
+                // for a message newer than the page saw or not delivered yet: its repair would
+                // overtake it (an older status put back at the portal), so it is left out.
+                let keys: std::collections::BTreeSet<String> = repairs
+                    .iter()
+                    .map(|m| $crate::store::ingest::lock_key(&m.peer, &m.destination, &m.key))
+                    .collect();
+                lock_keys(&mut *tx, &keys).await?;
+                let mut overtaken = std::collections::HashSet::new();
+                for (dossier, position) in &seen {
+                    let Some(peer) = repairs.iter().find(|m| &m.key == dossier).map(|m| m.peer.clone())
+                    else {
+                        continue;
+                    };
+                    let newer: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM outbox WHERE peer = $1 AND dossier = $2 \
+                         AND (position > $3 OR state IN ('pending', 'inflight', 'waiting', 'held'))",
+                    )
+                    .bind(&peer)
+                    .bind(dossier)
+                    .bind(*position)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if newer > 0 {
+                        overtaken.insert(dossier.clone());
+                    }
+                }
+                if !overtaken.is_empty() {
+                    repairs.retain(|m| !overtaken.contains(&m.key));
+                    for f in findings.iter_mut().filter(|f| f.repaired && overtaken.contains(&f.dossier)) {
+                        f.repaired = false;
+                        f.detail.push_str($crate::store::reconcile::REPAIR_OVERTAKEN);
+                    }
+                    c.repaired -= overtaken.len() as i64;
+                }
                 let mut peers = Vec::new();
-                enqueue_in(&mut tx, repairs, None, "reconcile", now_ms, &mut peers).await?;
-                for f in findings {
+                enqueue_in(&mut tx, &repairs, None, "reconcile", now_ms, &mut peers).await?;
+                for f in &findings {
                     sqlx::query(
                         "INSERT INTO reconcile_findings (run_id, dossier, kind, detail, \
                          repaired, at) VALUES ($1, $2, $3, $4, $5, $6) \

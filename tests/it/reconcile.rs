@@ -386,3 +386,79 @@ async fn two_runners_of_one_run_queue_each_repair_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_repair_is_left_out_when_the_dossier_got_a_newer_message_meanwhile() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let app = support::spawn_app(ts).await;
+        let lane = app.lane("reconcile-test", None);
+        ingest(
+            &app,
+            "dossiers",
+            json!([dossier(&code(1), "DA_NHAN", "2026-11-19 17:00:00")]),
+        )
+        .await;
+        app.drain(&lane).await;
+        let read = app
+            .store
+            .dossier_messages("dvcqg", &[code(1)])
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 1, "{name}");
+        // A run read the dossier (its header at this position) and decided to send it again;
+        // meanwhile the local system sent a newer record.
+        ingest(
+            &app,
+            "dossiers",
+            json!([dossier(&code(1), "DANG_XU_LY", "2026-11-19 17:00:00")]),
+        )
+        .await;
+        let r = reconciler(&app, ReconcileConfig::default());
+        let run = r.begin(&params(true)).await.unwrap();
+        let repair = lienthong::store::NewMessage::new(
+            "dvcqg",
+            "DongBoHoSoMC",
+            code(1),
+            serde_json::from_str(&read[0].item).unwrap(),
+        )
+        .with_header(lienthong::store::HeaderRule::Header);
+        app.store
+            .reconcile_page(lienthong::store::ReconcilePage {
+                run_id: &run.id,
+                findings: vec![lienthong::store::ReconcileFinding {
+                    run_id: run.id.clone(),
+                    dossier: code(1),
+                    kind: "missing".into(),
+                    detail: "the portal does not know this dossier".into(),
+                    repaired: true,
+                    at: 0,
+                }],
+                repairs: vec![repair],
+                seen: vec![(code(1), read[0].position)],
+                from: None,
+                cursor: (20261105, &code(1)),
+                counts: lienthong::store::ReconcileCounts {
+                    checked: 1,
+                    missing: 1,
+                    repaired: 1,
+                    ..Default::default()
+                },
+                now_ms: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            app.count("DongBoHoSoMC", "pending").await,
+            1,
+            "{name}: only the newer record is queued"
+        );
+        let f = &app.store.reconcile_findings(&run.id, 10).await.unwrap()[0];
+        assert!(
+            !f.repaired && f.detail.contains("newer message"),
+            "{name}: {f:?}"
+        );
+        let stored = app.store.reconcile_run(&run.id).await.unwrap().unwrap();
+        assert_eq!(stored.repaired, 0, "{name}");
+    }
+}

@@ -292,7 +292,9 @@ async fn the_month_s_figures_equal_those_worked_out_by_hand() {
         assert_eq!(l.on_time_pct, Some(60.0), "{name}");
         assert_eq!((l.refused, l.withdrawn, l.stopped), (1, 1, 0), "{name}");
         assert_eq!(l.in_progress, 1, "{name}: F only");
-        assert_eq!((l.overdue_now, l.overdue_with_apology), (1, 0), "{name}");
+        // Overdue now (codes.md: not terminal, appointment passed): F, and the ones finished (9)
+        // but not handed over by their appointment: A, B, G, H.
+        assert_eq!((l.overdue_now, l.overdue_with_apology), (5, 0), "{name}");
         assert_eq!(l.beyond_statutory, 1, "{name}: G only");
         assert_eq!(
             (l.digitised_inputs, l.digitised_inputs_pct),
@@ -403,38 +405,69 @@ async fn overdue_at_the_boundary_minute_and_apologies_marked() {
         let reports = Reports::new(app.store.clone(), app.config.report.clone());
         let code = |s: &str| format!("{AGENCY}-261102-{s}");
 
-        // At 17:00 sharp on the 9th nothing is overdue yet; both due then are listed as soon.
+        // At 17:00 sharp on the 9th the dossier due then is not overdue yet, only "due soon"
+        // (with the one due on the 11th: two working days ahead, the 10th being a holiday); the
+        // one finished (9) but not returned by its appointment on the 5th is overdue, as
+        // codes.md says (9 is not terminal). The apologised one's appointment is the 13th.
         let due = at(2026, 11, 9, 17, 0);
-        assert_eq!(reports.overdue_counts(due).await.unwrap(), (0, 0), "{name}");
+        assert_eq!(
+            reports.overdue_counts(due, None).await.unwrap(),
+            (1, 1),
+            "{name}"
+        );
         let list = reports.overdue(None, due, 100).await.unwrap();
         let states: Vec<(String, &str)> =
             list.iter().map(|d| (d.dossier.clone(), d.state)).collect();
         assert_eq!(
             states,
             vec![
+                (code("0014"), "overdue"),
                 (code("0011"), "due_soon"),
-                (code("0012"), "due_soon"),
                 (format!("{AGENCY}-261104-0013"), "due_soon"),
             ],
             "{name}"
         );
-        // One minute later both are overdue, one without an apology.
+        // One minute later it is overdue, without an apology.
         let after = due + 60_000;
         assert_eq!(
-            reports.overdue_counts(after).await.unwrap(),
-            (2, 1),
+            reports.overdue_counts(after, None).await.unwrap(),
+            (2, 2),
             "{name}"
         );
-        let list = reports.overdue(None, after, 100).await.unwrap();
-        assert_eq!((list[0].state, list[0].apologies), ("overdue", 0), "{name}");
-        assert_eq!((list[1].state, list[1].apologies), ("overdue", 1), "{name}");
-        assert_eq!(list[1].appointment, "20261113170000", "{name}");
-        assert_eq!(list[1].due, "20261109170000", "{name}");
-        // Three working days later (the holiday does not count): Friday 13th.
+        assert_eq!(
+            reports
+                .overdue_counts(after, Some("000.00.99.H56"))
+                .await
+                .unwrap(),
+            (0, 0),
+            "{name}: another agency's"
+        );
+        // Once the new appointment of the apologised one has passed too, it is overdue and
+        // marked: the count without an apology does not take it.
+        let later = at(2026, 11, 13, 17, 1);
+        assert_eq!(
+            reports.overdue_counts(later, None).await.unwrap(),
+            (4, 3),
+            "{name}"
+        );
+        let list = reports.overdue(None, later, 100).await.unwrap();
+        let apologised = list.iter().find(|d| d.dossier == code("0012")).unwrap();
+        assert_eq!(
+            (apologised.state, apologised.apologies),
+            ("overdue", 1),
+            "{name}"
+        );
+        assert_eq!(apologised.appointment, "20261113170000", "{name}");
+        assert_eq!(
+            apologised.due, "20261109170000",
+            "{name}: lateness still counts from here"
+        );
+        // Working days late skip the holiday: from Monday 9th to Friday 13th, three.
         let list = reports
             .overdue(None, at(2026, 11, 13, 9, 0), 100)
             .await
             .unwrap();
-        assert_eq!(list[0].working_days_late, 3, "{name}: {:?}", list[0]);
+        let first = list.iter().find(|d| d.dossier == code("0011")).unwrap();
+        assert_eq!(first.working_days_late, 3, "{name}: {first:?}");
     }
 }

@@ -369,6 +369,7 @@ impl crate::peer::reads::PortalRecords for DvcqgPeer {
 fn read_error(e: DvcqgError) -> ReadError {
     match e {
         DvcqgError::Temporary { reason, after } => ReadError::Busy { reason, after },
+        refused @ DvcqgError::Refused { .. } => ReadError::Refused(refused.to_string()),
         other => ReadError::Failed(other.to_string()),
     }
 }

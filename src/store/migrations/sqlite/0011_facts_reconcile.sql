@@ -26,8 +26,9 @@ CREATE TABLE dossier_facts (
 CREATE INDEX dossier_facts_registered ON dossier_facts (registered_on, dossier);
 CREATE INDEX dossier_facts_received ON dossier_facts (received_at);
 CREATE INDEX dossier_facts_finished ON dossier_facts (finished_at);
-CREATE INDEX dossier_facts_open ON dossier_facts (due_at)
-    WHERE status NOT IN ('3', '7', '8', '9', '10');
+-- Open dossiers (not terminal: `codes.md`) by their appointment, for the overdue list.
+CREATE INDEX dossier_facts_open ON dossier_facts (appointment_at)
+    WHERE status NOT IN ('3', '7', '8', '10');
 
 -- Reconciliation runs against the portal's record, resumable from their cursor (the last
 -- dossier checked, moved in the transaction that keeps its page's findings and repairs).
