@@ -159,7 +159,7 @@ impl fmt::Display for ReconcileReport {
         }
         writeln!(
             f,
-            "  overdue now: {} open dossiers past their due date, {} of them without an apology",
+            "  overdue now: {} dossiers not terminal and past their appointment, {} of them without an apology",
             self.overdue.0, self.overdue.1
         )?;
         writeln!(f)?;

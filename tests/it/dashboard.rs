@@ -167,9 +167,9 @@ impl Browser {
         .await;
     }
 
-    /// Waits (up to 5 s) until the element `css` holds `text`.
+    /// Waits (up to 15 s: the machine may be busy) until the element `css` holds `text`.
     async fn wait_text(&self, css: &str, text: &str) {
-        for _ in 0..100 {
+        for _ in 0..300 {
             if let Some(el) = self.find(css).await {
                 let got = self
                     .call(reqwest::Method::GET, &format!("/element/{el}/text"), None)
@@ -261,7 +261,8 @@ async fn the_dashboard_in_a_browser() {
     assert!(b.title().await.contains("Đăng nhập"), "{}", b.title().await);
     b.type_into("#token", "not-the-token").await;
     b.click("#login").await;
-    assert!(b.find("#error").await.is_some(), "a wrong token is refused");
+    // A wrong token is refused (the page may still be loading: wait for it).
+    b.wait_text("#error", "Mã truy cập không đúng").await;
     b.type_into("#token", ADMIN).await;
     b.click("#login").await;
     // Logged in: the report of the current month.
