@@ -182,11 +182,13 @@ macro_rules! impl_reconcile {
                 after: Option<(i64, &str)>,
                 limit: i64,
             ) -> Result<Vec<$crate::store::DossierFacts>, $crate::store::StoreError> {
+                // A row-value comparison, so that both databases start the index range at the
+                // cursor (an OR of the two parts made every page scan from the range's start).
                 let (day, dossier) = after.unwrap_or((i64::MIN, ""));
                 let sql = format!(
                     "SELECT {} FROM dossier_facts WHERE registered_on >= $1 \
                      AND registered_on <= $2 AND ($3 IS NULL OR agency = $3) \
-                     AND (registered_on > $4 OR (registered_on = $4 AND dossier > $5)) \
+                     AND (registered_on, dossier) > ($4, $5) \
                      ORDER BY registered_on, dossier LIMIT $6",
                     $crate::store::facts::facts_columns!()
                 );
