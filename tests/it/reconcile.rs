@@ -235,6 +235,18 @@ async fn drift_is_found_and_repaired_through_the_outbox() {
     }
 }
 
+/// Nine dossiers delivered; the portal then loses the 2nd and the 7th.
+async fn nine_delivered_two_lost(app: &TestApp, lane: &lienthong::outbox::Lane) {
+    let records: Vec<Value> = (1..=9)
+        .map(|n| dossier(&code(n), "DA_NHAN", "2026-11-19 17:00:00"))
+        .collect();
+    ingest(app, "dossiers", Value::Array(records)).await;
+    app.drain(lane).await;
+    for n in [2, 7] {
+        assert!(app.sim.forget(&code(n)));
+    }
+}
+
 /// Drops the run (as a kill would) once `pages` pages are recorded.
 struct StopAfter {
     pages: usize,
@@ -256,14 +268,7 @@ async fn a_run_killed_half_way_resumes_after_its_last_page() {
         let name = ts.name;
         let app = support::spawn_app(ts).await;
         let lane = app.lane("reconcile-test", None);
-        let records: Vec<Value> = (1..=9)
-            .map(|n| dossier(&code(n), "DA_NHAN", "2026-11-19 17:00:00"))
-            .collect();
-        ingest(&app, "dossiers", Value::Array(records)).await;
-        app.drain(&lane).await;
-        for n in [2, 7] {
-            assert!(app.sim.forget(&code(n)));
-        }
+        nine_delivered_two_lost(&app, &lane).await;
         let r = Arc::new(reconciler(
             &app,
             ReconcileConfig {
@@ -346,14 +351,7 @@ async fn two_runners_of_one_run_queue_each_repair_once() {
         let name = ts.name;
         let app = support::spawn_app(ts).await;
         let lane = app.lane("reconcile-test", None);
-        let records: Vec<Value> = (1..=9)
-            .map(|n| dossier(&code(n), "DA_NHAN", "2026-11-19 17:00:00"))
-            .collect();
-        ingest(&app, "dossiers", Value::Array(records)).await;
-        app.drain(&lane).await;
-        for n in [2, 7] {
-            assert!(app.sim.forget(&code(n)));
-        }
+        nine_delivered_two_lost(&app, &lane).await;
         let r = reconciler(
             &app,
             ReconcileConfig {
