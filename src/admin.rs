@@ -37,8 +37,10 @@ use crate::settings::resolve_secret;
 use crate::operator;
 
 mod reports;
+
 use crate::outbox::housekeeping;
 use crate::store::{MessageDetail, MessageFilter, Store};
+pub(crate) use reports::csv_attachment;
 
 #[derive(Clone)]
 pub struct AdminState {

@@ -19,6 +19,21 @@ use crate::reconcile::{Params, ReconcileError, Reconciler};
 use crate::report::render::{self, Lang};
 use crate::report::{Month, Reports};
 
+/// A month's report as a CSV download (`bao-cao-YYYY-MM.csv`); the dashboard's too.
+pub(crate) fn csv_attachment(month: Month, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"bao-cao-{month}.csv\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
 fn not_here(what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -89,17 +104,7 @@ pub(super) async fn report(
     match q.format.as_deref().unwrap_or("json") {
         "json" => Json(report).into_response(),
         "csv" => match render::csv(&report, lang) {
-            Ok(bytes) => (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"bao-cao-{month}.csv\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response(),
+            Ok(bytes) => csv_attachment(month, bytes),
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         },
         _ => bad_request("format: json or csv"),

@@ -349,17 +349,7 @@ async fn report_csv(
         .map_err(|e| e.to_string())
         .and_then(|r| render::csv(&r, lang.report_lang()).map_err(|e| e.to_string()))
     {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"bao-cao-{month}.csv\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => crate::admin::csv_attachment(month, bytes),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
     }
 }
