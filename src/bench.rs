@@ -862,6 +862,9 @@ async fn fill_and_deliver(
             rejected: Vec::new(),
             idempotency: None,
             facts: Vec::new(),
+            positions: Vec::new(),
+            retried: Vec::new(),
+            origin: None,
             now_ms: store::now_ms(),
         };
         let started = Instant::now();

@@ -42,6 +42,17 @@ pub struct SourceConfig {
     /// result goes by post gets a delivery order when processing is finished).
     #[serde(default)]
     pub triggers: BTreeMap<String, PathBuf>,
+    /// Read by SQL polling of its database (see [`crate::source::sql`]).
+    #[serde(default)]
+    pub poll: Option<crate::source::sql::config::PollConfig>,
+}
+
+impl SourceConfig {
+    /// Whether it pushes over HTTP (and so needs a token): a source only read by polling or
+    /// from a folder needs none.
+    pub fn pushes(&self) -> bool {
+        self.token.is_some() || self.token_file.is_some() || self.poll.is_none()
+    }
 }
 
 /// Every problem of `[[sources]]` on its own (names, tokens); their mappings and where they go
@@ -64,8 +75,13 @@ pub fn check_all(sources: &[SourceConfig]) -> Vec<String> {
         if !seen.insert(s.name.clone()) {
             problems.push(format!("{at}.name: duplicate source name \"{}\"", s.name));
         }
-        if let Err(e) = require_secret(&format!("{at}.token"), &s.token, &s.token_file) {
-            problems.push(e);
+        if s.pushes() {
+            if let Err(e) = require_secret(&format!("{at}.token"), &s.token, &s.token_file) {
+                problems.push(e);
+            }
+        }
+        if let Some(poll) = &s.poll {
+            problems.extend(poll.check(&format!("{at}.poll")));
         }
     }
     problems

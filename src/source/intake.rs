@@ -15,7 +15,7 @@ use crate::mapping::{Mapping, Rendered, Vars};
 use crate::source::routes::{Route, Target};
 use crate::store::{
     now_ms, AcceptedRecord, IdempotencyKey, IngestResult, IngestWrite, NewMessage,
-    QuarantinedRecord, RecordKind, Store, StoreError,
+    QuarantinedRecord, RecordKind, SourcePosition, Store, StoreError,
 };
 
 /// What intake stored.
@@ -26,6 +26,21 @@ pub struct Stored {
     pub answer: String,
     pub accepted: usize,
     pub rejected: usize,
+    /// Indexes (in the batch given) of the records refused and quarantined.
+    pub rejected_indexes: Vec<usize>,
+}
+
+/// What a way in stores with a batch besides its records.
+#[derive(Debug, Clone, Default)]
+pub struct Along {
+    /// The request's `Idempotency-Key` (HTTP push).
+    pub idempotency: Option<IdempotencyKey>,
+    /// Where the way in has read to with this batch (moved in its transaction).
+    pub positions: Vec<SourcePosition>,
+    /// Where the batch came from (`file <name>`, `sql <stream>`), kept with quarantined records.
+    pub origin: Option<String>,
+    /// For a retry of quarantined records: the quarantine id of each record, in order.
+    pub retry_of: Vec<String>,
 }
 
 /// A record mapped for every target of its route.
@@ -45,28 +60,52 @@ pub async fn accept(
     records: Vec<Value>,
     idempotency: Option<IdempotencyKey>,
 ) -> Result<Stored, StoreError> {
+    let along = Along {
+        idempotency,
+        ..Along::default()
+    };
+    accept_along(store, route, source, vars, kind, records, along).await
+}
+
+/// [`accept`], storing `along` in the same transaction.
+pub async fn accept_along(
+    store: &dyn Store,
+    route: &Route,
+    source: &str,
+    vars: &Vars,
+    kind: RecordKind,
+    records: Vec<Value>,
+    along: Along,
+) -> Result<Stored, StoreError> {
+    let mut retried = Vec::new();
     let mut good: Vec<(usize, Mapped)> = Vec::with_capacity(records.len());
     let mut rejected = Vec::new();
     let mut rejected_answers = Vec::new();
     for (index, record) in records.into_iter().enumerate() {
         match map_record(route, vars, &record) {
-            Ok((messages, warnings, key, at)) => good.push((
-                index,
-                Mapped {
-                    record: AcceptedRecord {
-                        record_id: Uuid::now_v7(),
-                        record,
-                        mapping_version: route.primary().mapping.version().to_string(),
-                        dossier: key,
-                        warnings,
-                        messages,
+            Ok((messages, warnings, key, at)) => {
+                if let Some(id) = along.retry_of.get(index) {
+                    retried.push(id.clone());
+                }
+                good.push((
+                    index,
+                    Mapped {
+                        record: AcceptedRecord {
+                            record_id: Uuid::now_v7(),
+                            record,
+                            mapping_version: route.primary().mapping.version().to_string(),
+                            dossier: key,
+                            warnings,
+                            messages,
+                        },
+                        at,
                     },
-                    at,
-                },
-            )),
+                ))
+            }
             Err(reason) => {
                 rejected_answers.push(json!({ "index": index, "error": reason }));
                 rejected.push(QuarantinedRecord {
+                    id: along.retry_of.get(index).cloned(),
                     index,
                     dossier: None,
                     record,
@@ -86,6 +125,7 @@ pub async fn accept(
         .map(|(i, m)| (*i, m.record.record_id, m.record.warnings.clone()))
         .collect();
     let (n_accepted, n_rejected) = (good.len(), rejected.len());
+    let rejected_indexes = rejected.iter().map(|q| q.index).collect();
     // What the primary messages say of their dossiers, in send order.
     let facts = good
         .iter()
@@ -97,8 +137,11 @@ pub async fn accept(
         kind,
         accepted: good.into_iter().map(|(_, m)| m.record).collect(),
         rejected,
-        idempotency,
+        idempotency: along.idempotency,
         facts,
+        positions: along.positions,
+        retried,
+        origin: along.origin,
         now_ms: now_ms(),
     };
     let answer = move |result: &IngestResult| {
@@ -129,6 +172,7 @@ pub async fn accept(
         answer,
         accepted: n_accepted,
         rejected: n_rejected,
+        rejected_indexes,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod intake;
 pub mod routes;
+pub mod sql;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,14 +21,17 @@ use config::SourceConfig;
 /// One configured local system, its mappings compiled.
 pub struct Source {
     pub name: String,
-    token: SecretString,
+    /// `None` for a source only read by polling or from a folder: HTTP push refuses it.
+    token: Option<SecretString>,
     pub vars: Vars,
     pub xml_record_element: Option<String>,
 }
 
 impl Source {
     pub fn token_matches(&self, presented: &str) -> bool {
-        crate::settings::token_matches(&self.token, presented)
+        self.token
+            .as_ref()
+            .is_some_and(|t| crate::settings::token_matches(t, presented))
     }
 }
 
@@ -42,12 +46,18 @@ impl Sources {
     pub fn from_config(cfg: &[SourceConfig]) -> anyhow::Result<Self> {
         let mut by_name = HashMap::new();
         for s in cfg {
-            let token = require_secret(
-                &format!("sources.{}.token", s.name),
-                &s.token,
-                &s.token_file,
-            )
-            .map_err(anyhow::Error::msg)?;
+            let token = if s.pushes() {
+                Some(
+                    require_secret(
+                        &format!("sources.{}.token", s.name),
+                        &s.token,
+                        &s.token_file,
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                )
+            } else {
+                None
+            };
             let source = Source {
                 name: s.name.clone(),
                 token,

@@ -86,6 +86,7 @@ macro_rules! impl_store {
         $crate::store::postal::impl_postal!(store = $Store, begin_write = $begin);
         $crate::store::facts::impl_facts!(store = $Store, db = $Db);
         $crate::store::reconcile::impl_reconcile!(store = $Store, begin_write = $begin);
+        $crate::store::sources::impl_sources!(store = $Store, db = $Db);
     };
 }
 

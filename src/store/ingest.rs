@@ -681,21 +681,42 @@ macro_rules! impl_ingest {
                     result.waiting[i] |= q.waiting;
                 }
                 for q in &w.rejected {
+                    if let Some(id) = &q.id {
+                        // A retry refused again: its row takes the new reason.
+                        sqlx::query(
+                            "UPDATE quarantine SET error = $1, retries = retries + 1, retried_at = $2 \
+                             WHERE id = $3",
+                        )
+                        .bind(&q.error)
+                        .bind(w.now_ms)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        continue;
+                    }
                     sqlx::query(
-                        "INSERT INTO quarantine (id, source, kind, dossier, record_index, body, error, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO quarantine (id, source, kind, dossier, record_index, body, error, origin, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
-                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(uuid::Uuid::now_v7().to_string())
                     .bind(&w.source)
                     .bind(w.kind.as_str())
                     .bind(&q.dossier)
                     .bind(q.index as i64)
                     .bind(q.record.to_string())
                     .bind(&q.error)
+                    .bind(&w.origin)
                     .bind(w.now_ms)
                     .execute(&mut *tx)
                     .await?;
                 }
+                for id in &w.retried {
+                    sqlx::query("DELETE FROM quarantine WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                write_positions(&mut tx, &w.source, &w.positions, w.now_ms).await?;
                 write_facts(&mut tx, &w.source, &w.facts, w.now_ms).await?;
                 let answer = answer(&result);
                 if let Some(idem) = &w.idempotency {

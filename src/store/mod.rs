@@ -30,6 +30,7 @@ pub mod postgres;
 pub mod prefill;
 pub(crate) mod reconcile;
 pub(crate) mod rows;
+pub(crate) mod sources;
 pub mod sqlite;
 
 pub use catalog::{
@@ -50,12 +51,16 @@ pub use postal::{
 pub use reconcile::{
     DossierMessage, ReconcileCounts, ReconcileFinding, ReconcilePage, ReconcileRun, ReconcileStore,
 };
+pub use sources::{
+    QuarantineCount, QuarantineItem, SeenRow, SourcePosition, SourceStatus, SourceStore,
+    StreamCursor, StreamPosition, TakenFile, WatermarkMove,
+};
 
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
         CatalogStore, DeliveryStore, FactsStore, HousekeepingStore, IngestStore, LeaseStore,
-        OperatorStore, PostalStore, ReconcileStore, Store,
+        OperatorStore, PostalStore, ReconcileStore, SourceStore, Store,
     };
 }
 
@@ -248,6 +253,9 @@ impl NewMessage {
 /// One record rejected at ingest, kept for the operator.
 #[derive(Debug, Clone)]
 pub struct QuarantinedRecord {
+    /// The quarantine row it already has when this is a retry refused again (the row takes the
+    /// new reason); `None` for a new row.
+    pub id: Option<String>,
     pub index: usize,
     pub dossier: Option<String>,
     pub record: Value,
@@ -266,6 +274,14 @@ pub struct IngestWrite {
     pub idempotency: Option<IdempotencyKey>,
     /// What the accepted records' messages say of their dossiers (and surveys), in send order.
     pub facts: Vec<FactsUpdate>,
+    /// Where the way in has read to with these records (a polled stream's watermark, a dropped
+    /// file's ledger entry), moved in the same transaction.
+    pub positions: Vec<SourcePosition>,
+    /// Quarantined records these accepted records retry: their quarantine rows are removed.
+    pub retried: Vec<String>,
+    /// Where the records came from when not an HTTP request (`file <name>`, `sql <stream>`),
+    /// kept with any quarantined one.
+    pub origin: Option<String>,
     pub now_ms: i64,
 }
 
@@ -489,6 +505,7 @@ pub trait Store:
     + PostalStore
     + FactsStore
     + ReconcileStore
+    + SourceStore
     + Send
     + Sync
 {

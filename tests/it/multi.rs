@@ -33,6 +33,9 @@ fn one_dossier(n: usize) -> IngestWrite {
         rejected: vec![],
         idempotency: None,
         facts: Vec::new(),
+        positions: Vec::new(),
+        retried: Vec::new(),
+        origin: None,
         now_ms: store::now_ms(),
     }
 }

@@ -84,6 +84,9 @@ async fn enqueue(app: &TestApp, peer: &str, records: &[Value], at_ms: i64) {
         rejected: Vec::new(),
         idempotency: None,
         facts: Vec::new(),
+        positions: Vec::new(),
+        retried: Vec::new(),
+        origin: None,
         now_ms: at_ms,
     };
     app.store.ingest(write, &|_| String::new()).await.unwrap();

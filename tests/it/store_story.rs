@@ -48,6 +48,9 @@ fn write(kind: RecordKind, mut accepted: Vec<AcceptedRecord>, now_ms: i64) -> In
         rejected: vec![],
         idempotency: None,
         facts: Vec::new(),
+        positions: Vec::new(),
+        retried: Vec::new(),
+        origin: None,
         now_ms,
     }
 }
