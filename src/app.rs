@@ -42,6 +42,9 @@ pub struct Gateway {
     scheduler: Option<Scheduler>,
     catalog: Arc<Catalog>,
     postal: Arc<Postal>,
+    /// Sources read by SQL polling, and their poller.
+    polled: Vec<Arc<crate::source::sql::SqlSource>>,
+    poller: Arc<crate::source::sql::Poller>,
 }
 
 impl Gateway {
@@ -67,6 +70,12 @@ impl Gateway {
     ) -> anyhow::Result<Self> {
         let sources = Arc::new(Sources::from_config(&cfg.sources)?);
         let routes = Arc::new(Routes::from_config(&cfg.sources, base_dir)?);
+        let mut polled = Vec::new();
+        for s in &cfg.sources {
+            if let Some(poll) = &s.poll {
+                polled.push(Arc::new(crate::source::sql::SqlSource::new(&s.name, poll)?));
+            }
+        }
         let wake = Arc::new(Notify::new());
         let admin_token = resolve_secret(
             "server.admin_token",
@@ -107,7 +116,7 @@ impl Gateway {
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
-            routes,
+            routes: routes.clone(),
             postal: Some(postal.clone()),
             limits: Limits {
                 body_bytes: cfg.server.body_limit_bytes,
@@ -186,7 +195,15 @@ impl Gateway {
             };
             lanes.push((Arc::new(lane), concurrency));
         }
+        let poller = Arc::new(crate::source::sql::Poller::new(
+            store.clone(),
+            routes.clone(),
+            owner.clone(),
+            wake.clone(),
+        ));
         Ok(Self {
+            polled,
+            poller,
             store,
             wake,
             router,
@@ -227,6 +244,10 @@ impl Gateway {
         if !self.catalog.subscribers().is_empty() {
             let (catalog, stop) = (self.catalog.clone(), shutdown.clone());
             tracker.spawn(async move { catalog.watch(stop).await });
+        }
+        for source in &self.polled {
+            let (poller, source, stop) = (self.poller.clone(), source.clone(), shutdown.clone());
+            tracker.spawn(async move { poller.run(source, stop).await });
         }
         if self.postal.is_configured() {
             let (postal, wake, stop) = (self.postal.clone(), self.wake.clone(), shutdown.clone());

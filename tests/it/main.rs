@@ -26,4 +26,5 @@ mod postal;
 mod prefill;
 mod reconcile;
 mod report;
+mod sql_source;
 mod store_story;

@@ -67,6 +67,10 @@ pub struct PollQuery {
     /// `UPDATE HoSo SET DaDongBo = 1 WHERE MaHoSo = ?`.
     #[serde(default)]
     pub write_back: Option<String>,
+    /// Columns left out of the record, and so of its content hash: the column the write-back
+    /// sets (otherwise the row reads as changed once after it), bookkeeping columns.
+    #[serde(default)]
+    pub ignore: Vec<String>,
     /// Child rows joined on the record's key, each list under its field.
     #[serde(default)]
     pub children: Vec<ChildQuery>,
@@ -170,6 +174,7 @@ impl PollConfig {
             }
             names.extend(q.watermark.iter().map(|c| ("watermark", c.as_str())));
             names.extend(q.key.iter().map(|c| ("key", c.as_str())));
+            names.extend(q.ignore.iter().map(|c| ("ignore", c.as_str())));
             if let Some(d) = &q.deleted {
                 names.push(("deleted.column", d.column.as_str()));
                 names.extend(d.set.keys().map(|c| ("deleted.set", c.as_str())));

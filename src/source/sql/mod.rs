@@ -55,6 +55,9 @@ fn lease_name(source: &str) -> String {
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
+    /// The database could not be reached or opened.
+    #[error("local database unreachable: {0}")]
+    Down(LocalDbError),
     #[error("local database: {0}")]
     Local(#[from] LocalDbError),
     #[error("store: {0}")]
@@ -66,6 +69,7 @@ pub enum PollError {
 impl PollError {
     fn state(&self) -> &'static str {
         match self {
+            PollError::Down(_) => "down",
             PollError::Local(e) if e.is_connection() => "down",
             _ => "failing",
         }
@@ -257,7 +261,7 @@ impl Poller {
     /// One pass: every stream of `source` read to its end (as far as the lag allows).
     pub async fn pass(&self, source: &SqlSource) -> Result<Pass, PollError> {
         let mut pass = Pass::default();
-        let now = source.db.now().await?;
+        let now = source.db.now().await.map_err(PollError::Down)?;
         for (kind, q) in [
             (RecordKind::Dossier, &source.cfg.dossiers),
             (RecordKind::Step, &source.cfg.steps),
@@ -711,6 +715,11 @@ impl StreamReader<'_> {
     ) -> Read {
         let (key, key_values) = self.key_of(&row);
         let mut record = self.object(&row);
+        if let Value::Object(m) = &mut record {
+            for c in &self.query.ignore {
+                m.remove(c);
+            }
+        }
         for (field, by_parent) in children {
             record[field.as_str()] = Value::Array(by_parent.get(&key).cloned().unwrap_or_default());
         }
