@@ -562,3 +562,213 @@ async fn a_row_the_mapping_refuses_is_quarantined_and_the_rest_go_on() {
         );
     }
 }
+
+/// Waits (bounded) until `check` holds.
+async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_source_database_that_goes_away_and_comes_back_is_read_again() {
+    let mut bases: Vec<(&'static str, String, String)> = Vec::new();
+    if let Ok(base) = std::env::var("LIENTHONG_TEST_DATABASE_URL") {
+        let name = format!(
+            "lt_src_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        let mut url = reqwest::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        bases.push(("postgres", base, url.to_string()));
+    }
+    if let Some(base) = mysql_url() {
+        let name = format!(
+            "lt_src_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        let mut url = reqwest::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        bases.push(("mysql", base, url.to_string()));
+    }
+    assert!(
+        !(bases.is_empty() && std::env::var("CI").is_ok_and(|v| v == "true")),
+        "CI=true needs a server database for this test"
+    );
+    for (kind, admin_url, url) in bases {
+        let name = url.rsplit('/').next().unwrap().to_string();
+        let admin = LocalDb::connect_lazy(&admin_url, 1).unwrap();
+        let (create, drop) = if kind == "postgres" {
+            (
+                format!("CREATE DATABASE {name}"),
+                format!("DROP DATABASE {name} WITH (FORCE)"),
+            )
+        } else {
+            (
+                format!("CREATE DATABASE {name}"),
+                format!("DROP DATABASE {name}"),
+            )
+        };
+        admin.execute(&create, &[]).await.unwrap();
+        let local = Local {
+            kind,
+            url: url.clone(),
+            db: LocalDb::connect_lazy(&url, 2).unwrap(),
+            hoso: if kind == "mysql" {
+                "`HoSo`".into()
+            } else {
+                "\"HoSo\"".into()
+            },
+            lephi: if kind == "mysql" {
+                "`LePhi`".into()
+            } else {
+                "\"LePhi\"".into()
+            },
+            _dir: None,
+        };
+        local.create().await;
+        let (dossiers, _) = local_records(45, 2);
+        let codes: Vec<String> = dossiers.iter().map(code).collect();
+        local.insert(&dossiers[0], local.local_now(30).await).await;
+
+        let ts = sqlite().await;
+        let store = ts.store.clone();
+        let cfg = test_config("sqlite://unused", "http://127.0.0.1:9");
+        let routes = Arc::new(Routes::from_config(&cfg.sources, &mappings()).unwrap());
+        let poller = Arc::new(Poller::new(
+            store.clone(),
+            routes,
+            "t".into(),
+            Arc::new(Notify::new()),
+        ));
+        let mut poll = local.poll(
+            r#"["CapNhatLuc", "MaHoSo"]"#,
+            "interval_seconds = 1\nretry_max_seconds = 1",
+        );
+        poll.lag_seconds = 0;
+        let source = Arc::new(SqlSource::new("tinh", &poll).unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(poller.clone().run(source, stop.clone()));
+
+        until(
+            &format!("{kind}: first row"),
+            Duration::from_secs(30),
+            || async { stored(&store, &codes).await == vec![1, 0] },
+        )
+        .await;
+        // The database goes away: the source shows it, with its reason, and is retried ("down"
+        // when it cannot be opened; "failing" when the server answers but the tables are gone,
+        // as on MariaDB, whose open sessions outlive a dropped database).
+        admin.execute(&drop, &[]).await.unwrap();
+        until(
+            &format!("{kind}: shown down"),
+            Duration::from_secs(30),
+            || async {
+                store.source_statuses().await.unwrap().iter().any(|s| {
+                    s.source == "tinh"
+                        && (s.state == "down" || s.state == "failing")
+                        && s.failures >= 2
+                        && s.last_error.is_some()
+                        && s.next_try_at.is_some()
+                })
+            },
+        )
+        .await;
+        // It comes back (restored empty, then its rows again): read again, shown ok.
+        admin.execute(&create, &[]).await.unwrap();
+        let back = Local {
+            db: LocalDb::connect_lazy(&url, 1).unwrap(),
+            url: url.clone(),
+            ..local
+        };
+        back.create().await;
+        back.insert(&dossiers[1], back.local_now(1).await).await;
+        until(
+            &format!("{kind}: read after coming back"),
+            Duration::from_secs(30),
+            || async { stored(&store, &codes).await == vec![1, 1] },
+        )
+        .await;
+        until(
+            &format!("{kind}: shown ok"),
+            Duration::from_secs(30),
+            || async {
+                store
+                    .source_statuses()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|s| s.source == "tinh" && s.state == "ok" && s.failures == 0)
+            },
+        )
+        .await;
+        stop.cancel();
+        task.await.unwrap();
+        let _ = admin.execute(&drop, &[]).await;
+    }
+}
+
+#[tokio::test]
+async fn sigkill_between_read_and_commit_neither_skips_nor_doubles() {
+    use rand::{Rng as _, SeedableRng as _};
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("gateway.db").display());
+    let local_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("local.db").display()
+    );
+    let local = Local {
+        kind: "sqlite",
+        url: local_url.clone(),
+        db: LocalDb::connect_lazy(&local_url, 2).unwrap(),
+        hoso: "\"HoSo\"".into(),
+        lephi: "\"LePhi\"".into(),
+        _dir: None,
+    };
+    local.create().await;
+    let (dossiers, _) = local_records(46, 240);
+    let codes: Vec<String> = dossiers.iter().map(code).collect();
+    let text = crate::support::test_config_text(&store_url, "http://127.0.0.1:9")
+        + &format!(
+            r#"
+[sources.poll]
+url = "{local_url}"
+interval_seconds = 1
+page_size = 7
+lag_seconds = 0
+overlap_seconds = 60
+[sources.poll.dossiers]
+query = 'SELECT * FROM "HoSo"'
+watermark = ["CapNhatLuc", "MaHoSo"]
+key = ["MaHoSo"]
+"#
+        );
+    let mut daemon = crate::daemons::Daemon::start_text(dir.path(), "poller", &text);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let base = local.local_now(600).await;
+    for (i, chunk) in dossiers.chunks(24).enumerate() {
+        for (j, d) in chunk.iter().enumerate() {
+            let at = base + chrono::Duration::milliseconds((i * 24 + j) as i64 * 50);
+            local.insert(d, at).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1200))).await;
+        daemon.restart(); // SIGKILL, wherever the poller was
+    }
+    let store = lienthong::store::open(&store_url, 2).await.unwrap();
+    until("every row stored", Duration::from_secs(90), || async {
+        stored(&store, &codes).await.iter().all(|n| *n >= 1)
+    })
+    .await;
+    daemon.kill();
+    assert_eq!(
+        stored(&store, &codes).await,
+        vec![1; codes.len()],
+        "each row once, none skipped"
+    );
+}

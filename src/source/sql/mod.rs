@@ -154,16 +154,19 @@ impl Poller {
     /// pages come full), and back-off while it fails.
     pub async fn run(self: Arc<Self>, source: Arc<SqlSource>, shutdown: CancellationToken) {
         let interval = Duration::from_secs(source.cfg.interval_seconds);
-        let ttl = Duration::from_secs(source.cfg.interval_seconds.max(30) * 3);
+        let ttl = Duration::from_secs(source.cfg.interval_seconds.max(10) * 3);
         let mut failures: i64 = 0;
         let mut rows_read: i64 = 0;
         let mut last_ok = None;
         loop {
-            let held = self
-                .store
-                .try_acquire_lease(&lease_name(&source.name), &self.owner, ttl, now_ms())
-                .await
-                .unwrap_or(false);
+            // One process per SQLite store: no other instance to share with (the watermark's
+            // check still refuses a page stored twice).
+            let held = self.store.backend() == "sqlite"
+                || self
+                    .store
+                    .try_acquire_lease(&lease_name(&source.name), &self.owner, ttl, now_ms())
+                    .await
+                    .unwrap_or(false);
             let wait = if !held {
                 interval
             } else {
