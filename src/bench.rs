@@ -48,6 +48,7 @@ mod destinations;
 mod latency;
 mod postal;
 mod reconcile;
+mod sources;
 
 /// The benchmarks.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -74,6 +75,9 @@ pub enum BenchCommand {
     Reconcile(reconcile::ReconcileOptions),
     /// The monthly service report over 1,000,000 dossiers (three runs) and the overdue list.
     Report(reconcile::ReportOptions),
+    /// SQL polling of a local table of 100,000 dossiers with child rows to queued portal
+    /// messages: rows/s, peak memory.
+    Sources(sources::SourcesOptions),
     /// Creates a store and fills it with a large synthetic history, as a `--template` for the
     /// other benchmarks.
     Prefill(PrefillOptions),
@@ -181,6 +185,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<i32> {
         }
         BenchCommand::Report(opts) => {
             let report = reconcile::report(&opts).await?;
+            print!("{report}");
+            Ok(if report.complete() { 0 } else { 1 })
+        }
+        BenchCommand::Sources(opts) => {
+            let report = sources::run(&opts).await?;
             print!("{report}");
             Ok(if report.complete() { 0 } else { 1 })
         }
