@@ -6,6 +6,13 @@
 //! predefined ones and numeric character references, touch the network or disk, or keep more
 //! than the records themselves in memory (no DOM of the whole document).
 //!
+//! Well-formed means XML 1.0 here, checked event by event as the document streams by, beyond
+//! what quick-xml checks itself: no character XML 1.0 forbids, written raw (U+0000–U+0008,
+//! U+000B, U+000C, U+000E–U+001F, U+FFFE, U+FFFF) or as a character reference (`&#0;`,
+//! `&#x1F;`, `&#xFFFE;`, ...) in text or attribute values; character references only as
+//! `&#DIGITS;` or `&#xHEX;`; no `]]>` in text outside a CDATA section. A refusal names the line
+//! and column.
+//!
 //! # Shape of a record
 //!
 //! Every element whose local name is the configured record element is one record, wherever it
@@ -267,6 +274,71 @@ fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
+/// XML 1.0's `Char` production: what a document may hold, raw or by reference.
+fn is_xml_char(code: u32) -> bool {
+    matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// The first character of `bytes` (UTF-8) that XML 1.0 forbids, with its byte offset. In
+/// UTF-8 text these are the C0 controls but tab, line feed and carriage return, and U+FFFE and
+/// U+FFFF (`EF BF BE`, `EF BF BF`); surrogates cannot occur in a Rust string.
+fn forbidden_raw_char(bytes: &[u8]) -> Option<(usize, u32)> {
+    bytes.iter().enumerate().find_map(|(i, &b)| match b {
+        b'\t' | b'\n' | b'\r' => None,
+        0..=0x1F => Some((i, u32::from(b))),
+        0xEF => match bytes.get(i + 1..i + 3) {
+            Some([0xBF, 0xBE]) => Some((i, 0xFFFE)),
+            Some([0xBF, 0xBF]) => Some((i, 0xFFFF)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Checks every character reference in `raw` (text or an attribute value as written): its form
+/// (`&#` digits `;` or `&#x` hex digits `;`) and that it stands for a character XML 1.0 allows
+/// (quick-xml's unescaping refuses only `&#0;` and what is no Unicode scalar value). On a bad
+/// one, returns the offset of its `&` and why.
+fn check_char_refs(raw: &str) -> Result<(), (usize, String)> {
+    let mut from = 0;
+    while let Some(found) = raw[from..].find("&#") {
+        let at = from + found;
+        let digits_at = at + 2;
+        // Without a `;` this is no reference at all, which the unescaping reports.
+        let Some(len) = raw[digits_at..].find(';') else {
+            return Ok(());
+        };
+        let body = &raw[digits_at..digits_at + len];
+        let code = match body.strip_prefix('x') {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).ok()
+            }
+            None if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) => {
+                body.parse::<u32>().ok()
+            }
+            _ => return Err((
+                at,
+                "a character reference must read &#DIGITS; or &#xHEX; (write a literal & as &amp;)"
+                    .to_owned(),
+            )),
+        };
+        if !code.is_some_and(is_xml_char) {
+            let what = match code {
+                Some(c) if c <= 0x10FFFF => format!("U+{c:04X}"),
+                _ => "a number beyond Unicode".to_owned(),
+            };
+            // Digits only, so the reference is safe to echo; long ones are cut.
+            let reference: String = raw[at..=digits_at + len].chars().take(24).collect();
+            return Err((
+                at,
+                format!("the character reference {reference} stands for {what}, which XML 1.0 does not allow"),
+            ));
+        }
+        from = digits_at + len + 1;
+    }
+    Ok(())
+}
+
 /// A name as XML allows it (simplified: the exact Unicode ranges are not checked, but ASCII
 /// punctuation that cannot be in a name is refused, which also keeps `#text` free).
 fn is_xml_name(name: &str) -> bool {
@@ -362,6 +434,8 @@ impl<'a> Document<'a> {
                     return Err(self.reader_error(at, &e));
                 }
             };
+            let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+            self.check_raw_chars(start, end)?;
             match event {
                 Event::Decl(decl) => {
                     if start != 0 {
@@ -386,6 +460,13 @@ impl<'a> Document<'a> {
                 Event::End(_) => self.close(),
                 Event::Text(t) => {
                     let raw = self.utf8(&t, start)?;
+                    if let Some(i) = raw.find("]]>") {
+                        return Err(self.malformed(
+                            start + i,
+                            "`]]>` may not appear in text outside a CDATA section (write ]]&gt;)",
+                        ));
+                    }
+                    check_char_refs(raw).map_err(|(i, why)| self.malformed(start + i, why))?;
                     let unescaped = quick_xml::escape::unescape(raw)
                         .map_err(|e| self.escape_error(start, e))?;
                     self.text(raw, &unescaped, start)?;
@@ -409,6 +490,25 @@ impl<'a> Document<'a> {
             return Err(XmlError::NoRootElement);
         }
         Ok(())
+    }
+
+    /// Refuses a character XML 1.0 forbids anywhere in the event that spans `start..end` (its
+    /// markup, text, attribute values, comments alike).
+    fn check_raw_chars(&self, start: usize, end: usize) -> Result<(), XmlError> {
+        let span = self.text.as_bytes().get(start..end.min(self.text.len()));
+        match span.and_then(forbidden_raw_char) {
+            None => Ok(()),
+            Some((i, code)) => Err(self.malformed(
+                start + i,
+                format!("the character U+{code:04X} is not allowed in XML 1.0"),
+            )),
+        }
+    }
+
+    /// Where `part`, a slice of the document, starts in it.
+    fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let offset = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        (offset + part.len() <= self.text.len()).then_some(offset)
     }
 
     /// Event contents are slices of the input cut at ASCII markup, so they are UTF-8.
@@ -574,6 +674,13 @@ impl<'a> Document<'a> {
                 });
             }
             let raw = self.utf8(&attr.value, start)?;
+            check_char_refs(raw).map_err(|(i, why)| {
+                let at = self.offset_of(raw.as_bytes()).map_or(start, |o| o + i);
+                self.malformed(
+                    at,
+                    format!("attribute \"{key}\" of element <{name}>: {why}"),
+                )
+            })?;
             let value = quick_xml::escape::unescape(raw).map_err(|e| match e {
                 EscapeError::UnrecognizedEntity(_, entity) => XmlError::UnknownEntity {
                     name: entity,
@@ -1077,6 +1184,147 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "element <HoSo> at line 1, column 193 is nested deeper than the limit of 64 levels"
+        );
+    }
+    /// Every kind of character XML 1.0 forbids, by its code.
+    const FORBIDDEN: [u32; 14] = [
+        0x0,
+        0x1,
+        0x7,
+        0x8,
+        0xB,
+        0xC,
+        0xE,
+        0x1F,
+        0xFFFE,
+        0xFFFF,
+        0xD800,
+        0xDFFF,
+        0x110000,
+        0xFFFF_FFFF,
+    ];
+
+    #[test]
+    fn character_references_to_forbidden_characters_are_refused_where_they_are() {
+        for code in FORBIDDEN {
+            for reference in [
+                format!("&#{code};"),
+                format!("&#x{code:X};"),
+                format!("&#x{code:x};"),
+            ] {
+                let in_text = format!("<HoSo>\n<A>ab{reference}</A></HoSo>");
+                let e = records(in_text.as_bytes()).unwrap_err();
+                let XmlError::Malformed { at, reason } = &e else {
+                    panic!("{reference}: {e}")
+                };
+                assert_eq!(*at, Position { line: 2, column: 6 }, "{reference}: {e}");
+                assert!(reason.contains(&reference), "{e}");
+                assert!(reason.contains("XML 1.0 does not allow"), "{e}");
+
+                let in_attribute = format!("<D>\n<HoSo Ma=\"x{reference}\"/></D>");
+                let e = records(in_attribute.as_bytes()).unwrap_err();
+                let XmlError::Malformed { at, reason } = &e else {
+                    panic!("{reference}: {e}")
+                };
+                assert_eq!(
+                    *at,
+                    Position {
+                        line: 2,
+                        column: 12
+                    },
+                    "{reference}: {e}"
+                );
+                assert!(
+                    reason.starts_with("attribute \"Ma\" of element <HoSo>"),
+                    "{e}"
+                );
+            }
+        }
+        let e = records(b"<HoSo><A>&#1;</A></HoSo>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the body is not well-formed XML at line 1, column 10: the character reference \
+             &#1; stands for U+0001, which XML 1.0 does not allow"
+        );
+    }
+
+    #[test]
+    fn character_references_to_allowed_characters_are_expanded() {
+        let body = "<HoSo A=\"&#9;&#x41;\"><B>a&#9;&#10;&#13;&#x20;&#xD7FF;&#xE000;&#xFFFD;&#x10000;&#x10FFFF;&#0065;</B></HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "A": "\tA",
+                "B": "a\t\n\r \u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}A"
+            })]
+        );
+    }
+
+    #[test]
+    fn character_references_must_have_their_form() {
+        for reference in [
+            "&#;", "&#x;", "&#X41;", "&#+65;", "&#-1;", "&#12a;", "&#x4G;", "&# 65;",
+        ] {
+            let e = records(format!("<HoSo><A>{reference}</A></HoSo>").as_bytes()).unwrap_err();
+            let XmlError::Malformed { at, reason } = &e else {
+                panic!("{reference}: {e}")
+            };
+            assert_eq!(at.column, 10, "{reference}: {e}");
+            assert!(reason.contains("&#DIGITS;"), "{reference}: {e}");
+        }
+    }
+
+    #[test]
+    fn raw_forbidden_characters_are_refused_anywhere_with_position() {
+        for code in [0x0, 0x1, 0x7, 0x8, 0xB, 0xC, 0xE, 0x1F, 0xFFFE, 0xFFFF] {
+            let c = char::from_u32(code).unwrap();
+            let hex = format!("U+{code:04X}");
+            for (body, column) in [
+                (format!("<HoSo>\n<A>ab{c}</A></HoSo>"), 6),
+                (format!("<HoSo>\n<A>ệ<![CDATA[{c}]]></A></HoSo>"), 14),
+                (format!("<HoSo>\n<A B=\"{c}\"/></HoSo>"), 7),
+                (format!("<HoSo>\n<!-- {c} --></HoSo>"), 6),
+                (format!("<HoSo>\n<A{c}/></HoSo>"), 3),
+                (format!("<HoSo/>\n{c}"), 1),
+            ] {
+                let e = records(body.as_bytes()).unwrap_err();
+                let XmlError::Malformed { at, reason } = &e else {
+                    panic!("{body:?}: {e}")
+                };
+                assert_eq!(*at, Position { line: 2, column }, "{body:?}: {e}");
+                assert!(reason.contains(&hex), "{body:?}: {e}");
+            }
+        }
+        let e = records(b"<HoSo><A>a\0b</A></HoSo>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the body is not well-formed XML at line 1, column 11: the character U+0000 is not \
+             allowed in XML 1.0"
+        );
+        // In UTF-16 as in UTF-8; tab, line feed and carriage return are fine.
+        let e = records(&utf16("<HoSo><A>a\u{1}</A></HoSo>", false)).unwrap_err();
+        assert!(e.to_string().contains("U+0001"), "{e}");
+        assert_eq!(
+            records(b"<HoSo><A>a\tb\rc\nd</A></HoSo>").unwrap(),
+            [json!({"A": "a\tb\rc\nd"})]
+        );
+    }
+
+    #[test]
+    fn cdata_end_in_text_is_refused_but_not_in_cdata_or_attributes() {
+        let e = records(b"<HoSo>\n<A>a ]]> b</A></HoSo>").unwrap_err();
+        let XmlError::Malformed { at, reason } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(*at, Position { line: 2, column: 6 }, "{e}");
+        assert!(reason.contains("]]>"), "{e}");
+        let e = records(b"<D>]]></D>").unwrap_err();
+        assert!(matches!(e, XmlError::Malformed { .. }), "{e}");
+        let body =
+            br#"<HoSo A="]]>"><B><![CDATA[a]]]]><![CDATA[>b]]></B><C>]]&gt; ]] ></C></HoSo>"#;
+        assert_eq!(
+            records(body).unwrap(),
+            [json!({"A": "]]>", "B": "a]]>b", "C": "]]> ]] >"})]
         );
     }
 }
