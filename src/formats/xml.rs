@@ -20,10 +20,20 @@
 //!
 //! - A record is always a JSON object: its attributes and child elements become keys, by local
 //!   name (prefixes dropped; `xmlns` and `xmlns:*` declarations are not keys).
-//! - A child with only text (or nothing) becomes a string: the text unescaped, surrounding XML
-//!   whitespace trimmed, otherwise byte-for-byte. An empty element becomes `""`.
-//! - A child with attributes or child elements becomes an object by the same rule; text it also
-//!   holds (mixed content) goes under the key [`TEXT_KEY`] (`"#text"`, which no XML name can be).
+//! - A child with only text (or nothing) becomes a string: the text unescaped and otherwise
+//!   byte-for-byte, CDATA sections as written. Leading and trailing whitespace is data, not
+//!   layout: `<TrichYeu> Xin cấp phép </TrichYeu>` is `" Xin cấp phép "` and `<A>  </A>` is
+//!   `"  "`. An empty element (`<A/>`, `<A></A>`) becomes `""`.
+//! - A child with attributes or child elements becomes an object by the same rule. Text it also
+//!   holds goes under the key [`TEXT_KEY`] (`"#text"`, which no XML name can be), left out when
+//!   empty:
+//!   - without child elements (attributes and text only), the text is kept exactly as for a
+//!     text-only child: `<GhiChu loai="x"> a </GhiChu>` is `{"loai": "x", "#text": " a "}`;
+//!   - with child elements (mixed content, or just indentation between the children), the
+//!     text's pieces are joined in document order and the XML whitespace at both ends is
+//!     dropped as layout, but never inside a CDATA section, which is always data. So an element
+//!     indented in the usual way has no `#text`, and the text of
+//!     `<P>\n  Hello <b>x</b> world\n</P>` is `"Hello  world"`.
 //! - A key met more than once in one element becomes an array of all its values in document
 //!   order, at the position of the first one. A single child stays a single value: no array is
 //!   guessed from the schema, so a container `<DanhSachLePhi><LePhi/>…</DanhSachLePhi>` becomes
@@ -355,11 +365,27 @@ fn is_xml_name(name: &str) -> bool {
 struct Frame {
     name: String,
     fields: Map<String, Value>,
+    /// Whether a child element was met: then whitespace at the ends of `text` is layout.
+    has_children: bool,
     text: String,
     text_bytes: usize,
+    /// Where in `text` the first CDATA section starts and the last one ends: trimming layout
+    /// stops there.
+    cdata: Option<(usize, usize)>,
 }
 
 impl Frame {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            fields: Map::new(),
+            has_children: false,
+            text: String::new(),
+            text_bytes: 0,
+            cdata: None,
+        }
+    }
+
     fn add(&mut self, key: String, value: Value) {
         match self.fields.get_mut(&key) {
             None => {
@@ -374,12 +400,20 @@ impl Frame {
         }
     }
 
+    fn push_text(&mut self, text: &str, is_cdata: bool) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        if is_cdata {
+            let end = self.text.len();
+            self.cdata = Some(self.cdata.map_or((start, end), |(first, _)| (first, end)));
+        }
+    }
+
     fn into_value(self, is_record: bool) -> Value {
-        let trimmed = self.text.trim_matches(is_xml_space);
-        let text = if trimmed.len() == self.text.len() {
-            self.text
+        let text = if self.has_children {
+            trim_layout(self.text, self.cdata)
         } else {
-            trimmed.to_owned()
+            self.text
         };
         if self.fields.is_empty() && !is_record {
             return Value::String(text);
@@ -389,6 +423,25 @@ impl Frame {
             fields.insert(TEXT_KEY.to_owned(), Value::String(text));
         }
         Value::Object(fields)
+    }
+}
+
+/// The text of an element with child elements less the XML whitespace at its ends (the
+/// indentation around the children), never cutting into a CDATA section (`cdata`: where the
+/// first one starts and the last one ends).
+fn trim_layout(text: String, cdata: Option<(usize, usize)>) -> String {
+    let lead = text.len() - text.trim_start_matches(is_xml_space).len();
+    let tail = text.trim_end_matches(is_xml_space).len();
+    let (start, end) = match cdata {
+        Some((first, last_end)) => (lead.min(first), tail.max(last_end)),
+        None => (lead, tail),
+    };
+    if start == 0 && end == text.len() {
+        text
+    } else if start >= end {
+        String::new()
+    } else {
+        text[start..end].to_owned()
     }
 }
 
@@ -469,11 +522,11 @@ impl<'a> Document<'a> {
                     check_char_refs(raw).map_err(|(i, why)| self.malformed(start + i, why))?;
                     let unescaped = quick_xml::escape::unescape(raw)
                         .map_err(|e| self.escape_error(start, e))?;
-                    self.text(raw, &unescaped, start)?;
+                    self.text(raw, &unescaped, start, false)?;
                 }
                 Event::CData(c) => {
                     let raw = self.utf8(&c, start)?;
-                    self.text(raw, raw, start)?;
+                    self.text(raw, raw, start, true)?;
                 }
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Eof => break,
@@ -640,12 +693,7 @@ impl<'a> Document<'a> {
             });
         }
         let keep = starts_record || !self.record.is_empty();
-        let mut frame = keep.then(|| Frame {
-            name: name.clone(),
-            fields: Map::new(),
-            text: String::new(),
-            text_bytes: 0,
-        });
+        let mut frame = keep.then(|| Frame::new(name.clone()));
         // Attributes are checked everywhere, not only in records: well-formedness is the
         // document's, and the count bounds quick-xml's duplicate check (quadratic in it).
         let mut count = 0;
@@ -712,13 +760,22 @@ impl<'a> Document<'a> {
             let name = frame.name.clone();
             let value = frame.into_value(self.record.is_empty());
             match self.record.last_mut() {
-                Some(parent) => parent.add(name, value),
+                Some(parent) => {
+                    parent.has_children = true;
+                    parent.add(name, value);
+                }
                 None => self.records.push(value),
             }
         }
     }
 
-    fn text(&mut self, raw: &str, unescaped: &str, start: usize) -> Result<(), XmlError> {
+    fn text(
+        &mut self,
+        raw: &str,
+        unescaped: &str,
+        start: usize,
+        is_cdata: bool,
+    ) -> Result<(), XmlError> {
         if self.open.is_empty() {
             if raw.chars().all(is_xml_space) {
                 return Ok(());
@@ -747,7 +804,7 @@ impl<'a> Document<'a> {
             });
         }
         if let Some(frame) = self.record.last_mut() {
-            frame.text.push_str(unescaped);
+            frame.push_text(unescaped, is_cdata);
         }
         Ok(())
     }
@@ -813,7 +870,7 @@ mod tests {
             {
                 "id": "7",
                 "trangThai": "moi",
-                "MaHoSo": "000.00.56.H56-261105-0007",
+                "MaHoSo": " 000.00.56.H56-261105-0007 ",
                 "TrichYeu": "Xin cấp phép xây dựng nhà ở riêng lẻ \"Minh & Anh\" < 100 triệu",
                 "NguoiNop": "Nguyễn Thị Hoa",
                 "NgayXong": "",
@@ -1159,7 +1216,7 @@ mod tests {
                     <B>  Phòng  Kinh\ttế\n</B></HoSo>";
         assert_eq!(
             records(body.as_bytes()).unwrap(),
-            [json!({"A": "Tạp hóa Minh & Anh ộ ệ \"'<>", "B": "Phòng  Kinh\ttế"})]
+            [json!({"A": "Tạp hóa Minh & Anh ộ ệ \"'<>", "B": "  Phòng  Kinh\ttế\n"})]
         );
     }
 
@@ -1186,6 +1243,78 @@ mod tests {
             "element <HoSo> at line 1, column 193 is nested deeper than the limit of 64 levels"
         );
     }
+    #[test]
+    fn text_only_elements_keep_their_whitespace_and_cdata_as_sent() {
+        let body = "<HoSo>\n  <A> a </A>\n  <B>  </B>\n  <C><![CDATA[  x  ]]></C>\n  \
+                    <D> <![CDATA[ y ]]> </D>\n  <E/>\n  <F></F>\n  <G>\t&#32;z&#10;</G>\n  \
+                    <H><![CDATA[]]></H>\n</HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "A": " a ",
+                "B": "  ",
+                "C": "  x  ",
+                "D": "  y  ",
+                "E": "",
+                "F": "",
+                "G": "\t z\n",
+                "H": ""
+            })]
+        );
+    }
+
+    #[test]
+    fn a_thousand_character_summary_ending_in_a_space_keeps_every_character() {
+        let summary = "Xin cấp phép xây dựng nhà ở "
+            .repeat(40)
+            .chars()
+            .take(999)
+            .collect::<String>()
+            + " ";
+        assert_eq!(summary.chars().count(), 1000);
+        let body = format!("<HoSo>\n  <TrichYeu>{summary}</TrichYeu>\n</HoSo>");
+        let got = records(body.as_bytes()).unwrap();
+        assert_eq!(got, [json!({ "TrichYeu": summary })]);
+    }
+
+    #[test]
+    fn indentation_between_child_elements_is_layout() {
+        let body = "<HoSo a=\"1\">\n  <NguoiNop Loai=\"CONG_DAN\">\n    <HoTen> Hoa </HoTen>\n  </NguoiNop>\n\
+                    \x20 <GhiChu loai=\"x\"> ghi chú </GhiChu>\n  <Trong loai=\"y\">\n  </Trong>\n\
+                    \x20 <Rong loai=\"z\"/>\n</HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "a": "1",
+                "NguoiNop": { "Loai": "CONG_DAN", "HoTen": " Hoa " },
+                // Attributes and text only: the text is data, as in a text-only element.
+                "GhiChu": { "loai": "x", "#text": " ghi chú " },
+                "Trong": { "loai": "y", "#text": "\n  " },
+                "Rong": { "loai": "z" }
+            })]
+        );
+        // A record with text only keeps it too; one with nothing has no `#text`.
+        assert_eq!(
+            records(b"<D><HoSo> 1 </HoSo><HoSo/></D>").unwrap(),
+            [json!({ "#text": " 1 " }), json!({})]
+        );
+    }
+
+    #[test]
+    fn mixed_content_text_is_joined_and_trimmed_outside_cdata() {
+        let body = "<HoSo><P>\n  Hello <b>x</b> world\n</P>\
+                    <Q>\n  <b/><![CDATA[ z ]]>\n</Q>\
+                    <R><![CDATA[ ]]><b/> </R></HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "P": { "b": "x", "#text": "Hello  world" },
+                "Q": { "b": "", "#text": " z " },
+                "R": { "b": "", "#text": " " }
+            })]
+        );
+    }
+
     /// Every kind of character XML 1.0 forbids, by its code.
     const FORBIDDEN: [u32; 14] = [
         0x0,
