@@ -16,7 +16,9 @@
 //! # Shape of a record
 //!
 //! Every element whose local name is the configured record element is one record, wherever it
-//! is; a matching element inside a record is part of that record, not another record.
+//! is; a matching element inside a record is part of that record, not another record. A body
+//! without one is refused ([`XmlError::NoRecords`]), naming the element expected and the root
+//! element found.
 //!
 //! - A record is always a JSON object: its attributes and child elements become keys, by local
 //!   name (prefixes dropped; `xmlns` and `xmlns:*` declarations are not keys).
@@ -157,12 +159,15 @@ pub enum XmlError {
     },
     #[error("the body holds more than the limit of {limit} <{element}> records")]
     TooManyRecords { element: String, limit: usize },
+    /// `root` is the root element's name as written (with its prefix, if any).
+    #[error("no <{expected}> record element in the document (root element <{root}>)")]
+    NoRecords { expected: String, root: String },
     #[error("the body is not well-formed XML at {at}: {reason}")]
     Malformed { at: Position, reason: String },
 }
 
 /// Reads `body` and returns one JSON object per `record_element` (matched by local name), in
-/// document order; no matching element gives an empty list. See the module docs for the shape.
+/// document order; a body without one is refused. See the module docs for the shape.
 pub fn parse_records(
     body: &[u8],
     record_element: &str,
@@ -181,9 +186,15 @@ pub fn parse_records(
         records: Vec::new(),
         open: Vec::new(),
         record: Vec::new(),
-        root_seen: false,
+        root: None,
     };
     doc.read()?;
+    if doc.records.is_empty() {
+        return Err(XmlError::NoRecords {
+            expected: record_element.to_owned(),
+            root: doc.root.unwrap_or_default(),
+        });
+    }
     Ok(doc.records)
 }
 
@@ -455,7 +466,8 @@ struct Document<'a> {
     open: Vec<String>,
     /// The open elements of the current record, the record first; empty outside records.
     record: Vec<Frame>,
-    root_seen: bool,
+    /// The root element's name as written, once met.
+    root: Option<String>,
 }
 
 impl<'a> Document<'a> {
@@ -539,7 +551,7 @@ impl<'a> Document<'a> {
                 format!("the body ends before element <{name}> is closed"),
             ));
         }
-        if !self.root_seen {
+        if self.root.is_none() {
             return Err(XmlError::NoRootElement);
         }
         Ok(())
@@ -671,13 +683,15 @@ impl<'a> Document<'a> {
             return Err(self.malformed(start, format!("\"{qname}\" is not an element name")));
         }
         let name = self.utf8(e.local_name().into_inner(), start)?.to_owned();
-        if self.root_seen && self.open.is_empty() {
+        if self.root.is_some() && self.open.is_empty() {
             return Err(self.malformed(
                 start,
                 format!("a second root element <{name}> follows the first one"),
             ));
         }
-        self.root_seen = true;
+        if self.root.is_none() {
+            self.root = Some(qname.to_owned());
+        }
         if self.open.len() >= self.limits.max_depth {
             return Err(XmlError::TooDeep {
                 element: name,
@@ -780,7 +794,11 @@ impl<'a> Document<'a> {
             if raw.chars().all(is_xml_space) {
                 return Ok(());
             }
-            let place = if self.root_seen { "after" } else { "before" };
+            let place = if self.root.is_some() {
+                "after"
+            } else {
+                "before"
+            };
             return Err(self.malformed(
                 start,
                 format!("text {place} the root element (is the body XML?)"),
@@ -1135,11 +1153,32 @@ mod tests {
     }
 
     #[test]
-    fn no_matching_element_is_no_records() {
+    fn a_body_without_the_record_element_is_refused_naming_both() {
+        let e = parse_records(
+            b"<HoSo><MaHoSo>1</MaHoSo></HoSo>",
+            "QuaTrinhXuLy",
+            &XmlLimits::default(),
+        )
+        .unwrap_err();
         assert_eq!(
-            records(b"<DanhSach><Khac/></DanhSach>").unwrap(),
-            Vec::<Value>::new()
+            e,
+            XmlError::NoRecords {
+                expected: "QuaTrinhXuLy".into(),
+                root: "HoSo".into()
+            }
         );
+        assert_eq!(
+            e.to_string(),
+            "no <QuaTrinhXuLy> record element in the document (root element <HoSo>)"
+        );
+        // The root as written, prefix and all; an empty container is refused too.
+        let e = records(br#"<x:DanhSach xmlns:x="urn:x"><x:Khac/></x:DanhSach>"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no <HoSo> record element in the document (root element <x:DanhSach>)"
+        );
+        let e = records(b"<DanhSach>\n</DanhSach>").unwrap_err();
+        assert!(matches!(e, XmlError::NoRecords { .. }), "{e}");
     }
 
     #[test]
