@@ -362,7 +362,7 @@ fn check_char_refs(raw: &str) -> Result<(), (usize, String)> {
 
 /// A name as XML allows it (simplified: the exact Unicode ranges are not checked, but ASCII
 /// punctuation that cannot be in a name is refused, which also keeps `#text` free).
-fn is_xml_name(name: &str) -> bool {
+pub fn is_xml_name(name: &str) -> bool {
     let ok_start = |c: char| c.is_alphabetic() || c == '_' || !c.is_ascii();
     let ok_rest = |c: char| ok_start(c) || c.is_ascii_digit() || c == '-' || c == '.';
     let mut parts = name.splitn(2, ':');
