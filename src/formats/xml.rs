@@ -6,17 +6,36 @@
 //! predefined ones and numeric character references, touch the network or disk, or keep more
 //! than the records themselves in memory (no DOM of the whole document).
 //!
+//! Well-formed means XML 1.0 here, checked event by event as the document streams by, beyond
+//! what quick-xml checks itself: no character XML 1.0 forbids, written raw (U+0000–U+0008,
+//! U+000B, U+000C, U+000E–U+001F, U+FFFE, U+FFFF) or as a character reference (`&#0;`,
+//! `&#x1F;`, `&#xFFFE;`, ...) in text or attribute values; character references only as
+//! `&#DIGITS;` or `&#xHEX;`; no `]]>` in text outside a CDATA section. A refusal names the line
+//! and column.
+//!
 //! # Shape of a record
 //!
 //! Every element whose local name is the configured record element is one record, wherever it
-//! is; a matching element inside a record is part of that record, not another record.
+//! is; a matching element inside a record is part of that record, not another record. A body
+//! without one is refused ([`XmlError::NoRecords`]), naming the element expected and the root
+//! element found.
 //!
 //! - A record is always a JSON object: its attributes and child elements become keys, by local
 //!   name (prefixes dropped; `xmlns` and `xmlns:*` declarations are not keys).
-//! - A child with only text (or nothing) becomes a string: the text unescaped, surrounding XML
-//!   whitespace trimmed, otherwise byte-for-byte. An empty element becomes `""`.
-//! - A child with attributes or child elements becomes an object by the same rule; text it also
-//!   holds (mixed content) goes under the key [`TEXT_KEY`] (`"#text"`, which no XML name can be).
+//! - A child with only text (or nothing) becomes a string: the text unescaped and otherwise
+//!   byte-for-byte, CDATA sections as written. Leading and trailing whitespace is data, not
+//!   layout: `<TrichYeu> Xin cấp phép </TrichYeu>` is `" Xin cấp phép "` and `<A>  </A>` is
+//!   `"  "`. An empty element (`<A/>`, `<A></A>`) becomes `""`.
+//! - A child with attributes or child elements becomes an object by the same rule. Text it also
+//!   holds goes under the key [`TEXT_KEY`] (`"#text"`, which no XML name can be), left out when
+//!   empty:
+//!   - without child elements (attributes and text only), the text is kept exactly as for a
+//!     text-only child: `<GhiChu loai="x"> a </GhiChu>` is `{"loai": "x", "#text": " a "}`;
+//!   - with child elements (mixed content, or just indentation between the children), the
+//!     text's pieces are joined in document order and the XML whitespace at both ends is
+//!     dropped as layout, but never inside a CDATA section, which is always data. So an element
+//!     indented in the usual way has no `#text`, and the text of
+//!     `<P>\n  Hello <b>x</b> world\n</P>` is `"Hello  world"`.
 //! - A key met more than once in one element becomes an array of all its values in document
 //!   order, at the position of the first one. A single child stays a single value: no array is
 //!   guessed from the schema, so a container `<DanhSachLePhi><LePhi/>…</DanhSachLePhi>` becomes
@@ -140,12 +159,15 @@ pub enum XmlError {
     },
     #[error("the body holds more than the limit of {limit} <{element}> records")]
     TooManyRecords { element: String, limit: usize },
+    /// `root` is the root element's name as written (with its prefix, if any).
+    #[error("no <{expected}> record element in the document (root element <{root}>)")]
+    NoRecords { expected: String, root: String },
     #[error("the body is not well-formed XML at {at}: {reason}")]
     Malformed { at: Position, reason: String },
 }
 
 /// Reads `body` and returns one JSON object per `record_element` (matched by local name), in
-/// document order; no matching element gives an empty list. See the module docs for the shape.
+/// document order; a body without one is refused. See the module docs for the shape.
 pub fn parse_records(
     body: &[u8],
     record_element: &str,
@@ -164,9 +186,15 @@ pub fn parse_records(
         records: Vec::new(),
         open: Vec::new(),
         record: Vec::new(),
-        root_seen: false,
+        root: None,
     };
     doc.read()?;
+    if doc.records.is_empty() {
+        return Err(XmlError::NoRecords {
+            expected: record_element.to_owned(),
+            root: doc.root.unwrap_or_default(),
+        });
+    }
     Ok(doc.records)
 }
 
@@ -267,9 +295,74 @@ fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
+/// XML 1.0's `Char` production: what a document may hold, raw or by reference.
+fn is_xml_char(code: u32) -> bool {
+    matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// The first character of `bytes` (UTF-8) that XML 1.0 forbids, with its byte offset. In
+/// UTF-8 text these are the C0 controls but tab, line feed and carriage return, and U+FFFE and
+/// U+FFFF (`EF BF BE`, `EF BF BF`); surrogates cannot occur in a Rust string.
+fn forbidden_raw_char(bytes: &[u8]) -> Option<(usize, u32)> {
+    bytes.iter().enumerate().find_map(|(i, &b)| match b {
+        b'\t' | b'\n' | b'\r' => None,
+        0..=0x1F => Some((i, u32::from(b))),
+        0xEF => match bytes.get(i + 1..i + 3) {
+            Some([0xBF, 0xBE]) => Some((i, 0xFFFE)),
+            Some([0xBF, 0xBF]) => Some((i, 0xFFFF)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Checks every character reference in `raw` (text or an attribute value as written): its form
+/// (`&#` digits `;` or `&#x` hex digits `;`) and that it stands for a character XML 1.0 allows
+/// (quick-xml's unescaping refuses only `&#0;` and what is no Unicode scalar value). On a bad
+/// one, returns the offset of its `&` and why.
+fn check_char_refs(raw: &str) -> Result<(), (usize, String)> {
+    let mut from = 0;
+    while let Some(found) = raw[from..].find("&#") {
+        let at = from + found;
+        let digits_at = at + 2;
+        // Without a `;` this is no reference at all, which the unescaping reports.
+        let Some(len) = raw[digits_at..].find(';') else {
+            return Ok(());
+        };
+        let body = &raw[digits_at..digits_at + len];
+        let code = match body.strip_prefix('x') {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).ok()
+            }
+            None if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) => {
+                body.parse::<u32>().ok()
+            }
+            _ => return Err((
+                at,
+                "a character reference must read &#DIGITS; or &#xHEX; (write a literal & as &amp;)"
+                    .to_owned(),
+            )),
+        };
+        if !code.is_some_and(is_xml_char) {
+            let what = match code {
+                Some(c) if c <= 0x10FFFF => format!("U+{c:04X}"),
+                _ => "a number beyond Unicode".to_owned(),
+            };
+            // Digits only, so the reference is safe to echo; long ones are cut.
+            let reference: String = raw[at..=digits_at + len].chars().take(24).collect();
+            return Err((
+                at,
+                format!("the character reference {reference} stands for {what}, which XML 1.0 does not allow"),
+            ));
+        }
+        from = digits_at + len + 1;
+    }
+    Ok(())
+}
+
 /// A name as XML allows it (simplified: the exact Unicode ranges are not checked, but ASCII
 /// punctuation that cannot be in a name is refused, which also keeps `#text` free).
-fn is_xml_name(name: &str) -> bool {
+pub fn is_xml_name(name: &str) -> bool {
     let ok_start = |c: char| c.is_alphabetic() || c == '_' || !c.is_ascii();
     let ok_rest = |c: char| ok_start(c) || c.is_ascii_digit() || c == '-' || c == '.';
     let mut parts = name.splitn(2, ':');
@@ -283,11 +376,27 @@ fn is_xml_name(name: &str) -> bool {
 struct Frame {
     name: String,
     fields: Map<String, Value>,
+    /// Whether a child element was met: then whitespace at the ends of `text` is layout.
+    has_children: bool,
     text: String,
     text_bytes: usize,
+    /// Where in `text` the first CDATA section starts and the last one ends: trimming layout
+    /// stops there.
+    cdata: Option<(usize, usize)>,
 }
 
 impl Frame {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            fields: Map::new(),
+            has_children: false,
+            text: String::new(),
+            text_bytes: 0,
+            cdata: None,
+        }
+    }
+
     fn add(&mut self, key: String, value: Value) {
         match self.fields.get_mut(&key) {
             None => {
@@ -302,12 +411,20 @@ impl Frame {
         }
     }
 
+    fn push_text(&mut self, text: &str, is_cdata: bool) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        if is_cdata {
+            let end = self.text.len();
+            self.cdata = Some(self.cdata.map_or((start, end), |(first, _)| (first, end)));
+        }
+    }
+
     fn into_value(self, is_record: bool) -> Value {
-        let trimmed = self.text.trim_matches(is_xml_space);
-        let text = if trimmed.len() == self.text.len() {
-            self.text
+        let text = if self.has_children {
+            trim_layout(self.text, self.cdata)
         } else {
-            trimmed.to_owned()
+            self.text
         };
         if self.fields.is_empty() && !is_record {
             return Value::String(text);
@@ -317,6 +434,25 @@ impl Frame {
             fields.insert(TEXT_KEY.to_owned(), Value::String(text));
         }
         Value::Object(fields)
+    }
+}
+
+/// The text of an element with child elements less the XML whitespace at its ends (the
+/// indentation around the children), never cutting into a CDATA section (`cdata`: where the
+/// first one starts and the last one ends).
+fn trim_layout(text: String, cdata: Option<(usize, usize)>) -> String {
+    let lead = text.len() - text.trim_start_matches(is_xml_space).len();
+    let tail = text.trim_end_matches(is_xml_space).len();
+    let (start, end) = match cdata {
+        Some((first, last_end)) => (lead.min(first), tail.max(last_end)),
+        None => (lead, tail),
+    };
+    if start == 0 && end == text.len() {
+        text
+    } else if start >= end {
+        String::new()
+    } else {
+        text[start..end].to_owned()
     }
 }
 
@@ -330,7 +466,8 @@ struct Document<'a> {
     open: Vec<String>,
     /// The open elements of the current record, the record first; empty outside records.
     record: Vec<Frame>,
-    root_seen: bool,
+    /// The root element's name as written, once met.
+    root: Option<String>,
 }
 
 impl<'a> Document<'a> {
@@ -362,6 +499,8 @@ impl<'a> Document<'a> {
                     return Err(self.reader_error(at, &e));
                 }
             };
+            let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+            self.check_raw_chars(start, end)?;
             match event {
                 Event::Decl(decl) => {
                     if start != 0 {
@@ -386,13 +525,20 @@ impl<'a> Document<'a> {
                 Event::End(_) => self.close(),
                 Event::Text(t) => {
                     let raw = self.utf8(&t, start)?;
+                    if let Some(i) = raw.find("]]>") {
+                        return Err(self.malformed(
+                            start + i,
+                            "`]]>` may not appear in text outside a CDATA section (write ]]&gt;)",
+                        ));
+                    }
+                    check_char_refs(raw).map_err(|(i, why)| self.malformed(start + i, why))?;
                     let unescaped = quick_xml::escape::unescape(raw)
                         .map_err(|e| self.escape_error(start, e))?;
-                    self.text(raw, &unescaped, start)?;
+                    self.text(raw, &unescaped, start, false)?;
                 }
                 Event::CData(c) => {
                     let raw = self.utf8(&c, start)?;
-                    self.text(raw, raw, start)?;
+                    self.text(raw, raw, start, true)?;
                 }
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Eof => break,
@@ -405,10 +551,29 @@ impl<'a> Document<'a> {
                 format!("the body ends before element <{name}> is closed"),
             ));
         }
-        if !self.root_seen {
+        if self.root.is_none() {
             return Err(XmlError::NoRootElement);
         }
         Ok(())
+    }
+
+    /// Refuses a character XML 1.0 forbids anywhere in the event that spans `start..end` (its
+    /// markup, text, attribute values, comments alike).
+    fn check_raw_chars(&self, start: usize, end: usize) -> Result<(), XmlError> {
+        let span = self.text.as_bytes().get(start..end.min(self.text.len()));
+        match span.and_then(forbidden_raw_char) {
+            None => Ok(()),
+            Some((i, code)) => Err(self.malformed(
+                start + i,
+                format!("the character U+{code:04X} is not allowed in XML 1.0"),
+            )),
+        }
+    }
+
+    /// Where `part`, a slice of the document, starts in it.
+    fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let offset = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        (offset + part.len() <= self.text.len()).then_some(offset)
     }
 
     /// Event contents are slices of the input cut at ASCII markup, so they are UTF-8.
@@ -518,13 +683,15 @@ impl<'a> Document<'a> {
             return Err(self.malformed(start, format!("\"{qname}\" is not an element name")));
         }
         let name = self.utf8(e.local_name().into_inner(), start)?.to_owned();
-        if self.root_seen && self.open.is_empty() {
+        if self.root.is_some() && self.open.is_empty() {
             return Err(self.malformed(
                 start,
                 format!("a second root element <{name}> follows the first one"),
             ));
         }
-        self.root_seen = true;
+        if self.root.is_none() {
+            self.root = Some(qname.to_owned());
+        }
         if self.open.len() >= self.limits.max_depth {
             return Err(XmlError::TooDeep {
                 element: name,
@@ -540,12 +707,7 @@ impl<'a> Document<'a> {
             });
         }
         let keep = starts_record || !self.record.is_empty();
-        let mut frame = keep.then(|| Frame {
-            name: name.clone(),
-            fields: Map::new(),
-            text: String::new(),
-            text_bytes: 0,
-        });
+        let mut frame = keep.then(|| Frame::new(name.clone()));
         // Attributes are checked everywhere, not only in records: well-formedness is the
         // document's, and the count bounds quick-xml's duplicate check (quadratic in it).
         let mut count = 0;
@@ -574,6 +736,13 @@ impl<'a> Document<'a> {
                 });
             }
             let raw = self.utf8(&attr.value, start)?;
+            check_char_refs(raw).map_err(|(i, why)| {
+                let at = self.offset_of(raw.as_bytes()).map_or(start, |o| o + i);
+                self.malformed(
+                    at,
+                    format!("attribute \"{key}\" of element <{name}>: {why}"),
+                )
+            })?;
             let value = quick_xml::escape::unescape(raw).map_err(|e| match e {
                 EscapeError::UnrecognizedEntity(_, entity) => XmlError::UnknownEntity {
                     name: entity,
@@ -605,18 +774,31 @@ impl<'a> Document<'a> {
             let name = frame.name.clone();
             let value = frame.into_value(self.record.is_empty());
             match self.record.last_mut() {
-                Some(parent) => parent.add(name, value),
+                Some(parent) => {
+                    parent.has_children = true;
+                    parent.add(name, value);
+                }
                 None => self.records.push(value),
             }
         }
     }
 
-    fn text(&mut self, raw: &str, unescaped: &str, start: usize) -> Result<(), XmlError> {
+    fn text(
+        &mut self,
+        raw: &str,
+        unescaped: &str,
+        start: usize,
+        is_cdata: bool,
+    ) -> Result<(), XmlError> {
         if self.open.is_empty() {
             if raw.chars().all(is_xml_space) {
                 return Ok(());
             }
-            let place = if self.root_seen { "after" } else { "before" };
+            let place = if self.root.is_some() {
+                "after"
+            } else {
+                "before"
+            };
             return Err(self.malformed(
                 start,
                 format!("text {place} the root element (is the body XML?)"),
@@ -640,7 +822,7 @@ impl<'a> Document<'a> {
             });
         }
         if let Some(frame) = self.record.last_mut() {
-            frame.text.push_str(unescaped);
+            frame.push_text(unescaped, is_cdata);
         }
         Ok(())
     }
@@ -706,7 +888,7 @@ mod tests {
             {
                 "id": "7",
                 "trangThai": "moi",
-                "MaHoSo": "000.00.56.H56-261105-0007",
+                "MaHoSo": " 000.00.56.H56-261105-0007 ",
                 "TrichYeu": "Xin cấp phép xây dựng nhà ở riêng lẻ \"Minh & Anh\" < 100 triệu",
                 "NguoiNop": "Nguyễn Thị Hoa",
                 "NgayXong": "",
@@ -971,11 +1153,32 @@ mod tests {
     }
 
     #[test]
-    fn no_matching_element_is_no_records() {
+    fn a_body_without_the_record_element_is_refused_naming_both() {
+        let e = parse_records(
+            b"<HoSo><MaHoSo>1</MaHoSo></HoSo>",
+            "QuaTrinhXuLy",
+            &XmlLimits::default(),
+        )
+        .unwrap_err();
         assert_eq!(
-            records(b"<DanhSach><Khac/></DanhSach>").unwrap(),
-            Vec::<Value>::new()
+            e,
+            XmlError::NoRecords {
+                expected: "QuaTrinhXuLy".into(),
+                root: "HoSo".into()
+            }
         );
+        assert_eq!(
+            e.to_string(),
+            "no <QuaTrinhXuLy> record element in the document (root element <HoSo>)"
+        );
+        // The root as written, prefix and all; an empty container is refused too.
+        let e = records(br#"<x:DanhSach xmlns:x="urn:x"><x:Khac/></x:DanhSach>"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no <HoSo> record element in the document (root element <x:DanhSach>)"
+        );
+        let e = records(b"<DanhSach>\n</DanhSach>").unwrap_err();
+        assert!(matches!(e, XmlError::NoRecords { .. }), "{e}");
     }
 
     #[test]
@@ -1052,7 +1255,7 @@ mod tests {
                     <B>  Phòng  Kinh\ttế\n</B></HoSo>";
         assert_eq!(
             records(body.as_bytes()).unwrap(),
-            [json!({"A": "Tạp hóa Minh & Anh ộ ệ \"'<>", "B": "Phòng  Kinh\ttế"})]
+            [json!({"A": "Tạp hóa Minh & Anh ộ ệ \"'<>", "B": "  Phòng  Kinh\ttế\n"})]
         );
     }
 
@@ -1077,6 +1280,219 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "element <HoSo> at line 1, column 193 is nested deeper than the limit of 64 levels"
+        );
+    }
+    #[test]
+    fn text_only_elements_keep_their_whitespace_and_cdata_as_sent() {
+        let body = "<HoSo>\n  <A> a </A>\n  <B>  </B>\n  <C><![CDATA[  x  ]]></C>\n  \
+                    <D> <![CDATA[ y ]]> </D>\n  <E/>\n  <F></F>\n  <G>\t&#32;z&#10;</G>\n  \
+                    <H><![CDATA[]]></H>\n</HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "A": " a ",
+                "B": "  ",
+                "C": "  x  ",
+                "D": "  y  ",
+                "E": "",
+                "F": "",
+                "G": "\t z\n",
+                "H": ""
+            })]
+        );
+    }
+
+    #[test]
+    fn a_thousand_character_summary_ending_in_a_space_keeps_every_character() {
+        let summary = "Xin cấp phép xây dựng nhà ở "
+            .repeat(40)
+            .chars()
+            .take(999)
+            .collect::<String>()
+            + " ";
+        assert_eq!(summary.chars().count(), 1000);
+        let body = format!("<HoSo>\n  <TrichYeu>{summary}</TrichYeu>\n</HoSo>");
+        let got = records(body.as_bytes()).unwrap();
+        assert_eq!(got, [json!({ "TrichYeu": summary })]);
+    }
+
+    #[test]
+    fn indentation_between_child_elements_is_layout() {
+        let body = "<HoSo a=\"1\">\n  <NguoiNop Loai=\"CONG_DAN\">\n    <HoTen> Hoa </HoTen>\n  </NguoiNop>\n\
+                    \x20 <GhiChu loai=\"x\"> ghi chú </GhiChu>\n  <Trong loai=\"y\">\n  </Trong>\n\
+                    \x20 <Rong loai=\"z\"/>\n</HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "a": "1",
+                "NguoiNop": { "Loai": "CONG_DAN", "HoTen": " Hoa " },
+                // Attributes and text only: the text is data, as in a text-only element.
+                "GhiChu": { "loai": "x", "#text": " ghi chú " },
+                "Trong": { "loai": "y", "#text": "\n  " },
+                "Rong": { "loai": "z" }
+            })]
+        );
+        // A record with text only keeps it too; one with nothing has no `#text`.
+        assert_eq!(
+            records(b"<D><HoSo> 1 </HoSo><HoSo/></D>").unwrap(),
+            [json!({ "#text": " 1 " }), json!({})]
+        );
+    }
+
+    #[test]
+    fn mixed_content_text_is_joined_and_trimmed_outside_cdata() {
+        let body = "<HoSo><P>\n  Hello <b>x</b> world\n</P>\
+                    <Q>\n  <b/><![CDATA[ z ]]>\n</Q>\
+                    <R><![CDATA[ ]]><b/> </R></HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "P": { "b": "x", "#text": "Hello  world" },
+                "Q": { "b": "", "#text": " z " },
+                "R": { "b": "", "#text": " " }
+            })]
+        );
+    }
+
+    /// Every kind of character XML 1.0 forbids, by its code.
+    const FORBIDDEN: [u32; 14] = [
+        0x0,
+        0x1,
+        0x7,
+        0x8,
+        0xB,
+        0xC,
+        0xE,
+        0x1F,
+        0xFFFE,
+        0xFFFF,
+        0xD800,
+        0xDFFF,
+        0x110000,
+        0xFFFF_FFFF,
+    ];
+
+    #[test]
+    fn character_references_to_forbidden_characters_are_refused_where_they_are() {
+        for code in FORBIDDEN {
+            for reference in [
+                format!("&#{code};"),
+                format!("&#x{code:X};"),
+                format!("&#x{code:x};"),
+            ] {
+                let in_text = format!("<HoSo>\n<A>ab{reference}</A></HoSo>");
+                let e = records(in_text.as_bytes()).unwrap_err();
+                let XmlError::Malformed { at, reason } = &e else {
+                    panic!("{reference}: {e}")
+                };
+                assert_eq!(*at, Position { line: 2, column: 6 }, "{reference}: {e}");
+                assert!(reason.contains(&reference), "{e}");
+                assert!(reason.contains("XML 1.0 does not allow"), "{e}");
+
+                let in_attribute = format!("<D>\n<HoSo Ma=\"x{reference}\"/></D>");
+                let e = records(in_attribute.as_bytes()).unwrap_err();
+                let XmlError::Malformed { at, reason } = &e else {
+                    panic!("{reference}: {e}")
+                };
+                assert_eq!(
+                    *at,
+                    Position {
+                        line: 2,
+                        column: 12
+                    },
+                    "{reference}: {e}"
+                );
+                assert!(
+                    reason.starts_with("attribute \"Ma\" of element <HoSo>"),
+                    "{e}"
+                );
+            }
+        }
+        let e = records(b"<HoSo><A>&#1;</A></HoSo>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the body is not well-formed XML at line 1, column 10: the character reference \
+             &#1; stands for U+0001, which XML 1.0 does not allow"
+        );
+    }
+
+    #[test]
+    fn character_references_to_allowed_characters_are_expanded() {
+        let body = "<HoSo A=\"&#9;&#x41;\"><B>a&#9;&#10;&#13;&#x20;&#xD7FF;&#xE000;&#xFFFD;&#x10000;&#x10FFFF;&#0065;</B></HoSo>";
+        assert_eq!(
+            records(body.as_bytes()).unwrap(),
+            [json!({
+                "A": "\tA",
+                "B": "a\t\n\r \u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}A"
+            })]
+        );
+    }
+
+    #[test]
+    fn character_references_must_have_their_form() {
+        for reference in [
+            "&#;", "&#x;", "&#X41;", "&#+65;", "&#-1;", "&#12a;", "&#x4G;", "&# 65;",
+        ] {
+            let e = records(format!("<HoSo><A>{reference}</A></HoSo>").as_bytes()).unwrap_err();
+            let XmlError::Malformed { at, reason } = &e else {
+                panic!("{reference}: {e}")
+            };
+            assert_eq!(at.column, 10, "{reference}: {e}");
+            assert!(reason.contains("&#DIGITS;"), "{reference}: {e}");
+        }
+    }
+
+    #[test]
+    fn raw_forbidden_characters_are_refused_anywhere_with_position() {
+        for code in [0x0, 0x1, 0x7, 0x8, 0xB, 0xC, 0xE, 0x1F, 0xFFFE, 0xFFFF] {
+            let c = char::from_u32(code).unwrap();
+            let hex = format!("U+{code:04X}");
+            for (body, column) in [
+                (format!("<HoSo>\n<A>ab{c}</A></HoSo>"), 6),
+                (format!("<HoSo>\n<A>ệ<![CDATA[{c}]]></A></HoSo>"), 14),
+                (format!("<HoSo>\n<A B=\"{c}\"/></HoSo>"), 7),
+                (format!("<HoSo>\n<!-- {c} --></HoSo>"), 6),
+                (format!("<HoSo>\n<A{c}/></HoSo>"), 3),
+                (format!("<HoSo/>\n{c}"), 1),
+            ] {
+                let e = records(body.as_bytes()).unwrap_err();
+                let XmlError::Malformed { at, reason } = &e else {
+                    panic!("{body:?}: {e}")
+                };
+                assert_eq!(*at, Position { line: 2, column }, "{body:?}: {e}");
+                assert!(reason.contains(&hex), "{body:?}: {e}");
+            }
+        }
+        let e = records(b"<HoSo><A>a\0b</A></HoSo>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the body is not well-formed XML at line 1, column 11: the character U+0000 is not \
+             allowed in XML 1.0"
+        );
+        // In UTF-16 as in UTF-8; tab, line feed and carriage return are fine.
+        let e = records(&utf16("<HoSo><A>a\u{1}</A></HoSo>", false)).unwrap_err();
+        assert!(e.to_string().contains("U+0001"), "{e}");
+        assert_eq!(
+            records(b"<HoSo><A>a\tb\rc\nd</A></HoSo>").unwrap(),
+            [json!({"A": "a\tb\rc\nd"})]
+        );
+    }
+
+    #[test]
+    fn cdata_end_in_text_is_refused_but_not_in_cdata_or_attributes() {
+        let e = records(b"<HoSo>\n<A>a ]]> b</A></HoSo>").unwrap_err();
+        let XmlError::Malformed { at, reason } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(*at, Position { line: 2, column: 6 }, "{e}");
+        assert!(reason.contains("]]>"), "{e}");
+        let e = records(b"<D>]]></D>").unwrap_err();
+        assert!(matches!(e, XmlError::Malformed { .. }), "{e}");
+        let body =
+            br#"<HoSo A="]]>"><B><![CDATA[a]]]]><![CDATA[>b]]></B><C>]]&gt; ]] ></C></HoSo>"#;
+        assert_eq!(
+            records(body).unwrap(),
+            [json!({"A": "]]>", "B": "a]]>b", "C": "]]> ]] >"})]
         );
     }
 }

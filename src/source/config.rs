@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::formats::xml::is_xml_name;
 use crate::settings::require_secret;
 
 /// One local system that pushes records over HTTP.
@@ -29,9 +30,15 @@ pub struct SourceConfig {
     /// `survey`), queued for the portal's `DongBoDanhGia`; without it such records get 404.
     #[serde(default)]
     pub survey_mapping: Option<PathBuf>,
-    /// For XML bodies: the local name of the element that holds one record.
+    /// For XML bodies: the local name of the element that holds one record, for every kind
+    /// of record not named in `xml_record_elements`.
     #[serde(default)]
     pub xml_record_element: Option<String>,
+    /// For XML bodies: the record element per kind of record, keyed as in the ingest path
+    /// (`dossiers`, `steps`, `surveys`), e.g. `{ dossiers = "HoSo", steps = "QuaTrinhXuLy" }`.
+    /// A kind not named here takes `xml_record_element`; with neither, it takes no XML.
+    #[serde(default)]
+    pub xml_record_elements: BTreeMap<String, String>,
     /// When set, each accepted dossier is also rendered with this mapping (target
     /// `sync_document`) and queued for the legacy XML route (`peers.lgsp_sync`).
     #[serde(default)]
@@ -55,8 +62,8 @@ impl SourceConfig {
     }
 }
 
-/// Every problem of `[[sources]]` on its own (names, tokens); their mappings and where they go
-/// are checked with the routes (`crate::source::routes::check`).
+/// Every problem of `[[sources]]` on its own (names, tokens, XML record elements); their
+/// mappings and where they go are checked with the routes (`crate::source::routes::check`).
 pub fn check_all(sources: &[SourceConfig]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -83,6 +90,59 @@ pub fn check_all(sources: &[SourceConfig]) -> Vec<String> {
         if let Some(poll) = &s.poll {
             problems.extend(poll.check(&format!("{at}.poll")));
         }
+        if let Some(element) = &s.xml_record_element {
+            if !is_xml_name(element) {
+                problems.push(format!(
+                    "{at}.xml_record_element: \"{element}\" is not an XML element name"
+                ));
+            }
+        }
+        for (kind, element) in &s.xml_record_elements {
+            if super::record_kind(kind).is_none() {
+                problems.push(format!(
+                    "{at}.xml_record_elements.{kind}: unknown record kind; expected {}",
+                    super::RECORD_KINDS.map(|(name, _)| name).join(", ")
+                ));
+            }
+            if !is_xml_name(element) {
+                problems.push(format!(
+                    "{at}.xml_record_elements.{kind}: \"{element}\" is not an XML element name"
+                ));
+            }
+        }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(xml: &str) -> SourceConfig {
+        toml::from_str(&format!(
+            "name = \"tinh\"\ntoken = \"t\"\ndossier_mapping = \"d.toml\"\nstep_mapping = \"s.toml\"\n{xml}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn xml_record_elements_are_checked_by_kind_and_name() {
+        let sound = source(
+            "xml_record_element = \"HoSo\"\n\
+             xml_record_elements = { steps = \"QuaTrinhXuLy\", surveys = \"mc:DanhGia\" }",
+        );
+        assert_eq!(check_all(&[sound]), Vec::<String>::new());
+        let wrong = source(
+            "xml_record_element = \"Ho So\"\n\
+             xml_record_elements = { step = \"QuaTrinhXuLy\", dossiers = \"<HoSo>\" }",
+        );
+        assert_eq!(
+            check_all(&[wrong]),
+            [
+                "sources[0] (\"tinh\").xml_record_element: \"Ho So\" is not an XML element name",
+                "sources[0] (\"tinh\").xml_record_elements.dossiers: \"<HoSo>\" is not an XML element name",
+                "sources[0] (\"tinh\").xml_record_elements.step: unknown record kind; expected dossiers, steps, surveys",
+            ]
+        );
+    }
 }

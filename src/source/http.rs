@@ -1,6 +1,7 @@
-//! HTTP push: `POST /ingest/v1/{source}/dossiers` and `/steps`. This module keeps only HTTP:
-//! the source's bearer token, body and record limits, `Idempotency-Key`, the content type (JSON,
-//! XML or CSV read into records) and the answer; mapping, routing and the store write are
+//! HTTP push: `POST /ingest/v1/{source}/dossiers`, `/steps` and `/surveys`. This module keeps
+//! only HTTP: the source's bearer token, body and record limits, `Idempotency-Key`, the content
+//! type (JSON, XML with the source's record element for the path's kind, or CSV, read into
+//! records) and the answer; mapping, routing and the store write are
 //! [`crate::source::intake`]'s. A 202 is sent only after every accepted record, its queued messages and
 //! every rejected record are committed.
 
@@ -22,7 +23,7 @@ use crate::formats::json::parse_strict;
 use crate::formats::xml::{parse_records, XmlError, XmlLimits};
 use crate::source::intake;
 use crate::source::routes::Routes;
-use crate::store::{IdempotencyKey, RecordKind, Store, StoreError};
+use crate::store::{IdempotencyKey, Store, StoreError};
 
 /// Limits on one ingest request.
 #[derive(Debug, Clone, Copy)]
@@ -142,20 +143,15 @@ fn accepted(answer: String, replayed: bool) -> Response {
 
 async fn ingest(
     State(st): State<IngestState>,
-    Path((source_name, kind)): Path<(String, String)>,
+    Path((source_name, kind_name)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let kind = match kind.as_str() {
-        "dossiers" => RecordKind::Dossier,
-        "steps" => RecordKind::Step,
-        "surveys" => RecordKind::Survey,
-        other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("unknown record kind \"{other}\"; expected dossiers, steps or surveys"),
-            )
-        }
+    let Some(kind) = super::record_kind(&kind_name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown record kind \"{kind_name}\"; expected dossiers, steps or surveys"),
+        );
     };
     let Some(source) = st.sources.get(&source_name).cloned() else {
         return error(
@@ -236,11 +232,11 @@ async fn ingest(
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         }
     } else if is_xml {
-        let Some(element) = source.xml_record_element.as_deref() else {
+        let Some(element) = source.xml_record_element(kind) else {
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
-                    "source \"{source_name}\" takes JSON or CSV; set xml_record_element in its config to send XML"
+                    "source \"{source_name}\" takes {kind_name} as JSON or CSV; set xml_record_elements.{kind_name} (or xml_record_element) in its config to send XML"
                 ),
             );
         };

@@ -1,7 +1,8 @@
 //! Ways local records come in. Each way reads records in the source's own shape and hands them to
 //! [`crate::source::intake`], which maps, routes and stores them. Today: HTTP push ([`http`]). This module
-//! holds what identifies a source (its token, variables, record element); its mappings are in
-//! the route table (`crate::source::routes`).
+//! holds what identifies a source (its token, variables, XML record element per kind of record)
+//! and the kinds of record by their path name; its mappings are in the route table
+//! (`crate::source::routes`).
 
 pub mod config;
 pub mod http;
@@ -16,7 +17,24 @@ use secrecy::SecretString;
 
 use crate::mapping::Vars;
 use crate::settings::require_secret;
+use crate::store::RecordKind;
 use config::SourceConfig;
+
+/// The kinds of record by their name in the ingest path (`/ingest/v1/{source}/{kind}`) and in
+/// a source's `xml_record_elements`.
+pub const RECORD_KINDS: [(&str, RecordKind); 3] = [
+    ("dossiers", RecordKind::Dossier),
+    ("steps", RecordKind::Step),
+    ("surveys", RecordKind::Survey),
+];
+
+/// The kind of record a path name (`dossiers`, `steps`, `surveys`) stands for.
+pub fn record_kind(path_name: &str) -> Option<RecordKind> {
+    RECORD_KINDS
+        .iter()
+        .find(|(name, _)| *name == path_name)
+        .map(|(_, kind)| *kind)
+}
 
 /// One configured local system, its mappings compiled.
 pub struct Source {
@@ -24,7 +42,8 @@ pub struct Source {
     /// `None` for a source only read by polling or from a folder: HTTP push refuses it.
     token: Option<SecretString>,
     pub vars: Vars,
-    pub xml_record_element: Option<String>,
+    /// The XML record element of each kind of record that takes XML.
+    xml_record_elements: Vec<(RecordKind, String)>,
 }
 
 impl Source {
@@ -32,6 +51,15 @@ impl Source {
         self.token
             .as_ref()
             .is_some_and(|t| crate::settings::token_matches(t, presented))
+    }
+
+    /// The element that holds one record of `kind` in an XML body; `None` when the source
+    /// sends such records as JSON or CSV only.
+    pub fn xml_record_element(&self, kind: RecordKind) -> Option<&str> {
+        self.xml_record_elements
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, element)| element.as_str())
     }
 }
 
@@ -58,11 +86,29 @@ impl Sources {
             } else {
                 None
             };
+            if let Some(kind) = s
+                .xml_record_elements
+                .keys()
+                .find(|k| record_kind(k).is_none())
+            {
+                anyhow::bail!(
+                    "sources.{}.xml_record_elements: unknown record kind \"{kind}\"",
+                    s.name
+                );
+            }
+            let xml_record_elements = RECORD_KINDS
+                .iter()
+                .filter_map(|(name, kind)| {
+                    let element = s.xml_record_elements.get(*name);
+                    let element = element.or(s.xml_record_element.as_ref())?;
+                    Some((*kind, element.clone()))
+                })
+                .collect();
             let source = Source {
                 name: s.name.clone(),
                 token,
                 vars: s.vars.clone(),
-                xml_record_element: s.xml_record_element.clone(),
+                xml_record_elements,
             };
             if by_name.insert(s.name.clone(), Arc::new(source)).is_some() {
                 anyhow::bail!("duplicate source name \"{}\"", s.name);
@@ -93,5 +139,51 @@ impl Sources {
 
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(xml: &str) -> Sources {
+        let cfg: SourceConfig = toml::from_str(&format!(
+            "name = \"tinh\"\ntoken = \"t\"\ndossier_mapping = \"d.toml\"\nstep_mapping = \"s.toml\"\n{xml}"
+        ))
+        .unwrap();
+        Sources::from_config(&[cfg]).unwrap()
+    }
+
+    #[test]
+    fn the_record_element_is_chosen_by_kind_over_the_fallback() {
+        let both = sources(
+            "xml_record_element = \"HoSo\"\nxml_record_elements = { steps = \"QuaTrinhXuLy\" }",
+        );
+        let tinh = both.get("tinh").unwrap();
+        assert_eq!(tinh.xml_record_element(RecordKind::Dossier), Some("HoSo"));
+        assert_eq!(
+            tinh.xml_record_element(RecordKind::Step),
+            Some("QuaTrinhXuLy")
+        );
+        assert_eq!(tinh.xml_record_element(RecordKind::Survey), Some("HoSo"));
+
+        let table_only = sources("xml_record_elements = { dossiers = \"HoSo\" }");
+        let tinh = table_only.get("tinh").unwrap();
+        assert_eq!(tinh.xml_record_element(RecordKind::Dossier), Some("HoSo"));
+        assert_eq!(tinh.xml_record_element(RecordKind::Step), None);
+
+        let none = sources("");
+        assert_eq!(
+            none.get("tinh")
+                .unwrap()
+                .xml_record_element(RecordKind::Dossier),
+            None
+        );
+    }
+
+    #[test]
+    fn kinds_are_read_by_their_path_name() {
+        assert_eq!(record_kind("steps"), Some(RecordKind::Step));
+        assert_eq!(record_kind("step"), None);
     }
 }

@@ -337,6 +337,202 @@ async fn xml_exports_are_read_safely() {
 }
 
 #[tokio::test]
+async fn one_source_sends_dossiers_and_steps_as_xml_each_with_its_record_element() {
+    let app = crate::support::spawn_app_with(sqlite().await, Default::default(), |c| {
+        c.sources[0].xml_record_elements = [("dossiers", "HoSo"), ("steps", "QuaTrinhXuLy")]
+            .map(|(kind, element)| (kind.to_string(), element.to_string()))
+            .into();
+    })
+    .await;
+    let (d, s) = local_records(21, 2);
+    let xml = [("content-type", "application/xml")];
+    let dossiers = xml_export("DanhSachHoSo", "HoSo", &d, &FLAT_COLUMNS);
+    let steps = xml_export("DanhSachQuaTrinh", "QuaTrinhXuLy", &s, &STEP_COLUMNS);
+
+    // Each body sent to the other kind holds none of that kind's records.
+    for (kind, doc, says) in [
+        (
+            "steps",
+            &dossiers,
+            "no <QuaTrinhXuLy> record element in the document (root element <DanhSachHoSo>)",
+        ),
+        (
+            "dossiers",
+            &steps,
+            "no <HoSo> record element in the document (root element <DanhSachQuaTrinh>)",
+        ),
+    ] {
+        let (status, answer) = app
+            .post_raw(kind, doc.clone().into_bytes(), Some(TOKEN), &xml)
+            .await;
+        assert_eq!(status, 400, "{kind}: {answer}");
+        assert_eq!(answer["error"], says, "{kind}");
+    }
+    assert!(app.counts().await.is_empty(), "nothing queued");
+    assert_eq!(
+        app.store.quarantine_count().await.unwrap(),
+        0,
+        "nothing kept"
+    );
+
+    let (status, answer) = app
+        .post_raw("dossiers", dossiers.into_bytes(), Some(TOKEN), &xml)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"].as_array().unwrap().len(), 2, "{answer}");
+    let (status, answer) = app
+        .post_raw("steps", steps.into_bytes(), Some(TOKEN), &xml)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["accepted"].as_array().unwrap().len(),
+        s.len(),
+        "{answer}"
+    );
+    assert_eq!(answer["rejected"], json!([]), "{answer}");
+    assert_eq!(app.count("DongBoHoSoMC", "pending").await, 2);
+    assert_eq!(
+        app.count("CapNhatTienDoHoSoMC", "pending").await,
+        i64::try_from(s.len()).unwrap()
+    );
+
+    // A kind with no element named and no xml_record_element takes no XML.
+    let (status, answer) = app
+        .post_raw("surveys", b"<DanhGia/>".to_vec(), Some(TOKEN), &xml)
+        .await;
+    assert_eq!(status, 415, "{answer}");
+    let msg = answer["error"].as_str().unwrap();
+    assert!(msg.contains("xml_record_elements.surveys"), "{msg}");
+}
+
+#[tokio::test]
+async fn xml_text_reaches_the_stored_record_and_message_as_sent() {
+    // `xml_record_element` alone still serves every kind.
+    let app = crate::support::spawn_app_with(sqlite().await, Default::default(), |c| {
+        c.sources[0].xml_record_element = Some("HoSo".into());
+    })
+    .await;
+    let (mut d, _) = local_records(22, 1);
+    let summary = "Cấp giấy phép xây dựng nhà ở riêng lẻ tại đô thị, "
+        .repeat(25)
+        .chars()
+        .take(999)
+        .collect::<String>()
+        + " ";
+    assert_eq!(summary.chars().count(), 1000);
+    d[0]["TrichYeu"] = json!(summary);
+    let doc = xml_export("DanhSachHoSo", "HoSo", &d, &FLAT_COLUMNS);
+    let xml = [("content-type", "application/xml")];
+    let (status, answer) = app
+        .post_raw("dossiers", doc.into_bytes(), Some(TOKEN), &xml)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"].as_array().unwrap().len(), 1, "{answer}");
+
+    let listed = app
+        .store
+        .list_messages(&lienthong::store::MessageFilter {
+            dossier: d[0]["MaHoSo"].as_str().map(str::to_string),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let shown = app.store.message(listed[0].id).await.unwrap().unwrap();
+    let record = shown.record.expect("the record is kept");
+    assert_eq!(record["TrichYeu"], summary, "the record as received");
+    let queued = shown.item["TrichYeuHoSo"].as_str().unwrap();
+    assert_eq!(queued, summary, "the queued item");
+    assert_eq!(queued.chars().count(), 1000);
+    assert!(
+        !shown.warnings.iter().any(|w| w.contains("TrichYeuHoSo")),
+        "{:?}",
+        shown.warnings
+    );
+}
+
+#[tokio::test]
+async fn xml_that_is_not_well_formed_xml_1_0_is_refused_at_its_position() {
+    let app = crate::support::spawn_app_with(sqlite().await, Default::default(), |c| {
+        c.sources[0].xml_record_element = Some("HoSo".into());
+    })
+    .await;
+    let (d, _) = local_records(23, 1);
+    let good = xml_export("DanhSachHoSo", "HoSo", &d, &FLAT_COLUMNS);
+    let xml = [("content-type", "application/xml")];
+    // `TrichYeu` is on line 7: the declaration, the root, the record, then a line a column.
+    let broken = |with: &str| good.replacen("</TrichYeu>", &format!("{with}</TrichYeu>"), 1);
+    for (bad, says) in [
+        (
+            broken("\0"),
+            "the character U+0000 is not allowed in XML 1.0",
+        ),
+        (
+            broken("&#0;"),
+            "the character reference &#0; stands for U+0000, which XML 1.0 does not allow",
+        ),
+        (
+            broken("&#x1F;"),
+            "the character reference &#x1F; stands for U+001F, which XML 1.0 does not allow",
+        ),
+        (
+            broken("]]>"),
+            "`]]>` may not appear in text outside a CDATA section",
+        ),
+    ] {
+        let (status, answer) = app
+            .post_raw("dossiers", bad.clone().into_bytes(), Some(TOKEN), &xml)
+            .await;
+        assert_eq!(status, 400, "{bad:?}: {answer}");
+        let msg = answer["error"].as_str().unwrap();
+        assert!(
+            msg.starts_with("the body is not well-formed XML at line 7, column "),
+            "{msg}"
+        );
+        assert!(msg.contains(says), "{msg}");
+    }
+    assert!(app.counts().await.is_empty(), "nothing queued");
+    assert_eq!(
+        app.store.quarantine_count().await.unwrap(),
+        0,
+        "nothing kept"
+    );
+    let (status, answer) = app
+        .post_raw("dossiers", good.into_bytes(), Some(TOKEN), &xml)
+        .await;
+    assert_eq!(status, 202, "the same body without the fault: {answer}");
+}
+
+/// `records` as an export writes them: `<{root}>` holding one `<{element}>` per record with a
+/// child element per column (text escaped), indented, one element a line.
+fn xml_export(root: &str, element: &str, records: &[Value], columns: &[&str]) -> String {
+    let mut doc = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>\n");
+    for r in records {
+        doc += &format!("  <{element}>\n");
+        for k in columns {
+            let v = flat_value(r, k).replace('&', "&amp;").replace('<', "&lt;");
+            doc += &format!("    <{k}>{v}</{k}>\n");
+        }
+        doc += &format!("  </{element}>\n");
+    }
+    doc + &format!("</{root}>\n")
+}
+
+/// The vendor-a step columns.
+const STEP_COLUMNS: [&str; 9] = [
+    "MaHoSo",
+    "Buoc",
+    "NguoiXuLy",
+    "ChucVu",
+    "PhongBan",
+    "NoiDung",
+    "TinhTrang",
+    "ThoiDiem",
+    "HanXuLy",
+];
+
+#[tokio::test]
 async fn csv_exports_are_read_with_their_header() {
     let app = spawn_app(sqlite().await).await;
     let (d, _) = local_records(18, 3);

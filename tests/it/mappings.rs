@@ -111,8 +111,8 @@ async fn a_new_shape_is_files_and_a_config_block() {
     let why = rejected[0]["error"].as_str().unwrap();
     assert!(why.contains("TrangThaiHoSo"), "{why}");
 
-    // The same source takes the steps as JSON (one record element per source); they are
-    // the step export read by the same XML reader.
+    // The same source takes the steps as JSON here; they are the step export read by the
+    // same XML reader.
     let steps = lienthong::formats::xml::parse_records(
         &std::fs::read(shape.join("tests/quatrinh.xml")).unwrap(),
         "QuaTrinh",
