@@ -1,6 +1,7 @@
-//! Evaluating a compiled plan on one record: pick each field's value (fallback chain, table,
-//! jq), normalise and check it by its target kind, then apply the cross-field rules of
-//! codes.md. Collects every issue; never panics on input (jq runs behind `catch_unwind`).
+//! Evaluating a compiled plan on one record: pick each field's value (fallback chain,
+//! conditions, table, jq), normalise and check it by its target kind, then apply the
+//! cross-field rules of codes.md. Collects every issue; never panics on input (jq runs behind
+//! `catch_unwind`).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -9,7 +10,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::plan::{FieldPlan, Part, Rule, Source, SrcPath, TableRef};
+use super::plan::{Cond, FieldPlan, Part, Rule, Source, SrcPath, TableRef};
 use super::target::{FieldSpec, Kind, Overflow, CONDITIONAL_DATES};
 use super::value::{self, DateFormat};
 use super::{FieldIssue, Target, Vars};
@@ -76,6 +77,37 @@ fn issue(field: Name<'_>, p: Problem) -> FieldIssue {
         field: field.to_string(),
         value: p.value,
         rule: p.rule,
+    }
+}
+
+/// Whether a source's condition holds on the current row.
+fn holds(c: &Cond, scope: &Scope<'_>) -> bool {
+    match c {
+        Cond::Is { path, values } => lookup(scope, path)
+            .and_then(value::scalar_text)
+            .is_some_and(|v| values.iter().any(|x| x == v.trim())),
+        Cond::Not(c) => !holds(c, scope),
+        Cond::All(cs) => cs.iter().all(|c| holds(c, scope)),
+        Cond::Any(cs) => cs.iter().any(|c| holds(c, scope)),
+        Cond::Some { list, test } => {
+            let rows = match lookup(scope, list) {
+                Some(Value::Array(a)) => a.as_slice(),
+                Some(one @ Value::Object(_)) => std::slice::from_ref(one),
+                _ => &[],
+            };
+            rows.iter().filter(|r| !value::is_empty(r)).any(|row| {
+                test.as_deref().is_none_or(|t| {
+                    holds(
+                        t,
+                        &Scope {
+                            row,
+                            parent: scope.parent,
+                            vars: scope.vars,
+                        },
+                    )
+                })
+            })
+        }
     }
 }
 
@@ -189,12 +221,8 @@ fn pick<'a>(
     spec: &FieldSpec,
 ) -> Result<Option<Cow<'a, Value>>, Problem> {
     for g in &rule.sources {
-        if let Some(c) = &g.when {
-            let v = lookup(scope, &c.path).and_then(value::scalar_text);
-            let hit = v.is_some_and(|v| c.values.iter().any(|x| x == v.trim()));
-            if !hit {
-                continue;
-            }
+        if g.when.as_ref().is_some_and(|c| !holds(c, scope)) {
+            continue;
         }
         let v = match eval_source(&g.source, scope, spec.personal) {
             Ok(Some(v)) => v,

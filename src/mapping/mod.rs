@@ -39,6 +39,8 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_conditions;
+#[cfg(test)]
 mod tests_outputs;
 mod value;
 mod xml;
