@@ -1,6 +1,8 @@
-//! Evaluating a compiled plan on one record: pick each field's value (fallback chain, table,
-//! jq), normalise and check it by its target kind, then apply the cross-field rules of
-//! codes.md. Collects every issue; never panics on input (jq runs behind `catch_unwind`).
+//! Evaluating a compiled plan on one record: pick each field's value (fallback chain,
+//! conditions, table, jq), normalise and check it by its target kind, then apply the
+//! cross-field rules of codes.md. Collects every issue, each naming the portal field and the
+//! local field(s) its value was read from; never panics on input (jq runs behind
+//! `catch_unwind`).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -9,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::plan::{FieldPlan, Part, Rule, Source, SrcPath, TableRef};
+use super::plan::{Cond, FieldPlan, Guarded, Part, Rule, Source, SrcPath, TableRef};
 use super::target::{FieldSpec, Kind, Overflow, CONDITIONAL_DATES};
 use super::value::{self, DateFormat};
 use super::{FieldIssue, Target, Vars};
@@ -54,28 +56,241 @@ fn invalid(v: &Value, spec: &FieldSpec, rule: impl Into<String>) -> Problem {
     }
 }
 
-/// A field's name for issues, built only when an issue is filed: `Gia` or
-/// `DanhSachLePhi[1].Gia`.
+/// A field for issues, put into words only when an issue is filed: its name (`Gia` or
+/// `DanhSachLePhi[1].Gia`, by Display) and where its value was read in the local record
+/// ([`Name::source`]).
 #[derive(Clone, Copy)]
 pub struct Name<'a> {
-    pub list: Option<(&'a str, usize)>,
+    pub entry: Option<Entry<'a>>,
     pub name: &'a str,
+    pub read: Read<'a>,
+}
+
+/// One entry of a list field: the list, the row's place in the local list, and the source
+/// that gave the rows.
+#[derive(Clone, Copy)]
+pub struct Entry<'a> {
+    pub list: &'a str,
+    pub index: usize,
+    pub rows_from: &'a [Guarded],
+    /// The rows were one object, not an array: the local path has no index.
+    pub single: bool,
+}
+
+/// What a field's value was read from.
+#[derive(Clone, Copy)]
+pub enum Read<'a> {
+    /// The source that gave the value, or every source of the chain when none did.
+    Sources(&'a [Guarded]),
+    /// The row's own key of the field's name (list rows already in the portal's keys).
+    OwnKey,
 }
 
 impl std::fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.list {
-            Some((l, i)) => write!(f, "{l}[{i}].{}", self.name),
+        match self.entry {
+            Some(e) => write!(f, "{}[{}].{}", e.list, e.index, self.name),
             None => f.write_str(self.name),
         }
     }
 }
 
+impl<'a> Name<'a> {
+    /// The local fields the value was read from, as the local system names them: `NgayNhan`,
+    /// `LePhi[1].SoTien`, `TenThuTuc + NguoiNop` (a template's inputs), alternatives of a
+    /// chain joined by `or`. `None` when only constants were read.
+    pub fn source(&self) -> Option<String> {
+        let rows = self.entry.and_then(|e| match e.rows_from {
+            [g] => match &g.source {
+                // `from = "."`: the record itself is the one row; its columns are the record's.
+                Source::Path(p) if p.keys.is_empty() => None,
+                Source::Path(p) => Some(Rows::Local(p, e.index, e.single)),
+                _ => Some(Rows::Computed(g)),
+            },
+            _ => None,
+        });
+        let mut labels: Vec<String> = Vec::new();
+        match self.read {
+            Read::OwnKey => match rows {
+                Some(Rows::Computed(g)) => labels.extend(source_label(g, None)),
+                _ => labels.extend(path_label(false, &[self.name], rows)),
+            },
+            Read::Sources(gs) => {
+                for g in gs {
+                    if let Some(l) = source_label(g, rows) {
+                        if !labels.contains(&l) {
+                            labels.push(l);
+                        }
+                    }
+                }
+            }
+        }
+        (!labels.is_empty()).then(|| labels.join(" or "))
+    }
+
+    /// The same field, read from these sources (the one that gave the value or had a problem).
+    fn read_from(self, sources: &'a [Guarded]) -> Name<'a> {
+        Name {
+            read: Read::Sources(sources),
+            ..self
+        }
+    }
+}
+
+/// Where a list entry's row came from in the local record.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// A local list (`LePhi`), the row's index, and whether it was one object (no index).
+    Local(&'a SrcPath, usize, bool),
+    /// Rows a source computed (jq): their keys are not the local record's.
+    Computed(&'a Guarded),
+}
+
+/// A path as the local system names it: `NguoiNop.HoTen`, a list row's column as
+/// `LePhi[1].SoTien`, a `$parent.` column as the record's column. `None` for the row itself.
+fn path_label(parent: bool, keys: &[impl AsRef<str>], rows: Option<Rows<'_>>) -> Option<String> {
+    let mut out = String::new();
+    if let (false, Some(Rows::Local(list, i, single))) = (parent, rows) {
+        out.push_str(&list.keys.join("."));
+        if !single {
+            out.push_str(&format!("[{i}]"));
+        }
+    }
+    for k in keys {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(k.as_ref());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The local fields one source reads, joined by `+` (a template's inputs, a status and its
+/// sub-status); `None` for a constant.
+fn source_label(g: &Guarded, rows: Option<Rows<'_>>) -> Option<String> {
+    let path = |p: &SrcPath| path_label(p.parent, &p.keys, rows);
+    let mut parts: Vec<String> = Vec::new();
+    match &g.source {
+        Source::Path(p) | Source::Jq { input: Some(p), .. } => parts.extend(path(p)),
+        Source::Const(_) => {}
+        Source::Var(name) => parts.push(format!("$vars.{name}")),
+        Source::Template(pieces) => {
+            for piece in pieces.iter() {
+                match piece {
+                    Part::Lit(_) => {}
+                    Part::Path(p) => parts.extend(path(p)),
+                    Part::Var(name) => parts.push(format!("$vars.{name}")),
+                }
+            }
+        }
+        Source::Jq {
+            input: None,
+            filter,
+        } => {
+            // The expression reads the whole row: name it (cut, it may be long).
+            let code: String = filter.1.chars().take(60).collect();
+            let more = if code.len() < filter.1.len() {
+                "…"
+            } else {
+                ""
+            };
+            parts.push(format!("jq '{code}{more}'"));
+        }
+    }
+    if let Some(sub) = g.table.as_ref().and_then(|t| t.sub.as_ref()) {
+        parts.extend(path(sub));
+    }
+    (!parts.is_empty()).then(|| parts.join(" + "))
+}
+
 fn issue(field: Name<'_>, p: Problem) -> FieldIssue {
     FieldIssue {
         field: field.to_string(),
+        source: field.source(),
         value: p.value,
         rule: p.rule,
+    }
+}
+
+/// Names the local source of issues filed after evaluation (the cross-field rules, the
+/// schema), which know only the portal field: from the field's whole chain, since which
+/// source gave the value is not kept.
+pub fn attribute(plans: &[FieldPlan], issues: &mut [FieldIssue]) {
+    for i in issues.iter_mut().filter(|i| i.source.is_none()) {
+        i.source = source_of(plans, &i.field);
+    }
+}
+
+fn source_of(plans: &[FieldPlan], field: &str) -> Option<String> {
+    let (top, rest) = match field.split_once('[') {
+        Some((top, rest)) => (top, Some(rest)),
+        None => (field.split('.').next().unwrap_or(field), None),
+    };
+    let rule = plans.iter().find(|p| p.spec.name == top)?.rule.as_ref()?;
+    let Some(rest) = rest else {
+        return Name {
+            entry: None,
+            name: top,
+            read: Read::Sources(&rule.sources),
+        }
+        .source();
+    };
+    // `DanhSachLePhi[0].Gia...`: the entry's field, read from the list's rows.
+    let (index, child) = rest.split_once("].")?;
+    let child = child.split(['.', '[']).next().unwrap_or(child);
+    let entry = Entry {
+        list: top,
+        index: index.parse().ok()?,
+        // Which source gave the rows is known only when there is one.
+        rows_from: if rule.sources.len() == 1 {
+            &rule.sources
+        } else {
+            &[]
+        },
+        single: false,
+    };
+    let read = if rule.children.is_empty() {
+        Read::OwnKey
+    } else {
+        let fp = rule.children.iter().find(|c| c.spec.name == child)?;
+        Read::Sources(&fp.rule.as_ref()?.sources)
+    };
+    Name {
+        entry: Some(entry),
+        name: child,
+        read,
+    }
+    .source()
+}
+
+/// Whether a source's condition holds on the current row.
+fn holds(c: &Cond, scope: &Scope<'_>) -> bool {
+    match c {
+        Cond::Is { path, values } => lookup(scope, path)
+            .and_then(value::scalar_text)
+            .is_some_and(|v| values.iter().any(|x| x == v.trim())),
+        Cond::Not(c) => !holds(c, scope),
+        Cond::All(cs) => cs.iter().all(|c| holds(c, scope)),
+        Cond::Any(cs) => cs.iter().any(|c| holds(c, scope)),
+        Cond::Some { list, test } => {
+            let rows = match lookup(scope, list) {
+                Some(Value::Array(a)) => a.as_slice(),
+                Some(one @ Value::Object(_)) => std::slice::from_ref(one),
+                _ => &[],
+            };
+            rows.iter().filter(|r| !value::is_empty(r)).any(|row| {
+                test.as_deref().is_none_or(|t| {
+                    holds(
+                        t,
+                        &Scope {
+                            row,
+                            parent: scope.parent,
+                            vars: scope.vars,
+                        },
+                    )
+                })
+            })
+        }
     }
 }
 
@@ -182,30 +397,26 @@ fn jq_failure(msg: &str, personal: bool) -> String {
     format!("jq expression failed: {what}")
 }
 
-/// The first value the chain yields, or the problem that stopped it.
-fn pick<'a>(
-    rule: &'a Rule,
-    scope: &Scope<'a>,
-    spec: &FieldSpec,
-) -> Result<Option<Cow<'a, Value>>, Problem> {
-    for g in &rule.sources {
-        if let Some(c) = &g.when {
-            let v = lookup(scope, &c.path).and_then(value::scalar_text);
-            let hit = v.is_some_and(|v| c.values.iter().any(|x| x == v.trim()));
-            if !hit {
-                continue;
-            }
+/// The first value the chain yields with the source that gave it (a one-source slice), or the
+/// problem that stopped it with the source that had it.
+type Picked<'a> = Result<Option<(Cow<'a, Value>, &'a [Guarded])>, (Problem, &'a [Guarded])>;
+
+fn pick<'a>(rule: &'a Rule, scope: &Scope<'a>, spec: &FieldSpec) -> Picked<'a> {
+    for (i, g) in rule.sources.iter().enumerate() {
+        let one = &rule.sources[i..=i];
+        if g.when.as_ref().is_some_and(|c| !holds(c, scope)) {
+            continue;
         }
         let v = match eval_source(&g.source, scope, spec.personal) {
             Ok(Some(v)) => v,
             Ok(None) => continue,
-            Err(p) => return Err(p),
+            Err(p) => return Err((p, one)),
         };
         let Some(t) = &g.table else {
-            return Ok(Some(v));
+            return Ok(Some((v, one)));
         };
-        match apply_table(t, v, scope, spec)? {
-            Some(out) => return Ok(Some(out)),
+        match apply_table(t, v, scope, spec).map_err(|p| (p, one))? {
+            Some(out) => return Ok(Some((out, one))),
             // A row whose value is empty maps the code to "no value": try the next source.
             None => continue,
         }
@@ -288,6 +499,7 @@ fn check(
         if removed {
             rep.warnings.push(FieldIssue {
                 field: field.to_string(),
+                source: field.source(),
                 value: Some(value::show_str(s, spec.personal)),
                 rule: "control characters removed".into(),
             });
@@ -312,6 +524,7 @@ fn check(
                             let cut = cut.to_string();
                             rep.warnings.push(FieldIssue {
                                 field: field.to_string(),
+                                source: field.source(),
                                 value: Some(value::show_str(&cut, spec.personal)),
                                 rule: format!("cut to {n} characters (was {was})"),
                             });
@@ -443,6 +656,11 @@ fn check(
                 Value::Object(_) => vec![v],
                 _ => return Err(invalid(v, spec, "not a list of rows")),
             };
+            let single = !v.is_array();
+            let rows_from = match field.read {
+                Read::Sources(one @ [_]) => one,
+                _ => &[],
+            };
             let mut rows: Vec<(usize, &Value)> = rows.into_iter().enumerate().collect();
             if let Some(p) = order_by {
                 let (parent, vars) = (scope.parent, scope.vars);
@@ -463,12 +681,18 @@ fn check(
                 if !row.is_object() {
                     rep.warnings.push(FieldIssue {
                         field: format!("{field}[{i}]"),
+                        source: field.source(),
                         value: Some(value::show(row, spec.personal)),
                         rule: "not an object: entry left out".into(),
                     });
                     continue;
                 }
-                let list = Some((field.name, i));
+                let list = Some(Entry {
+                    list: field.name,
+                    index: i,
+                    rows_from,
+                    single,
+                });
                 let child_scope = Scope {
                     row,
                     parent: scope.parent,
@@ -515,7 +739,7 @@ fn check(
 
 /// Child rows whose keys already are the target's (e.g. produced by jq).
 fn map_implicit(
-    list: Option<(&str, usize)>,
+    list: Option<Entry<'_>>,
     specs: &'static [FieldSpec],
     formats: &[DateFormat],
     scope: &Scope<'_>,
@@ -524,8 +748,9 @@ fn map_implicit(
     let mut item = Map::new();
     for spec in specs {
         let field = Name {
-            list,
+            entry: list,
             name: spec.name,
+            read: Read::OwnKey,
         };
         let raw = scope.row.get(spec.name).filter(|v| !value::is_empty(v));
         file_value(
@@ -563,6 +788,7 @@ fn file_value(
         }
         Ok(None) if spec.mandatory => rep.errors.push(FieldIssue {
             field: field.to_string(),
+            source: field.source(),
             value: None,
             rule: "mandatory".into(),
         }),
@@ -586,28 +812,36 @@ fn file_problem(field: Name<'_>, spec: &FieldSpec, p: Problem, rep: &mut Report)
 pub fn map_fields(
     plans: &[FieldPlan],
     scope: &Scope<'_>,
-    list: Option<(&str, usize)>,
+    list: Option<Entry<'_>>,
     rep: &mut Report,
 ) -> Map<String, Value> {
     let mut item = Map::with_capacity(plans.len());
     for fp in plans {
         let Some(rule) = &fp.rule else { continue };
+        // Until a source gives a value, the field reads the whole chain.
         let field = Name {
-            list,
+            entry: list,
             name: fp.spec.name,
+            read: Read::Sources(&rule.sources),
         };
         match pick(rule, scope, fp.spec) {
-            Ok(raw) => file_value(
-                field,
-                fp.spec,
-                raw,
-                &rule.formats,
-                Some((&rule.children, rule.order_by.as_ref())),
-                scope,
-                &mut item,
-                rep,
-            ),
-            Err(p) => file_problem(field, fp.spec, p, rep),
+            Ok(raw) => {
+                let (raw, field) = match raw {
+                    Some((v, one)) => (Some(v), field.read_from(one)),
+                    None => (None, field),
+                };
+                file_value(
+                    field,
+                    fp.spec,
+                    raw,
+                    &rule.formats,
+                    Some((&rule.children, rule.order_by.as_ref())),
+                    scope,
+                    &mut item,
+                    rep,
+                )
+            }
+            Err((p, one)) => file_problem(field.read_from(one), fp.spec, p, rep),
         }
     }
     item
@@ -650,6 +884,7 @@ fn check_ids(field: &str, entries: &mut Vec<Value>, rep: &mut Report) {
         if !ok {
             rep.warnings.push(FieldIssue {
                 field: format!("{field}[{i}].SoDinhDanh"),
+                source: None,
                 value: Some(value::mask(no)),
                 rule: format!("not {what} (LoaiDinhDanh {kind}): entry left out"),
             });
@@ -696,6 +931,7 @@ pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
     {
         rep.errors.push(FieldIssue {
             field: "NgayTiepNhan".into(),
+            source: None,
             value: None,
             rule: format!("mandatory unless TrangThaiHoSo is 1 or 7 (it is {s})"),
         });
@@ -706,6 +942,7 @@ pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
     {
         rep.errors.push(FieldIssue {
             field: "NgayHenTra".into(),
+            source: None,
             value: None,
             rule: format!("mandatory unless TrangThaiHoSo is 1, 3 or 7 (it is {s})"),
         });
@@ -714,6 +951,7 @@ pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
         if !item.contains_key("NgayTuChoi") && !has_error(rep, "NgayTuChoi") {
             rep.errors.push(FieldIssue {
                 field: "NgayTuChoi".into(),
+                source: None,
                 value: None,
                 rule: "mandatory when TrangThaiHoSo is 3 (refused)".into(),
             });
@@ -721,6 +959,7 @@ pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
         if let Some(v) = item.shift_remove("NgayKetThucXuLy") {
             rep.warnings.push(FieldIssue {
                 field: "NgayKetThucXuLy".into(),
+                source: None,
                 value: v.as_str().map(str::to_string),
                 rule: "a refused dossier (TrangThaiHoSo 3) carries no NgayKetThucXuLy: left out"
                     .into(),
@@ -734,6 +973,7 @@ pub fn dossier_rules(item: &mut Map<String, Value>, rep: &mut Report) {
         if due < recv {
             rep.errors.push(FieldIssue {
                 field: "NgayHenTra".into(),
+                source: None,
                 value: Some(due.clone()),
                 rule: format!("due date before the reception date NgayTiepNhan ({recv})"),
             });
@@ -819,6 +1059,7 @@ fn drop_unless(item: &mut Map<String, Value>, rep: &mut Report, field: &str, ok:
     if let Some(v) = item.shift_remove(field) {
         rep.warnings.push(FieldIssue {
             field: field.into(),
+            source: None,
             value: v.as_str().map(str::to_string),
             rule: format!("{why}: left out"),
         });
@@ -839,6 +1080,7 @@ pub fn sync_document_rules(item: &mut Map<String, Value>, rep: &mut Report, spec
     } else if !item.contains_key("DateReceived") && !has_error(rep, "DateReceived") {
         rep.errors.push(FieldIssue {
             field: "DateReceived".into(),
+            source: None,
             value: None,
             rule: format!("mandatory unless Status is 1 or 7 (it is {s})"),
         });
@@ -851,6 +1093,7 @@ pub fn sync_document_rules(item: &mut Map<String, Value>, rep: &mut Report, spec
             if given != derived {
                 rep.warnings.push(FieldIssue {
                     field: field.into(),
+                    source: None,
                     value: Some(given.to_string()),
                     rule: format!("derived from Status {s}: sent as {derived}"),
                 });
@@ -885,6 +1128,7 @@ pub fn sync_document_rules(item: &mut Map<String, Value>, rep: &mut Report, spec
         if due < recv {
             rep.errors.push(FieldIssue {
                 field: "DateAppointed".into(),
+                source: None,
                 value: Some(due.clone()),
                 rule: format!("due date before the reception date DateReceived ({recv})"),
             });
@@ -921,6 +1165,7 @@ pub fn survey_rules(item: &Map<String, Value>, rep: &mut Report) {
     if off {
         rep.warnings.push(FieldIssue {
             field: "PhanTramDanhGiaRatHaiLong".into(),
+            source: None,
             value: Some(format!("{sum}%")),
             rule: format!(
                 "the three percentages add up to {sum}% for {n} answers (expected 100%, or 0% for none)"
@@ -949,6 +1194,7 @@ pub fn xml_chars(item: &mut Map<String, Value>, rep: &mut Report) {
                 s.retain(value::xml_char_ok);
                 rep.warnings.push(FieldIssue {
                     field: at.to_string(),
+                    source: None,
                     value: None,
                     rule: "characters XML 1.0 cannot carry removed".into(),
                 });

@@ -39,6 +39,8 @@ pub mod target;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_conditions;
+#[cfg(test)]
 mod tests_outputs;
 mod value;
 mod xml;
@@ -84,10 +86,16 @@ pub enum Rendered {
 pub type Vars = BTreeMap<String, String>;
 
 /// One problem with one field of one record. Personal data in `value` is already masked.
+/// Display: `field (from source): value "…": rule`, or `field (from source): missing: rule`
+/// (no `(from …)` when only constants feed the field).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldIssue {
     /// The target field (`NgayHenTra`, `DanhSachLePhi[1].Gia`).
     pub field: String,
+    /// Where the mapping read it in the local record, as the local system names it
+    /// (`HanTra`, `LePhi[1].SoTien`, `TenThuTuc + NguoiNop`, `TrichYeu or TenThuTuc +
+    /// NguoiNop` for a chain none of whose sources gave a value); `None` for constants.
+    pub source: Option<String>,
     /// The offending source value, masked when personal, `None` when missing.
     pub value: Option<String>,
     /// The rule broken, in words an operator understands.
@@ -134,9 +142,13 @@ pub enum MappingError {
 
 impl fmt::Display for FieldIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.field)?;
+        if let Some(s) = &self.source {
+            write!(f, " (from {s})")?;
+        }
         match &self.value {
-            Some(v) => write!(f, "{}: value \"{}\": {}", self.field, v, self.rule),
-            None => write!(f, "{}: missing: {}", self.field, self.rule),
+            Some(v) => write!(f, ": value \"{}\": {}", v, self.rule),
+            None => write!(f, ": missing: {}", self.rule),
         }
     }
 }
@@ -193,6 +205,7 @@ impl Mapping {
             return Err(Rejection {
                 issues: vec![FieldIssue {
                     field: "(record)".into(),
+                    source: None,
                     value: Some(value::show(record, false)),
                     rule: "a record is a JSON object".into(),
                 }],
@@ -214,13 +227,17 @@ impl Mapping {
             Target::Survey => eval::survey_rules(&item, &mut rep),
             Target::Step | Target::PostalOrder => {}
         }
+        // The cross-field rules know only the portal's fields: name the local ones.
+        eval::attribute(&self.plan.fields, &mut rep.errors);
+        eval::attribute(&self.plan.fields, &mut rep.warnings);
         if !rep.errors.is_empty() {
             return Err(Rejection { issues: rep.errors });
         }
         // The schema sees the item exactly as it would be sent.
         let whole = Value::Object(item);
-        let broken = schema::check(self.plan.target, &whole);
+        let mut broken = schema::check(self.plan.target, &whole);
         if !broken.is_empty() {
+            eval::attribute(&self.plan.fields, &mut broken);
             return Err(Rejection { issues: broken });
         }
         let Value::Object(item) = whole else {
@@ -228,6 +245,7 @@ impl Mapping {
             return Err(Rejection {
                 issues: vec![FieldIssue {
                     field: "(item)".into(),
+                    source: None,
                     value: None,
                     rule: "the mapped item is not a JSON object".into(),
                 }],

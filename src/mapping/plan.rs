@@ -1,5 +1,5 @@
 //! Loading a mapping file and compiling it into a plan: paths pre-split, code tables as hash
-//! maps, date formats pre-parsed, jq expressions compiled once. Every problem found here is a
+//! maps, date formats pre-parsed, conditions as trees, jq expressions compiled once. Every problem found here is a
 //! [`MappingError`] naming the file, the key and the problem; nothing here runs per record.
 
 use std::collections::{BTreeMap, HashMap};
@@ -46,11 +46,24 @@ pub enum Source {
     },
 }
 
-/// A condition on a source: it applies only when the value at `path` is one of `values`.
+/// A condition on a source (its `when`): the source applies only when it holds. Read on the
+/// current row; never an error (a missing value is simply not one of the listed values).
 #[derive(Debug)]
-pub struct Cond {
-    pub path: SrcPath,
-    pub values: Box<[String]>,
+pub enum Cond {
+    /// The value at `path` (a scalar, trimmed) is one of `values`.
+    Is {
+        path: SrcPath,
+        values: Box<[String]>,
+    },
+    Not(Box<Cond>),
+    All(Box<[Cond]>),
+    Any(Box<[Cond]>),
+    /// Some row of the list at `list` meets `test`, read on that row (`None`: any row at
+    /// all). A single object counts as a list of one (an XML export's one child element).
+    Some {
+        list: SrcPath,
+        test: Option<Box<Cond>>,
+    },
 }
 
 /// A source with its optional condition.
@@ -169,8 +182,9 @@ struct SourceToml {
     value: Option<toml::Value>,
     template: Option<String>,
     jq: Option<String>,
-    when: Option<String>,
+    when: Option<toml::Value>,
     is: Option<Vec<toml::Value>>,
+    is_not: Option<Vec<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -180,8 +194,9 @@ struct RuleToml {
     value: Option<toml::Value>,
     template: Option<String>,
     jq: Option<String>,
-    when: Option<String>,
+    when: Option<toml::Value>,
     is: Option<Vec<toml::Value>>,
+    is_not: Option<Vec<toml::Value>>,
     each: Option<String>,
     #[serde(default, rename = "or")]
     fallback: Vec<SourceToml>,
@@ -334,6 +349,7 @@ fn compile_rule(
         jq: r.jq.clone(),
         when: r.when.clone(),
         is: r.is.clone(),
+        is_not: r.is_not.clone(),
         table: r.table.clone(),
         column: r.column.clone(),
         sub: r.sub.clone(),
@@ -346,6 +362,8 @@ fn compile_rule(
         || main.template.is_some()
         || main.jq.is_some()
         || main.when.is_some()
+        || main.is.is_some()
+        || main.is_not.is_some()
     {
         sources.push(compile_source(cx, key, &main)?);
     }
@@ -467,27 +485,205 @@ fn compile_table_ref(
 }
 
 fn compile_source(cx: &Ctx<'_>, key: &str, s: &SourceToml) -> Result<Guarded, MappingError> {
-    let when = match (&s.when, &s.is) {
-        (None, None) => None,
-        (Some(w), Some(is)) => {
-            let mut values = Vec::new();
-            for v in is {
-                values.push(toml_key(v).ok_or_else(|| {
-                    cx.err(format!("{key}.is"), "values must be text or whole numbers")
-                })?);
-            }
-            Some(Cond {
-                path: parse_path(cx, &format!("{key}.when"), w)?,
-                values: values.into(),
-            })
+    let when = match (&s.when, &s.is, &s.is_not) {
+        (None, None, None) => None,
+        (None, _, _) => return Err(cx.err(key, "is and is_not need when = \"Col\"")),
+        (Some(toml::Value::String(w)), is, is_not) => Some(compile_is(
+            cx,
+            key,
+            parse_path(cx, &format!("{key}.when"), w)?,
+            is.as_deref(),
+            is_not.as_deref(),
+        )?),
+        (Some(c @ toml::Value::Table(_)), None, None) => {
+            Some(compile_cond(cx, &format!("{key}.when"), c, 0)?)
         }
-        _ => return Err(cx.err(key, "when and is go together")),
+        (Some(toml::Value::Table(_)), _, _) => {
+            return Err(cx.err(
+                key,
+                "with a condition table (when = { ... }), is and is_not go inside it",
+            ))
+        }
+        (Some(_), _, _) => {
+            return Err(cx.err(
+                format!("{key}.when"),
+                "when is a column (when = \"Col\", is = [...]) or a condition table \
+                 (when = { field = ..., is = [...] }, { not = ... }, { all = [...] }, \
+                 { any = [...] }, { some = \"List\", where = ... })",
+            ))
+        }
     };
     Ok(Guarded {
         when,
         source: compile_plain(cx, key, s)?,
         table: compile_table_ref(cx, key, s)?,
     })
+}
+
+/// `is = [...]` or `is_not = [...]` (exactly one) on the value at `path`.
+fn compile_is(
+    cx: &Ctx<'_>,
+    key: &str,
+    path: SrcPath,
+    is: Option<&[toml::Value]>,
+    is_not: Option<&[toml::Value]>,
+) -> Result<Cond, MappingError> {
+    let (list, negated, name) = match (is, is_not) {
+        (Some(l), None) => (l, false, "is"),
+        (None, Some(l)) => (l, true, "is_not"),
+        (None, None) => {
+            return Err(cx.err(
+                key,
+                "a column's condition needs is = [...] or is_not = [...]",
+            ))
+        }
+        (Some(_), Some(_)) => return Err(cx.err(key, "give is or is_not, not both")),
+    };
+    if list.is_empty() {
+        return Err(cx.err(format!("{key}.{name}"), "empty list: give the values"));
+    }
+    let mut values = Vec::with_capacity(list.len());
+    for v in list {
+        values.push(toml_key(v).ok_or_else(|| {
+            cx.err(
+                format!("{key}.{name}"),
+                "values must be text or whole numbers",
+            )
+        })?);
+    }
+    let cond = Cond::Is {
+        path,
+        values: values.into(),
+    };
+    Ok(if negated {
+        Cond::Not(Box::new(cond))
+    } else {
+        cond
+    })
+}
+
+/// Deeper than any mapping needs; keeps a runaway file from exhausting the stack.
+const MAX_COND_DEPTH: usize = 16;
+
+/// One condition table: `{ field = "Col", is = [...] }` (or `is_not`), `{ not = {...} }`,
+/// `{ all = [...] }`, `{ any = [...] }`, `{ some = "List", where = {...} }`.
+fn compile_cond(
+    cx: &Ctx<'_>,
+    at: &str,
+    v: &toml::Value,
+    depth: usize,
+) -> Result<Cond, MappingError> {
+    const FORMS: &str = "{ field = \"Col\", is = [...] } (or is_not = [...]), { not = {...} }, \
+                         { all = [...] }, { any = [...] } or { some = \"List\", where = {...} }";
+    let toml::Value::Table(t) = v else {
+        return Err(cx.err(at, format!("a condition is a table: {FORMS}")));
+    };
+    if depth >= MAX_COND_DEPTH {
+        return Err(cx.err(
+            at,
+            format!("conditions nest deeper than {MAX_COND_DEPTH} levels"),
+        ));
+    }
+    const KEYS: [&str; 8] = [
+        "field", "is", "is_not", "not", "all", "any", "some", "where",
+    ];
+    if let Some(k) = t.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(cx.err(
+            format!("{at}.{k}"),
+            format!("not a key of a condition (keys: {})", KEYS.join(", ")),
+        ));
+    }
+    let heads: Vec<&str> = ["field", "not", "all", "any", "some"]
+        .into_iter()
+        .filter(|h| t.contains_key(*h))
+        .collect();
+    let head = match heads.as_slice() {
+        [one] => *one,
+        [] => return Err(cx.err(at, format!("say what to test: {FORMS}"))),
+        many => {
+            return Err(cx.err(
+                at,
+                format!(
+                    "one test per table ({} given): combine them with all = [...] or any = [...]",
+                    many.join(", ")
+                ),
+            ))
+        }
+    };
+    if head != "field" {
+        if let Some(k) = ["is", "is_not"].into_iter().find(|k| t.contains_key(*k)) {
+            return Err(cx.err(
+                format!("{at}.{k}"),
+                format!("{k} goes with field, not {head}"),
+            ));
+        }
+    }
+    if head != "some" && t.contains_key("where") {
+        return Err(cx.err(format!("{at}.where"), "where goes with some = \"List\""));
+    }
+    let text = |k: &str| -> Result<&str, MappingError> {
+        t[k].as_str()
+            .ok_or_else(|| cx.err(format!("{at}.{k}"), "a column or path as text"))
+    };
+    let list_of = |k: &str| -> Result<Option<Vec<toml::Value>>, MappingError> {
+        match t.get(k) {
+            None => Ok(None),
+            Some(toml::Value::Array(a)) => Ok(Some(a.clone())),
+            Some(_) => Err(cx.err(format!("{at}.{k}"), "a list of values: [\"A\", \"B\"]")),
+        }
+    };
+    match head {
+        "field" => {
+            let path = parse_path(cx, &format!("{at}.field"), text("field")?)?;
+            compile_is(
+                cx,
+                at,
+                path,
+                list_of("is")?.as_deref(),
+                list_of("is_not")?.as_deref(),
+            )
+        }
+        "not" => Ok(Cond::Not(Box::new(compile_cond(
+            cx,
+            &format!("{at}.not"),
+            &t["not"],
+            depth + 1,
+        )?))),
+        "all" | "any" => {
+            let toml::Value::Array(items) = &t[head] else {
+                return Err(cx.err(
+                    format!("{at}.{head}"),
+                    format!("a list of conditions: {head} = [{{...}}, {{...}}]"),
+                ));
+            };
+            if items.is_empty() {
+                return Err(cx.err(format!("{at}.{head}"), "empty list: give the conditions"));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, c) in items.iter().enumerate() {
+                out.push(compile_cond(
+                    cx,
+                    &format!("{at}.{head}[{i}]"),
+                    c,
+                    depth + 1,
+                )?);
+            }
+            Ok(if head == "all" {
+                Cond::All(out.into())
+            } else {
+                Cond::Any(out.into())
+            })
+        }
+        _ => {
+            let list = parse_path(cx, &format!("{at}.some"), text("some")?)?;
+            let test = t
+                .get("where")
+                .map(|w| compile_cond(cx, &format!("{at}.where"), w, depth + 1))
+                .transpose()?
+                .map(Box::new);
+            Ok(Cond::Some { list, test })
+        }
+    }
 }
 
 fn compile_plain(cx: &Ctx<'_>, key: &str, s: &SourceToml) -> Result<Source, MappingError> {

@@ -92,6 +92,7 @@ pub fn check(target: Target, item: &Value) -> Vec<FieldIssue> {
         Err(problem) => {
             return vec![FieldIssue {
                 field: "(item)".into(),
+                source: None,
                 value: None,
                 rule: format!("schema cannot be used: {problem}"),
             }]
@@ -115,6 +116,7 @@ pub fn check(target: Target, item: &Value) -> Vec<FieldIssue> {
             };
             FieldIssue {
                 field,
+                source: None,
                 value: shown,
                 rule,
             }

@@ -228,7 +228,7 @@ fn empty_or_blank_mandatory_is_missing() {
         let e = map_err(&m, &with(permit(), "NguoiNop", v.clone()));
         let i = issue(&e.issues, "ChuHoSo");
         assert_eq!(i.value, None, "{v}");
-        assert_eq!(i.to_string(), "ChuHoSo: missing: mandatory");
+        assert_eq!(i.to_string(), "ChuHoSo (from NguoiNop): missing: mandatory");
     }
     let gone = permit().as_object().map(|o| {
         let mut o = o.clone();
@@ -397,7 +397,7 @@ fn unreadable_dates() {
     let e = map_err(&m, &with(permit(), "HanTra", json!("31/02/2026")));
     assert_eq!(
         issue(&e.issues, "NgayHenTra").to_string(),
-        "NgayHenTra: value \"31/02/2026\": not a date in any accepted format (yyyy-MM-dd HH:mm:ss)"
+        "NgayHenTra (from HanTra): value \"31/02/2026\": not a date in any accepted format (yyyy-MM-dd HH:mm:ss)"
     );
     let e = map_err(&m, &with(permit(), "HanTra", json!("2026-02-31 17:00:00")));
     issue(&e.issues, "NgayHenTra");
@@ -482,7 +482,7 @@ fn refused_dossier_needs_its_refusal_date_and_no_end_date() {
     let e = map_err(&m, &r);
     assert_eq!(
         issue(&e.issues, "NgayTuChoi").to_string(),
-        "NgayTuChoi: missing: mandatory when TrangThaiHoSo is 3 (refused)"
+        "NgayTuChoi (from NgayTuChoi): missing: mandatory when TrangThaiHoSo is 3 (refused)"
     );
 }
 
@@ -558,7 +558,7 @@ fn processing_agency_comes_from_vars() {
     let e = m.map(&permit(), &Vars::new()).expect_err("no DonViXuLy");
     assert_eq!(
         issue(&e.issues, "DonViXuLy").to_string(),
-        "DonViXuLy: missing: mandatory"
+        "DonViXuLy (from $vars.DonViXuLy): missing: mandatory"
     );
 }
 
@@ -599,6 +599,107 @@ fn personal_values_are_masked_in_rejections() {
             assert!(!i.to_string().contains("Mai"), "{i}");
         }
     }
+}
+
+#[test]
+fn issues_name_the_local_fields_they_were_read_from() {
+    let m = dossier_mapping();
+    let text = |r: &Value| map_err(&m, r).to_string();
+    // A code not in its table, a date, a missing value.
+    let r = with(permit(), "MaThuTucLocal", json!("TTHC-NONE"));
+    assert!(
+        text(&r).contains(
+            "MaTTHC (from MaThuTucLocal): value \"TTHC-NONE\": no row in table procedures"
+        ),
+        "{}",
+        text(&r)
+    );
+    let r = with(permit(), "NgayNhan", json!("31/02/2026"));
+    assert!(
+        text(&r).contains("NgayTiepNhan (from NgayNhan): value \"31/02/2026\": not a date"),
+        "{}",
+        text(&r)
+    );
+    // A cross-field rule names the local field of the portal field it judges.
+    let r = with(permit(), "HanTra", json!("2026-11-05 08:30:59"));
+    assert!(
+        text(&r).contains("NgayHenTra (from HanTra): value \"20261105083059\": due date before"),
+        "{}",
+        text(&r)
+    );
+    let refused = with(permit(), "TinhTrang", json!("TU_CHOI"));
+    let r = with(refused, "NgayNhan", json!(null));
+    let e = map_err(&m, &r);
+    assert_eq!(
+        issue(&e.issues, "NgayTuChoi").source.as_deref(),
+        Some("NgayTuChoi or NgayNhan"),
+        "a chain none of whose sources gave a value names them all"
+    );
+    // A fee row by its place in the local list.
+    let fees = json!([{"TenPhi": "Lệ phí", "SoTien": "50.000đ", "LoaiPhi": "1"}]);
+    let got = map_ok(&m, &with(permit(), "LePhi", fees));
+    let w = issue(&got.warnings, "DanhSachLePhi[0].Gia");
+    assert_eq!(w.source.as_deref(), Some("LePhi[0].SoTien"));
+    assert!(
+        w.to_string()
+            .starts_with("DanhSachLePhi[0].Gia (from LePhi[0].SoTien): value \"50.000đ\""),
+        "{w}"
+    );
+    // One row as an object (an XML export's one child): no index in the local path.
+    let one = json!({"TenPhi": "Lệ phí", "SoTien": "50.000đ", "LoaiPhi": "1"});
+    let got = map_ok(&m, &with(permit(), "LePhi", one));
+    let w = issue(&got.warnings, "DanhSachLePhi[0].Gia");
+    assert_eq!(w.source.as_deref(), Some("LePhi.SoTien"));
+}
+
+#[test]
+fn issue_sources_for_sub_status_templates_jq_and_constants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = minimal(dir.path());
+    let r = with(minimal_record(), "TinhTrang", json!("9"));
+    let r = with(r, "TinhTrangPhu", json!("CHO_KY"));
+    let i = map_err(&m, &r).issues;
+    assert_eq!(
+        issue(&i, "TrangThaiHoSo").source.as_deref(),
+        Some("TinhTrang + TinhTrangPhu")
+    );
+    // Constants name no local field.
+    let p = write_mapping(
+        dir.path(),
+        &MINIMAL_DOSSIER.replace(
+            "[fields.KenhThucHien]\nvalue = 1",
+            "[fields.KenhThucHien]\nvalue = 9",
+        ),
+    );
+    let m = Mapping::load(&p).expect("loads");
+    let e = map_err(&m, &minimal_record());
+    assert_eq!(
+        issue(&e.issues, "KenhThucHien").to_string(),
+        "KenhThucHien: value \"9\": not one of the codes 1, 2, 3"
+    );
+    // A template names its inputs; a jq expression over the row is named by its text.
+    let p = write_mapping(
+        dir.path(),
+        &MINIMAL_DOSSIER
+            .replace(
+                "[fields.ChuHoSo]\nvalue = \"Người nộp\"",
+                "[fields.ChuHoSo]\nfrom = \"HoTen\"\nor = [{ template = \"{Ho} {Ten}\" }]",
+            )
+            .replace(
+                "[fields.TrichYeuHoSo]\nvalue = \"Trích yếu\"",
+                "[fields.TrichYeuHoSo]\njq = '.TrichYeu | error(\"no summary\")'",
+            ),
+    );
+    let m = Mapping::load(&p).expect("loads");
+    let e = map_err(&m, &minimal_record());
+    assert_eq!(
+        issue(&e.issues, "ChuHoSo").to_string(),
+        "ChuHoSo (from HoTen or Ho + Ten): missing: mandatory"
+    );
+    assert_eq!(
+        issue(&e.issues, "TrichYeuHoSo").source.as_deref(),
+        Some("jq '.TrichYeu | error(\"no summary\")'")
+    );
 }
 
 #[test]
@@ -958,7 +1059,9 @@ fn dry_run_reports_every_record() {
     assert!(text.contains("record 0: ok"), "{text}");
     assert!(text.contains("\"MaTTHC\": \"1.009994\""), "{text}");
     assert!(
-        text.contains("record 1: error: NgayHenTra: value \"31/02/2026\": not a date"),
+        text.contains(
+            "record 1: error: NgayHenTra (from HanTra): value \"31/02/2026\": not a date"
+        ),
         "{text}"
     );
     let one = serde_json::to_vec(&permit()).expect("json");

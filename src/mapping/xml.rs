@@ -28,6 +28,7 @@ pub fn render(item: &Map<String, Value>) -> Result<String, Rejection> {
         .filter(|k| item.get(*k).is_none_or(value::is_empty))
         .map(|k| FieldIssue {
             field: k.into(),
+            source: None,
             value: None,
             rule: "always present in MSyncDocument".into(),
         })
@@ -38,6 +39,7 @@ pub fn render(item: &Map<String, Value>) -> Result<String, Rejection> {
     write(item).map_err(|e| Rejection {
         issues: vec![FieldIssue {
             field: "(item)".into(),
+            source: None,
             value: None,
             rule: format!("cannot render XML: {e}"),
         }],

@@ -129,7 +129,7 @@ async fn bad_records_are_rejected_precisely_and_the_rest_go_on() {
         assert_eq!(accepted[1]["index"], 6);
         let warning = accepted[1]["warnings"][0].as_str().unwrap();
         assert!(
-            warning.contains("NgayNopHoSo") && warning.contains("left out"),
+            warning.contains("NgayNopHoSo (from NgayNop)") && warning.contains("left out"),
             "{warning}"
         );
         let errors: Vec<(u64, String)> = answer["rejected"]
@@ -143,12 +143,22 @@ async fn bad_records_are_rejected_precisely_and_the_rest_go_on() {
                 )
             })
             .collect();
+        // Each names the portal's field and the record's field it was read from.
         let expect = [
-            (1, vec!["TrangThaiHoSo"]),
-            (2, vec!["NgayTiepNhan", "05/13/2026 08:00:00"]),
-            (3, vec!["MaTTHC", "TTHC-KHONG-CO"]),
-            (4, vec!["ChuHoSo", "missing"]),
-            (5, vec!["NgayHenTra", "before"]),
+            (1, vec!["TrangThaiHoSo (from TinhTrang)"]),
+            (
+                2,
+                vec![
+                    "NgayTiepNhan (from NgayNhan): value \"05/13/2026 08:00:00\"",
+                    "not a date",
+                ],
+            ),
+            (
+                3,
+                vec!["MaTTHC (from MaThuTucLocal): value \"TTHC-KHONG-CO\""],
+            ),
+            (4, vec!["ChuHoSo (from NguoiNop): missing"]),
+            (5, vec!["NgayHenTra (from HanTra)", "before"]),
         ];
         assert_eq!(errors.len(), expect.len(), "{answer}");
         for ((index, error), (want_index, words)) in errors.iter().zip(expect) {
