@@ -42,6 +42,8 @@ pub struct Gateway {
     scheduler: Option<Scheduler>,
     catalog: Arc<Catalog>,
     postal: Arc<Postal>,
+    /// One reader per source with a drop folder (`[sources.files]`).
+    drop_folders: Vec<Arc<crate::source::files::DropFolder>>,
 }
 
 impl Gateway {
@@ -107,7 +109,7 @@ impl Gateway {
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
-            routes,
+            routes: routes.clone(),
             postal: Some(postal.clone()),
             limits: Limits {
                 body_bytes: cfg.server.body_limit_bytes,
@@ -140,6 +142,22 @@ impl Gateway {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         );
+        let drop_folders = cfg
+            .sources
+            .iter()
+            .filter(|s| s.files.is_some())
+            .map(|s| {
+                crate::source::files::DropFolder::new(
+                    s,
+                    base_dir,
+                    store.clone(),
+                    routes.clone(),
+                    owner.clone(),
+                    wake.clone(),
+                )
+                .map(Arc::new)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let work_listener_stop = CancellationToken::new();
         let work_listener = store.work_listener(wake.clone(), work_listener_stop.clone());
         let scheduler = if cfg.schedules.is_empty() {
@@ -197,6 +215,7 @@ impl Gateway {
             scheduler,
             catalog,
             postal,
+            drop_folders,
         })
     }
 
@@ -231,6 +250,9 @@ impl Gateway {
         if self.postal.is_configured() {
             let (postal, wake, stop) = (self.postal.clone(), self.wake.clone(), shutdown.clone());
             tracker.spawn(async move { postal.run_release(wake, stop).await });
+        }
+        for folder in &self.drop_folders {
+            tracker.spawn(folder.clone().run(shutdown.clone()));
         }
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)
