@@ -45,6 +45,8 @@ pub struct Gateway {
     /// Sources read by SQL polling, and their poller.
     polled: Vec<Arc<crate::source::sql::SqlSource>>,
     poller: Arc<crate::source::sql::Poller>,
+    /// One reader per source with a drop folder (`[sources.files]`).
+    drop_folders: Vec<Arc<crate::source::files::DropFolder>>,
 }
 
 impl Gateway {
@@ -149,6 +151,22 @@ impl Gateway {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         );
+        let drop_folders = cfg
+            .sources
+            .iter()
+            .filter(|s| s.files.is_some())
+            .map(|s| {
+                crate::source::files::DropFolder::new(
+                    s,
+                    base_dir,
+                    store.clone(),
+                    routes.clone(),
+                    owner.clone(),
+                    wake.clone(),
+                )
+                .map(Arc::new)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let work_listener_stop = CancellationToken::new();
         let work_listener = store.work_listener(wake.clone(), work_listener_stop.clone());
         let scheduler = if cfg.schedules.is_empty() {
@@ -214,6 +232,7 @@ impl Gateway {
             scheduler,
             catalog,
             postal,
+            drop_folders,
         })
     }
 
@@ -252,6 +271,9 @@ impl Gateway {
         if self.postal.is_configured() {
             let (postal, wake, stop) = (self.postal.clone(), self.wake.clone(), shutdown.clone());
             tracker.spawn(async move { postal.run_release(wake, stop).await });
+        }
+        for folder in &self.drop_folders {
+            tracker.spawn(folder.clone().run(shutdown.clone()));
         }
         tracing::info!(addr = %listener.local_addr()?, store = self.store.backend(), "gateway running");
         let served = axum::serve(listener, self.router)

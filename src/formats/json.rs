@@ -23,6 +23,22 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
     Ok(value)
 }
 
+/// A body's records: one object, or an array of objects.
+pub fn records(v: Value) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Object(_) => Ok(vec![v]),
+        Value::Array(items) => {
+            if let Some(pos) = items.iter().position(|i| !i.is_object()) {
+                return Err(format!(
+                    "body must be a JSON object or an array of objects; element {pos} is not an object"
+                ));
+            }
+            Ok(items)
+        }
+        _ => Err("body must be a JSON object or an array of objects".to_string()),
+    }
+}
+
 struct Strict {
     depth: usize,
 }

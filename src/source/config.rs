@@ -52,13 +52,18 @@ pub struct SourceConfig {
     /// Read by SQL polling of its database (see [`crate::source::sql`]).
     #[serde(default)]
     pub poll: Option<crate::source::sql::config::PollConfig>,
+    /// Read from a drop folder (see [`crate::source::files`]).
+    #[serde(default)]
+    pub files: Option<crate::source::files::config::FilesConfig>,
 }
 
 impl SourceConfig {
     /// Whether it pushes over HTTP (and so needs a token): a source only read by polling or
     /// from a folder needs none.
     pub fn pushes(&self) -> bool {
-        self.token.is_some() || self.token_file.is_some() || self.poll.is_none()
+        self.token.is_some()
+            || self.token_file.is_some()
+            || (self.poll.is_none() && self.files.is_none())
     }
 }
 
@@ -109,6 +114,9 @@ pub fn check_all(sources: &[SourceConfig]) -> Vec<String> {
                     "{at}.xml_record_elements.{kind}: \"{element}\" is not an XML element name"
                 ));
             }
+        }
+        if let Some(files) = &s.files {
+            problems.extend(files.check(&format!("{at}.files")));
         }
     }
     problems

@@ -13,13 +13,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use super::Sources;
 use crate::formats::csv::{parse_records as csv_records, CsvError, CsvLimits};
-use crate::formats::json::parse_strict;
+use crate::formats::json::{parse_strict, records as json_records};
 use crate::formats::xml::{parse_records, XmlError, XmlLimits};
 use crate::source::intake;
 use crate::source::routes::Routes;
@@ -252,7 +252,7 @@ async fn ingest(
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         }
     } else {
-        match parse_strict(&bytes).and_then(into_records) {
+        match parse_strict(&bytes).and_then(json_records) {
             Ok(r) => r,
             Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
         }
@@ -331,20 +331,4 @@ async fn replay(
             )
         }
     }))
-}
-
-/// A body is one record (an object) or an array of records (objects).
-fn into_records(v: Value) -> Result<Vec<Value>, String> {
-    match v {
-        Value::Object(_) => Ok(vec![v]),
-        Value::Array(items) => {
-            if let Some(pos) = items.iter().position(|i| !i.is_object()) {
-                return Err(format!(
-                    "body must be a JSON object or an array of objects; element {pos} is not an object"
-                ));
-            }
-            Ok(items)
-        }
-        _ => Err("body must be a JSON object or an array of objects".to_string()),
-    }
 }

@@ -132,6 +132,13 @@ pub async fn accept_along(
         .filter_map(|(_, m)| m.record.messages.first())
         .filter_map(|p| crate::peer::registry::facts(&p.peer, &p.operation, &p.item))
         .collect();
+    // A file's ledger row counts the records of the file its mappings refused.
+    let mut positions = along.positions;
+    for p in &mut positions {
+        if let SourcePosition::File(f) = p {
+            f.rejected = n_rejected as i64;
+        }
+    }
     let write = IngestWrite {
         source: source.to_string(),
         kind,
@@ -139,7 +146,7 @@ pub async fn accept_along(
         rejected,
         idempotency: along.idempotency,
         facts,
-        positions: along.positions,
+        positions,
         retried,
         origin: along.origin,
         now_ms: now_ms(),

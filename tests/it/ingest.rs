@@ -573,7 +573,7 @@ async fn csv_exports_are_read_with_their_header() {
 }
 
 /// The vendor-a dossier columns that a flat export (XML elements, CSV columns) carries.
-const FLAT_COLUMNS: [&str; 18] = [
+pub const FLAT_COLUMNS: [&str; 18] = [
     "MaHoSo",
     "MaThuTucLocal",
     "TenThuTuc",
@@ -595,7 +595,7 @@ const FLAT_COLUMNS: [&str; 18] = [
 ];
 
 /// A record's value as an export writes it: text as is, no value as empty, numbers as digits.
-fn flat_value(record: &Value, column: &str) -> String {
+pub fn flat_value(record: &Value, column: &str) -> String {
     match &record[column] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),

@@ -13,6 +13,7 @@ mod dashboard;
 mod delivery;
 mod destinations;
 mod disk_full;
+mod files;
 mod heads;
 mod ingest;
 mod leader;
