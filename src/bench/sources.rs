@@ -88,7 +88,10 @@ pub async fn run(opts: &SourcesOptions) -> anyhow::Result<SourcesReport> {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let (url, kind) = if opts.local == "sqlite" {
         (
-            format!("sqlite://{}?mode=rwc", dir.path().join("local.db").display()),
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("local.db").display()
+            ),
             "sqlite",
         )
     } else if opts.local.starts_with("mysql://") || opts.local.starts_with("mariadb://") {
@@ -173,18 +176,30 @@ watermark = ["CapNhatLuc", "Id"]
 }
 
 /// Creates the local tables and fills them with `rows` generated dossiers and a fee each.
-async fn fill(db: &LocalDb, kind: &str, hoso: &str, lephi: &str, rows: usize) -> anyhow::Result<()> {
+async fn fill(
+    db: &LocalDb,
+    kind: &str,
+    hoso: &str,
+    lephi: &str,
+    rows: usize,
+) -> anyhow::Result<()> {
     let q = |n: &str| db.quote(n);
     let ts = match kind {
         "sqlite" => "TEXT",
         "postgres" => "timestamp(3)",
         _ => "DATETIME(3)",
     };
-    let mut cols: Vec<String> = TEXT.iter().map(|c| format!("{} VARCHAR(255)", q(c))).collect();
+    let mut cols: Vec<String> = TEXT
+        .iter()
+        .map(|c| format!("{} VARCHAR(255)", q(c)))
+        .collect();
     cols.extend(INT.iter().map(|c| format!("{} INTEGER", q(c))));
     cols.push(format!("{} {ts} NOT NULL", q("CapNhatLuc")));
-    db.execute(&format!("CREATE TABLE {} ({})", q(hoso), cols.join(", ")), &[])
-        .await?;
+    db.execute(
+        &format!("CREATE TABLE {} ({})", q(hoso), cols.join(", ")),
+        &[],
+    )
+    .await?;
     db.execute(
         &format!(
             "CREATE INDEX {} ON {} ({}, {})",
@@ -214,7 +229,12 @@ async fn fill(db: &LocalDb, kind: &str, hoso: &str, lephi: &str, rows: usize) ->
     )
     .await?;
     db.execute(
-        &format!("CREATE INDEX {} ON {} ({})", q(&format!("{lephi}_p")), q(lephi), q("MaHoSo")),
+        &format!(
+            "CREATE INDEX {} ON {} ({})",
+            q(&format!("{lephi}_p")),
+            q(lephi),
+            q("MaHoSo")
+        ),
         &[],
     )
     .await?;
@@ -254,12 +274,17 @@ async fn fill(db: &LocalDb, kind: &str, hoso: &str, lephi: &str, rows: usize) ->
             binds.push(stamp(i));
             groups.push(format!(
                 "({})",
-                (start + 1..=binds.len()).map(param).collect::<Vec<_>>().join(", ")
+                (start + 1..=binds.len())
+                    .map(param)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             let fstart = fee_binds.len();
             fee_binds.extend([
                 SqlValue::Int(i as i64),
-                d["MaHoSo"].as_str().map_or(SqlValue::Null, |s| SqlValue::Text(s.into())),
+                d["MaHoSo"]
+                    .as_str()
+                    .map_or(SqlValue::Null, |s| SqlValue::Text(s.into())),
                 SqlValue::Text(format!("PHI-{i}")),
                 SqlValue::Text("Lệ phí".into()),
                 SqlValue::Int(50_000),
@@ -269,11 +294,19 @@ async fn fill(db: &LocalDb, kind: &str, hoso: &str, lephi: &str, rows: usize) ->
             ]);
             fee_groups.push(format!(
                 "({})",
-                (fstart + 1..=fee_binds.len()).map(param).collect::<Vec<_>>().join(", ")
+                (fstart + 1..=fee_binds.len())
+                    .map(param)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         db.execute(
-            &format!("INSERT INTO {} ({}) VALUES {}", q(hoso), names.join(", "), groups.join(", ")),
+            &format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                q(hoso),
+                names.join(", "),
+                groups.join(", ")
+            ),
             &binds,
         )
         .await?;
@@ -293,7 +326,11 @@ impl fmt::Display for SourcesReport {
             "bench sources: SQL polling, {} local dossier rows (one fee row each) on {} → {} store",
             self.rows, self.local, self.backend
         )?;
-        writeln!(f, "  local table filled in {:.1} s", self.fill.as_secs_f64())?;
+        writeln!(
+            f,
+            "  local table filled in {:.1} s",
+            self.fill.as_secs_f64()
+        )?;
         writeln!(
             f,
             "  one pass from an empty watermark: {} rows read ({} refused) in {:.2} s = {:.0} rows/s; {} messages queued",

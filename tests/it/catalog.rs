@@ -477,7 +477,16 @@ async fn a_bad_signature_pauses_that_subscriber_only_and_changes_nothing_there()
             Some(false),
             "{name}"
         );
-        let states = rig.catalog().subscriber_states().await.unwrap();
+        // The good subscriber's success is recorded when its answer is settled, just after
+        // the subscriber applied the last procedure: wait for it (bounded).
+        let started = std::time::Instant::now();
+        let states = loop {
+            let states = rig.catalog().subscriber_states().await.unwrap();
+            if states[0].last_success_ms.is_some() || started.elapsed() > Duration::from_secs(10) {
+                break states;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert!(states[1].paused, "{name}: {:?}", states[1]);
         assert!(
             states[1]
