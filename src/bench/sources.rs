@@ -36,6 +36,12 @@ pub struct SourcesOptions {
     /// Rows per page.
     #[arg(long, default_value_t = 1_000)]
     pub page_size: u32,
+    /// Export files dropped in a folder for the file-drop part (0: skip it).
+    #[arg(long, default_value_t = 1_000)]
+    pub files: usize,
+    /// Dossier records per file.
+    #[arg(long, default_value_t = 50)]
+    pub records_per_file: usize,
 }
 
 #[derive(Debug, Default)]
@@ -48,14 +54,34 @@ pub struct SourcesReport {
     read: u64,
     rejected: u64,
     queued: i64,
+    local_time: Duration,
+    seen_time: Duration,
+    store_time: Duration,
     rss_before: Option<u64>,
+    peak_rss: Option<u64>,
+    files: Option<FilesPart>,
+}
+
+/// The file-drop part: a folder of export files read in scans.
+#[derive(Debug, Default)]
+struct FilesPart {
+    files: usize,
+    records: u64,
+    taken: u64,
+    time: Duration,
+    queued: i64,
     peak_rss: Option<u64>,
 }
 
 impl SourcesReport {
     /// Every row read and queued.
     pub fn complete(&self) -> bool {
-        self.read as usize == self.rows && self.queued >= self.rows as i64
+        self.read as usize == self.rows
+            && self.queued >= self.rows as i64
+            && self
+                .files
+                .as_ref()
+                .is_none_or(|f| f.taken as usize == f.files && f.queued >= f.records as i64)
     }
 }
 
@@ -161,7 +187,13 @@ watermark = ["CapNhatLuc", "Id"]
         let _ = db.execute(&format!("DROP TABLE {}", q(&lephi)), &[]).await;
         let _ = db.execute(&format!("DROP TABLE {}", q(&hoso)), &[]).await;
     }
+    let files = if opts.files > 0 {
+        Some(files_part(opts, &store, &maps).await?)
+    } else {
+        None
+    };
     Ok(SourcesReport {
+        files,
         backend: store.backend().to_string(),
         local: kind.to_string(),
         rows: opts.rows,
@@ -170,9 +202,80 @@ watermark = ["CapNhatLuc", "Id"]
         read: pass.rows,
         rejected: pass.rejected,
         queued: queued_after - queued_before,
+        local_time: pass.local_time,
+        seen_time: pass.seen_time,
+        store_time: pass.store_time,
         rss_before,
         peak_rss: peak_rss_bytes(),
     })
+}
+
+/// Writes `--files` JSON exports of `--records-per-file` dossiers each into a fresh inbox and
+/// reads them with scans of the drop folder until every file is taken.
+async fn files_part(
+    opts: &SourcesOptions,
+    store: &Arc<dyn crate::store::Store>,
+    maps: &std::path::Path,
+) -> anyhow::Result<FilesPart> {
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(inbox.join("dossiers"))?;
+    let data = crate::sim::local::generate(2027, opts.files * opts.records_per_file, 0);
+    for (i, chunk) in data.dossiers.chunks(opts.records_per_file).enumerate() {
+        std::fs::write(
+            inbox.join("dossiers").join(format!("export-{i:05}.json")),
+            serde_json::to_vec(chunk)?,
+        )?;
+    }
+    let cfg = crate::config::Config::from_toml(&format!(
+        r#"
+[store]
+url = "sqlite://unused"
+[[sources]]
+name = "bench-files"
+dossier_mapping = "{maps}/vendor-a/dossier.toml"
+step_mapping = "{maps}/vendor-a/step.toml"
+vars = {{ DonViXuLy = "Trung tâm Phục vụ hành chính công tỉnh" }}
+[sources.files]
+folder = "{inbox}"
+stable_seconds = 0
+"#,
+        maps = maps.display(),
+        inbox = inbox.display()
+    ))?;
+    let routes = Arc::new(Routes::from_config(&cfg.sources, maps)?);
+    let folder = crate::source::files::DropFolder::new(
+        &cfg.sources[0],
+        dir.path(),
+        store.clone(),
+        routes,
+        "bench".into(),
+        Arc::new(tokio::sync::Notify::new()),
+    )?;
+    let before: i64 = store.outbox_counts().await?.iter().map(|c| c.count).sum();
+    let started = Instant::now();
+    let mut part = FilesPart {
+        files: opts.files,
+        ..FilesPart::default()
+    };
+    while (part.taken as usize) < opts.files && started.elapsed() < Duration::from_secs(3600) {
+        let scan = folder.scan_once(crate::store::now_ms()).await?;
+        part.taken += scan.taken();
+        part.records += scan.records;
+        if scan.taken() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    part.time = started.elapsed();
+    part.queued = store
+        .outbox_counts()
+        .await?
+        .iter()
+        .map(|c| c.count)
+        .sum::<i64>()
+        - before;
+    part.peak_rss = peak_rss_bytes();
+    Ok(part)
 }
 
 /// Creates the local tables and fills them with `rows` generated dossiers and a fee each.
@@ -342,10 +445,32 @@ impl fmt::Display for SourcesReport {
         )?;
         writeln!(
             f,
+            "  of which: local reads {:.2} s, hash checks {:.2} s, mapping and storing {:.2} s",
+            self.local_time.as_secs_f64(),
+            self.seen_time.as_secs_f64(),
+            self.store_time.as_secs_f64()
+        )?;
+        writeln!(
+            f,
             "  peak RSS of the process: {} before the pass, {} at the end",
             mib(self.rss_before),
             mib(self.peak_rss)
         )?;
+        if let Some(p) = &self.files {
+            writeln!(
+                f,
+                "  file drop: {} JSON files of {} records: {} taken, {} records in {:.2} s = {:.1} files/s, {:.0} records/s; {} messages queued; peak RSS {}",
+                p.files,
+                p.records / (p.files.max(1) as u64),
+                p.taken,
+                p.records,
+                p.time.as_secs_f64(),
+                p.taken as f64 / p.time.as_secs_f64().max(1e-9),
+                p.records as f64 / p.time.as_secs_f64().max(1e-9),
+                p.queued,
+                mib(p.peak_rss)
+            )?;
+        }
         writeln!(
             f,
             "  {}",

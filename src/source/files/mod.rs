@@ -22,7 +22,8 @@
 //! ```
 //!
 //! The record kind is the subfolder a file is in; the format is its extension (any case).
-//! XML files need the source's `xml_record_element`. A file's name in the ledger, in messages
+//! XML files need the source's XML record element of their kind (`xml_record_elements`, else
+//! `xml_record_element`). A file's name in the ledger, in messages
 //! and in the quarantine's origin (`file dossiers/x.json`) is its path inside the inbox;
 //! `done/` and `rejected/` keep that path (`done/dossiers/x.json`), adding `-1`, `-2`, … before
 //! the extension when the name is taken there.
@@ -171,7 +172,8 @@ struct Layout {
     /// Each kind and its subfolder (`None`: the inbox itself); dossiers first.
     kinds: Vec<(RecordKind, Option<String>)>,
     cfg: FilesConfig,
-    xml_record_element: Option<String>,
+    /// The XML record element of each kind (`xml_record_elements`, else `xml_record_element`).
+    xml_record_elements: Vec<(RecordKind, String)>,
 }
 
 /// The extension that decides how a file is read.
@@ -289,7 +291,16 @@ impl DropFolder {
                 (RecordKind::Step, subfolder(&cfg.steps).map(str::to_string)),
             ],
             inbox,
-            xml_record_element: source.xml_record_element.clone(),
+            xml_record_elements: crate::source::RECORD_KINDS
+                .iter()
+                .filter_map(|(name, kind)| {
+                    let element = source.xml_record_elements.get(*name);
+                    Some((
+                        *kind,
+                        element.or(source.xml_record_element.as_ref())?.clone(),
+                    ))
+                })
+                .collect(),
             cfg,
         };
         Ok(Self {
@@ -953,7 +964,7 @@ fn read_records(
         }
         Format::Xml => {
             let element = xml_record_element(layout, kind).ok_or_else(|| {
-                "an XML file needs the source's xml_record_element (the element holding one record)"
+                "an XML file needs the source's xml_record_elements (or xml_record_element): the element holding one record"
                     .to_string()
             })?;
             let xml = decode::xml_as_utf8(&text)?;
@@ -976,8 +987,12 @@ fn read_records(
 }
 
 /// The element holding one record of `kind` in an XML file.
-fn xml_record_element(layout: &Layout, _kind: RecordKind) -> Option<&str> {
-    layout.xml_record_element.as_deref()
+fn xml_record_element(layout: &Layout, kind: RecordKind) -> Option<&str> {
+    layout
+        .xml_record_elements
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, e)| e.as_str())
 }
 
 /// Whether `path` holds a file of `size` bytes whose SHA-256 is `sha256`.

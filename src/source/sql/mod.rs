@@ -125,6 +125,11 @@ pub struct Pass {
     pub deleted: u64,
     /// Lag: now minus the oldest stream's watermark, when its first column is a time.
     pub lag_ms: Option<i64>,
+    /// Where the pass spent its time: reading the local database (rows and children), checking
+    /// the stored hashes, and mapping and storing (intake).
+    pub local_time: Duration,
+    pub seen_time: Duration,
+    pub store_time: Duration,
 }
 
 /// Reads every SQL source on a schedule.
@@ -385,6 +390,7 @@ impl StreamReader<'_> {
                 after.as_deref(),
                 limit,
             );
+            let clock = std::time::Instant::now();
             let rows = self.db().rows(&sql, &binds).await?;
             if rows.is_empty() {
                 caught_up = true;
@@ -409,6 +415,8 @@ impl StreamReader<'_> {
                     self.parents(parents.into_values().collect()).await?
                 }
             };
+            pass.local_time += clock.elapsed();
+            let clock = std::time::Instant::now();
             let own = stream_name(self.kind);
             let keys: Vec<String> = reads.iter().map(|r| r.key.clone()).collect();
             let seen: HashMap<String, String> = store
@@ -437,6 +445,8 @@ impl StreamReader<'_> {
                 }
                 fresh.push(r);
             }
+            pass.seen_time += clock.elapsed();
+            let clock = std::time::Instant::now();
             // The watermark only moves forward (an overlap re-read ends before it).
             let advance = cursor_before(&from, &last);
             if advance || !hashes.is_empty() {
@@ -451,6 +461,7 @@ impl StreamReader<'_> {
                     return Ok(()); // another poller stored it first
                 }
             }
+            pass.store_time += clock.elapsed();
             if !full {
                 caught_up = true;
                 break;

@@ -121,13 +121,22 @@ pub struct Unreadable {
     pub type_name: String,
 }
 
-/// Reads every column of `row` (each driver's row type), trying the types it can decode.
+/// Reads every column of `row` (each driver's row type): by the value's type name when `$fast`
+/// knows it (one decode), else trying the types the driver can decode.
 macro_rules! read_row {
-    ($row:expr, $($ty:ty => $wrap:expr),+ $(,)?) => {{
+    ($row:expr, $fast:expr, $($ty:ty => $wrap:expr),+ $(,)?) => {{
         let row = $row;
         let mut out = Vec::with_capacity(row.columns().len());
         for (i, col) in row.columns().iter().enumerate() {
             let mut value = None;
+            if let Ok(raw) = row.try_get_raw(i) {
+                if sqlx::ValueRef::is_null(&raw) {
+                    value = Some(SqlValue::Null);
+                } else {
+                    let name = sqlx::ValueRef::type_info(&raw).name().to_string();
+                    value = $fast(row, i, name.as_str());
+                }
+            }
             $(
                 if value.is_none() {
                     if let Ok(v) = row.try_get::<Option<$ty>, _>(i) {
@@ -153,7 +162,26 @@ macro_rules! read_row {
 }
 
 pub fn read_pg(row: &sqlx::postgres::PgRow) -> Result<Vec<(String, SqlValue)>, Unreadable> {
-    read_row!(row,
+    fn fast(row: &sqlx::postgres::PgRow, i: usize, name: &str) -> Option<SqlValue> {
+        match name {
+            "INT8" => row.try_get::<i64, _>(i).ok().map(SqlValue::Int),
+            "INT4" => row
+                .try_get::<i32, _>(i)
+                .ok()
+                .map(|v| SqlValue::Int(v.into())),
+            "INT2" => row
+                .try_get::<i16, _>(i)
+                .ok()
+                .map(|v| SqlValue::Int(v.into())),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
+                row.try_get::<String, _>(i).ok().map(SqlValue::Text)
+            }
+            "TIMESTAMP" => row.try_get::<NaiveDateTime, _>(i).ok().map(SqlValue::Local),
+            "TIMESTAMPTZ" => row.try_get::<DateTime<Utc>, _>(i).ok().map(SqlValue::Utc),
+            _ => None,
+        }
+    }
+    read_row!(row, fast,
         i64 => SqlValue::Int,
         i32 => |v: i32| SqlValue::Int(v.into()),
         i16 => |v: i16| SqlValue::Int(v.into()),
@@ -169,7 +197,20 @@ pub fn read_pg(row: &sqlx::postgres::PgRow) -> Result<Vec<(String, SqlValue)>, U
 }
 
 pub fn read_mysql(row: &sqlx::mysql::MySqlRow) -> Result<Vec<(String, SqlValue)>, Unreadable> {
-    read_row!(row,
+    fn fast(row: &sqlx::mysql::MySqlRow, i: usize, name: &str) -> Option<SqlValue> {
+        match name {
+            "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" => {
+                row.try_get::<i64, _>(i).ok().map(SqlValue::Int)
+            }
+            "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" => {
+                row.try_get::<String, _>(i).ok().map(SqlValue::Text)
+            }
+            "DATETIME" => row.try_get::<NaiveDateTime, _>(i).ok().map(SqlValue::Local),
+            "TIMESTAMP" => row.try_get::<DateTime<Utc>, _>(i).ok().map(SqlValue::Utc),
+            _ => None,
+        }
+    }
+    read_row!(row, fast,
         i64 => SqlValue::Int,
         u64 => |v: u64| i64::try_from(v).map(SqlValue::Int).unwrap_or(SqlValue::Text(v.to_string())),
         f64 => SqlValue::Float,
@@ -184,7 +225,15 @@ pub fn read_mysql(row: &sqlx::mysql::MySqlRow) -> Result<Vec<(String, SqlValue)>
 }
 
 pub fn read_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Vec<(String, SqlValue)>, Unreadable> {
-    read_row!(row,
+    fn fast(row: &sqlx::sqlite::SqliteRow, i: usize, name: &str) -> Option<SqlValue> {
+        match name {
+            "INTEGER" => row.try_get::<i64, _>(i).ok().map(SqlValue::Int),
+            "REAL" => row.try_get::<f64, _>(i).ok().map(SqlValue::Float),
+            "TEXT" => row.try_get::<String, _>(i).ok().map(SqlValue::Text),
+            _ => None,
+        }
+    }
+    read_row!(row, fast,
         i64 => SqlValue::Int,
         f64 => SqlValue::Float,
         String => SqlValue::Text,
