@@ -136,6 +136,13 @@ impl RecordKind {
             RecordKind::Survey => "survey",
         }
     }
+
+    /// The kind [`RecordKind::as_str`] names.
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        [RecordKind::Dossier, RecordKind::Step, RecordKind::Survey]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 /// One accepted record and the messages rendered from it (one per route target).
