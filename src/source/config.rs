@@ -53,6 +53,18 @@ impl SourceConfig {
     pub fn pushes(&self) -> bool {
         self.token.is_some() || self.token_file.is_some() || self.poll.is_none()
     }
+
+    /// The ways its records come in: `http` (pushed), `sql` (polled).
+    pub fn ways(&self) -> Vec<&'static str> {
+        let mut ways = Vec::new();
+        if self.pushes() {
+            ways.push("http");
+        }
+        if self.poll.is_some() {
+            ways.push("sql");
+        }
+        ways
+    }
 }
 
 /// Every problem of `[[sources]]` on its own (names, tokens); their mappings and where they go

@@ -1,13 +1,17 @@
 //! Ways local records come in. Each way reads records in the source's own shape and hands them to
-//! [`crate::source::intake`], which maps, routes and stores them. Today: HTTP push ([`http`]). This module
+//! [`crate::source::intake`], which maps, routes and stores them. Today: HTTP push ([`http`]) and
+//! SQL polling ([`sql`]). The operator's side: the quarantine ([`quarantine`]: list, show,
+//! retry with the mappings configured now) and each source's health ([`status`]). This module
 //! holds what identifies a source (its token, variables, record element); its mappings are in
 //! the route table (`crate::source::routes`).
 
 pub mod config;
 pub mod http;
 pub mod intake;
+pub mod quarantine;
 pub mod routes;
 pub mod sql;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;
