@@ -133,6 +133,10 @@ impl Gateway {
             postal: Some(postal.clone()),
             reports: Some(reports.clone()),
             reconciler: reconciler.clone(),
+            sources: Arc::new(crate::source::status::ConfiguredSource::from_config(
+                &cfg.sources,
+            )),
+            wake: Some(wake.clone()),
         }))
         .merge(crate::dashboard::router(
             crate::dashboard::DashboardState::new(
