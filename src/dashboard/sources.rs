@@ -165,9 +165,8 @@ fn said(lang: Lang, r: &RetryReport) -> String {
     let mut text = format!("{}: {}.", t["retried"], parts.join(", "));
     for res in r.results.iter().filter(|x| x.error.is_some()).take(5) {
         text.push_str(&format!(
-            " {} {}: {}",
+            " {}: {}",
             &res.id,
-            t["reason"],
             res.error.as_deref().unwrap_or_default()
         ));
     }

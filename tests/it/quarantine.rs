@@ -33,13 +33,14 @@ pub const PER_SOURCE: &[&str] = &["lienthong_quarantined_records", "lienthong_so
 const HUYEN: &str = "huyen-token";
 
 /// A source read by SQL polling from a database that is not there (its poller finds it down).
-fn sohoa(dir: &Path) -> String {
+pub(crate) fn sohoa(dir: &Path) -> String {
     format!(
         r#"
 [[sources]]
 name = "sohoa"
 dossier_mapping = "{maps}/vendor-a/dossier.toml"
 step_mapping = "{maps}/vendor-a/step.toml"
+vars = {{ DonViXuLy = "Sở Tài nguyên và Môi trường" }}
 [sources.poll]
 url = "sqlite://{db}"
 interval_seconds = 1
@@ -102,7 +103,7 @@ fn fix_channels(maps: &Path) {
 
 /// A dossier the shipped mapping refuses for its channel `QUA_ZALO` (and, with `bad_kind`, also
 /// for its applicant kind `XX`, which no fix here teaches it).
-fn refused(seq: &str, bad_kind: bool) -> Value {
+pub(crate) fn refused(seq: &str, bad_kind: bool) -> Value {
     let mut d = dossier(
         seq,
         "QUA_ZALO",
@@ -124,7 +125,7 @@ fn code(d: &Value) -> String {
 }
 
 /// The config text the app below runs with, for the binary (its store at `url`).
-fn config_text(url: &str, maps: &Path, extra: &str) -> String {
+pub(crate) fn config_text(url: &str, maps: &Path, extra: &str) -> String {
     support::test_config_text(url, "http://127.0.0.1:9").replace(
         &mappings().display().to_string(),
         &maps.display().to_string(),
@@ -530,7 +531,7 @@ async fn cli_lists_retries_all_of_one_source_shows_and_drops() {
 
 /// Writes, through intake as a poller does, `sohoa`'s stream watermark, a dropped file's
 /// ledger row and one quarantined record.
-async fn sohoa_positions(store: &dyn lienthong::store::Store, cfg: &Config) {
+pub(crate) async fn sohoa_positions(store: &dyn lienthong::store::Store, cfg: &Config) {
     let routes = Routes::from_config(&cfg.sources, Path::new(".")).unwrap();
     let route = routes.get("sohoa", RecordKind::Dossier).unwrap();
     let along = Along {
