@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::{bad_request, refuse, store_error, AdminState};
@@ -68,7 +68,11 @@ pub(super) async fn list(
                 .flatten();
             Json(json!({ "records": records, "next": next })).into_response()
         }
-        Err(e @ PageError::UnknownAfter(_)) => bad_request(&e.to_string()),
+        Err(e @ PageError::UnknownAfter(_)) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
         Err(PageError::Store(e)) => store_error(&e),
     }
 }
@@ -109,14 +113,21 @@ pub(super) async fn drop_one(
     }
 }
 
+/// A key that, when present, holds a value (`null` is refused, as the document says).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RetryRequest {
     /// `None` when the body has no `ids` at all (not the same as an empty list).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     ids: Option<Vec<uuid::Uuid>>,
     /// `true` only (the document allows no `false`).
+    #[serde(default, deserialize_with = "present")]
     all: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     source: Option<String>,
 }
 
