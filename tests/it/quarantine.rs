@@ -1,7 +1,8 @@
 //! The quarantine and the sources as an operator works them: pages, one record (masked over the
 //! admin API, whole with `lienthong quarantine show`), drop; a retry after a mapping fix is
 //! accepted (its row gone, its message queued and delivered) while one refused again keeps its
-//! id with the new reason and `retries = 1`; `lienthong quarantine retry --all --source`; every
+//! id with the new reason and `retries = 1`; two retries (or a retry and a drop) of one record at
+//! once queue it at most once, on both backends; `lienthong quarantine retry --all --source`; every
 //! route answers 401 without the token; `lienthong sources` and `/admin/sources` with health
 //! rows, watermarks and files; a polled source that is down in `/metrics`, which promtool reads
 //! and which serves every per-source metric `deploy/alerts.yml` uses.
@@ -751,6 +752,62 @@ async fn a_polled_source_down_shows_in_admin_sources_and_metrics() {
         assert!(
             metrics.contains(&format!("\n{metric}{{")),
             "deploy/alerts.yml uses {metric}, which /metrics does not serve"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_retries_of_one_record_at_once_queue_it_once_on_every_backend() {
+    for ts in support::stores().await {
+        let name = ts.name;
+        let dir = tempfile::tempdir().unwrap();
+        let maps = copied_mappings(dir.path());
+        let app = app_with(ts, &maps, "").await;
+        post(
+            &app,
+            "tinh",
+            support::TOKEN,
+            json!([refused("0701", false)]),
+        )
+        .await;
+        let id = quarantined(&app, None).await[0].id.clone();
+        fix_channels(&maps);
+        let routes = Routes::from_config(&app.config.sources, Path::new(".")).unwrap();
+        let ids = vec![id.clone()];
+        let (one, two) = tokio::join!(
+            lienthong::source::quarantine::retry(&*app.store, &routes, &ids),
+            lienthong::source::quarantine::retry(&*app.store, &routes, &ids),
+        );
+        let (one, two) = (one.unwrap(), two.unwrap());
+        assert_eq!(one.accepted + two.accepted, 1, "{name}: {one:?} {two:?}");
+        assert_eq!(one.unknown + two.unknown, 1, "{name}: {one:?} {two:?}");
+        assert_eq!(
+            app.count("DongBoHoSoMC", "pending").await,
+            1,
+            "{name}: queued once"
+        );
+        assert!(quarantined(&app, None).await.is_empty(), "{name}");
+        // A record dropped while its retry maps is not queued either.
+        post(
+            &app,
+            "tinh",
+            support::TOKEN,
+            json!([refused("0702", false)]),
+        )
+        .await;
+        let id = quarantined(&app, None).await[0].id.clone();
+        let ids = vec![id.clone()];
+        let (dropped, retried) = tokio::join!(
+            app.store.quarantine_drop(&id),
+            lienthong::source::quarantine::retry(&*app.store, &routes, &ids),
+        );
+        let (dropped, retried) = (dropped.unwrap(), retried.unwrap());
+        // Whichever came first wins: dropped and not queued, or queued and nothing to drop.
+        assert_ne!(dropped, retried.accepted == 1, "{name}: {retried:?}");
+        assert_eq!(
+            app.count("DongBoHoSoMC", "pending").await as u64,
+            1 + retried.accepted,
+            "{name}: {retried:?}"
         );
     }
 }
