@@ -131,6 +131,10 @@ pub enum Command {
     /// Records the mappings refused, kept for an operator: list, show, retry with the mapping
     /// files configured now, drop. Exit 1 when a retried record is refused again or an id is
     /// unknown.
+    #[command(
+        after_help = "Examples:\n  lienthong quarantine list --source tinh\n  lienthong quarantine show ID\n  \
+                      lienthong quarantine retry --all --source tinh\n  lienthong quarantine drop ID"
+    )]
     Quarantine {
         #[command(flatten)]
         config: ConfigPath,
