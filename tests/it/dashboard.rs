@@ -29,6 +29,23 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // End the session first, so ChromeDriver closes Chromium (killed with it, Chromium
+        // would live on). Drop cannot await, and may run while panicking: a plain HTTP request.
+        if let Some((addr, path)) = self
+            .url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+        {
+            use std::io::{Read, Write};
+            if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    conn,
+                    "DELETE /{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
