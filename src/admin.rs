@@ -9,7 +9,8 @@
 //! the latest pulls, each subscriber's state), `GET /admin/catalog/subscribers`, `GET
 //! /admin/catalog/changes?since_ms=&limit=` (field by field), `GET
 //! /admin/catalog/procedures/{code}` (its versions), `POST /admin/catalog/resend`
-//! (`{"subscriber": "..."}`).
+//! (`{"subscriber": "..."}`). The quarantine (list, one record, retry, drop) and every source's
+//! health: `admin/sources.rs`; the report, overdue list and reconciliation: `admin/reports.rs`.
 //!
 //! Personal data: the API shows dossier codes, states, reasons and hashes. One message's item is
 //! shown with its personal fields masked as mapping issues mask them (names, identity numbers,
@@ -37,6 +38,7 @@ use crate::settings::resolve_secret;
 use crate::operator;
 
 mod reports;
+mod sources;
 
 use crate::outbox::housekeeping;
 use crate::store::{MessageDetail, MessageFilter, Store};
@@ -58,6 +60,10 @@ pub struct AdminState {
     pub reports: Option<Arc<crate::report::Reports>>,
     /// Reconciliation with the portal (its routes answer 404 without it).
     pub reconciler: Option<Arc<crate::reconcile::Reconciler>>,
+    /// The configured sources and their ways (`/admin/sources`, the per-source metrics).
+    pub sources: Arc<Vec<crate::source::status::ConfiguredSource>>,
+    /// Wakes the delivery lanes after a retry queued records.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The Prometheus recorder of one gateway (not installed globally: several gateways may run in
@@ -67,6 +73,8 @@ pub struct Metrics {
     /// (peer, operation, state) of the message counts shown so far: a count that has gone
     /// (no message in that state any more) is shown as 0, not as its last value.
     shown: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>,
+    /// Sources whose quarantine count was shown so far: one emptied shows 0.
+    quarantine_shown: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Default for Metrics {
@@ -80,8 +88,9 @@ impl Default for Metrics {
             );
             metrics::describe_gauge!(
                 "lienthong_quarantined_records",
-                "Local records refused by mapping or validation, kept for an operator"
+                "Local records refused by mapping or validation, kept for an operator, per source"
             );
+            describe_source_metrics();
             crate::catalog::describe_metrics();
             crate::postal::describe_metrics();
             crate::report::describe_metrics();
@@ -90,6 +99,7 @@ impl Default for Metrics {
         Self {
             recorder,
             shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            quarantine_shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 }
@@ -172,6 +182,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/reconcile"),
     ("POST", "/admin/reconcile"),
     ("GET", "/admin/reconcile/runs/{id}"),
+    ("GET", "/admin/quarantine"),
+    ("GET", "/admin/quarantine/{id}"),
+    ("POST", "/admin/quarantine/retry"),
+    ("POST", "/admin/quarantine/{id}/drop"),
+    ("GET", "/admin/sources"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -212,6 +227,11 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("GET", "/admin/reconcile") => get(reports::reconcile_runs),
         ("POST", "/admin/reconcile") => post(reports::reconcile_start),
         ("GET", "/admin/reconcile/runs/{id}") => get(reports::reconcile_run),
+        ("GET", "/admin/quarantine") => get(sources::list),
+        ("GET", "/admin/quarantine/{id}") => get(sources::show),
+        ("POST", "/admin/quarantine/retry") => post(sources::retry),
+        ("POST", "/admin/quarantine/{id}/drop") => post(sources::drop_one),
+        ("GET", "/admin/sources") => get(sources::sources),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
@@ -273,8 +293,9 @@ async fn ready(State(st): State<AdminState>) -> Response {
 }
 
 /// `GET /metrics` (admin token): Prometheus text. Set from the store at each scrape: messages
-/// by peer, operation and state; quarantined records; the catalog's procedures, last pull and
-/// each subscriber's state. Counts and states only: no personal data.
+/// by peer, operation and state; quarantined records per source and each polled source's health
+/// (as its reader last wrote it, whichever instance reads it); the catalog's procedures, last
+/// pull and each subscriber's state. Counts and states only: no personal data.
 async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
@@ -283,8 +304,12 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         Ok(c) => c,
         Err(e) => return store_error(&e),
     };
-    let quarantined = match st.store.quarantine_count().await {
-        Ok(n) => n,
+    let quarantined = match st.store.quarantine_counts().await {
+        Ok(c) => c,
+        Err(e) => return store_error(&e),
+    };
+    let health = match st.store.source_statuses().await {
+        Ok(h) => h,
         Err(e) => return store_error(&e),
     };
     let catalog = match &st.catalog {
@@ -337,7 +362,7 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
             )
             .set(now.get(key).copied().unwrap_or(0) as f64);
         }
-        metrics::gauge!("lienthong_quarantined_records").set(quarantined as f64);
+        record_sources(&st, &quarantined, &health);
         if let Some(c) = &catalog {
             c.record();
         }
@@ -360,6 +385,70 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         st.metrics.recorder.handle().render(),
     )
         .into_response()
+}
+
+fn describe_source_metrics() {
+    metrics::describe_gauge!(
+        "lienthong_source_up",
+        "1 when a source's reader (way sql or files) last read it without error, 0 while it is down or failing"
+    );
+    metrics::describe_gauge!(
+        "lienthong_source_lag_seconds",
+        "How far a source's reader is behind the local system (its oldest change not yet read), last known"
+    );
+    metrics::describe_gauge!(
+        "lienthong_source_failures",
+        "Failed attempts in a row of a source's reader"
+    );
+    metrics::describe_counter!(
+        "lienthong_source_rows_total",
+        "Rows or files a source's reader has read since it started"
+    );
+}
+
+/// The per-source gauges, from the store: quarantined records of every configured source (0
+/// when none) and of any other that has some; the health of each configured way a reader
+/// writes (a way no longer configured is left out, so its last row raises no alert).
+fn record_sources(
+    st: &AdminState,
+    quarantined: &[crate::store::QuarantineCount],
+    health: &[crate::store::SourceStatus],
+) {
+    let mut shown = st
+        .metrics
+        .quarantine_shown
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    shown.extend(st.sources.iter().map(|s| s.name.clone()));
+    shown.extend(quarantined.iter().map(|c| c.source.clone()));
+    for source in shown.iter() {
+        let n = quarantined
+            .iter()
+            .find(|c| &c.source == source)
+            .map_or(0, |c| c.records);
+        metrics::gauge!("lienthong_quarantined_records", "source" => source.clone()).set(n as f64);
+    }
+    for h in health {
+        let configured = st
+            .sources
+            .iter()
+            .any(|s| s.name == h.source && s.ways.contains(&h.way.as_str()));
+        if !configured {
+            continue;
+        }
+        let labels = [("source", h.source.clone()), ("way", h.way.clone())];
+        metrics::gauge!("lienthong_source_up", &labels).set(if h.state == "ok" {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!("lienthong_source_failures", &labels).set(h.failures as f64);
+        if let Some(lag) = h.lag_ms {
+            metrics::gauge!("lienthong_source_lag_seconds", &labels).set(lag as f64 / 1000.0);
+        }
+        metrics::counter!("lienthong_source_rows_total", &labels)
+            .absolute(h.rows_read.max(0) as u64);
+    }
 }
 
 /// `None` when the request carries the admin token, else the 401 to answer.

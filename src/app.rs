@@ -85,6 +85,9 @@ impl Gateway {
             &cfg.server.admin_token_file,
         )
         .map_err(anyhow::Error::msg)?;
+        let configured = Arc::new(crate::source::status::ConfiguredSource::from_config(
+            &cfg.sources,
+        ));
         let remap: crate::source::routes::Loader = {
             let (sources, base_dir) = (cfg.sources.clone(), base_dir.to_path_buf());
             Arc::new(move || Routes::from_config(&sources, &base_dir))
@@ -129,12 +132,14 @@ impl Gateway {
         .merge(admin::router(AdminState {
             store: store.clone(),
             token: admin_token.clone(),
-            remap: Some(remap),
+            remap: Some(remap.clone()),
             catalog: Some(catalog.clone()),
             metrics: Arc::new(admin::Metrics::default()),
             postal: Some(postal.clone()),
             reports: Some(reports.clone()),
             reconciler: reconciler.clone(),
+            sources: configured.clone(),
+            wake: Some(wake.clone()),
         }))
         .merge(crate::dashboard::router(
             crate::dashboard::DashboardState::new(
@@ -142,7 +147,8 @@ impl Gateway {
                 admin_token.clone(),
                 reports,
                 reconciler.clone(),
-            ),
+            )
+            .with_sources(configured, remap, wake.clone()),
         ))
         .merge(crate::postal::callback::router(postal.clone()));
         let owner = format!(

@@ -14,6 +14,7 @@ use crate::config::{Config, EXIT_CONFIG};
 mod catalog;
 mod postal;
 mod report;
+mod sources;
 
 #[derive(Parser)]
 #[command(
@@ -126,6 +127,32 @@ pub enum Command {
         config: ConfigPath,
         #[command(flatten)]
         args: report::ReconcileArgs,
+    },
+    /// Records the mappings refused, kept for an operator: list, show, retry with the mapping
+    /// files configured now, drop. Exit 1 when a retried record is refused again or an id is
+    /// unknown.
+    #[command(
+        after_help = "Examples:\n  lienthong quarantine list --source tinh\n  lienthong quarantine show ID\n  \
+                      lienthong quarantine retry --all --source tinh\n  lienthong quarantine drop ID"
+    )]
+    Quarantine {
+        #[command(flatten)]
+        config: ConfigPath,
+        #[command(subcommand)]
+        action: sources::QuarantineAction,
+    },
+    /// Every source: its ways in (HTTP push, SQL polling), the health its readers last wrote
+    /// (state, failures, last error, next try, lag, rows read), each polled stream's watermark,
+    /// recent files and quarantined records. Exit 1 when a source is down or failing.
+    #[command(
+        after_help = "Examples:\n  lienthong sources\n  lienthong sources --json | jq '.sources[] | select(.quarantined > 0)'"
+    )]
+    Sources {
+        #[command(flatten)]
+        config: ConfigPath,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect and repair the outbox.
     Outbox {
@@ -390,6 +417,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Reconcile { config, args } => {
             report::reconcile(&Config::load(Some(&config.path))?, args).await
+        }
+        Command::Quarantine { config, action } => {
+            let cfg = Config::load(Some(&config.path))?;
+            sources::quarantine(&cfg, &base_dir(&config.path), action).await
+        }
+        Command::Sources { config, json } => {
+            sources::sources(&Config::load(Some(&config.path))?, json).await
         }
         Command::Outbox { config, action } => {
             let cfg = Config::load(Some(&config.path))?;

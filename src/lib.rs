@@ -11,16 +11,17 @@
 //! - [`outbox`]: the durable delivery queue: batches, order per dossier, retries, dead letters.
 //! - [`mapping`]: pure, declarative mapping of local records to portal messages.
 //! - [`formats`]: records out of bytes (strict JSON, bounded XML, CSV).
-//! - [`source`]: ways records come in (HTTP push); `source::routes`, (source, record kind) →
-//!   targets (peer, operation, mapping); `source::intake`, the one path from records to stored
-//!   messages that every way in shares.
+//! - [`source`]: ways records come in (HTTP push, SQL polling); `source::routes`, (source,
+//!   record kind) → targets (peer, operation, mapping); `source::intake`, the one path from
+//!   records to stored messages that every way in shares; `source::quarantine` (list, retry with
+//!   the mappings configured now) and `source::status` (each source's health).
 //! - [`operator`]: what an operator does to the outbox (bulk replay, remap with a diff).
 //! - [`peer`]: remote systems, one folder per family behind the [`peer::Peer`] trait; the
 //!   registry of families.
 //! - [`sim`]: the built-in simulator of the peers and of a local system, for demo, tests, benches.
 //! - [`admin`]: probes, metrics and the admin API.
 //! - [`dashboard`]: the operators' pages (Vietnamese and English): report, overdue,
-//!   reconciliation.
+//!   reconciliation, sources, quarantine.
 //! - [`catalog`]: the procedure catalog: pulled from the portal, versioned (RFC 8785 hashes),
 //!   fanned out to the commune subscribers.
 //! - [`reconcile`]: the portal's record of each dossier against what was delivered; repairs

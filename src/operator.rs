@@ -186,15 +186,10 @@ pub async fn plan_remap(
     ) else {
         return Err(RemapError::NoRecord);
     };
-    let kind = match kind {
-        "dossier" => RecordKind::Dossier,
-        "step" => RecordKind::Step,
-        "survey" => RecordKind::Survey,
-        other => {
-            return Err(RemapError::Mapping(format!(
-                "no mapping for records of kind \"{other}\""
-            )))
-        }
+    let Some(kind) = RecordKind::parse(kind) else {
+        return Err(RemapError::Mapping(format!(
+            "no mapping for records of kind \"{kind}\""
+        )));
     };
     if routes.get(source, kind).is_none() {
         return Err(RemapError::NoSource(source.to_string()));

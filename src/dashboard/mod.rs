@@ -1,12 +1,15 @@
 //! The operators' dashboard, in Vietnamese and English (`?lang=vi|en`): the monthly service
 //! report (with its CSV for Excel), the overdue list with apologies, reconciliation runs and
-//! their findings, and starting a run. Pages are rendered on the server from `templates/`
+//! their findings, and starting a run; the sources' health and the quarantine, with retry and
+//! drop (`sources.rs`). Pages are rendered on the server from `templates/`
 //! (minijinja, HTML auto-escaping). Logging in takes the admin token (`server.admin_token`) and
 //! gives an HTTP-only, same-site session cookie for `/ui` (8 hours); every form that changes
 //! something carries the session's CSRF token. Shows no personal data: dossier codes, agencies,
-//! procedures, statuses, dates and counts only.
+//! procedures, statuses, dates and counts only; a quarantined record's
+//! reason masked, never its content.
 
 mod i18n;
+mod sources;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +48,12 @@ pub struct DashboardState {
     pub token: Option<SecretString>,
     pub reports: Arc<Reports>,
     pub reconciler: Option<Arc<Reconciler>>,
+    /// The configured sources and their ways.
+    pub sources: Arc<Vec<crate::source::status::ConfiguredSource>>,
+    /// Builds the route table as configured now, which a retry maps with.
+    pub routes: Option<crate::source::routes::Loader>,
+    /// Wakes the delivery lanes after a retry queued records.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     templates: Arc<Environment<'static>>,
 }
@@ -63,6 +72,8 @@ impl DashboardState {
             ("report.html", include_str!("templates/report.html")),
             ("overdue.html", include_str!("templates/overdue.html")),
             ("reconcile.html", include_str!("templates/reconcile.html")),
+            ("sources.html", include_str!("templates/sources.html")),
+            ("quarantine.html", include_str!("templates/quarantine.html")),
         ] {
             env.add_template(name, text)
                 .expect("the dashboard's templates compile");
@@ -70,14 +81,45 @@ impl DashboardState {
         env.add_function("pct", |p: Option<f64>| {
             p.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "–".into())
         });
+        // A time in milliseconds, in Vietnam time.
+        env.add_function("when", |ms: Option<i64>| {
+            ms.and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| {
+                    t.with_timezone(&crate::time::vietnam())
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|| "–".into())
+        });
+        // Milliseconds as seconds.
+        env.add_function("secs", |ms: Option<i64>| {
+            ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+                .unwrap_or_else(|| "–".into())
+        });
         Self {
             store,
             token,
             reports,
             reconciler,
+            sources: Arc::default(),
+            routes: None,
+            wake: None,
             sessions: Arc::default(),
             templates: Arc::new(env),
         }
+    }
+
+    /// With the configured sources, the route table's loader for retries and the lanes' wake-up.
+    pub fn with_sources(
+        mut self,
+        sources: Arc<Vec<crate::source::status::ConfiguredSource>>,
+        routes: crate::source::routes::Loader,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        self.sources = sources;
+        self.routes = Some(routes);
+        self.wake = Some(wake);
+        self
     }
 
     /// The session of a request's cookie, if it is live: its CSRF token.
@@ -138,6 +180,11 @@ pub fn router(state: DashboardState) -> Router {
         .route("/ui/overdue", get(overdue))
         .route("/ui/reconcile", get(reconcile).post(reconcile_start))
         .route("/ui/reconcile/{id}", get(reconcile_run))
+        .route("/ui/sources", get(sources::sources))
+        .route(
+            "/ui/quarantine",
+            get(sources::quarantine_page).post(sources::quarantine_action),
+        )
         .with_state(state)
 }
 

@@ -329,6 +329,71 @@ fn mask_fields(fields: &[target::FieldSpec], item: &Value) -> Value {
     Value::Object(out)
 }
 
+/// A copy of a source record (a quarantined one) with every value masked as issues mask them
+/// and its field names kept, so an operator sees its shape without its content: a record is in
+/// the source's own shape, so nothing says which of its fields are harmless. Only flags and nulls
+/// stay.
+pub fn mask_record(record: &Value) -> Value {
+    match record {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), mask_record(v)))
+                .collect(),
+        ),
+        Value::Array(entries) => Value::Array(entries.iter().map(mask_record).collect()),
+        Value::String(s) => Value::String(value::mask(s)),
+        Value::Number(_) => Value::String("***".into()),
+        Value::Bool(_) | Value::Null => record.clone(),
+    }
+}
+
+/// Free text (a refusal reason) with what looks personal in it masked as issues mask it: e-mail
+/// addresses and runs of 9 to 12 digits (identity numbers, phones). A mapping's refusal already
+/// masks the values of personal fields; this guards the places that list reasons against text
+/// from anywhere else, and leaves codes, dates, times and dossier codes readable.
+pub fn mask_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let word_char = |c: char| c.is_alphanumeric() || "._%+-@".contains(c);
+        if !word_char(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && word_char(chars[i]) {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        if word.contains('@') && word.rsplit('@').next().is_some_and(|d| d.contains('.')) {
+            out.push_str(&value::mask(word.trim_end_matches('.')));
+            if word.ends_with('.') {
+                out.push('.');
+            }
+            continue;
+        }
+        // Digit runs inside the word, each on its own.
+        let mut rest = word.as_str();
+        while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+            out.push_str(&rest[..at]);
+            let run = rest[at..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(rest.len(), |end| at + end);
+            let digits = &rest[at..run];
+            if (9..=12).contains(&digits.len()) {
+                out.push_str(&value::mask(digits));
+            } else {
+                out.push_str(digits);
+            }
+            rest = &rest[run..];
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
 /// What `lienthong map` prints: each record of an input mapped, or why not.
 #[derive(Debug)]
 pub struct DryRunReport {

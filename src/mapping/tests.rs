@@ -703,6 +703,46 @@ fn issue_sources_for_sub_status_templates_jq_and_constants() {
 }
 
 #[test]
+fn a_quarantined_record_shows_its_shape_only() {
+    let record = json!({
+        "NguoiNop": "Nguyễn Thị Hoa",
+        "DienThoai": "0912345678",
+        "CoSoHoa": 1,
+        "Xong": true,
+        "HanTra": null,
+        "LePhi": [{"Gia": 75000, "Ten": "Lệ phí"}]
+    });
+    assert_eq!(
+        mask_record(&record),
+        json!({
+            "NguoiNop": "Ng***",
+            "DienThoai": "0912***678",
+            "CoSoHoa": "***",
+            "Xong": true,
+            "HanTra": null,
+            "LePhi": [{"Gia": "***", "Ten": "Lệ***"}]
+        })
+    );
+}
+
+#[test]
+fn reasons_keep_codes_and_dates_but_not_ids_phones_or_mails() {
+    assert_eq!(
+        mask_text(
+            "SoDinhDanh: value \"038186001234\": bad; call 0912345678 or hoa.nt@example.com."
+        ),
+        "SoDinhDanh: value \"0381***234\": bad; call 0912***678 or ho***@example.com."
+    );
+    for kept in [
+        "MaHoSo: value \"000.00.56.H56-261106-0002\": unknown",
+        "NgayHenTra: value \"20261105083100\" is before 1730764800000",
+        "KenhThucHien: value \"QUA_ZALO\": not in table KenhNop",
+    ] {
+        assert_eq!(mask_text(kept), kept);
+    }
+}
+
+#[test]
 fn supplements_are_ordered_with_ids_and_apology_prefix() {
     let input = read_json(&vendor_a("tests/dossiers.input.json"));
     let got = map_ok(

@@ -65,6 +65,21 @@ impl SourceConfig {
             || self.token_file.is_some()
             || (self.poll.is_none() && self.files.is_none())
     }
+
+    /// The ways its records come in: `http` (pushed), `sql` (polled).
+    pub fn ways(&self) -> Vec<&'static str> {
+        let mut ways = Vec::new();
+        if self.pushes() {
+            ways.push("http");
+        }
+        if self.poll.is_some() {
+            ways.push("sql");
+        }
+        if self.files.is_some() {
+            ways.push("files");
+        }
+        ways
+    }
 }
 
 /// Every problem of `[[sources]]` on its own (names, tokens, XML record elements); their

@@ -1,15 +1,19 @@
 //! Ways local records come in. Each way reads records in the source's own shape and hands them to
 //! [`crate::source::intake`], which maps, routes and stores them: HTTP push ([`http`]), SQL polling
-//! ([`sql`]) and file drop ([`files`]). This module holds what identifies a source (its token,
-//! variables, XML record element per kind of record) and the kinds of record by their path name;
-//! its mappings are in the route table (`crate::source::routes`).
+//! ([`sql`]) and file drop ([`files`]). The operator's side: the quarantine ([`quarantine`]: list,
+//! show, retry with the mappings configured now) and each source's health ([`status`]). This
+//! module holds what identifies a source (its token, variables, XML record element per kind of
+//! record) and the kinds of record by their path name; its mappings are in the route table
+//! (`crate::source::routes`).
 
 pub mod config;
 pub mod files;
 pub mod http;
 pub mod intake;
+pub mod quarantine;
 pub mod routes;
 pub mod sql;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -711,10 +711,18 @@ macro_rules! impl_ingest {
                     .await?;
                 }
                 for id in &w.retried {
-                    sqlx::query("DELETE FROM quarantine WHERE id = $1")
+                    // A row already gone was retried or dropped by someone else meanwhile:
+                    // queuing its record again would send it twice (or send a dropped one).
+                    let removed = sqlx::query("DELETE FROM quarantine WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
+                    if removed == 0 {
+                        return Err($crate::store::StoreError::Conflict(format!(
+                            "quarantined record {id} was retried or dropped meanwhile"
+                        )));
+                    }
                 }
                 write_positions(&mut tx, &w.source, &w.positions, w.now_ms).await?;
                 write_facts(&mut tx, &w.source, &w.facts, w.now_ms).await?;

@@ -136,6 +136,13 @@ impl RecordKind {
             RecordKind::Survey => "survey",
         }
     }
+
+    /// The kind [`RecordKind::as_str`] names.
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        [RecordKind::Dossier, RecordKind::Step, RecordKind::Survey]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 /// One accepted record and the messages rendered from it (one per route target).
@@ -277,7 +284,9 @@ pub struct IngestWrite {
     /// Where the way in has read to with these records (a polled stream's watermark, a dropped
     /// file's ledger entry), moved in the same transaction.
     pub positions: Vec<SourcePosition>,
-    /// Quarantined records these accepted records retry: their quarantine rows are removed.
+    /// Quarantined records these accepted records retry: their quarantine rows are removed. The
+    /// write is refused ([`StoreError::Conflict`]) when one of them is gone already (retried or
+    /// dropped by someone else), so a record is never queued twice.
     pub retried: Vec<String>,
     /// Where the records came from when not an HTTP request (`file <name>`, `sql <stream>`),
     /// kept with any quarantined one.

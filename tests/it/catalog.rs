@@ -777,7 +777,12 @@ async fn the_daemon_pulls_on_its_schedule_and_shows_the_catalog_to_operators() {
             .filter(|w| w.starts_with("lienthong_"))
             .collect();
         assert!(used.len() >= 5, "{name}: {used:?}");
-        for metric in used {
+        // Per-source metrics need a source, which this gateway has not: `quarantine.rs` checks
+        // them on one that has.
+        for metric in used
+            .into_iter()
+            .filter(|m| !crate::quarantine::PER_SOURCE.contains(m))
+        {
             assert!(
                 metrics.contains(&format!("\n{metric}{{"))
                     || metrics.contains(&format!("\n{metric} ")),

@@ -1,7 +1,9 @@
 //! The dashboard in a real browser (Chromium, driven through ChromeDriver's WebDriver protocol
 //! over HTTP): login refused with a wrong token and taken with the right one, the service
 //! report with the figures the store holds, the language switch, the overdue list with its
-//! alert, reconciliation's page; screenshots under `target/dashboard/`. And without a browser:
+//! alert, reconciliation's page; the sources page with a polled source down, its watermark and
+//! a file, and the quarantine page with masked reasons, a retry of all of a source refused
+//! until its name is typed, and a record dropped; screenshots under `target/dashboard/`. And without a browser:
 //! a form without the session's CSRF token is refused, pages without a session send to login.
 //!
 //! Under `CI=true` a missing browser fails the test; elsewhere the browser part is skipped.
@@ -27,6 +29,23 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // End the session first, so ChromeDriver closes Chromium (killed with it, Chromium
+        // would live on). Drop cannot await, and may run while panicking: a plain HTTP request.
+        if let Some((addr, path)) = self
+            .url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+        {
+            use std::io::{Read, Write};
+            if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    conn,
+                    "DELETE /{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -181,6 +200,20 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{css} never showed {text:?}");
+    }
+
+    /// Accepts the open `confirm()` prompt.
+    async fn accept_prompt(&self) {
+        for _ in 0..100 {
+            let r = self
+                .call(reqwest::Method::POST, "/alert/accept", Some(json!({})))
+                .await;
+            if r.is_null() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no prompt to accept");
     }
 
     async fn title(&self) -> String {
@@ -372,6 +405,25 @@ async fn forms_need_the_session_s_csrf_token_and_pages_need_a_session() {
         403,
         "a form without the session's token is refused"
     );
+    let r = client
+        .post(format!("{base}/ui/quarantine"))
+        .header("cookie", &session)
+        .form(&[("csrf", "forged"), ("action", "drop"), ("id", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "nor is a quarantine form");
+    for page in ["/ui/sources", "/ui/quarantine"] {
+        let r = client.get(format!("{base}{page}")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{page} needs a session");
+        let r = client
+            .get(format!("{base}{page}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{page}");
+    }
     let csv = client
         .get(format!("{base}/ui/report.csv?month=2026-11"))
         .header("cookie", &session)
@@ -389,4 +441,113 @@ async fn forms_need_the_session_s_csrf_token_and_pages_need_a_session() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn the_sources_and_quarantine_pages_in_a_browser() {
+    use crate::quarantine::{config_text, refused, sohoa, sohoa_positions};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lienthong::config::Config::from_toml(&config_text(
+        "sqlite://unused",
+        &support::mappings(),
+        &sohoa(dir.path()),
+    ))
+    .unwrap();
+    let sources = cfg.sources.clone();
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), |c| {
+        c.server.admin_token = Some(ADMIN.to_string().into());
+        c.sources = sources;
+    })
+    .await;
+    let (status, body) = app
+        .post(
+            "dossiers",
+            &json!([refused("0601", false), refused("0602", true)]),
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(body["rejected"].as_array().unwrap().len(), 2, "{body}");
+    sohoa_positions(&*app.store, &cfg).await;
+    // The poller of `sohoa` finds its database missing.
+    for _ in 0..300 {
+        if !app.store.source_statuses().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let quarantined = || async { app.store.quarantine_page(None, None, 100).await.unwrap() };
+    let first = quarantined().await[0].id.clone();
+    assert_eq!(quarantined().await.len(), 3);
+
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let base = &app.base;
+    b.goto(&format!("{base}/ui/login?lang=en")).await;
+    b.type_into("#token", ADMIN).await;
+    b.click("#login").await;
+    b.wait_text("#title", "Service report").await;
+
+    b.click("#nav-sources").await;
+    b.wait_text("#title", "Sources").await;
+    let sohoa_row = b.text("#way-sohoa-sql").await;
+    assert!(
+        sohoa_row.contains("SQL polling")
+            && (sohoa_row.contains("Down") || sohoa_row.contains("Failing")),
+        "{sohoa_row}"
+    );
+    assert!(b.text("#way-tinh-http").await.contains("Takes pushes"));
+    assert!(b
+        .text("#watermarks")
+        .await
+        .contains("2026-11-09T08:00:00|000.00.56.H56-261109-0401"));
+    assert!(b.text("#files").await.contains("hoso-2026-11-09.json"));
+    b.screenshot("sources-en.png").await;
+    b.click("#lang").await;
+    b.wait_text("#title", "Nguồn dữ liệu").await;
+    assert!(b.text("#way-sohoa-sql").await.contains("Đọc cơ sở dữ liệu"));
+    b.screenshot("sources-vi.png").await;
+
+    b.click("#nav-quarantine").await;
+    b.wait_text("#title", "Bản ghi bị từ chối").await;
+    let table = b.text("#quarantine").await;
+    assert!(
+        table.contains("QUA_ZALO") && table.contains("sohoa"),
+        "{table}"
+    );
+    for personal in ["Nguyễn", "038186001234", "0912345678"] {
+        assert!(!b.text("main").await.contains(personal), "{personal} shown");
+    }
+    b.screenshot("quarantine-vi.png").await;
+    b.click("#lang").await;
+    b.wait_text("#title", "Quarantine").await;
+
+    // Retry all of a source needs its name typed.
+    b.type_into("#retry-all-confirm", "not-the-source").await;
+    b.click("#retry-all-go").await;
+    b.wait_text("#message", "does not match").await;
+    assert!(quarantined().await.iter().all(|q| q.retries == 0));
+    b.type_into("#retry-all-confirm", "tinh").await;
+    b.click("#retry-all-go").await;
+    b.wait_text("#message", "0 accepted and queued, 2 refused again")
+        .await;
+    let after = quarantined().await;
+    assert!(
+        after
+            .iter()
+            .filter(|q| q.source == "tinh")
+            .all(|q| q.retries == 1),
+        "{after:?}"
+    );
+    b.screenshot("quarantine-en.png").await;
+
+    // Drop one record, confirming the prompt.
+    b.goto(&format!("{base}/ui/quarantine?lang=en")).await;
+    b.click(&format!("#q-{first} button.drop")).await;
+    b.accept_prompt().await;
+    b.wait_text("#message", &format!("Dropped record {first}"))
+        .await;
+    assert!(b.find(&format!("#q-{first}")).await.is_none());
+    assert_eq!(quarantined().await.len(), 2);
+    assert!(quarantined().await.iter().all(|q| q.id != first));
 }

@@ -25,6 +25,7 @@ mod operator;
 mod policy;
 mod postal;
 mod prefill;
+mod quarantine;
 mod reconcile;
 mod report;
 mod sql_source;

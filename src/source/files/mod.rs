@@ -713,8 +713,6 @@ impl DropFolder {
         if stored.accepted > 0 {
             self.wake.notify_waiters();
         }
-        metrics::counter!("lienthong_source_files_total", "source" => self.source.clone(), "outcome" => outcome)
-            .increment(1);
         let to = self.move_on(file, &entry).await?;
         if let Some(reason) = &entry.error {
             tracing::warn!(source = %self.source, file = %name, to = %to.display(), reason = %reason, "file drop: file not readable, set aside");

@@ -19,7 +19,9 @@
 //!
 //! A database that cannot be reached is retried with back-off up to `retry_max_seconds`; each
 //! source polls on its own task, so one down never holds back another. Its health is written to
-//! the store (`lienthong sources`). Write-back statements run after the commit, never before.
+//! the store, which `lienthong sources`, `/admin/sources` and `/metrics` (`lienthong_source_up`,
+//! `..._lag_seconds`, `..._rows_total`, labelled by source and way) read, whichever instance
+//! polls. Write-back statements run after the commit, never before.
 
 pub mod config;
 pub mod db;
@@ -183,14 +185,6 @@ impl Poller {
                         if pass.rows > 0 {
                             self.wake.notify_waiters();
                         }
-                        metrics::counter!("lienthong_source_rows_total", "source" => source.name.clone())
-                            .increment(pass.rows);
-                        if let Some(lag) = pass.lag_ms {
-                            metrics::gauge!("lienthong_source_lag_seconds", "source" => source.name.clone())
-                                .set(lag as f64 / 1000.0);
-                        }
-                        metrics::gauge!("lienthong_source_up", "source" => source.name.clone())
-                            .set(1.0);
                         self.status(
                             &source,
                             "ok",
@@ -208,8 +202,6 @@ impl Poller {
                         failures += 1;
                         let backoff = backoff(failures, source.cfg.retry_max_seconds);
                         tracing::warn!(source = %source.name, failures, retry_in_s = backoff.as_secs(), error = %e, "SQL source: pass failed");
-                        metrics::gauge!("lienthong_source_up", "source" => source.name.clone())
-                            .set(0.0);
                         let next = now_ms() + backoff.as_millis() as i64;
                         self.status(
                             &source,
