@@ -303,6 +303,17 @@ async fn fill(
         &[],
     )
     .await?;
+    // The dossier's key is indexed, as in any local system (children re-read their dossier by it).
+    db.execute(
+        &format!(
+            "CREATE UNIQUE INDEX {} ON {} ({})",
+            q(&format!("{hoso}_k")),
+            q(hoso),
+            q("MaHoSo")
+        ),
+        &[],
+    )
+    .await?;
     db.execute(
         &format!(
             "CREATE INDEX {} ON {} ({}, {})",

@@ -772,3 +772,36 @@ key = ["MaHoSo"]
         "each row once, none skipped"
     );
 }
+
+#[tokio::test]
+async fn a_first_pass_reads_each_dossier_with_its_children_once() {
+    for local in locals().await {
+        let (dossiers, _) = local_records(47, 6);
+        // Two minutes apart, the last ten minutes ago (the overlap window is five minutes).
+        let t = local.local_now(1_200).await;
+        for (i, d) in dossiers.iter().enumerate() {
+            let at = t + chrono::Duration::seconds(i as i64 * 120);
+            local.insert(d, at).await;
+            local.fee(i as i64, &code(d), at).await;
+        }
+        let p = polling(&local, r#"["CapNhatLuc", "MaHoSo"]"#).await;
+        let first = p.poller.pass(&p.source).await.unwrap();
+        // The fee stream starts at the fee table's last change: only the dossiers of the fees
+        // within the overlap up to it (three) are looked at again, plus the row a second page
+        // starts at (4); reading every fee again would look at all six (7).
+        assert_eq!(first.rows, 6, "{}: {first:?}", local.kind);
+        assert!(first.unchanged <= 4, "{}: {first:?}", local.kind);
+        let codes: Vec<String> = dossiers.iter().map(code).collect();
+        assert_eq!(stored(&p.store, &codes).await, vec![1; 6], "{}", local.kind);
+        // A fee changed after the first pass still re-reads its dossier.
+        local.fee(99, &codes[2], local.local_now(5).await).await;
+        let next = p.poller.pass(&p.source).await.unwrap();
+        assert_eq!(next.rows, 1, "{}: {next:?}", local.kind);
+        assert_eq!(
+            stored(&p.store, &codes).await,
+            vec![1, 1, 2, 1, 1, 1],
+            "{}",
+            local.kind
+        );
+    }
+}

@@ -275,7 +275,47 @@ impl Poller {
                 query: q,
                 now,
             };
+            // A stream read from its start reads every record with its children as they are
+            // now: its child streams need only start at their tables' last change before that
+            // read (changes from then on are read by them), not re-read every child row.
+            let first = self
+                .store
+                .stream_watermark(&source.name, &stream)
+                .await?
+                .is_none();
+            let mut starts = Vec::new();
+            for child in &q.children {
+                let child_stream = format!("{stream}.{}", child.field);
+                if first
+                    && self
+                        .store
+                        .stream_watermark(&source.name, &child_stream)
+                        .await?
+                        .is_none()
+                {
+                    if let Some(last) = reader.last_change(child).await? {
+                        starts.push((child_stream, last));
+                    }
+                }
+            }
             reader.read_stream(&stream, None, &mut pass).await?;
+            for (child_stream, last) in starts {
+                let watermark = Some(WatermarkMove {
+                    from: None,
+                    to: serde_json::to_string(&last).expect("watermark values serialise"),
+                });
+                let mut from = None;
+                reader
+                    .store_page(
+                        &child_stream,
+                        &mut from,
+                        watermark,
+                        Vec::new(),
+                        Vec::new(),
+                        &mut pass,
+                    )
+                    .await?;
+            }
             for child in &q.children {
                 reader
                     .read_stream(&format!("{stream}.{}", child.field), Some(child), &mut pass)
@@ -474,6 +514,26 @@ impl StreamReader<'_> {
         };
         pass.lag_ms = Some(pass.lag_ms.map_or(behind, |l| l.max(behind)));
         Ok(())
+    }
+
+    /// The watermark of a child table's last change, if it has rows.
+    async fn last_change(&self, child: &ChildQuery) -> Result<Option<Vec<SqlValue>>, PollError> {
+        let db = self.db();
+        let order: Vec<String> = child
+            .watermark
+            .iter()
+            .map(|c| format!("c.{} DESC", db.quote(c)))
+            .collect();
+        let sql = format!(
+            "SELECT * FROM ({}) c ORDER BY {} LIMIT 1",
+            child.query,
+            order.join(", ")
+        );
+        Ok(db
+            .rows(&sql, &[])
+            .await?
+            .first()
+            .and_then(|row| watermark_of(row, &child.watermark)))
     }
 
     /// Stores one page's records with the stream's new watermark; runs the write-back after.
