@@ -344,7 +344,12 @@ async fn polling(local: &Local, watermark: &str) -> Polling {
 }
 
 async fn polling_with(local: &Local, watermark: &str, extra: &str) -> Polling {
-    let ts = sqlite().await;
+    // The gateway's own store: PostgreSQL when the local database is (so both stores are
+    // exercised), else SQLite.
+    let ts = match local.kind {
+        "postgres" => crate::support::postgres().await.expect("PostgreSQL store"),
+        _ => sqlite().await,
+    };
     let cfg = test_config("sqlite://unused", "http://127.0.0.1:9");
     let routes = Arc::new(Routes::from_config(&cfg.sources, &mappings()).unwrap());
     let poller = Poller::new(
