@@ -85,29 +85,7 @@ impl SourcesReport {
     }
 }
 
-const TEXT: [&str; 20] = [
-    "MaHoSo",
-    "MaThuTucLocal",
-    "TenThuTuc",
-    "TrichYeu",
-    "NguoiNop",
-    "SoGiayTo",
-    "DienThoai",
-    "Email",
-    "DiaChi",
-    "MaTinh",
-    "MaXa",
-    "LoaiNguoiNop",
-    "KenhNop",
-    "NgayNop",
-    "NgayNhan",
-    "HanTra",
-    "NgayXong",
-    "NgayTra",
-    "TinhTrang",
-    "PhongXuLy",
-];
-const INT: [&str; 2] = ["NhanKetQuaQuaBuuDien", "CoSoHoa"];
+use crate::sim::local::{HOSO_INT_COLUMNS as INT, HOSO_TEXT_COLUMNS as TEXT};
 
 pub async fn run(opts: &SourcesOptions) -> anyhow::Result<SourcesReport> {
     let dir = tempfile::tempdir().context("creating a temporary folder")?;

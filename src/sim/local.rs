@@ -37,6 +37,32 @@ pub const LOCAL_STATUSES: [&str; 10] = [
     "DA_TRA",
 ];
 
+/// The `HoSo` columns of the generated dossiers that hold text, and those that hold numbers: the
+/// table a local system's database would have (the SQL-source tests and `bench sources` fill one).
+pub const HOSO_TEXT_COLUMNS: [&str; 20] = [
+    "MaHoSo",
+    "MaThuTucLocal",
+    "TenThuTuc",
+    "TrichYeu",
+    "NguoiNop",
+    "SoGiayTo",
+    "DienThoai",
+    "Email",
+    "DiaChi",
+    "MaTinh",
+    "MaXa",
+    "LoaiNguoiNop",
+    "KenhNop",
+    "NgayNop",
+    "NgayNhan",
+    "HanTra",
+    "NgayXong",
+    "NgayTra",
+    "TinhTrang",
+    "PhongXuLy",
+];
+pub const HOSO_INT_COLUMNS: [&str; 2] = ["NhanKetQuaQuaBuuDien", "CoSoHoa"];
+
 /// Generated records of the simulated local system.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LocalDataset {

@@ -32,29 +32,7 @@ struct Local {
     _dir: Option<tempfile::TempDir>,
 }
 
-const TEXT_COLUMNS: [&str; 20] = [
-    "MaHoSo",
-    "MaThuTucLocal",
-    "TenThuTuc",
-    "TrichYeu",
-    "NguoiNop",
-    "SoGiayTo",
-    "DienThoai",
-    "Email",
-    "DiaChi",
-    "MaTinh",
-    "MaXa",
-    "LoaiNguoiNop",
-    "KenhNop",
-    "NgayNop",
-    "NgayNhan",
-    "HanTra",
-    "NgayXong",
-    "NgayTra",
-    "TinhTrang",
-    "PhongXuLy",
-];
-const INT_COLUMNS: [&str; 2] = ["NhanKetQuaQuaBuuDien", "CoSoHoa"];
+use lienthong::sim::local::{HOSO_INT_COLUMNS as INT_COLUMNS, HOSO_TEXT_COLUMNS as TEXT_COLUMNS};
 
 impl Local {
     fn q(&self, name: &str) -> String {
