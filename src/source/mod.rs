@@ -41,6 +41,13 @@ pub fn record_kind(path_name: &str) -> Option<RecordKind> {
         .map(|(_, kind)| *kind)
 }
 
+/// How long a reader (SQL polling, a drop folder) waits after `failures` failed tries in a row:
+/// 1 s, doubling, at most `max_seconds`.
+pub fn retry_delay(failures: i64, max_seconds: u64) -> std::time::Duration {
+    let exp = failures.clamp(1, 20) as u32 - 1;
+    std::time::Duration::from_secs(2u64.saturating_pow(exp).min(max_seconds.max(1)))
+}
+
 /// One configured local system, its mappings compiled.
 pub struct Source {
     pub name: String,
@@ -150,6 +157,16 @@ impl Sources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_waits_twice_as_long_after_each_failure_up_to_its_cap() {
+        use std::time::Duration;
+        assert_eq!(retry_delay(1, 300), Duration::from_secs(1));
+        assert_eq!(retry_delay(2, 300), Duration::from_secs(2));
+        assert_eq!(retry_delay(4, 300), Duration::from_secs(8));
+        assert_eq!(retry_delay(5, 300), Duration::from_secs(16));
+        assert_eq!(retry_delay(30, 300), Duration::from_secs(300));
+    }
 
     fn sources(xml: &str) -> Sources {
         let cfg: SourceConfig = toml::from_str(&format!(

@@ -383,7 +383,8 @@ impl DropFolder {
                     Err(e) => {
                         watcher = None;
                         failures += 1;
-                        let backoff = backoff(failures, self.layout.cfg.retry_max_seconds);
+                        let backoff =
+                            crate::source::retry_delay(failures, self.layout.cfg.retry_max_seconds);
                         tracing::warn!(source = %self.source, failures, retry_in_s = backoff.as_secs(), error = %e, "file drop: scan failed");
                         let next = now_ms() + backoff.as_millis() as i64;
                         self.status(
@@ -1040,12 +1041,6 @@ fn place(src: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
-/// Exponential back-off from 1 s, capped.
-fn backoff(failures: i64, max_seconds: u64) -> Duration {
-    let exp = failures.clamp(1, 20) as u32 - 1;
-    Duration::from_secs(2u64.saturating_pow(exp).min(max_seconds.max(1)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1088,12 +1083,5 @@ mod tests {
         assert_eq!(whole.bytes.as_deref().map(<[u8]>::len), Some(100));
         assert!(cut.bytes.is_none());
         assert_eq!((cut.size, &cut.sha256), (100, &whole.sha256));
-    }
-
-    #[test]
-    fn back_off_doubles_to_its_cap() {
-        assert_eq!(backoff(1, 300), Duration::from_secs(1));
-        assert_eq!(backoff(4, 300), Duration::from_secs(8));
-        assert_eq!(backoff(30, 300), Duration::from_secs(300));
     }
 }

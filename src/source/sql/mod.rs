@@ -200,7 +200,8 @@ impl Poller {
                     }
                     Err(e) => {
                         failures += 1;
-                        let backoff = backoff(failures, source.cfg.retry_max_seconds);
+                        let backoff =
+                            crate::source::retry_delay(failures, source.cfg.retry_max_seconds);
                         tracing::warn!(source = %source.name, failures, retry_in_s = backoff.as_secs(), error = %e, "SQL source: pass failed");
                         let next = now_ms() + backoff.as_millis() as i64;
                         self.status(
@@ -332,12 +333,6 @@ fn stream_name(kind: RecordKind) -> String {
         RecordKind::Step => "steps".to_string(),
         other => other.as_str().to_string(),
     }
-}
-
-/// Exponential back-off from 1 s, capped.
-fn backoff(failures: i64, max_seconds: u64) -> Duration {
-    let exp = failures.clamp(1, 20) as u32 - 1;
-    Duration::from_secs(2u64.saturating_pow(exp).min(max_seconds.max(1)))
 }
 
 /// Reads one stream of one kind: its own rows, or a child table's changes.
@@ -855,14 +850,6 @@ fn compare(a: &[SqlValue], b: &[SqlValue]) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn back_off_doubles_to_its_cap() {
-        assert_eq!(backoff(1, 300), Duration::from_secs(1));
-        assert_eq!(backoff(2, 300), Duration::from_secs(2));
-        assert_eq!(backoff(5, 300), Duration::from_secs(16));
-        assert_eq!(backoff(30, 300), Duration::from_secs(300));
-    }
 
     #[test]
     fn a_watermark_never_moves_back() {
