@@ -217,7 +217,7 @@ macro_rules! impl_facts {
             updates: &[$crate::store::FactsUpdate],
             now_ms: i64,
         ) -> Result<(), $crate::store::StoreError> {
-            use $crate::store::ingest::placeholders;
+            use $crate::store::ingest::row_params;
             use $crate::store::FactsUpdate;
             if updates.is_empty() {
                 return Ok(());
@@ -236,7 +236,7 @@ macro_rules! impl_facts {
                     }
                 }
             }
-            for part in headers.chunks(<$Store>::ROWS_PER_STATEMENT / 17) {
+            for part in headers.chunks(<$Store>::PARAMS_PER_STATEMENT / 17) {
                 let sql = format!(
                     "INSERT INTO dossier_facts ({}) VALUES {} ON CONFLICT (dossier) DO UPDATE SET \
                      source = excluded.source, agency = excluded.agency, \
@@ -250,7 +250,7 @@ macro_rules! impl_facts {
                      digitised_results = excluded.digitised_results, \
                      updated_at = excluded.updated_at",
                     $crate::store::facts::facts_columns!(),
-                    placeholders(part.len(), 17, 1)
+                    row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 17)
                 );
                 let mut q = sqlx::query(&sql);
                 for f in part {

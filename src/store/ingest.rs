@@ -83,6 +83,51 @@ pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
     s
 }
 
+/// A statement's parameters when they are all rows of values: `(?, ?), (?, ?)` where the
+/// backend takes anonymous parameters (SQLite), else `($1, $2), ($3, $4)`. Anonymous ones bind
+/// in linear time: SQLite finds a numbered parameter by a linear search, so binding `n` of them
+/// costs `n²`. A statement with any other parameter uses [`placeholders`] (the two kinds cannot
+/// be mixed).
+pub(crate) fn row_params(anonymous: bool, rows: usize, cols: usize) -> String {
+    if !anonymous {
+        return placeholders(rows, cols, 1);
+    }
+    let mut group = String::with_capacity(cols * 3 + 2);
+    group.push('(');
+    for c in 0..cols {
+        if c > 0 {
+            group.push_str(", ");
+        }
+        group.push('?');
+    }
+    group.push(')');
+    let mut s = String::with_capacity(rows * (group.len() + 2));
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&group);
+    }
+    s
+}
+
+/// `?, ?, ?` or `$1, $2, $3`: a statement's only parameters, as one list (see [`row_params`]).
+pub(crate) fn param_list(anonymous: bool, n: usize) -> String {
+    let mut s = String::with_capacity(n * 4);
+    for i in 1..=n {
+        if i > 1 {
+            s.push_str(", ");
+        }
+        if anonymous {
+            s.push('?');
+        } else {
+            s.push('$');
+            s.push_str(&i.to_string());
+        }
+    }
+    s
+}
+
 /// The string a key's advisory lock is taken on.
 pub(crate) fn lock_key(peer: &str, destination: &str, key: &str) -> String {
     format!("{peer}\u{1f}{destination}\u{1f}{key}")
@@ -280,7 +325,7 @@ macro_rules! impl_ingest {
             peers: &mut Vec<String>,
         ) -> Result<Vec<$crate::store::Queued>, $crate::store::StoreError> {
             use std::collections::{BTreeSet, HashSet};
-            use $crate::store::ingest::{lock_key, placeholders};
+            use $crate::store::ingest::{lock_key, param_list, placeholders, row_params};
             use $crate::store::HeaderRule;
             if messages.is_empty() {
                 return Ok(Vec::new());
@@ -345,18 +390,24 @@ macro_rules! impl_ingest {
             let mut registered_now: HashSet<String> = HashSet::new();
             if !header_keys.is_empty() {
                 let keys: Vec<&str> = header_keys.iter().copied().collect();
-                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
+                // Each key's first header message's record.
+                let mut first_of: std::collections::HashMap<&str, Option<uuid::Uuid>> =
+                    std::collections::HashMap::with_capacity(keys.len());
+                for m in messages.iter().filter(|m| m.header == HeaderRule::Header) {
+                    first_of.entry(m.key.as_str()).or_insert_with(|| record_of(m));
+                }
+                for part in keys.chunks(<$Store>::PARAMS_PER_STATEMENT / 4) {
                     let sql = format!(
                         "INSERT INTO dossiers (dossier, source, first_record, created_at) VALUES {} \
                          ON CONFLICT (dossier) DO NOTHING RETURNING dossier",
-                        placeholders(part.len(), 4, 1)
+                        row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 4)
                     );
                     let mut q = sqlx::query_scalar::<_, String>(&sql);
                     for k in part {
-                        let first = messages
-                            .iter()
-                            .find(|m| m.header == HeaderRule::Header && m.key == *k)
-                            .and_then(record_of)
+                        let first = first_of
+                            .get(k)
+                            .copied()
+                            .flatten()
                             .map(|r| r.to_string())
                             .unwrap_or_default();
                         q = q.bind(*k).bind(source).bind(first).bind(now_ms);
@@ -377,11 +428,10 @@ macro_rules! impl_ingest {
                 .collect();
             if !after_keys.is_empty() {
                 let keys: Vec<&str> = after_keys.iter().copied().collect();
-                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
-                    let list: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
+                for part in keys.chunks(<$Store>::PARAMS_PER_STATEMENT) {
                     let sql = format!(
                         "SELECT dossier FROM dossiers WHERE dossier IN ({})",
-                        list.join(", ")
+                        param_list(<$Store>::ANONYMOUS_PARAMS, part.len())
                     );
                     let mut q = sqlx::query_scalar::<_, String>(&sql);
                     for k in part {
@@ -397,12 +447,11 @@ macro_rules! impl_ingest {
             let mut waiting_rows: Vec<(String, String, String, String)> = Vec::new();
             if !registered_now.is_empty() {
                 let keys: Vec<&String> = registered_now.iter().collect();
-                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
-                    let list: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
+                for part in keys.chunks(<$Store>::PARAMS_PER_STATEMENT) {
                     let sql = format!(
                         "SELECT id, peer, destination, dossier FROM outbox \
                          WHERE dossier IN ({}) AND state = 'waiting' ORDER BY position",
-                        list.join(", ")
+                        param_list(<$Store>::ANONYMOUS_PARAMS, part.len())
                     );
                     let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
                     for k in part {
@@ -430,13 +479,13 @@ macro_rules! impl_ingest {
             );
             let mut active: HashSet<(String, String, String)> = HashSet::new();
             let keys: Vec<(&str, &str, &str)> = keys.into_iter().collect();
-            for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT) {
+            for part in keys.chunks(<$Store>::PARAMS_PER_STATEMENT / 3) {
                 // A join, not a row-value IN: SQLite would scan every head for the latter.
                 let sql = format!(
                     "SELECT o.peer, o.destination, o.dossier FROM (VALUES {}) AS k \
                      JOIN outbox o ON o.peer = k.column1 AND o.destination = k.column2 \
                      AND o.dossier = k.column3 AND o.is_head",
-                    placeholders(part.len(), 3, 1)
+                    row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 3)
                 );
                 let mut q = sqlx::query_as::<_, (String, String, String)>(&sql);
                 for (p, d, k) in part {
@@ -478,9 +527,11 @@ macro_rules! impl_ingest {
                 }
             }
 
+            // 17 parameters a row; `is_head` is written into the text.
+            let per_statement = <$Store>::PARAMS_PER_STATEMENT / 17;
             for (chunk, (msgs, plans)) in messages
-                .chunks(<$Store>::ROWS_PER_STATEMENT)
-                .zip(plan.chunks(<$Store>::ROWS_PER_STATEMENT))
+                .chunks(per_statement)
+                .zip(plan.chunks(per_statement))
                 .enumerate()
             {
                 let mut rows = String::new();
@@ -488,13 +539,20 @@ macro_rules! impl_ingest {
                     if j > 0 {
                         rows.push_str(", ");
                     }
-                    let b = j * 15;
-                    rows.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${}, ${}, {})",
-                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10,
-                        b + 11, b + 12, b + 13, b + 14, b + 14, b + 14, b + 15,
-                        if plans[j].is_head { "TRUE" } else { "FALSE" }
-                    ));
+                    let head = if plans[j].is_head { "TRUE" } else { "FALSE" };
+                    if <$Store>::ANONYMOUS_PARAMS {
+                        rows.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ");
+                    } else {
+                        let b = j * 17;
+                        rows.push('(');
+                        for c in 1..=17 {
+                            rows.push('$');
+                            rows.push_str(&(b + c).to_string());
+                            rows.push_str(if c == 13 { ", 0, " } else { ", " });
+                        }
+                    }
+                    rows.push_str(head);
+                    rows.push(')');
                 }
                 let sql = format!(
                     "INSERT INTO outbox (id, peer, operation, dossier, position, at, source_seq, is_update, \
@@ -508,7 +566,7 @@ macro_rules! impl_ingest {
                         .bind(&m.peer)
                         .bind(&m.operation)
                         .bind(&m.key)
-                        .bind(msg_pos[chunk * <$Store>::ROWS_PER_STATEMENT + j])
+                        .bind(msg_pos[chunk * per_statement + j])
                         .bind(m.at_ms)
                         .bind(m.source_seq)
                         .bind(p.is_update as i64)
@@ -522,6 +580,8 @@ macro_rules! impl_ingest {
                         )
                         .bind(serde_json::to_string(&m.warnings).unwrap_or_else(|_| "[]".into()))
                         .bind(p.state)
+                        .bind(now_ms)
+                        .bind(now_ms)
                         .bind(now_ms)
                         .bind(&m.destination);
                 }
@@ -634,14 +694,14 @@ macro_rules! impl_ingest {
                 w: $crate::store::IngestWrite,
                 answer: $crate::store::AnswerFn<'_>,
             ) -> Result<String, $crate::store::StoreError> {
-                use $crate::store::ingest::placeholders;
+                use $crate::store::ingest::row_params;
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin_with($begin).await?;
-                for part in w.accepted.chunks(<$Store>::ROWS_PER_STATEMENT) {
+                for part in w.accepted.chunks(<$Store>::PARAMS_PER_STATEMENT / 7) {
                     let sql = format!(
                         "INSERT INTO records (id, source, kind, dossier, body, mapping_version, received_at) \
                          VALUES {}",
-                        placeholders(part.len(), 7, 1)
+                        row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 7)
                     );
                     let mut q = sqlx::query(&sql);
                     for r in part {

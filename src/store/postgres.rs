@@ -46,6 +46,10 @@ impl PostgresStore {
     /// Rows per multi-row statement: well under PostgreSQL's 65,535 bound parameters.
     pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
+    /// Numbered parameters (`$1`); a statement's parameters well under PostgreSQL's 65,535.
+    pub(crate) const ANONYMOUS_PARAMS: bool = false;
+    pub(crate) const PARAMS_PER_STATEMENT: usize = 20_000;
+
     /// `$1` queue positions from the sequence (no table lock; concurrent writers interleave,
     /// which only matters within a key, and keys are locked).
     const NEXT_POSITIONS: &'static str =

@@ -199,7 +199,7 @@ macro_rules! impl_sources {
             positions: &[$crate::store::SourcePosition],
             now_ms: i64,
         ) -> Result<(), $crate::store::StoreError> {
-            use $crate::store::ingest::placeholders;
+            use $crate::store::ingest::row_params;
             use $crate::store::SourcePosition;
             for p in positions {
                 match p {
@@ -244,12 +244,12 @@ macro_rules! impl_sources {
                             last.insert(r.key.as_str(), r.hash.as_str());
                         }
                         let rows: Vec<(&str, &str)> = last.into_iter().collect();
-                        for part in rows.chunks(<$Store>::ROWS_PER_STATEMENT) {
+                        for part in rows.chunks(<$Store>::PARAMS_PER_STATEMENT / 5) {
                             let sql = format!(
                                 "INSERT INTO source_seen (source, stream, row_key, hash, seen_at) VALUES {} \
                                  ON CONFLICT (source, stream, row_key) DO UPDATE \
                                  SET hash = excluded.hash, seen_at = excluded.seen_at",
-                                placeholders(part.len(), 5, 1)
+                                row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 5)
                             );
                             let mut q = sqlx::query(&sql);
                             for (key, hash) in part {
@@ -320,22 +320,20 @@ macro_rules! impl_sources {
                 stream: &str,
                 keys: &[String],
             ) -> Result<Vec<$crate::store::SeenRow>, $crate::store::StoreError> {
-                use $crate::store::ingest::placeholders;
+                use $crate::store::ingest::row_params;
                 let mut out = Vec::new();
-                for part in keys.chunks(<$Store>::ROWS_PER_STATEMENT * 4) {
+                for part in keys.chunks(<$Store>::PARAMS_PER_STATEMENT / 3) {
                     // A join on a list of values, not `row_key IN (...)`: while the table is
                     // young PostgreSQL plans a scan, and a scan testing a thousand-value list
                     // on every row took most of a page's time.
                     let sql = format!(
-                        "SELECT s.row_key, s.hash FROM source_seen s JOIN (VALUES {}) AS k \
-                         ON s.row_key = k.column1 WHERE s.source = $1 AND s.stream = $2",
-                        placeholders(part.len(), 1, 3)
+                        "SELECT s.row_key, s.hash FROM (VALUES {}) AS k JOIN source_seen s \
+                         ON s.source = k.column1 AND s.stream = k.column2 AND s.row_key = k.column3",
+                        row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 3)
                     );
-                    let mut q = sqlx::query_as::<_, (String, String)>(&sql)
-                        .bind(source)
-                        .bind(stream);
+                    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
                     for k in part {
-                        q = q.bind(k);
+                        q = q.bind(source).bind(stream).bind(k);
                     }
                     for (key, hash) in q.fetch_all(&self.pool).await? {
                         out.push($crate::store::SeenRow { key, hash });

@@ -61,6 +61,12 @@ impl SqliteStore {
     /// took 400 ms to bind and 10 ms to insert).
     pub(crate) const ROWS_PER_STATEMENT: usize = 32;
 
+    /// Statements whose parameters are all rows of values use anonymous ones (`?`), bound in
+    /// linear time (`ingest::row_params`), so they can be large: one statement of a thousand
+    /// outbox rows instead of thirty-two of thirty-two. Well under SQLite's 32,766.
+    pub(crate) const ANONYMOUS_PARAMS: bool = true;
+    pub(crate) const PARAMS_PER_STATEMENT: usize = 20_000;
+
     /// `$1` queue positions after the last one (writers take turns: no one else draws).
     const NEXT_POSITIONS: &'static str =
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
