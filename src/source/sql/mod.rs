@@ -274,6 +274,11 @@ impl Poller {
                 source,
                 kind,
                 query: q,
+                pages: Arc::new(PageSource {
+                    db: source.db.clone(),
+                    query: q.clone(),
+                    zone: source.zone,
+                }),
                 now,
             };
             // A stream read from its start reads every record with its children as they are
@@ -341,6 +346,7 @@ struct StreamReader<'a> {
     source: &'a SqlSource,
     kind: RecordKind,
     query: &'a PollQuery,
+    pages: Arc<PageSource>,
     now: chrono::DateTime<Utc>,
 }
 
@@ -408,44 +414,43 @@ impl StreamReader<'_> {
         let caught_up;
         let mut after: Option<Vec<SqlValue>> = None;
         let mut limit = self.source.cfg.page_size as usize;
-        loop {
-            let (sql, binds) = self.page_sql(
+        // The next page is read while this one is mapped and stored: its bounds depend only on
+        // the rows read, and whether its rows were seen is asked only once this one is stored.
+        let read = |after: Option<&[SqlValue]>, limit: usize| {
+            let (sql, binds) = self.pages.page_sql(
                 table_sql,
                 watermark,
                 lower.as_ref(),
                 upper.as_ref(),
-                after.as_deref(),
+                after,
                 limit,
             );
-            let clock = std::time::Instant::now();
-            let rows = self.db().rows(&sql, &binds).await?;
-            if rows.is_empty() {
+            self.pages.read_ahead(stream, child, sql, binds, limit)
+        };
+        let mut next = Some(read(None, limit));
+        loop {
+            let Some(reading) = next.take() else {
                 caught_up = true;
                 break;
-            }
-            let full = rows.len() == limit;
-            let last = watermark_of(&rows[rows.len() - 1], watermark).ok_or_else(|| {
-                PollError::Config(format!(
-                    "{stream}: the query gives no watermark column {:?}",
-                    watermark
-                ))
-            })?;
-            let reads = match child {
-                None => self.records(rows).await?,
-                Some(c) => {
-                    let mut parents: BTreeMap<String, SqlValue> = BTreeMap::new();
-                    for r in &rows {
-                        if let Some(v) = column(r, &c.parent_key) {
-                            parents.insert(v.key_text(), v.clone());
-                        }
-                    }
-                    self.parents(parents.into_values().collect()).await?
-                }
             };
-            pass.local_time += clock.elapsed();
+            let page = reading.page().await?;
+            pass.local_time += page.took;
+            let Some(last) = page.last else {
+                caught_up = true;
+                break;
+            };
+            let full = page.full;
+            if full {
+                if after.as_ref() == Some(&last) {
+                    // A full page of one tie group: read it again larger.
+                    limit = limit.saturating_mul(2);
+                }
+                after = Some(last.clone());
+                next = Some(read(after.as_deref(), limit));
+            }
             let clock = std::time::Instant::now();
             let own = stream_name(self.kind);
-            let keys: Vec<String> = reads.iter().map(|r| r.key.clone()).collect();
+            let keys: Vec<String> = page.reads.iter().map(|r| r.key.clone()).collect();
             let seen: HashMap<String, String> = store
                 .seen_hashes(&self.source.name, &own, &keys)
                 .await?
@@ -455,7 +460,7 @@ impl StreamReader<'_> {
             let mut fresh = Vec::new();
             let mut hashes = Vec::new();
             let mut in_page = BTreeSet::new();
-            for r in reads {
+            for r in page.reads {
                 if seen.get(&r.key) == Some(&r.hash)
                     || !in_page.insert((r.key.clone(), r.hash.clone()))
                 {
@@ -493,11 +498,6 @@ impl StreamReader<'_> {
                 caught_up = true;
                 break;
             }
-            if after.as_ref() == Some(&last) {
-                // A full page of one tie group: read it again larger.
-                limit = limit.saturating_mul(2);
-            }
-            after = Some(last);
         }
         let behind = if caught_up {
             self.source.cfg.lag_seconds as i64 * 1000
@@ -611,6 +611,99 @@ impl StreamReader<'_> {
             Err(StoreError::Conflict(_)) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// What reads a stream's pages: owned, so the next page is read on its own task while the
+/// page before it is mapped and stored.
+struct PageSource {
+    db: LocalDb,
+    query: PollQuery,
+    zone: Tz,
+}
+
+/// A page read from the local database.
+struct Page {
+    reads: Vec<Read>,
+    /// The watermark of the page's last row (none when the page is empty).
+    last: Option<Vec<SqlValue>>,
+    /// It came with as many rows as asked for.
+    full: bool,
+    took: Duration,
+}
+
+/// A page being read on its own task; dropped unread (another poller stored first, an error),
+/// the read is stopped.
+struct ReadAhead(tokio::task::JoinHandle<Result<Page, PollError>>);
+
+impl ReadAhead {
+    async fn page(mut self) -> Result<Page, PollError> {
+        match (&mut self.0).await {
+            Ok(page) => page,
+            Err(e) => Err(PollError::Config(format!("page read stopped: {e}"))),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl PageSource {
+    fn db(&self) -> &LocalDb {
+        &self.db
+    }
+
+    /// Reads the page `sql` selects: the records of this kind (with `child`, the parents of
+    /// the child rows it selects), each with its children.
+    fn read_ahead(
+        self: &Arc<Self>,
+        stream: &str,
+        child: Option<&ChildQuery>,
+        sql: String,
+        binds: Vec<SqlValue>,
+        limit: usize,
+    ) -> ReadAhead {
+        let this = Arc::clone(self);
+        let stream = stream.to_string();
+        let child = child.cloned();
+        ReadAhead(tokio::spawn(async move {
+            let clock = std::time::Instant::now();
+            let rows = this.db().rows(&sql, &binds).await?;
+            let watermark = match &child {
+                None => &this.query.watermark,
+                Some(c) => &c.watermark,
+            };
+            let full = rows.len() == limit;
+            let last = match rows.last() {
+                None => None,
+                Some(row) => Some(watermark_of(row, watermark).ok_or_else(|| {
+                    PollError::Config(format!(
+                        "{stream}: the query gives no watermark column {watermark:?}"
+                    ))
+                })?),
+            };
+            let reads = match &child {
+                None => this.records(rows).await?,
+                Some(c) => {
+                    let mut parents: BTreeMap<String, SqlValue> = BTreeMap::new();
+                    for r in &rows {
+                        if let Some(v) = column(r, &c.parent_key) {
+                            parents.insert(v.key_text(), v.clone());
+                        }
+                    }
+                    this.parents(parents.into_values().collect()).await?
+                }
+            };
+            Ok(Page {
+                reads,
+                last,
+                full,
+                took: clock.elapsed(),
+            })
+        }))
     }
 
     /// `SELECT * FROM (<query>) q WHERE <bounds> ORDER BY <watermark> LIMIT n`.
@@ -748,7 +841,7 @@ impl StreamReader<'_> {
     fn object(&self, row: &LocalRow) -> Value {
         let mut m = Map::with_capacity(row.len());
         for (name, v) in row {
-            m.insert(name.clone(), v.to_json(self.source.zone));
+            m.insert(name.clone(), v.to_json(self.zone));
         }
         Value::Object(m)
     }
