@@ -544,7 +544,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 async fn backup(cfg: &Config, out: &Path) -> anyhow::Result<i32> {
     use crate::store::backup::BackupError;
     let store = crate::store::connect(&cfg.store.url, 1).await?;
-    match store.backup_to(out).await {
+    // A large store takes a while to copy and check: show that it is working.
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("copying the store to {}", out.display()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let done = store.backup_to(out).await;
+    spinner.finish_and_clear();
+    match done {
         Ok(done) => {
             println!(
                 "backup written and checked (integrity ok): {} ({} bytes, {} outbox messages)",
