@@ -63,35 +63,45 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway daemon: ingest and admin HTTP, delivery, the scheduled jobs. Applies
     /// pending migrations first; stops on SIGTERM or Ctrl-C after draining.
-    #[command(after_help = "Example:\n  lienthong run --config /etc/lienthong/lienthong.toml\n\n\
-                            Exit status: 0 after a clean stop; 78 when the configuration is unsound.")]
+    #[command(
+        after_help = "Example:\n  lienthong run --config /etc/lienthong/lienthong.toml\n\n\
+                            Exit status: 0 after a clean stop; 78 when the configuration is unsound."
+    )]
     Run {
         #[command(flatten)]
         config: ConfigPath,
     },
     /// Run the whole flow in one process: temporary SQLite store, the built-in simulator, the
     /// gateway, and the fixtures' local records pushed through HTTP ingest with faults on.
-    #[command(after_help = "Examples:\n  lienthong demo\n  lienthong demo --dossiers 1000\n\n\
-                            Exit status: 0 when every valid record arrived at the simulator in order.")]
+    #[command(
+        after_help = "Examples:\n  lienthong demo\n  lienthong demo --dossiers 1000\n\n\
+                            Exit status: 0 when every valid record arrived at the simulator in order."
+    )]
     Demo(crate::demo::DemoOptions),
     /// Validate the configuration and its mapping files without running (exit 78 when unsound).
-    #[command(after_help = "Examples:\n  lienthong check --config /etc/lienthong/lienthong.toml\n  \
+    #[command(
+        after_help = "Examples:\n  lienthong check --config /etc/lienthong/lienthong.toml\n  \
                             LIENTHONG_STORE__URL=sqlite:///var/lib/lienthong/lienthong.db lienthong check\n\n\
-                            Exit status: 0 when sound; 78 with one line per problem.")]
+                            Exit status: 0 when sound; 78 with one line per problem."
+    )]
     Check {
         #[command(flatten)]
         config: ConfigPath,
     },
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  lienthong completions bash > /etc/bash_completion.d/lienthong\n  \
-                            lienthong completions zsh > \"${fpath[1]}/_lienthong\"")]
+    #[command(
+        after_help = "Examples:\n  lienthong completions bash > /etc/bash_completion.d/lienthong\n  \
+                            lienthong completions zsh > \"${fpath[1]}/_lienthong\""
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Write the manual pages (roff): `lienthong.1` and one per command (`lienthong-outbox.1`,
     /// ...) into `--out` (e.g. /usr/local/share/man/man1), or print `lienthong.1`.
-    #[command(after_help = "Examples:\n  lienthong man --out /usr/local/share/man/man1\n  lienthong man | man -l -")]
+    #[command(
+        after_help = "Examples:\n  lienthong man --out /usr/local/share/man/man1\n  lienthong man | man -l -"
+    )]
     Man {
         #[arg(long)]
         out: Option<PathBuf>,
@@ -103,10 +113,12 @@ pub enum Command {
         config: ConfigPath,
     },
     /// Map local records with a mapping file and print the result or every error (dry run).
-    #[command(after_help = "Examples:\n  lienthong map --mapping mappings/vendor-a/dossier.toml --input hoso.json\n  \
+    #[command(
+        after_help = "Examples:\n  lienthong map --mapping mappings/vendor-a/dossier.toml --input hoso.json\n  \
                             lienthong map --mapping mappings/vendor-c/dossier.toml --input export.xml --record-element HoSo \\\n      \
                             --var DonViXuLy=\"UBND xã Quảng Phú\"\n\n\
-                            Exit status: 1 when a record is refused.")]
+                            Exit status: 1 when a record is refused."
+    )]
     Map {
         #[arg(long)]
         mapping: PathBuf,
@@ -133,14 +145,18 @@ pub enum Command {
                             lienthong sim --listen 127.0.0.1:9000 --fault-503 0.1 --communes 3 --vnpost")]
     Sim(crate::sim::SimOptions),
     /// Print benchmark figures: mapping throughput (with jq for scale), outbox throughput.
-    #[command(after_help = "Examples:\n  lienthong bench mapping\n  lienthong bench outbox --messages 20000")]
+    #[command(
+        after_help = "Examples:\n  lienthong bench mapping\n  lienthong bench outbox --messages 20000"
+    )]
     Bench {
         #[command(subcommand)]
         bench: crate::bench::BenchCommand,
     },
     /// The procedure catalog: pull, diff, show, history, resend, subscribers.
-    #[command(after_help = "Examples:\n  lienthong catalog --config /etc/lienthong/lienthong.toml pull\n  \
-                            lienthong catalog subscribers")]
+    #[command(
+        after_help = "Examples:\n  lienthong catalog --config /etc/lienthong/lienthong.toml pull\n  \
+                            lienthong catalog subscribers"
+    )]
     Catalog {
         #[command(flatten)]
         config: ConfigPath,
@@ -148,7 +164,9 @@ pub enum Command {
         action: catalog::CatalogAction,
     },
     /// Postal orders and tracking: orders, show, poll, cancel, unknown, status.
-    #[command(after_help = "Examples:\n  lienthong postal orders --state failed\n  lienthong postal status")]
+    #[command(
+        after_help = "Examples:\n  lienthong postal orders --state failed\n  lienthong postal status"
+    )]
     Postal {
         #[command(flatten)]
         config: ConfigPath,
@@ -169,7 +187,9 @@ pub enum Command {
     },
     /// Open dossiers past their due date (and those due within report.due_soon_working_days),
     /// each marked when an apology round is recorded.
-    #[command(after_help = "Examples:\n  lienthong overdue\n  lienthong overdue --agency 000.00.01.H56 --json")]
+    #[command(
+        after_help = "Examples:\n  lienthong overdue\n  lienthong overdue --agency 000.00.01.H56 --json"
+    )]
     Overdue {
         #[command(flatten)]
         config: ConfigPath,
@@ -178,10 +198,12 @@ pub enum Command {
     },
     /// Check the portal's record of each local dossier registered in a range against what was
     /// delivered; with --repair, queue the corrections. Resumes an unfinished run.
-    #[command(after_help = "Examples:\n  lienthong reconcile --from 2026-11-01 --to 2026-11-30\n  \
+    #[command(
+        after_help = "Examples:\n  lienthong reconcile --from 2026-11-01 --to 2026-11-30\n  \
                             lienthong reconcile --from 2026-11-01 --to 2026-11-30 --repair\n\n\
                             Exit status: 0 when the portal matches or every difference was queued again; \
-                            1 when differences remain.")]
+                            1 when differences remain."
+    )]
     Reconcile {
         #[command(flatten)]
         config: ConfigPath,
@@ -218,10 +240,12 @@ pub enum Command {
     /// (never overwritten), checked with `PRAGMA integrity_check` before it is reported done.
     /// To restore: stop the daemon, move the store file and its `-wal` and `-shm` files aside,
     /// copy the backup in their place, start. A PostgreSQL store is backed up with `pg_dump`.
-    #[command(after_help = "Examples:\n  lienthong backup --config /etc/lienthong/lienthong.toml \
+    #[command(
+        after_help = "Examples:\n  lienthong backup --config /etc/lienthong/lienthong.toml \
                             --out /var/backups/lienthong/lienthong-2026-11-07.db\n\n\
                             Exit status: 0 when the copy is written and checked; 1 when the file \
-                            exists or the copy failed; 3 on a PostgreSQL store (use pg_dump).")]
+                            exists or the copy failed; 3 on a PostgreSQL store (use pg_dump)."
+    )]
     Backup {
         #[command(flatten)]
         config: ConfigPath,
@@ -230,8 +254,10 @@ pub enum Command {
         out: PathBuf,
     },
     /// Inspect and repair the outbox: counts, messages, dead letters, replay, skip, prune.
-    #[command(after_help = "Examples:\n  lienthong outbox --config /etc/lienthong/lienthong.toml stats\n  \
-                            lienthong outbox list --state dead --peer dvcqg")]
+    #[command(
+        after_help = "Examples:\n  lienthong outbox --config /etc/lienthong/lienthong.toml stats\n  \
+                            lienthong outbox list --state dead --peer dvcqg"
+    )]
     Outbox {
         #[command(flatten)]
         config: ConfigPath,
@@ -246,8 +272,10 @@ pub enum OutboxAction {
     #[command(after_help = "Example:\n  lienthong outbox stats")]
     Stats,
     /// Messages, oldest first (no payloads: they hold personal data).
-    #[command(after_help = "Examples:\n  lienthong outbox list --state dead --peer dvcqg\n  \
-                            lienthong outbox list --dossier 000.00.01.H56-261107-0001")]
+    #[command(
+        after_help = "Examples:\n  lienthong outbox list --state dead --peer dvcqg\n  \
+                            lienthong outbox list --dossier 000.00.01.H56-261107-0001"
+    )]
     List {
         #[arg(long)]
         state: Option<String>,
@@ -261,9 +289,11 @@ pub enum OutboxAction {
     /// Everything about one message: peer, operation, dossier, state, attempts, times, last
     /// error, its batches (X-Request-IDs), mapping version, the source record and the item.
     /// Shows personal data: for authorised operators on the server.
-    #[command(after_help = "Examples:\n  lienthong outbox show 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
+    #[command(
+        after_help = "Examples:\n  lienthong outbox show 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
                             lienthong outbox show 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10 --json\n\n\
-                            Exit status: 1 when there is no such message.")]
+                            Exit status: 1 when there is no such message."
+    )]
     Show {
         id: uuid::Uuid,
         /// Print one JSON object instead of text.
@@ -279,10 +309,12 @@ pub enum OutboxAction {
     /// otherwise it goes in a new batch with a new X-Request-ID (the old body carries items that
     /// must not be sent again, and one X-Request-ID always carries one body). With --remap the
     /// body changes, so it always goes in a new batch with a new X-Request-ID.
-    #[command(after_help = "Examples:\n  lienthong outbox replay 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
+    #[command(
+        after_help = "Examples:\n  lienthong outbox replay 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
                             lienthong outbox replay --dead --peer dvcqg --since 2026-11-06T00:00:00+07:00\n  \
                             lienthong outbox replay --remap 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n\n\
-                            Exit status: 1 when a message could not be remapped or is no longer dead.")]
+                            Exit status: 1 when a message could not be remapped or is no longer dead."
+    )]
     Replay {
         /// Message ids.
         ids: Vec<uuid::Uuid>,
@@ -305,16 +337,20 @@ pub enum OutboxAction {
     },
     /// Prune delivered messages older than the retention (audit rows are kept: ids, times,
     /// attempts, SHA-256 of the request and of the answer).
-    #[command(after_help = "Examples:\n  lienthong outbox prune\n  lienthong outbox prune --older-than 30")]
+    #[command(
+        after_help = "Examples:\n  lienthong outbox prune\n  lienthong outbox prune --older-than 30"
+    )]
     Prune {
         /// Days to keep; default `housekeeping.retention_days`.
         #[arg(long = "older-than", value_name = "DAYS")]
         older_than: Option<u32>,
     },
     /// Give a message up for good, with a reason; it no longer holds back its dossier.
-    #[command(after_help = "Example:\n  lienthong outbox skip 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10 \
+    #[command(
+        after_help = "Example:\n  lienthong outbox skip 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10 \
                             --reason \"withdrawn by the agency\"\n\n\
-                            Exit status: 1 when no dead, pending or waiting message has this id.")]
+                            Exit status: 1 when no dead, pending or waiting message has this id."
+    )]
     Skip {
         id: uuid::Uuid,
         #[arg(long)]
