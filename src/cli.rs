@@ -236,12 +236,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a consistent copy of the SQLite store, taken while the daemon runs, to a new file
-    /// (never overwritten), checked with `PRAGMA integrity_check` before it is reported done.
-    /// To restore: stop the daemon, move the store file and its `-wal` and `-shm` files aside,
+    /// Write a consistent copy of the SQLite store, taken while the daemon runs, to a new file.
+    ///
+    /// The file is never overwritten; the copy is checked with `PRAGMA integrity_check` before
+    /// it is reported done. To restore: stop the daemon, move the store file and its `-wal` and `-shm` files aside,
     /// copy the backup in their place, start. A PostgreSQL store is backed up with `pg_dump`.
     #[command(
-        after_help = "Examples:\n  lienthong backup --config /etc/lienthong/lienthong.toml \
+        after_help = "Example:\n  lienthong backup --config /etc/lienthong/lienthong.toml \
                             --out /var/backups/lienthong/lienthong-2026-11-07.db\n\n\
                             Exit status: 0 when the copy is written and checked; 1 when the file \
                             exists or the copy failed; 3 on a PostgreSQL store (use pg_dump)."
