@@ -54,32 +54,51 @@ mod sources;
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum BenchCommand {
     /// Latency from ingest to the portal at a steady offered rate, through the whole gateway.
+    #[command(after_help = "Example:\n  lienthong bench latency --rate 200 --seconds 60")]
     Latency(latency::LatencyOptions),
     /// The real daemon started on a large queue: start time, delivery rate, peak memory.
+    #[command(after_help = "Example:\n  lienthong bench backlog --messages 1000000")]
     Backlog(backlog::BacklogOptions),
     /// Mapping throughput: JSON and XML input through the engine, and jq on the same JSON.
+    #[command(after_help = "Example:\n  lienthong bench mapping --records 10000")]
     Mapping(MappingOptions),
     /// Outbox throughput: ingest into a fresh store, then delivery to the in-process simulator.
+    #[command(
+        after_help = "Examples:\n  lienthong bench outbox --messages 20000\n  lienthong bench outbox --store postgres://postgres@127.0.0.1/bench --instances 2"
+    )]
     Outbox(OutboxOptions),
     /// One peer family of many destinations, one dead: time for the live ones (commune
     /// subscribers, 300 × 50 procedures by default).
+    #[command(after_help = "Example:\n  lienthong bench destinations --destinations 300 --dead 1")]
     Destinations(destinations::DestinationsOptions),
     /// The procedure catalog: a full pull, the diff of an unchanged catalog, and a change
     /// fanned out to 300 subscribers with one down.
+    #[command(
+        after_help = "Example:\n  lienthong bench catalog --procedures 2000 --subscribers 300"
+    )]
     Catalog(catalog::CatalogOptions),
     /// VNPost's tracking feed (100,000 events of 10,000 orders) polled and applied: events/s,
     /// steps queued, peak memory.
+    #[command(after_help = "Example:\n  lienthong bench postal --orders 10000")]
     Postal(postal::PostalOptions),
     /// Reconciliation of 100,000 delivered dossiers against the portal simulator (one in a
     /// thousand lost and repaired): dossiers/s, peak memory.
+    #[command(after_help = "Example:\n  lienthong bench reconcile --dossiers 100000")]
     Reconcile(reconcile::ReconcileOptions),
     /// The monthly service report over 1,000,000 dossiers (three runs) and the overdue list.
+    #[command(
+        after_help = "Example:\n  lienthong bench report --template sqlite:/var/tmp/prefill.db"
+    )]
     Report(reconcile::ReportOptions),
     /// SQL polling of a local table of 100,000 dossiers with child rows to queued portal
     /// messages: rows/s, peak memory.
+    #[command(after_help = "Example:\n  lienthong bench sources --rows 100000")]
     Sources(sources::SourcesOptions),
     /// Creates a store and fills it with a large synthetic history, as a `--template` for the
     /// other benchmarks.
+    #[command(
+        after_help = "Example:\n  lienthong bench prefill --store sqlite:/var/tmp/prefill.db --messages 1000000"
+    )]
     Prefill(PrefillOptions),
 }
 

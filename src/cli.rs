@@ -11,6 +11,31 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EXIT_CONFIG};
 
+/// Every command ends with one of these (documented in `--help`, the manual page and
+/// `docs/operator-guide.md`).
+pub const EXIT_OK: i32 = 0;
+/// The command failed, or did not do all it was asked, or found something an operator must act
+/// on (a record refused again, an unknown id, differences left, a source down, a held pull);
+/// standard error says which.
+pub const EXIT_FAILED: i32 = 1;
+/// The command line was not understood (clap's own code).
+pub const EXIT_USAGE: i32 = 2;
+/// The command does not apply to the configured store (`backup` on PostgreSQL: use `pg_dump`).
+pub const EXIT_NOT_FOR_STORE: i32 = 3;
+
+/// The exit status section of `lienthong --help` and `man lienthong` (a macro, for `concat!`).
+macro_rules! exit_status {
+    () => {
+        "Exit status (every command):
+  0   done; nothing needs attention
+  1   failed, or found something an operator must act on (standard error says what): a record
+      refused again, an unknown id, differences left, a source down, a catalog pull held
+  2   the command line was not understood (see --help)
+  3   the command does not apply to the configured store (backup on PostgreSQL: use pg_dump)
+  78  the configuration cannot be read or is unsound (one line per problem)"
+    };
+}
+
 mod catalog;
 mod postal;
 mod report;
@@ -20,7 +45,14 @@ mod sources;
 #[command(
     name = "lienthong",
     version,
-    about = "Keeps a province's one-stop-shop systems in sync with the national public-service portal"
+    about = "Keeps a province's one-stop-shop systems in sync with the national public-service portal",
+    after_help = concat!(
+        "Examples:\n  lienthong check --config /etc/lienthong/lienthong.toml\n  \
+         lienthong run --config /etc/lienthong/lienthong.toml\n  \
+         lienthong outbox --config /etc/lienthong/lienthong.toml stats\n\n",
+        exit_status!(),
+        "\n\nThe operator guide: docs/operator-guide.md"
+    )
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,37 +61,64 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run the gateway daemon.
+    /// Run the gateway daemon: ingest and admin HTTP, delivery, the scheduled jobs. Applies
+    /// pending migrations first; stops on SIGTERM or Ctrl-C after draining.
+    #[command(
+        after_help = "Example:\n  lienthong run --config /etc/lienthong/lienthong.toml\n\n\
+                            Exit status: 0 after a clean stop; 78 when the configuration is unsound."
+    )]
     Run {
         #[command(flatten)]
         config: ConfigPath,
     },
     /// Run the whole flow in one process: temporary SQLite store, the built-in simulator, the
     /// gateway, and the fixtures' local records pushed through HTTP ingest with faults on.
+    #[command(
+        after_help = "Examples:\n  lienthong demo\n  lienthong demo --dossiers 1000\n\n\
+                            Exit status: 0 when every valid record arrived at the simulator in order."
+    )]
     Demo(crate::demo::DemoOptions),
     /// Validate the configuration and its mapping files without running (exit 78 when unsound).
+    #[command(
+        after_help = "Examples:\n  lienthong check --config /etc/lienthong/lienthong.toml\n  \
+                            LIENTHONG_STORE__URL=sqlite:///var/lib/lienthong/lienthong.db lienthong check\n\n\
+                            Exit status: 0 when sound; 78 with one line per problem."
+    )]
     Check {
         #[command(flatten)]
         config: ConfigPath,
     },
-    /// Print a shell completion script, e.g.
-    /// `lienthong completions bash > /etc/bash_completion.d/lienthong`.
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  lienthong completions bash > /etc/bash_completion.d/lienthong\n  \
+                            lienthong completions zsh > \"${fpath[1]}/_lienthong\""
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Write the manual pages (roff): `lienthong.1` and one per command (`lienthong-outbox.1`,
     /// ...) into `--out` (e.g. /usr/local/share/man/man1), or print `lienthong.1`.
+    #[command(
+        after_help = "Examples:\n  lienthong man --out /usr/local/share/man/man1\n  lienthong man | man -l -"
+    )]
     Man {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Apply database migrations and exit.
+    /// Apply database migrations and exit (`run` also applies them at start).
+    #[command(after_help = "Example:\n  lienthong migrate --config /etc/lienthong/lienthong.toml")]
     Migrate {
         #[command(flatten)]
         config: ConfigPath,
     },
     /// Map local records with a mapping file and print the result or every error (dry run).
+    #[command(
+        after_help = "Examples:\n  lienthong map --mapping mappings/vendor-a/dossier.toml --input hoso.json\n  \
+                            lienthong map --mapping mappings/vendor-c/dossier.toml --input export.xml --record-element HoSo \\\n      \
+                            --var DonViXuLy=\"UBND xã Quảng Phú\"\n\n\
+                            Exit status: 1 when a record is refused."
+    )]
     Map {
         #[arg(long)]
         mapping: PathBuf,
@@ -76,18 +135,28 @@ pub enum Command {
     },
     /// Run the golden tests beside every mapping (`<shape>/tests/*.toml`): a pass/fail table,
     /// then one coverage line per mapping; exit 1 when a case fails or none is found.
+    #[command(after_help = "Example:\n  lienthong test-mappings --dir /etc/lienthong/mappings")]
     TestMappings {
         #[arg(long, default_value = "mappings")]
         dir: PathBuf,
     },
     /// Serve the built-in simulator of the national portal adapter.
+    #[command(after_help = "Examples:\n  lienthong sim --listen 127.0.0.1:9000\n  \
+                            lienthong sim --listen 127.0.0.1:9000 --fault-503 0.1 --communes 3 --vnpost")]
     Sim(crate::sim::SimOptions),
     /// Print benchmark figures: mapping throughput (with jq for scale), outbox throughput.
+    #[command(
+        after_help = "Examples:\n  lienthong bench mapping\n  lienthong bench outbox --messages 20000"
+    )]
     Bench {
         #[command(subcommand)]
         bench: crate::bench::BenchCommand,
     },
     /// The procedure catalog: pull, diff, show, history, resend, subscribers.
+    #[command(
+        after_help = "Examples:\n  lienthong catalog --config /etc/lienthong/lienthong.toml pull\n  \
+                            lienthong catalog subscribers"
+    )]
     Catalog {
         #[command(flatten)]
         config: ConfigPath,
@@ -95,6 +164,9 @@ pub enum Command {
         action: catalog::CatalogAction,
     },
     /// Postal orders and tracking: orders, show, poll, cancel, unknown, status.
+    #[command(
+        after_help = "Examples:\n  lienthong postal orders --state failed\n  lienthong postal status"
+    )]
     Postal {
         #[command(flatten)]
         config: ConfigPath,
@@ -103,7 +175,10 @@ pub enum Command {
     },
     /// The province's monthly service figures per agency and procedure: received by channel,
     /// resolved early / on time / late, in progress, overdue, digitised shares, postal orders,
-    /// satisfaction. E.g. `lienthong report --month 2026-11 --format csv > bao-cao.csv`.
+    /// satisfaction.
+    #[command(after_help = "Examples:\n  lienthong report --month 2026-11\n  \
+                            lienthong report --month 2026-11 --format csv > bao-cao.csv\n  \
+                            lienthong report --month 2026-11 --agency 000.00.01.H56 --lang en")]
     Report {
         #[command(flatten)]
         config: ConfigPath,
@@ -112,6 +187,9 @@ pub enum Command {
     },
     /// Open dossiers past their due date (and those due within report.due_soon_working_days),
     /// each marked when an apology round is recorded.
+    #[command(
+        after_help = "Examples:\n  lienthong overdue\n  lienthong overdue --agency 000.00.01.H56 --json"
+    )]
     Overdue {
         #[command(flatten)]
         config: ConfigPath,
@@ -119,9 +197,13 @@ pub enum Command {
         args: report::OverdueArgs,
     },
     /// Check the portal's record of each local dossier registered in a range against what was
-    /// delivered; with --repair, queue the corrections. Resumes an unfinished run. E.g.
-    /// `lienthong reconcile --from 2026-11-01 --to 2026-11-30 --repair`. Exit 0 when the portal
-    /// matches or every difference was queued again, 1 when differences remain.
+    /// delivered; with --repair, queue the corrections. Resumes an unfinished run.
+    #[command(
+        after_help = "Examples:\n  lienthong reconcile --from 2026-11-01 --to 2026-11-30\n  \
+                            lienthong reconcile --from 2026-11-01 --to 2026-11-30 --repair\n\n\
+                            Exit status: 0 when the portal matches or every difference was queued again; \
+                            1 when differences remain."
+    )]
     Reconcile {
         #[command(flatten)]
         config: ConfigPath,
@@ -154,7 +236,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inspect and repair the outbox.
+    /// Write a consistent copy of the SQLite store, taken while the daemon runs, to a new file.
+    ///
+    /// The file is never overwritten; the copy is checked with `PRAGMA integrity_check` before
+    /// it is reported done. To restore: stop the daemon, move the store file and its `-wal` and `-shm` files aside,
+    /// copy the backup in their place, start. A PostgreSQL store is backed up with `pg_dump`.
+    #[command(
+        after_help = "Example:\n  lienthong backup --config /etc/lienthong/lienthong.toml \
+                            --out /var/backups/lienthong/lienthong-2026-11-07.db\n\n\
+                            Exit status: 0 when the copy is written and checked; 1 when the file \
+                            exists or the copy failed; 3 on a PostgreSQL store (use pg_dump)."
+    )]
+    Backup {
+        #[command(flatten)]
+        config: ConfigPath,
+        /// The new file (its folder must exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Inspect and repair the outbox: counts, messages, dead letters, replay, skip, prune.
+    #[command(
+        after_help = "Examples:\n  lienthong outbox --config /etc/lienthong/lienthong.toml stats\n  \
+                            lienthong outbox list --state dead --peer dvcqg"
+    )]
     Outbox {
         #[command(flatten)]
         config: ConfigPath,
@@ -166,8 +270,13 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum OutboxAction {
     /// Message counts by peer, operation and state; quarantined records.
+    #[command(after_help = "Example:\n  lienthong outbox stats")]
     Stats,
     /// Messages, oldest first (no payloads: they hold personal data).
+    #[command(
+        after_help = "Examples:\n  lienthong outbox list --state dead --peer dvcqg\n  \
+                            lienthong outbox list --dossier 000.00.01.H56-261107-0001"
+    )]
     List {
         #[arg(long)]
         state: Option<String>,
@@ -181,6 +290,11 @@ pub enum OutboxAction {
     /// Everything about one message: peer, operation, dossier, state, attempts, times, last
     /// error, its batches (X-Request-IDs), mapping version, the source record and the item.
     /// Shows personal data: for authorised operators on the server.
+    #[command(
+        after_help = "Examples:\n  lienthong outbox show 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
+                            lienthong outbox show 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10 --json\n\n\
+                            Exit status: 1 when there is no such message."
+    )]
     Show {
         id: uuid::Uuid,
         /// Print one JSON object instead of text.
@@ -196,6 +310,12 @@ pub enum OutboxAction {
     /// otherwise it goes in a new batch with a new X-Request-ID (the old body carries items that
     /// must not be sent again, and one X-Request-ID always carries one body). With --remap the
     /// body changes, so it always goes in a new batch with a new X-Request-ID.
+    #[command(
+        after_help = "Examples:\n  lienthong outbox replay 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
+                            lienthong outbox replay --dead --peer dvcqg --since 2026-11-06T00:00:00+07:00\n  \
+                            lienthong outbox replay --remap 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n\n\
+                            Exit status: 1 when a message could not be remapped or is no longer dead."
+    )]
     Replay {
         /// Message ids.
         ids: Vec<uuid::Uuid>,
@@ -218,12 +338,20 @@ pub enum OutboxAction {
     },
     /// Prune delivered messages older than the retention (audit rows are kept: ids, times,
     /// attempts, SHA-256 of the request and of the answer).
+    #[command(
+        after_help = "Examples:\n  lienthong outbox prune\n  lienthong outbox prune --older-than 30"
+    )]
     Prune {
         /// Days to keep; default `housekeeping.retention_days`.
         #[arg(long = "older-than", value_name = "DAYS")]
         older_than: Option<u32>,
     },
     /// Give a message up for good, with a reason; it no longer holds back its dossier.
+    #[command(
+        after_help = "Example:\n  lienthong outbox skip 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10 \
+                            --reason \"withdrawn by the agency\"\n\n\
+                            Exit status: 1 when no dead, pending or waiting message has this id."
+    )]
     Skip {
         id: uuid::Uuid,
         #[arg(long)]
@@ -259,12 +387,32 @@ fn base_dir(config: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Runs a parsed command; returns the process exit code.
+/// The config at `path`, or [`EXIT_CONFIG`] after one line per problem on standard error.
+fn load(path: &Path) -> Result<Config, i32> {
+    Config::load(Some(path)).map_err(|e| {
+        for line in e.to_string().lines() {
+            eprintln!("{}: {line}", path.display());
+        }
+        EXIT_CONFIG
+    })
+}
+
+/// Loads the config or returns its exit code from the calling function.
+macro_rules! load_or_exit {
+    ($path:expr) => {
+        match load($path) {
+            Ok(c) => c,
+            Err(code) => return Ok(code),
+        }
+    };
+}
+
+/// Runs a parsed command; returns the process exit code (see [`EXIT_OK`] and what follows).
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run { config } => {
             let config = config.path;
-            let cfg = Config::load(Some(&config))?;
+            let cfg = load_or_exit!(&config);
             let problems = cfg.check(&base_dir(&config));
             if !problems.is_empty() {
                 for p in &problems {
@@ -290,15 +438,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench { bench } => crate::bench::run(bench).await,
         Command::Check { config } => {
             let config = config.path;
-            let cfg = match Config::load(Some(&config)) {
-                Ok(c) => c,
-                Err(e) => {
-                    for line in e.to_string().lines() {
-                        eprintln!("{}: {line}", config.display());
-                    }
-                    return Ok(EXIT_CONFIG);
-                }
-            };
+            let cfg = load_or_exit!(&config);
             let problems = cfg.check(&base_dir(&config));
             if problems.is_empty() {
                 println!("{}: configuration is sound", config.display());
@@ -333,11 +473,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Migrate { config } => {
-            let config = config.path;
-            let cfg = Config::load(Some(&config))?;
+            let cfg = load_or_exit!(&config.path);
             let store = crate::store::open(&cfg.store.url, 1).await?;
             println!("migrations applied ({})", store.backend());
             Ok(0)
+        }
+        Command::Backup { config, out } => {
+            let cfg = load_or_exit!(&config.path);
+            backup(&cfg, &out).await
         }
         Command::Map {
             mapping,
@@ -402,33 +545,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Catalog { config, action } => {
-            let cfg = Config::load(Some(&config.path))?;
+            let cfg = load_or_exit!(&config.path);
             catalog::run(&cfg, action).await
         }
         Command::Postal { config, action } => {
-            let cfg = Config::load(Some(&config.path))?;
+            let cfg = load_or_exit!(&config.path);
             postal::run(&cfg, &base_dir(&config.path), action).await
         }
         Command::Report { config, args } => {
-            report::report(&Config::load(Some(&config.path))?, args).await
+            report::report(&load_or_exit!(&config.path), args).await
         }
         Command::Overdue { config, args } => {
-            report::overdue(&Config::load(Some(&config.path))?, args).await
+            report::overdue(&load_or_exit!(&config.path), args).await
         }
         Command::Reconcile { config, args } => {
-            report::reconcile(&Config::load(Some(&config.path))?, args).await
+            report::reconcile(&load_or_exit!(&config.path), args).await
         }
         Command::Quarantine { config, action } => {
-            let cfg = Config::load(Some(&config.path))?;
+            let cfg = load_or_exit!(&config.path);
             sources::quarantine(&cfg, &base_dir(&config.path), action).await
         }
         Command::Sources { config, json } => {
-            sources::sources(&Config::load(Some(&config.path))?, json).await
+            sources::sources(&load_or_exit!(&config.path), json).await
         }
         Command::Outbox { config, action } => {
-            let cfg = Config::load(Some(&config.path))?;
+            let cfg = load_or_exit!(&config.path);
             let store = crate::store::open(&cfg.store.url, 1).await?;
             outbox(&*store, &cfg, &base_dir(&config.path), action).await
+        }
+    }
+}
+
+/// `lienthong backup`: the store copies itself; the store is opened without migrating it, so a
+/// newer binary can back up an older store before the upgrade.
+async fn backup(cfg: &Config, out: &Path) -> anyhow::Result<i32> {
+    use crate::store::backup::BackupError;
+    let store = crate::store::connect(&cfg.store.url, 1).await?;
+    // A large store takes a while to copy and check: show that it is working.
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("copying the store to {}", out.display()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let done = store.backup_to(out).await;
+    spinner.finish_and_clear();
+    match done {
+        Ok(done) => {
+            println!(
+                "backup written and checked (integrity ok): {} ({} bytes, {} outbox messages)",
+                done.path.display(),
+                done.bytes,
+                done.messages
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e @ BackupError::NotForBackend(_)) => {
+            eprintln!("{e}");
+            Ok(EXIT_NOT_FOR_STORE)
+        }
+        Err(e) => {
+            eprintln!("backup failed: {e}");
+            Ok(EXIT_FAILED)
         }
     }
 }

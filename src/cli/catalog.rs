@@ -15,12 +15,18 @@ use crate::config::Config;
 pub enum CatalogAction {
     /// Pull the catalog from the portal now (resuming a pull cut short), publish the changes
     /// and fan them out to the subscribers.
+    #[command(
+        after_help = "Examples:\n  lienthong catalog pull\n  lienthong catalog pull --accept-shrink\n\nExit status: 1 when the pull is held by the shrink guard (catalog.max_shrink)."
+    )]
     Pull {
         /// Publish a pull held because its list shrank past `catalog.max_shrink`.
         #[arg(long)]
         accept_shrink: bool,
     },
     /// What changed, field by field (default: in the last published pull).
+    #[command(
+        after_help = "Examples:\n  lienthong catalog diff\n  lienthong catalog diff --since 2026-11-06\n  lienthong catalog diff --since 36h --json"
+    )]
     Diff {
         /// From when: a date (`2026-11-06`, Vietnam time), an RFC 3339 instant, or an age
         /// (`36h`, `7d`).
@@ -33,26 +39,38 @@ pub enum CatalogAction {
         json: bool,
     },
     /// One procedure as the portal sent it (the latest version, or `--version N`).
+    #[command(
+        after_help = "Examples:\n  lienthong catalog show 1.001234\n  lienthong catalog show 1.001234 --version 3"
+    )]
     Show {
         code: String,
         #[arg(long)]
         version: Option<i64>,
     },
     /// Every version of one procedure, newest first.
+    #[command(after_help = "Example:\n  lienthong catalog history 1.001234")]
     History { code: String },
     /// Queue the whole current catalog for one subscriber (a new or rebuilt commune system).
+    #[command(after_help = "Example:\n  lienthong catalog resend --subscriber xa-quang-phu")]
     Resend {
         #[arg(long)]
         subscriber: String,
     },
     /// Each subscriber's state: versions behind, last success, last error, paused, down.
+    #[command(
+        after_help = "Examples:\n  lienthong catalog subscribers\n  lienthong catalog subscribers --json"
+    )]
     Subscribers {
         #[arg(long)]
         json: bool,
     },
     /// Procedures in force and withdrawn, and the latest pulls.
+    #[command(after_help = "Example:\n  lienthong catalog status")]
     Status,
     /// Give up the pull that is running or held (the next pull starts afresh).
+    #[command(
+        after_help = "Example:\n  lienthong catalog abandon\n\nExit status: 1 when no pull is running or held."
+    )]
     Abandon,
 }
 
@@ -107,8 +125,12 @@ pub async fn run(cfg: &Config, action: CatalogAction) -> anyhow::Result<i32> {
                     Ok(0)
                 }
                 PullOutcome::Held { pull } => {
-                    eprintln!("pull {} held: {}", pull.id, pull.note.unwrap_or_default());
-                    Ok(2)
+                    eprintln!(
+                        "pull {} held: {} (publish it with --accept-shrink, or abandon it)",
+                        pull.id,
+                        pull.note.unwrap_or_default()
+                    );
+                    Ok(super::EXIT_FAILED)
                 }
             }
         }

@@ -14,6 +14,9 @@ use crate::postal::{OrderView, PollProgress, PollReport, Postal};
 pub enum PostalAction {
     /// Orders, newest first: state (waiting_header, queued, dead, skipped, ordered, collected,
     /// in_transit, delivered, failed, cancelled, returned), VNPost status, waybill, alert.
+    #[command(
+        after_help = "Examples:\n  lienthong postal orders --state failed\n  lienthong postal orders --dossier 000.00.01.H56-261107-0001 --json"
+    )]
     Orders {
         #[arg(long)]
         dossier: Option<String>,
@@ -27,6 +30,9 @@ pub enum PostalAction {
     },
     /// One dossier's orders with every tracking event (ORDER is the dossier code, the order's
     /// `OrderNumber`).
+    #[command(
+        after_help = "Examples:\n  lienthong postal show 000.00.01.H56-261107-0001\n  lienthong postal show 000.00.01.H56-261107-0001 --type 2\n\nExit status: 1 when the dossier has no postal order."
+    )]
     Show {
         order: String,
         /// `1` collection, `2` delivery (default: both).
@@ -36,8 +42,12 @@ pub enum PostalAction {
         json: bool,
     },
     /// Read the tracking feed now, from the stored cursor to its end (with progress).
+    #[command(after_help = "Example:\n  lienthong postal poll")]
     Poll,
     /// Cancel a dossier's orders that can still be cancelled (queued through the outbox).
+    #[command(
+        after_help = "Examples:\n  lienthong postal cancel 000.00.01.H56-261107-0001\n  lienthong postal cancel 000.00.01.H56-261107-0001 --type 1"
+    )]
     Cancel {
         dossier: String,
         /// `1` collection, `2` delivery (default: every open order).
@@ -45,11 +55,13 @@ pub enum PostalAction {
         order_type: Option<String>,
     },
     /// Events for orders the gateway did not make, newest first.
+    #[command(after_help = "Example:\n  lienthong postal unknown --limit 20")]
     Unknown {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
     /// Counts: orders tracked, collected, delivered, alerts, held, events.
+    #[command(after_help = "Example:\n  lienthong postal status")]
     Status,
 }
 

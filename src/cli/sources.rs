@@ -20,7 +20,8 @@ pub enum QuarantineAction {
     /// reason (masked; no content: records hold personal data).
     #[command(
         after_help = "Examples:\n  lienthong quarantine list --source tinh --limit 50\n  \
-                            lienthong quarantine list --after 0193f6a2-... (the last id of the previous page)\n\n\
+                            lienthong quarantine list --after 0193f6a2-7c1e-7d55-9a5e-2f1c0b7e4d10\n  \
+                            (--after: the last id of the previous page)\n\n\
                             Exit status: 1 when --after names no quarantined record (retried or dropped since)."
     )]
     List {

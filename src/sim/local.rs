@@ -1921,4 +1921,15 @@ mod deploy_config_parses {
         assert_eq!(cfg.sources.len(), 1);
         assert!(cfg.peers.dvcqg.is_some());
     }
+
+    /// Two servers on one PostgreSQL database (`deploy/lienthong-postgres.toml`).
+    #[test]
+    fn postgres_example_configuration_parses() {
+        let cfg = Config::from_toml(include_str!("../../deploy/lienthong-postgres.toml"))
+            .unwrap_or_else(|e| panic!("deploy/lienthong-postgres.toml: {e}"));
+        assert!(cfg.store.url.starts_with("postgres://"));
+        assert_eq!(cfg.server.listen.port(), 8080);
+        assert_eq!(cfg.sources.len(), 1);
+        assert!(cfg.peers.dvcqg.is_some());
+    }
 }

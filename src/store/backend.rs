@@ -55,6 +55,14 @@ macro_rules! impl_store {
                     .collect())
             }
 
+            async fn backup_to(
+                &self,
+                out: &std::path::Path,
+            ) -> Result<$crate::store::backup::BackupReport, $crate::store::backup::BackupError>
+            {
+                self.backup_into(out).await
+            }
+
             fn work_listener(
                 &self,
                 wake: std::sync::Arc<tokio::sync::Notify>,

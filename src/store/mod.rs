@@ -9,7 +9,7 @@
 //! backends: `ingest.rs` (records in, idempotency), `delivery.rs` (claims, settlements, next
 //! due), `operator.rs` (counts, lists, replay, skip, show, remap), `housekeeping.rs` (prune,
 //! audit), `leases.rs` (named leases), `catalog.rs` (the procedure catalog: pulls, versions,
-//! fan-out); `rows.rs` decodes rows; `backend.rs` puts a backend
+//! fan-out); `backup.rs` (a consistent copy of a running SQLite store); `rows.rs` decodes rows; `backend.rs` puts a backend
 //! together. [`Store`] is their union; methods of a `dyn Store` need no import, generic code
 //! over a concrete backend imports [`prelude`].
 //!
@@ -17,6 +17,7 @@
 //! app, scheduler, admin): they depend on the store, never the reverse.
 
 mod backend;
+pub mod backup;
 pub(crate) mod catalog;
 pub mod config;
 pub(crate) mod delivery;
@@ -526,6 +527,12 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
     /// The migrations this program knows that the store has not applied (empty: up to date).
     async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
+    /// Writes a consistent copy of the store, taken while it is in use, to the new file `out`
+    /// and checks it (SQLite; PostgreSQL is backed up with `pg_dump`). See [`backup`].
+    async fn backup_to(
+        &self,
+        out: &std::path::Path,
+    ) -> Result<backup::BackupReport, backup::BackupError>;
     /// A task that wakes `wake` whenever any instance sharing this store queues work, until
     /// `shutdown`; it reconnects by itself and wakes `wake` after each reconnection (signals sent
     /// meanwhile are lost). `None` when the backend has no signal between processes (SQLite: one
@@ -639,6 +646,13 @@ pub struct AuditEntry {
 
 /// Opens the store named by `url` (`sqlite:...` or `postgres://...`) and applies migrations.
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    let store = connect(url, max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Opens the store named by `url` as it is, without migrating it (for `lienthong backup`).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> =
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(postgres::PostgresStore::connect(url, max_connections).await?)
@@ -651,7 +665,6 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, Sto
                 "store url must start with sqlite: or postgres:// (got a \"{scheme}:\" url)"
             )));
         };
-    store.migrate().await?;
     Ok(store)
 }
 

@@ -62,6 +62,14 @@ impl PostgresStore {
          (SELECT DISTINCT hashtextextended(column1, 0) AS h FROM (VALUES {keys}) AS k ORDER BY h) AS s",
     );
 
+    /// `pg_dump` does this better than the gateway could (see `backup.rs`).
+    async fn backup_into(
+        &self,
+        _out: &std::path::Path,
+    ) -> Result<super::backup::BackupReport, super::backup::BackupError> {
+        Err(super::backup::BackupError::NotForBackend("postgres"))
+    }
+
     fn listen_for_work(
         &self,
         wake: Arc<Notify>,

@@ -75,6 +75,14 @@ impl SqliteStore {
     /// Writers take turns in process: keys need no lock of their own.
     const LOCK_KEYS: Option<&'static str> = None;
 
+    /// `VACUUM INTO` a new file, checked (see `backup.rs`).
+    async fn backup_into(
+        &self,
+        out: &std::path::Path,
+    ) -> Result<super::backup::BackupReport, super::backup::BackupError> {
+        super::backup::sqlite_backup(&self.pool, out).await
+    }
+
     fn listen_for_work(
         &self,
         _wake: Arc<Notify>,

@@ -242,3 +242,148 @@ fn completions_and_manual_pages_cover_every_command() {
     let replay = std::fs::read_to_string(dir.path().join("lienthong-outbox-replay.1")).unwrap();
     assert!(replay.contains(".TH"), "{replay}");
 }
+
+/// The `lienthong ...` command lines in `text`: lines ending in `\` joined with the next, words
+/// split as a shell would, leading `NAME=value` assignments skipped, and the words from
+/// `lienthong` (or `.../lienthong`) up to a pipe or redirection. Lines that do not run lienthong
+/// are left out.
+pub fn command_lines(text: &str) -> Vec<Vec<String>> {
+    let joined = text.replace("\\\n", " ");
+    let mut found = Vec::new();
+    for line in joined.lines() {
+        let Some(words) = shlex::split(line.trim()) else {
+            continue;
+        };
+        let mut words = words.into_iter().skip_while(|w| {
+            w.contains('=')
+                && !w.starts_with('-')
+                && w.split('=').next().is_some_and(|n| {
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+        });
+        let Some(program) = words.next() else {
+            continue;
+        };
+        if program != "lienthong" && !program.ends_with("/lienthong") {
+            continue;
+        }
+        let mut argv = vec!["lienthong".to_string()];
+        argv.extend(words.take_while(|w| !matches!(w.as_str(), "|" | ">" | ">>" | "&&" | ";")));
+        found.push(argv);
+    }
+    found
+}
+
+/// Whether `argv` parses on the real command tree (`--help` and `--version` count as parsed).
+pub fn parses(argv: &[String]) -> Result<(), String> {
+    let cmd = <lienthong::cli::Cli as clap::CommandFactory>::command();
+    match cmd.try_get_matches_from(argv) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("{}: {e}", argv.join(" "))),
+    }
+}
+
+/// Every command and subcommand shows at least one example in its `--help`, and every example
+/// parses: a command added later without one fails here.
+#[test]
+fn every_command_has_an_example_that_parses() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>, bad: &mut Vec<String>) {
+        let help = cmd
+            .get_after_long_help()
+            .or(cmd.get_after_help())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let examples = command_lines(&help);
+        if !help.contains("Example") || examples.is_empty() {
+            missing.push(path.to_string());
+        }
+        for argv in examples {
+            if let Err(e) = parses(&argv) {
+                bad.push(e);
+            }
+        }
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing, bad);
+        }
+    }
+    let cmd = <lienthong::cli::Cli as clap::CommandFactory>::command();
+    let (mut missing, mut bad) = (Vec::new(), Vec::new());
+    walk(&cmd, "lienthong", &mut missing, &mut bad);
+    assert!(
+        missing.is_empty(),
+        "commands without an example: {missing:?}"
+    );
+    assert!(
+        bad.is_empty(),
+        "examples that do not parse:\n{}",
+        bad.join("\n")
+    );
+    assert!(
+        !command_lines("  lienthong outbox --bogus").is_empty()
+            && parses(&command_lines("  lienthong outbox --bogus")[0]).is_err(),
+        "the check itself tells a bad line"
+    );
+}
+
+/// `lienthong --help` and the manual page say what every exit code means; the codes are the
+/// ones the commands return.
+#[test]
+fn exit_codes_are_documented_in_the_help_and_the_manual_page() {
+    let help = lienthong().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let page = String::from_utf8(lienthong().arg("man").output().unwrap().stdout).unwrap();
+    for text in [&help, &page] {
+        assert!(text.contains("Exit status"), "{text}");
+        for code in [
+            "0   done",
+            "1   failed",
+            "2   the command line",
+            "3   the command does not apply",
+            "78  the configuration",
+        ] {
+            assert!(text.contains(code), "{code:?} missing in:\n{text}");
+        }
+    }
+    assert_eq!(lienthong::cli::EXIT_USAGE, 2);
+    let unknown = lienthong().arg("no-such-command").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(lienthong::cli::EXIT_USAGE));
+    // Every command that reads the configuration exits 78 on one it cannot read.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lienthong.toml");
+    std::fs::write(&cfg, "[server]\nlistn = 1\n").unwrap();
+    for args in [
+        &["run"][..],
+        &["outbox", "stats"],
+        &["sources"],
+        &["backup", "--out", "x.db"],
+        &["catalog", "status"],
+    ] {
+        let out = lienthong()
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("listn"),
+            "{args:?}"
+        );
+    }
+}

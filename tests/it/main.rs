@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod backup;
 mod catalog;
 mod cli;
 mod crash;
@@ -14,6 +15,7 @@ mod delivery;
 mod destinations;
 mod disk_full;
 mod files;
+mod guide;
 mod heads;
 mod ingest;
 mod leader;
