@@ -3,7 +3,9 @@
 //! report with the figures the store holds, the language switch, the overdue list with its
 //! alert, reconciliation's page; the sources page with a polled source down, its watermark and
 //! a file, and the quarantine page with masked reasons, a retry of all of a source refused
-//! until its name is typed, and a record dropped; screenshots under `target/dashboard/`. And without a browser:
+//! until its name is typed, and a record dropped; the overview with its verdict, a dead letter
+//! counted, a destination paused from its form and resumed with a click, in both languages;
+//! screenshots under `target/dashboard/`. And without a browser:
 //! a form without the session's CSRF token is refused, pages without a session send to login.
 //!
 //! Under `CI=true` a missing browser fails the test; elsewhere the browser part is skipped.
@@ -298,8 +300,8 @@ async fn the_dashboard_in_a_browser() {
     b.wait_text("#error", "Mã truy cập không đúng").await;
     b.type_into("#token", ADMIN).await;
     b.click("#login").await;
-    // Logged in: the report of the current month.
-    b.wait_text("#title", "Báo cáo").await;
+    // Logged in: the overview.
+    b.wait_text("#title", "Tổng quan").await;
     b.goto(&format!("{base}/ui/report?month=2026-11&lang=vi"))
         .await;
     b.wait_text("#title", "2026-11").await;
@@ -486,7 +488,7 @@ async fn the_sources_and_quarantine_pages_in_a_browser() {
     b.goto(&format!("{base}/ui/login?lang=en")).await;
     b.type_into("#token", ADMIN).await;
     b.click("#login").await;
-    b.wait_text("#title", "Service report").await;
+    b.wait_text("#title", "Overview").await;
 
     b.click("#nav-sources").await;
     b.wait_text("#title", "Sources").await;
@@ -550,4 +552,66 @@ async fn the_sources_and_quarantine_pages_in_a_browser() {
     assert!(b.find(&format!("#q-{first}")).await.is_none());
     assert_eq!(quarantined().await.len(), 2);
     assert!(quarantined().await.iter().all(|q| q.id != first));
+}
+
+#[tokio::test]
+async fn the_overview_in_a_browser() {
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), |c| {
+        c.server.admin_token = Some(ADMIN.to_string().into());
+        c.delivery.max_attempts = 1;
+    })
+    .await;
+    // One dossier the portal fails for good: a dead letter.
+    let (status, _) = app
+        .post("dossiers", &json!(support::local_records(11, 1).0))
+        .await;
+    assert_eq!(status, 202);
+    let lane = app.lane("one", None);
+    app.sim.script(vec![lienthong::sim::Fault::Http500]);
+    lane.try_execute().await.unwrap();
+    assert_eq!(app.count("DongBoHoSoMC", "dead").await, 1);
+
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let base = &app.base;
+    b.goto(&format!("{base}/ui")).await;
+    b.type_into("#token", ADMIN).await;
+    b.click("#login").await;
+    b.wait_text("#title", "Tổng quan").await;
+    b.wait_text("#verdict", "Chưa đồng bộ").await;
+    assert!(b
+        .text("#reasons")
+        .await
+        .contains("Thông điệp lỗi vĩnh viễn"));
+    assert_eq!(b.text("#card-dead").await, "1");
+    assert!(b.text("#dest-dvcqg-").await.contains("dvcqg"));
+    assert!(b.find("#chart-svg").await.is_some(), "the chart is drawn");
+
+    // Pause the portal from its row, with a reason.
+    b.type_into("#dest-dvcqg- input[name=reason]", "bảo trì cổng")
+        .await;
+    b.click("#dest-dvcqg- form.pause button").await;
+    b.wait_text("#message", "Đã tạm dừng dvcqg").await;
+    let pauses = app.store.pauses().await.unwrap();
+    assert_eq!(pauses.len(), 1);
+    assert_eq!(
+        (pauses[0].peer.as_str(), pauses[0].paused_by.as_str()),
+        ("dvcqg", "dashboard")
+    );
+    assert!(b.text("#pauses").await.contains("bảo trì cổng"));
+    assert!(b.text("#reasons").await.contains("Đang tạm dừng gửi"));
+    assert!(b.text("#dest-dvcqg-").await.contains("Tạm dừng"));
+    b.screenshot("overview-vi.png").await;
+
+    b.click("#lang").await;
+    b.wait_text("#title", "Overview").await;
+    b.wait_text("#verdict", "Not in sync").await;
+    assert!(b.text("#reasons").await.contains("Sending paused"));
+    b.screenshot("overview-en.png").await;
+    b.click("#pause-dvcqg-\\* button.resume").await;
+    b.wait_text("#message", "Resumed dvcqg").await;
+    assert!(app.store.pauses().await.unwrap().is_empty(), "resumed");
+    assert!(b.find("#pauses").await.is_none());
+    assert!(b.text("#reasons").await.contains("Dead letters"));
 }

@@ -22,6 +22,7 @@ mod mappings;
 mod migration;
 mod multi;
 mod operator;
+mod pause;
 mod policy;
 mod postal;
 mod prefill;
