@@ -615,3 +615,160 @@ async fn the_overview_in_a_browser() {
     assert!(b.find("#pauses").await.is_none());
     assert!(b.text("#reasons").await.contains("Dead letters"));
 }
+
+#[tokio::test]
+async fn the_catalog_and_postal_pages_in_a_browser() {
+    use lienthong::catalog::{Catalog, PullOptions, Quiet};
+    use lienthong::sim::vnpost::{self as vsim, VnpostSim, VnpostSimSettings};
+    use std::sync::Arc;
+
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), |c| {
+        c.server.admin_token = Some(ADMIN.to_string().into());
+    })
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    let communes = lienthong::sim::commune::numbered(2, "secret-");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let commune_addr = listener.local_addr().unwrap();
+    tokio::spawn(lienthong::sim::commune::serve(
+        listener,
+        communes.clone(),
+        stop.clone(),
+    ));
+    let vnpost = VnpostSim::new(VnpostSimSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnpost_addr = listener.local_addr().unwrap();
+    tokio::spawn(vsim::serve(listener, vnpost.clone(), stop.clone()));
+    let portal = app.config.peers.dvcqg.as_ref().unwrap();
+    let sim = app.sim.settings();
+    let cfg = lienthong::config::Config::from_toml(&format!(
+        r#"
+[peers.dvcqg]
+base_url = "{base}"
+madonvi = "000.00.01.H56"
+auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
+[catalog]
+rate_per_second = 0
+{communes}
+{vnpost}
+"#,
+        base = portal.base_url,
+        dst = sim.dstcode,
+        user = sim.username,
+        pass = sim.password,
+        communes = lienthong::sim::commune::peers_toml(commune_addr, &communes.names(), "secret-"),
+        vnpost = vsim::peers_toml(vnpost_addr, vnpost.settings()),
+    ))
+    .unwrap();
+    let catalog = Arc::new(
+        Catalog::from_config(app.store.clone(), &cfg.peers, &cfg.catalog, |n| {
+            cfg.policy_for(n)
+        })
+        .unwrap(),
+    );
+    catalog.pull(PullOptions::default(), &Quiet).await.unwrap();
+    let changed = app.sim.catalog().codes()[3].clone();
+    assert!(app.sim.catalog().change(&changed));
+    catalog.pull(PullOptions::default(), &Quiet).await.unwrap();
+    catalog.fan_out_pending().await.unwrap();
+    let postal = Arc::new(
+        lienthong::postal::Postal::from_config(
+            app.store.clone(),
+            &cfg.peers,
+            &cfg.postal,
+            &support::mappings(),
+            |n| cfg.policy_for(n),
+        )
+        .unwrap(),
+    );
+    // An order the gateway did not make: its events are kept and shown, never applied.
+    let order = json!({
+        "CustomerCode": "C00330117", "OrderNumber": "000.00.56.H56-261101-0099", "OrderType": "2",
+        "CODAmount": "0", "SenderName": "Bưu cục", "SenderAddress": "Thanh Hóa",
+        "SenderTel": "02373912468", "SenderProvince": "40", "SenderDistrict": "4016",
+        "ReceiverName": "Lê Văn Tâm", "ReceiverAddress": "Thôn Bắc", "ReceiverTel": "0912345679",
+        "ReceiverProvince": "40", "ReceiverDistrict": "4016"
+    });
+    assert_eq!(vnpost.place(order), "100");
+    let reports = Arc::new(lienthong::report::Reports::new(
+        app.store.clone(),
+        cfg.report.clone(),
+    ));
+    let state = lienthong::dashboard::DashboardState::new(
+        app.store.clone(),
+        Some(ADMIN.to_string().into()),
+        reports,
+        None,
+    )
+    .with_operations(Arc::default(), Vec::new(), Some(catalog), Some(postal));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, lienthong::dashboard::router(state)).await });
+
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    b.goto(&format!("{base}/ui/login?lang=vi")).await;
+    b.type_into("#token", ADMIN).await;
+    b.click("#login").await;
+    b.wait_text("#title", "Tổng quan").await;
+
+    b.click("#nav-catalog").await;
+    b.wait_text("#title", "Danh mục TTHC").await;
+    let in_force: usize = b.text("#in-force").await.parse().unwrap();
+    assert_eq!(in_force, app.sim.catalog().len());
+    let subscribers = b.text("#subscribers").await;
+    for name in communes.names() {
+        assert!(subscribers.contains(&name), "{subscribers}");
+    }
+    assert!(subscribers.contains("Chưa cập nhật"), "{subscribers}");
+    assert!(b.text("#changes").await.contains(&changed));
+    b.screenshot("catalog-vi.png").await;
+    // The changed procedure: its two versions and what changed between them.
+    b.type_into("#code", &changed).await;
+    b.click("#show-code").await;
+    b.wait_text("#diff-title", &format!("{changed}: 1 → 2"))
+        .await;
+    assert!(b.text("#versions").await.contains("2"));
+    assert!(
+        b.text("#diff").await.lines().count() >= 2,
+        "{}",
+        b.text("#diff").await
+    );
+    b.click("#lang").await;
+    b.wait_text("#title", "Catalog").await;
+    b.wait_text("#diff-title", "Diff").await;
+    b.screenshot("catalog-diff-en.png").await;
+    // Resend the whole catalog to a subscriber, confirming the prompt.
+    let first = communes.names()[0].clone();
+    b.goto(&format!("{base}/ui/catalog?lang=en")).await;
+    b.click(&format!("#sub-{first} button.resend")).await;
+    b.accept_prompt().await;
+    b.wait_text(
+        "#message",
+        &format!("Whole catalog queued again for {first}"),
+    )
+    .await;
+
+    b.click("#nav-postal").await;
+    b.wait_text("#title", "Postal").await;
+    b.click("#poll").await;
+    b.wait_text("#message", "Tracking read").await;
+    assert!(b
+        .text("#unknown")
+        .await
+        .contains("000.00.56.H56-261101-0099"));
+    let page = b.text("main").await;
+    for personal in ["Lê Văn Tâm", "0912345679", "Thôn Bắc"] {
+        assert!(!page.contains(personal), "{personal} shown");
+    }
+    b.screenshot("postal-en.png").await;
+    b.click("#lang").await;
+    b.wait_text("#title", "Bưu chính").await;
+    assert!(b
+        .text("#unknown")
+        .await
+        .contains("000.00.56.H56-261101-0099"));
+    b.screenshot("postal-vi.png").await;
+}

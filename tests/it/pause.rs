@@ -19,6 +19,10 @@ use tokio_util::sync::CancellationToken;
 use crate::support::{self, stores};
 
 const PROCEDURES: usize = 6;
+
+/// The metrics served only once something was paused that `deploy/alerts.yml` uses; checked
+/// here on a gateway with a pause.
+pub const PER_PAUSE: &[&str] = &["lienthong_destination_paused"];
 const ADMIN: &str = "pause-admin-token";
 
 /// Queues every procedure for every subscriber.
@@ -331,12 +335,31 @@ async fn the_admin_api_pauses_and_resumes_the_portal_with_its_metric() {
         assert_eq!(list["pauses"][0]["peer"], "dvcqg", "{list}");
         assert_eq!(list["pauses"][0]["destination"], "*");
         assert_eq!(list["pauses"][0]["paused_by"], "admin");
+        let served = metrics(&app).await;
         assert!(
-            metrics(&app)
-                .await
-                .contains(r#"lienthong_destination_paused{peer="dvcqg",destination="*"} 1"#),
-            "{name}"
+            served.contains(r#"lienthong_destination_paused{peer="dvcqg",destination="*"} 1"#),
+            "{name}: {served}"
         );
+        if let Some((ok, said)) = support::promtool(&["check", "metrics"], Some(&served)) {
+            assert!(ok, "{name}: promtool check metrics: {said}");
+        }
+        // Every pause metric the example alert rules use is served.
+        let rules = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alerts.yml"),
+        )
+        .unwrap();
+        let used: std::collections::BTreeSet<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("lienthong_destination_paused"))
+            .collect();
+        assert!(!used.is_empty(), "the alert rules watch pauses");
+        for metric in used {
+            assert!(PER_PAUSE.contains(&metric), "add {metric} to PER_PAUSE");
+            assert!(
+                served.contains(&format!("\n{metric}{{")),
+                "deploy/alerts.yml uses {metric}, which /metrics does not serve"
+            );
+        }
 
         let lane = app.lane("one", None);
         assert_eq!(lane.try_execute().await.unwrap(), Outcome::Idle, "{name}");
