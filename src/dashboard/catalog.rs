@@ -88,7 +88,15 @@ async fn page(
     q: &CatalogQuery,
     message: Option<String>,
 ) -> Response {
-    let mut ctx = frame(lang, "catalog", csrf, &format!("lang={}", lang.code()));
+    // The language link keeps the procedure and versions shown.
+    let mut query = Vec::new();
+    if let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) {
+        let code: String = form_urlencoded::byte_serialize(code.as_bytes()).collect();
+        query.push(format!("code={code}"));
+    }
+    query.extend(q.from.map(|v| format!("from={v}")));
+    query.extend(q.to.map(|v| format!("to={v}")));
+    let mut ctx = frame(lang, "catalog", csrf, &query.join("&"));
     ctx.insert("title".into(), json!(lang.words()["catalog"]));
     ctx.insert("message".into(), json!(message));
     let Some(catalog) = &st.catalog else {

@@ -109,6 +109,10 @@ impl DashboardState {
                 })
                 .unwrap_or_else(|| "–".into())
         });
+        // A query parameter's value (minijinja's own filter needs a feature not built here).
+        env.add_filter("urlencode", |v: String| {
+            form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+        });
         // Milliseconds as seconds.
         env.add_function("secs", |ms: Option<i64>| {
             ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
