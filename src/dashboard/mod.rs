@@ -173,13 +173,15 @@ impl DashboardState {
     }
 
     /// A template rendered, or the answer to give when it does not render.
-    fn render_string(&self, name: &str, ctx: Value) -> Result<String, Response> {
+    fn render_string(&self, name: &str, ctx: Value) -> Result<String, Box<Response>> {
         self.templates
             .get_template(name)
             .and_then(|t| t.render(ctx))
             .map_err(|e| {
                 tracing::error!(error = %e, template = name, "dashboard: a page did not render");
-                (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
+                Box::new(
+                    (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response(),
+                )
             })
     }
 
@@ -194,7 +196,7 @@ impl DashboardState {
                     .insert("x-frame-options", HeaderValue::from_static("DENY"));
                 r
             }
-            Err(r) => r,
+            Err(r) => *r,
         }
     }
 }

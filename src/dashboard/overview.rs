@@ -485,7 +485,7 @@ pub(super) async fn overview_json(
     let ctx = context(lang, &csrf, &format!("lang={}", lang.code()), &o, None);
     let html = match st.render_string("overview_live.html", Value::Object(ctx)) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut r = Json(json!({ "overview": o, "html": html })).into_response();
     r.headers_mut()
