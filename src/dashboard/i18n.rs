@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 /// `(key, Vietnamese, English)`.
 const WORDS: &[(&str, &str, &str)] = &[
     ("app", "lienthong", "lienthong"),
+    ("events_read", "sự kiện đã đọc", "events read"),
+    ("events_new", "mới", "new"),
+    ("events_unknown", "của đơn không rõ", "of unknown orders"),
+    ("orders_changed", "đổi trạng thái đơn", "changed an order"),
+    ("steps_queued", "bước gửi lên Cổng", "steps queued for the portal"),
     ("no_postal", "Chưa cấu hình dịch vụ bưu chính (VNPost).", "The postal service (VNPost) is not configured."),
     ("cursor_moved", "Lần đọc hành trình gần nhất", "Tracking last read"),
     ("poll_now", "Đọc hành trình ngay", "Poll tracking now"),

@@ -138,7 +138,20 @@ pub(super) async fn action(
     }
     let message = match f.action.as_str() {
         "poll" => match postal.poll(&crate::postal::Quiet).await {
-            Ok(r) => format!("{}: {}", t["polled"], json!(r)),
+            Ok(r) => format!(
+                "{}: {} {}, {} {}, {} {}, {} {}, {} {}.",
+                t["polled"],
+                r.events,
+                t["events_read"],
+                r.applied.new,
+                t["events_new"],
+                r.applied.unknown,
+                t["events_unknown"],
+                r.applied.changed,
+                t["orders_changed"],
+                r.applied.queued,
+                t["steps_queued"],
+            ),
             Err(e) => e.to_string(),
         },
         "cancel" => match postal.cancel(f.dossier.trim(), order_type).await {
