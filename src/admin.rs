@@ -62,7 +62,7 @@ pub struct AdminState {
     pub reconciler: Option<Arc<crate::reconcile::Reconciler>>,
     /// The configured sources and their ways (`/admin/sources`, the per-source metrics).
     pub sources: Arc<Vec<crate::source::status::ConfiguredSource>>,
-    /// Wakes the delivery lanes after a retry queued records.
+    /// Wakes the delivery lanes after a retry queued records or a resume.
     pub wake: Option<Arc<tokio::sync::Notify>>,
 }
 
@@ -75,6 +75,8 @@ pub struct Metrics {
     shown: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>,
     /// Sources whose quarantine count was shown so far: one emptied shows 0.
     quarantine_shown: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// (peer, destination) paused so far: one resumed shows 0.
+    paused_shown: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 impl Default for Metrics {
@@ -90,6 +92,10 @@ impl Default for Metrics {
                 "lienthong_quarantined_records",
                 "Local records refused by mapping or validation, kept for an operator, per source"
             );
+            metrics::describe_gauge!(
+                "lienthong_destination_paused",
+                "1 while an operator has paused a peer's destination (destination \"*\": the whole peer), 0 once resumed"
+            );
             describe_source_metrics();
             crate::catalog::describe_metrics();
             crate::postal::describe_metrics();
@@ -100,6 +106,7 @@ impl Default for Metrics {
             recorder,
             shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             quarantine_shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            paused_shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 }
@@ -166,6 +173,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/outbox/skip"),
     ("POST", "/admin/outbox/prune"),
     ("POST", "/admin/outbox/remap"),
+    ("GET", "/admin/outbox/pauses"),
+    ("POST", "/admin/outbox/pause"),
+    ("POST", "/admin/outbox/resume"),
     ("GET", "/admin/catalog"),
     ("GET", "/admin/catalog/subscribers"),
     ("GET", "/admin/catalog/changes"),
@@ -211,6 +221,9 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("POST", "/admin/outbox/skip") => post(skip),
         ("POST", "/admin/outbox/prune") => post(prune),
         ("POST", "/admin/outbox/remap") => post(remap),
+        ("GET", "/admin/outbox/pauses") => get(pauses),
+        ("POST", "/admin/outbox/pause") => post(pause),
+        ("POST", "/admin/outbox/resume") => post(resume),
         ("GET", "/admin/catalog") => get(catalog_overview),
         ("GET", "/admin/catalog/subscribers") => get(catalog_subscribers),
         ("GET", "/admin/catalog/changes") => get(catalog_changes),
@@ -333,6 +346,10 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         },
         None => None,
     };
+    let pauses = match st.store.pauses().await {
+        Ok(p) => p,
+        Err(e) => return store_error(&e),
+    };
     let reconciled = match &st.reconciler {
         Some(_) => match st.store.reconcile_runs(1).await {
             Ok(mut runs) => runs.pop(),
@@ -363,6 +380,7 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
             .set(now.get(key).copied().unwrap_or(0) as f64);
         }
         record_sources(&st, &quarantined, &health);
+        record_pauses(&st, &pauses);
         if let Some(c) = &catalog {
             c.record();
         }
@@ -448,6 +466,31 @@ fn record_sources(
         }
         metrics::counter!("lienthong_source_rows_total", &labels)
             .absolute(h.rows_read.max(0) as u64);
+    }
+}
+
+/// `lienthong_destination_paused`: 1 for each pause, 0 for one shown before and resumed since.
+fn record_pauses(st: &AdminState, pauses: &[crate::store::Pause]) {
+    let mut shown = st
+        .metrics
+        .paused_shown
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    shown.extend(
+        pauses
+            .iter()
+            .map(|p| (p.peer.clone(), p.destination.clone())),
+    );
+    for (peer, destination) in shown.iter() {
+        let on = pauses
+            .iter()
+            .any(|p| &p.peer == peer && &p.destination == destination);
+        metrics::gauge!(
+            "lienthong_destination_paused",
+            "peer" => peer.clone(),
+            "destination" => destination.clone()
+        )
+        .set(if on { 1.0 } else { 0.0 });
     }
 }
 
@@ -667,6 +710,109 @@ async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         })).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// `GET /admin/outbox/pauses`: every peer and destination an operator paused.
+async fn pauses(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    match st.store.pauses().await {
+        Ok(p) => Json(json!({ "pauses": p })).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseRequest {
+    peer: String,
+    /// Without it, every destination of the peer.
+    destination: Option<String>,
+    reason: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeRequest {
+    peer: String,
+    destination: Option<String>,
+}
+
+fn pause_error(e: &operator::PauseError) -> Response {
+    match e {
+        operator::PauseError::UnknownPeer(_) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        operator::PauseError::Invalid(m) => bad_request(m),
+        operator::PauseError::Store(e) => store_error(e),
+    }
+}
+
+/// `POST /admin/outbox/pause`: `lienthong outbox pause` over HTTP.
+async fn pause(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<PauseRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Json(req)) = body else {
+        return bad_request(r#"expected {"peer": "...", "destination": "...", "reason": "..."}"#);
+    };
+    match operator::pause(
+        &*st.store,
+        &req.peer,
+        req.destination.as_deref(),
+        &req.reason,
+        "admin",
+    )
+    .await
+    {
+        Ok(changed) => Json(json!({
+            "peer": req.peer,
+            "destination": req.destination,
+            "paused": true,
+            "changed": changed,
+        }))
+        .into_response(),
+        Err(e) => pause_error(&e),
+    }
+}
+
+/// `POST /admin/outbox/resume`: `lienthong outbox resume` over HTTP; wakes the lanes.
+async fn resume(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<ResumeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refuse(&st, &headers) {
+        return r;
+    }
+    let Ok(Json(req)) = body else {
+        return bad_request(r#"expected {"peer": "...", "destination": "..."}"#);
+    };
+    match operator::resume(
+        &*st.store,
+        &req.peer,
+        req.destination.as_deref(),
+        "admin",
+        st.wake.as_deref(),
+    )
+    .await
+    {
+        Ok(changed) => Json(json!({
+            "peer": req.peer,
+            "destination": req.destination,
+            "paused": false,
+            "changed": changed,
+        }))
+        .into_response(),
+        Err(e) => pause_error(&e),
+    }
 }
 
 async fn stats(State(st): State<AdminState>, headers: HeaderMap) -> Response {

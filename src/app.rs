@@ -118,6 +118,38 @@ impl Gateway {
                         cfg.reconcile.clone(),
                     ))
                 });
+        let owner = format!(
+            "{}-{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "lienthong".into()),
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let work_listener_stop = CancellationToken::new();
+        let work_listener = store.work_listener(wake.clone(), work_listener_stop.clone());
+        // One lane per configured peer, built from the registry, each with its own policy: a
+        // slow or failing peer holds back only its own lane.
+        let mut lanes = Vec::new();
+        for built in cfg
+            .peers
+            .build(base_dir, |name| cfg.policy_for(name), &store)
+            .map_err(anyhow::Error::msg)?
+        {
+            let concurrency = built.policy.concurrency;
+            let lane = built.lane(store.clone(), owner.clone(), wake.clone())?;
+            let lane = if work_listener.is_some() {
+                lane.with_shared_wakeups()
+            } else {
+                lane
+            };
+            lanes.push((Arc::new(lane), concurrency));
+        }
+        let peer_names: Arc<Vec<String>> = Arc::new(
+            cfg.peers
+                .overrides()
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect(),
+        );
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
@@ -148,15 +180,15 @@ impl Gateway {
                 reports,
                 reconciler.clone(),
             )
-            .with_sources(configured, remap, wake.clone()),
+            .with_sources(configured, remap, wake.clone())
+            .with_operations(
+                peer_names.clone(),
+                lanes.iter().map(|(l, _)| l.clone()).collect(),
+                Some(catalog.clone()),
+                Some(postal.clone()),
+            ),
         ))
         .merge(crate::postal::callback::router(postal.clone()));
-        let owner = format!(
-            "{}-{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "lienthong".into()),
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        );
         let drop_folders = cfg
             .sources
             .iter()
@@ -173,8 +205,6 @@ impl Gateway {
                 .map(Arc::new)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let work_listener_stop = CancellationToken::new();
-        let work_listener = store.work_listener(wake.clone(), work_listener_stop.clone());
         let scheduler = if cfg.schedules.is_empty() {
             None
         } else {
@@ -202,23 +232,6 @@ impl Gateway {
             .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
             Some(scheduler)
         };
-        // One lane per configured peer, built from the registry, each with its own policy: a
-        // slow or failing peer holds back only its own lane.
-        let mut lanes = Vec::new();
-        for built in cfg
-            .peers
-            .build(base_dir, |name| cfg.policy_for(name), &store)
-            .map_err(anyhow::Error::msg)?
-        {
-            let concurrency = built.policy.concurrency;
-            let lane = built.lane(store.clone(), owner.clone(), wake.clone())?;
-            let lane = if work_listener.is_some() {
-                lane.with_shared_wakeups()
-            } else {
-                lane
-            };
-            lanes.push((Arc::new(lane), concurrency));
-        }
         let poller = Arc::new(crate::source::sql::Poller::new(
             store.clone(),
             routes.clone(),

@@ -357,6 +357,30 @@ pub enum OutboxAction {
         #[arg(long)]
         reason: String,
     },
+    /// Stop sending to a peer (every destination) or one of its destinations until resumed.
+    ///
+    /// Every instance honours it from the moment it is stored: nothing of it is claimed (a
+    /// batch being sent finishes); messages keep queueing. Example:
+    /// `lienthong outbox pause --peer commune --destination xa-an-binh --reason "server moved"`
+    Pause {
+        #[arg(long)]
+        peer: String,
+        /// One destination (a commune subscriber); without it, the whole peer.
+        #[arg(long)]
+        destination: Option<String>,
+        /// Why, kept with the pause (shown on the dashboard and by `outbox paused`).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Send again to what `outbox pause` paused (the same --peer and --destination).
+    Resume {
+        #[arg(long)]
+        peer: String,
+        #[arg(long)]
+        destination: Option<String>,
+    },
+    /// Peers and destinations paused by an operator: who, when and why.
+    Paused,
 }
 
 /// `--config FILE` (or `LIENTHONG_CONFIG`), shared by every command that reads the config.
@@ -736,8 +760,70 @@ async fn outbox(
                 return Ok(1);
             }
         }
+        OutboxAction::Pause {
+            peer,
+            destination,
+            reason,
+        } => {
+            let what = paused_what(&peer, destination.as_deref());
+            match crate::operator::pause(store, &peer, destination.as_deref(), &reason, "cli").await
+            {
+                Ok(true) => println!("{what} paused: nothing of it is sent until resumed"),
+                Ok(false) => println!("{what} was paused already"),
+                Err(crate::operator::PauseError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(2);
+                }
+            }
+        }
+        OutboxAction::Resume { peer, destination } => {
+            let what = paused_what(&peer, destination.as_deref());
+            // A running daemon on SQLite looks again within its poll; on PostgreSQL the
+            // store signals every instance.
+            match crate::operator::resume(store, &peer, destination.as_deref(), "cli", None).await {
+                Ok(true) => println!("{what} resumed"),
+                Ok(false) => {
+                    eprintln!("{what} is not paused");
+                    return Ok(1);
+                }
+                Err(crate::operator::PauseError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(2);
+                }
+            }
+        }
+        OutboxAction::Paused => {
+            let pauses = store.pauses().await?;
+            if pauses.is_empty() {
+                println!("nothing is paused");
+            }
+            for p in pauses {
+                println!(
+                    "{:<14} {:<24} {}  by {:<9} {}",
+                    p.peer,
+                    if p.destination == crate::store::ALL_DESTINATIONS {
+                        "(every destination)"
+                    } else {
+                        &p.destination
+                    },
+                    when(Some(p.paused_at_ms)),
+                    p.paused_by,
+                    p.reason
+                );
+            }
+        }
     }
     Ok(0)
+}
+
+/// "peer P" or "destination D of peer P".
+fn paused_what(peer: &str, destination: Option<&str>) -> String {
+    match destination {
+        Some(d) => format!("destination {d} of peer {peer}"),
+        None => format!("peer {peer}"),
+    }
 }
 
 fn when(ms: Option<i64>) -> String {

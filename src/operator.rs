@@ -1,6 +1,7 @@
 //! What an operator does to the outbox, shared by `lienthong outbox ...` and `/admin/outbox/...`:
 //! bulk replay in chunks with progress, remap of a dead message with the current mapping (with
-//! a field-level diff), and the field diff itself. SQL stays in the store.
+//! a field-level diff), the field diff itself, and pausing and resuming a peer or one of its
+//! destinations. SQL stays in the store.
 //!
 //! Replay rule (one batch = one id = one body): a replayed dead message keeps its queue
 //! position, so its dossier's order holds. Its last batch is reopened (same `X-Request-ID`, same
@@ -259,6 +260,102 @@ pub async fn apply_remap(store: &dyn Store, plan: &RemapPlan) -> Result<Remapped
     } else {
         Remapped::NotDead
     })
+}
+
+/// The longest reason a pause keeps, in characters.
+pub const PAUSE_REASON_MAX: usize = 500;
+/// The longest peer or destination name a pause takes, in characters.
+pub const PAUSE_NAME_MAX: usize = 200;
+
+/// Why a pause or resume was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PauseError {
+    /// No peer family has that name (`peer::registry::FAMILIES`).
+    #[error("no peer is named {0}")]
+    UnknownPeer(String),
+    /// A name or the reason is empty or too long.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The destination a pause is stored under: the one named, or all of the peer's.
+fn pause_destination(destination: Option<&str>) -> Result<&str, PauseError> {
+    match destination {
+        None => Ok(crate::store::ALL_DESTINATIONS),
+        Some(d) if d.is_empty() || d.chars().count() > PAUSE_NAME_MAX => Err(PauseError::Invalid(
+            format!("destination: 1 to {PAUSE_NAME_MAX} characters"),
+        )),
+        Some(d) if d == crate::store::ALL_DESTINATIONS => Err(PauseError::Invalid(
+            "destination: leave it out to pause every destination".into(),
+        )),
+        Some(d) => Ok(d),
+    }
+}
+
+fn check_peer(peer: &str) -> Result<(), PauseError> {
+    if peer.is_empty() || peer.chars().count() > PAUSE_NAME_MAX {
+        return Err(PauseError::Invalid(format!(
+            "peer: 1 to {PAUSE_NAME_MAX} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Pauses `peer` (every destination) or one of its `destination`s: from the commit on, no
+/// instance claims anything of it (batches in flight finish). `by` says who asked (`cli`,
+/// `admin`, `dashboard`). The reason is kept with identity numbers, phones and e-mails
+/// masked. Returns false when it was paused already.
+pub async fn pause(
+    store: &dyn Store,
+    peer: &str,
+    destination: Option<&str>,
+    reason: &str,
+    by: &str,
+) -> Result<bool, PauseError> {
+    check_peer(peer)?;
+    let destination = pause_destination(destination)?;
+    if reason.is_empty() || reason.chars().count() > PAUSE_REASON_MAX {
+        return Err(PauseError::Invalid(format!(
+            "reason: 1 to {PAUSE_REASON_MAX} characters"
+        )));
+    }
+    if !crate::peer::registry::FAMILIES
+        .iter()
+        .any(|f| f.name == peer)
+    {
+        return Err(PauseError::UnknownPeer(peer.to_string()));
+    }
+    let reason = crate::mapping::mask_text(reason);
+    let paused = store
+        .pause(peer, destination, &reason, by, now_ms())
+        .await?;
+    if paused {
+        tracing::warn!(%peer, %destination, %by, %reason, "outbox: paused by an operator");
+    }
+    Ok(paused)
+}
+
+/// Resumes what [`pause`] paused (the same peer and destination), and wakes this instance's
+/// lanes (the store signals the others on PostgreSQL). Returns whether it was paused.
+pub async fn resume(
+    store: &dyn Store,
+    peer: &str,
+    destination: Option<&str>,
+    by: &str,
+    wake: Option<&tokio::sync::Notify>,
+) -> Result<bool, PauseError> {
+    check_peer(peer)?;
+    let destination = pause_destination(destination)?;
+    let resumed = store.resume(peer, destination).await?;
+    if resumed {
+        tracing::info!(%peer, %destination, %by, "outbox: resumed by an operator");
+        if let Some(wake) = wake {
+            wake.notify_waiters();
+        }
+    }
+    Ok(resumed)
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The operators' dashboard, in Vietnamese and English (`?lang=vi|en`): the monthly service
+//! The operators' dashboard, in Vietnamese and English (`?lang=vi|en`): the overview (is the
+//! province in sync, backlogs, pauses with pause and resume, the throughput chart, refreshed
+//! live: `overview.rs`); the catalog (`catalog.rs`) and postal (`postal.rs`) pages; the monthly service
 //! report (with its CSV for Excel), the overdue list with apologies, reconciliation runs and
 //! their findings, and starting a run; the sources' health and the quarantine, with retry and
 //! drop (`sources.rs`). Pages are rendered on the server from `templates/`
@@ -8,7 +10,10 @@
 //! procedures, statuses, dates and counts only; a quarantined record's
 //! reason masked, never its content.
 
+mod catalog;
 mod i18n;
+pub mod overview;
+mod postal;
 mod sources;
 
 use std::collections::HashMap;
@@ -52,8 +57,14 @@ pub struct DashboardState {
     pub sources: Arc<Vec<crate::source::status::ConfiguredSource>>,
     /// Builds the route table as configured now, which a retry maps with.
     pub routes: Option<crate::source::routes::Loader>,
-    /// Wakes the delivery lanes after a retry queued records.
+    /// Wakes the delivery lanes after a retry queued records or a resume.
     pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// The configured peers' names, in config order.
+    pub peers: Arc<Vec<String>>,
+    /// This instance's lanes (their breakers, for the overview).
+    pub lanes: Vec<Arc<crate::outbox::Lane>>,
+    pub catalog: Option<Arc<crate::catalog::Catalog>>,
+    pub postal: Option<Arc<crate::postal::Postal>>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     templates: Arc<Environment<'static>>,
 }
@@ -74,6 +85,13 @@ impl DashboardState {
             ("reconcile.html", include_str!("templates/reconcile.html")),
             ("sources.html", include_str!("templates/sources.html")),
             ("quarantine.html", include_str!("templates/quarantine.html")),
+            ("overview.html", include_str!("templates/overview.html")),
+            ("catalog.html", include_str!("templates/catalog.html")),
+            ("postal.html", include_str!("templates/postal.html")),
+            (
+                "overview_live.html",
+                include_str!("templates/overview_live.html"),
+            ),
         ] {
             env.add_template(name, text)
                 .expect("the dashboard's templates compile");
@@ -91,6 +109,10 @@ impl DashboardState {
                 })
                 .unwrap_or_else(|| "–".into())
         });
+        // A query parameter's value (minijinja's own filter needs a feature not built here).
+        env.add_filter("urlencode", |v: String| {
+            form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+        });
         // Milliseconds as seconds.
         env.add_function("secs", |ms: Option<i64>| {
             ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
@@ -104,6 +126,10 @@ impl DashboardState {
             sources: Arc::default(),
             routes: None,
             wake: None,
+            peers: Arc::default(),
+            lanes: Vec::new(),
+            catalog: None,
+            postal: None,
             sessions: Arc::default(),
             templates: Arc::new(env),
         }
@@ -122,6 +148,21 @@ impl DashboardState {
         self
     }
 
+    /// With the configured peers, this instance's lanes, the catalog and the postal service.
+    pub fn with_operations(
+        mut self,
+        peers: Arc<Vec<String>>,
+        lanes: Vec<Arc<crate::outbox::Lane>>,
+        catalog: Option<Arc<crate::catalog::Catalog>>,
+        postal: Option<Arc<crate::postal::Postal>>,
+    ) -> Self {
+        self.peers = peers;
+        self.lanes = lanes;
+        self.catalog = catalog;
+        self.postal = postal;
+        self
+    }
+
     /// The session of a request's cookie, if it is live: its CSRF token.
     fn session(&self, headers: &HeaderMap) -> Option<String> {
         let id = cookie(headers, COOKIE)?;
@@ -131,12 +172,21 @@ impl DashboardState {
         sessions.get(&id).map(|s| s.csrf.clone())
     }
 
-    fn render(&self, name: &str, ctx: Value) -> Response {
-        match self
-            .templates
+    /// A template rendered, or the answer to give when it does not render.
+    fn render_string(&self, name: &str, ctx: Value) -> Result<String, Box<Response>> {
+        self.templates
             .get_template(name)
             .and_then(|t| t.render(ctx))
-        {
+            .map_err(|e| {
+                tracing::error!(error = %e, template = name, "dashboard: a page did not render");
+                Box::new(
+                    (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response(),
+                )
+            })
+    }
+
+    fn render(&self, name: &str, ctx: Value) -> Response {
+        match self.render_string(name, ctx) {
             Ok(html) => {
                 let mut r = Html(html).into_response();
                 // Pages are not cached nor framed.
@@ -146,10 +196,7 @@ impl DashboardState {
                     .insert("x-frame-options", HeaderValue::from_static("DENY"));
                 r
             }
-            Err(e) => {
-                tracing::error!(error = %e, template = name, "dashboard: a page did not render");
-                (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
-            }
+            Err(r) => *r,
         }
     }
 }
@@ -172,7 +219,18 @@ fn same(a: &str, b: &str) -> bool {
 
 pub fn router(state: DashboardState) -> Router {
     Router::new()
-        .route("/ui", get(|| async { Redirect::to("/ui/report") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/overview") }))
+        .route(
+            "/ui/overview",
+            get(overview::overview).post(overview::action),
+        )
+        .route("/ui/overview.json", get(overview::overview_json))
+        .route("/ui/overview.js", get(overview::script))
+        .route(
+            "/ui/catalog",
+            get(catalog::catalog_page).post(catalog::resend),
+        )
+        .route("/ui/postal", get(postal::postal_page).post(postal::action))
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/report", get(report))
@@ -271,7 +329,7 @@ async fn login(
             },
         );
     tracing::info!("dashboard: an operator logged in");
-    let mut r = Redirect::to(&format!("/ui/report?lang={}", lang.code())).into_response();
+    let mut r = Redirect::to(&format!("/ui/overview?lang={}", lang.code())).into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(

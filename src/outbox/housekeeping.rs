@@ -71,6 +71,11 @@ pub fn spawn(
                     Err(e) => tracing::warn!(error = %e, "housekeeping: prune failed; trying again later"),
                 },
             }
+            // The throughput chart shows an hour; a day of minutes is kept.
+            let day_ago = crate::store::now_ms() - 24 * 3600 * 1000;
+            if let Err(e) = store.prune_delivery_minutes(day_ago).await {
+                tracing::warn!(error = %e, "housekeeping: delivery minutes not pruned; trying again later");
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}

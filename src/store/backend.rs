@@ -85,6 +85,7 @@ macro_rules! impl_store {
             lock_rows = $lock,
         );
         $crate::store::housekeeping::impl_housekeeping!(store = $Store, begin_write = $begin);
+        $crate::store::pauses::impl_pauses!(store = $Store, begin_write = $begin);
         $crate::store::leases::impl_leases!(store = $Store);
         $crate::store::catalog::impl_catalog!(
             store = $Store,

@@ -104,6 +104,28 @@ macro_rules! impl_delivery {
             Ok(())
         }
 
+        /// Adds a settlement's delivered and failed messages to its peer's minute, in the
+        /// settlement's transaction (last, so the minute's row is locked only until commit).
+        async fn record_minute(
+            conn: &mut <$Db as sqlx::Database>::Connection,
+            peer: &str,
+            now_ms: i64,
+            delivered: i64,
+            failed: i64,
+        ) -> Result<(), $crate::store::StoreError> {
+            if delivered == 0 && failed == 0 {
+                return Ok(());
+            }
+            sqlx::query($crate::store::pauses::MINUTE_UPSERT)
+                .bind($crate::store::pauses::minute_of(now_ms))
+                .bind(peer)
+                .bind(delivered)
+                .bind(failed)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::DeliveryStore for $Store {
             async fn claim_open_batch(
@@ -113,13 +135,14 @@ macro_rules! impl_delivery {
                 let _turn = self.write_turn().await;
 
                 let mut tx = self.delivery.begin_with($begin).await?;
-                // Held-back destinations' batches wait with them.
+                // Held-back and paused destinations' batches wait with them.
                 let sql = format!(
-                    "SELECT id, destination, operation, is_update, body, attempts FROM batches \
-                     WHERE peer = $1 AND state = 'open' AND next_attempt_at <= $2 \
-                     AND (lease_until IS NULL OR lease_until < $2) {} \
-                     ORDER BY next_attempt_at LIMIT 1{}",
-                    $crate::store::delivery::skip_clause("destination", 3, c.skip_destinations.len()),
+                    "SELECT b.id, b.destination, b.operation, b.is_update, b.body, b.attempts FROM batches b \
+                     WHERE b.peer = $1 AND b.state = 'open' AND b.next_attempt_at <= $2 \
+                     AND (b.lease_until IS NULL OR b.lease_until < $2) {} {} \
+                     ORDER BY b.next_attempt_at LIMIT 1{}",
+                    $crate::store::delivery::skip_clause("b.destination", 3, c.skip_destinations.len()),
+                    $crate::store::pauses::not_paused("b"),
                     $lock
                 );
                 let mut q = sqlx::query_as::<_, $crate::store::rows::OpenBatchRow>(&sql)
@@ -172,15 +195,18 @@ macro_rules! impl_delivery {
                 let _turn = self.write_turn().await;
 
                 let mut tx = self.delivery.begin_with($begin).await?;
-                // Due heads only (the partial index `outbox_claim`), minus held-back destinations.
+                // Due heads only (the partial index `outbox_claim`), minus held-back destinations
+                // and those an operator paused (read in this statement, so a pause committed
+                // before it holds on every instance).
                 // The unary `+` keeps SQLite from taking the due index (`outbox_head_due`) for
                 // the time bound and sorting every due head by position.
                 let sql = format!(
                     "SELECT o.id, o.destination, o.dossier, o.is_update, o.item, o.attempts, \
                      COALESCE(o.replayed_at, o.created_at) AS accepted_at FROM outbox o \
                      WHERE o.peer = $1 AND o.operation = $2 AND o.state = 'pending' AND o.is_head \
-                     AND +o.next_attempt_at <= $3 {} ORDER BY o.position LIMIT $4{}",
+                     AND +o.next_attempt_at <= $3 {} {} ORDER BY o.position LIMIT $4{}",
                     $crate::store::delivery::skip_clause("o.destination", 5, c.skip_destinations.len()),
+                    $crate::store::pauses::not_paused("o"),
                     $lock
                 );
                 // The first due head names the batch's destination; only it is taken (and, on
@@ -332,6 +358,9 @@ macro_rules! impl_delivery {
                         .bind(&id)
                         .execute(&mut *tx)
                         .await?;
+                        // A try that counts is a failed try of every message of the batch.
+                        let failed = if count_attempt { batch.messages.len() as i64 } else { 0 };
+                        record_minute(&mut *tx, &batch.peer, now_ms, 0, failed).await?;
                     }
                     BatchFate::Close(fates) => {
                         // Delivered heads hand their flag on: serialise with enqueues of their
@@ -373,9 +402,22 @@ macro_rules! impl_delivery {
                             .execute(&mut *tx)
                             .await?;
                             promote_heads(&mut *tx, &keys).await?;
+                            record_minute(&mut *tx, &batch.peer, now_ms, fates.len() as i64, 0).await?;
                             tx.commit().await?;
                             return Ok(());
                         }
+                        let delivered = fates
+                            .iter()
+                            .filter(|(_, f)| matches!(f, MessageFate::Delivered))
+                            .count() as i64;
+                        let failed = fates
+                            .iter()
+                            .filter(|(_, f)| match f {
+                                MessageFate::Delivered => false,
+                                MessageFate::Retry { count_attempt, .. } => *count_attempt,
+                                MessageFate::Dead { .. } => true,
+                            })
+                            .count() as i64;
                         let mut retired = Vec::new();
                         for (mid, f) in fates {
                             let q = match f {
@@ -415,6 +457,7 @@ macro_rules! impl_delivery {
                             q.bind(mid.to_string()).bind(&id).execute(&mut *tx).await?;
                         }
                         promote_heads(&mut *tx, &retired).await?;
+                        record_minute(&mut *tx, &batch.peer, now_ms, delivered, failed).await?;
                     }
                 }
                 tx.commit().await?;
@@ -424,6 +467,18 @@ macro_rules! impl_delivery {
             async fn next_due(&self, peer: &str) -> Result<Option<i64>, $crate::store::StoreError> {
                 // Messages held back by an earlier one of their dossier are not due by their own
                 // time: the batch holding that one (its lease, below) or its retry decides.
+                // A peer paused as a whole has nothing due (its destinations paused one by one
+                // are looked at by the claims, which skip them).
+                let paused: Option<i64> = sqlx::query_scalar(
+                    "SELECT paused_at_ms FROM outbox_pauses WHERE peer = $1 AND destination = $2",
+                )
+                .bind(peer)
+                .bind($crate::store::ALL_DESTINATIONS)
+                .fetch_optional(&self.pool)
+                .await?;
+                if paused.is_some() {
+                    return Ok(None);
+                }
                 let m: Option<i64> = sqlx::query_scalar(
                     "SELECT MIN(next_attempt_at) FROM outbox WHERE peer = $1 AND state = 'pending' AND is_head",
                 )

@@ -8,8 +8,9 @@
 //! Layout, one file per concern, each a trait and the macro that implements it for both
 //! backends: `ingest.rs` (records in, idempotency), `delivery.rs` (claims, settlements, next
 //! due), `operator.rs` (counts, lists, replay, skip, show, remap), `housekeeping.rs` (prune,
-//! audit), `leases.rs` (named leases), `catalog.rs` (the procedure catalog: pulls, versions,
-//! fan-out); `backup.rs` (a consistent copy of a running SQLite store); `rows.rs` decodes rows; `backend.rs` puts a backend
+//! audit), `leases.rs` (named leases), `pauses.rs` (operators' pauses, delivery minutes),
+//! `catalog.rs` (the procedure catalog: pulls, versions, fan-out); `backup.rs` (a consistent
+//! copy of a running SQLite store); `rows.rs` decodes rows; `backend.rs` puts a backend
 //! together. [`Store`] is their union; methods of a `dyn Store` need no import, generic code
 //! over a concrete backend imports [`prelude`].
 //!
@@ -26,6 +27,7 @@ pub(crate) mod housekeeping;
 pub(crate) mod ingest;
 pub(crate) mod leases;
 pub(crate) mod operator;
+pub(crate) mod pauses;
 pub(crate) mod postal;
 pub mod postgres;
 pub mod prefill;
@@ -44,6 +46,7 @@ pub use housekeeping::HousekeepingStore;
 pub use ingest::{IngestStore, Queued, WriteTx};
 pub use leases::LeaseStore;
 pub use operator::OperatorStore;
+pub use pauses::{MinuteCount, Pause, PauseStore, ALL_DESTINATIONS};
 pub use postal::{
     HeaderAt, HeldMessage, PostalApplied, PostalBatch, PostalCounts, PostalDecide, PostalDecision,
     PostalEvent, PostalEventContext, PostalEventRow, PostalMessageRow, PostalOrderState,
@@ -61,7 +64,7 @@ pub use sources::{
 pub mod prelude {
     pub use super::{
         CatalogStore, DeliveryStore, FactsStore, HousekeepingStore, IngestStore, LeaseStore,
-        OperatorStore, PostalStore, ReconcileStore, SourceStore, Store,
+        OperatorStore, PauseStore, PostalStore, ReconcileStore, SourceStore, Store,
     };
 }
 
@@ -509,6 +512,7 @@ pub trait Store:
     IngestStore
     + DeliveryStore
     + OperatorStore
+    + PauseStore
     + HousekeepingStore
     + LeaseStore
     + CatalogStore

@@ -3,7 +3,9 @@
 //! report with the figures the store holds, the language switch, the overdue list with its
 //! alert, reconciliation's page; the sources page with a polled source down, its watermark and
 //! a file, and the quarantine page with masked reasons, a retry of all of a source refused
-//! until its name is typed, and a record dropped; screenshots under `target/dashboard/`. And without a browser:
+//! until its name is typed, and a record dropped; the overview with its verdict, a dead letter
+//! counted, a destination paused from its form and resumed with a click, in both languages;
+//! screenshots under `target/dashboard/`. And without a browser:
 //! a form without the session's CSRF token is refused, pages without a session send to login.
 //!
 //! Under `CI=true` a missing browser fails the test; elsewhere the browser part is skipped.
@@ -298,8 +300,8 @@ async fn the_dashboard_in_a_browser() {
     b.wait_text("#error", "Mã truy cập không đúng").await;
     b.type_into("#token", ADMIN).await;
     b.click("#login").await;
-    // Logged in: the report of the current month.
-    b.wait_text("#title", "Báo cáo").await;
+    // Logged in: the overview.
+    b.wait_text("#title", "Tổng quan").await;
     b.goto(&format!("{base}/ui/report?month=2026-11&lang=vi"))
         .await;
     b.wait_text("#title", "2026-11").await;
@@ -486,7 +488,7 @@ async fn the_sources_and_quarantine_pages_in_a_browser() {
     b.goto(&format!("{base}/ui/login?lang=en")).await;
     b.type_into("#token", ADMIN).await;
     b.click("#login").await;
-    b.wait_text("#title", "Service report").await;
+    b.wait_text("#title", "Overview").await;
 
     b.click("#nav-sources").await;
     b.wait_text("#title", "Sources").await;
@@ -550,4 +552,223 @@ async fn the_sources_and_quarantine_pages_in_a_browser() {
     assert!(b.find(&format!("#q-{first}")).await.is_none());
     assert_eq!(quarantined().await.len(), 2);
     assert!(quarantined().await.iter().all(|q| q.id != first));
+}
+
+#[tokio::test]
+async fn the_overview_in_a_browser() {
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), |c| {
+        c.server.admin_token = Some(ADMIN.to_string().into());
+        c.delivery.max_attempts = 1;
+    })
+    .await;
+    // One dossier the portal fails for good: a dead letter.
+    let (status, _) = app
+        .post("dossiers", &json!(support::local_records(11, 1).0))
+        .await;
+    assert_eq!(status, 202);
+    let lane = app.lane("one", None);
+    app.sim.script(vec![lienthong::sim::Fault::Http500]);
+    lane.try_execute().await.unwrap();
+    assert_eq!(app.count("DongBoHoSoMC", "dead").await, 1);
+
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let base = &app.base;
+    b.goto(&format!("{base}/ui")).await;
+    b.type_into("#token", ADMIN).await;
+    b.click("#login").await;
+    b.wait_text("#title", "Tổng quan").await;
+    b.wait_text("#verdict", "Chưa đồng bộ").await;
+    assert!(b
+        .text("#reasons")
+        .await
+        .contains("Thông điệp lỗi vĩnh viễn"));
+    assert_eq!(b.text("#card-dead").await, "1");
+    assert!(b.text("#dest-dvcqg-").await.contains("dvcqg"));
+    assert!(b.find("#chart-svg").await.is_some(), "the chart is drawn");
+
+    // Pause the portal from its row, with a reason.
+    b.type_into("#dest-dvcqg- input[name=reason]", "bảo trì cổng")
+        .await;
+    b.click("#dest-dvcqg- form.pause button").await;
+    b.wait_text("#message", "Đã tạm dừng dvcqg").await;
+    let pauses = app.store.pauses().await.unwrap();
+    assert_eq!(pauses.len(), 1);
+    assert_eq!(
+        (pauses[0].peer.as_str(), pauses[0].paused_by.as_str()),
+        ("dvcqg", "dashboard")
+    );
+    assert!(b.text("#pauses").await.contains("bảo trì cổng"));
+    assert!(b.text("#reasons").await.contains("Đang tạm dừng gửi"));
+    assert!(b.text("#dest-dvcqg-").await.contains("Tạm dừng"));
+    b.screenshot("overview-vi.png").await;
+
+    b.click("#lang").await;
+    b.wait_text("#title", "Overview").await;
+    b.wait_text("#verdict", "Not in sync").await;
+    assert!(b.text("#reasons").await.contains("Sending paused"));
+    b.screenshot("overview-en.png").await;
+    b.click("#pause-dvcqg-\\* button.resume").await;
+    b.wait_text("#message", "Resumed dvcqg").await;
+    assert!(app.store.pauses().await.unwrap().is_empty(), "resumed");
+    assert!(b.find("#pauses").await.is_none());
+    assert!(b.text("#reasons").await.contains("Dead letters"));
+}
+
+#[tokio::test]
+async fn the_catalog_and_postal_pages_in_a_browser() {
+    use lienthong::catalog::{Catalog, PullOptions, Quiet};
+    use lienthong::sim::vnpost::{self as vsim, VnpostSim, VnpostSimSettings};
+    use std::sync::Arc;
+
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), |c| {
+        c.server.admin_token = Some(ADMIN.to_string().into());
+    })
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    let communes = lienthong::sim::commune::numbered(2, "secret-");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let commune_addr = listener.local_addr().unwrap();
+    tokio::spawn(lienthong::sim::commune::serve(
+        listener,
+        communes.clone(),
+        stop.clone(),
+    ));
+    let vnpost = VnpostSim::new(VnpostSimSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnpost_addr = listener.local_addr().unwrap();
+    tokio::spawn(vsim::serve(listener, vnpost.clone(), stop.clone()));
+    let portal = app.config.peers.dvcqg.as_ref().unwrap();
+    let sim = app.sim.settings();
+    let cfg = lienthong::config::Config::from_toml(&format!(
+        r#"
+[peers.dvcqg]
+base_url = "{base}"
+madonvi = "000.00.01.H56"
+auth = {{ mode = "session", dstcode = "{dst}", username = "{user}", password = "{pass}" }}
+[catalog]
+rate_per_second = 0
+{communes}
+{vnpost}
+"#,
+        base = portal.base_url,
+        dst = sim.dstcode,
+        user = sim.username,
+        pass = sim.password,
+        communes = lienthong::sim::commune::peers_toml(commune_addr, &communes.names(), "secret-"),
+        vnpost = vsim::peers_toml(vnpost_addr, vnpost.settings()),
+    ))
+    .unwrap();
+    let catalog = Arc::new(
+        Catalog::from_config(app.store.clone(), &cfg.peers, &cfg.catalog, |n| {
+            cfg.policy_for(n)
+        })
+        .unwrap(),
+    );
+    catalog.pull(PullOptions::default(), &Quiet).await.unwrap();
+    let changed = app.sim.catalog().codes()[3].clone();
+    assert!(app.sim.catalog().change(&changed));
+    catalog.pull(PullOptions::default(), &Quiet).await.unwrap();
+    catalog.fan_out_pending().await.unwrap();
+    let postal = Arc::new(
+        lienthong::postal::Postal::from_config(
+            app.store.clone(),
+            &cfg.peers,
+            &cfg.postal,
+            &support::mappings(),
+            |n| cfg.policy_for(n),
+        )
+        .unwrap(),
+    );
+    // An order the gateway did not make: its events are kept and shown, never applied.
+    let order = json!({
+        "CustomerCode": "C00330117", "OrderNumber": "000.00.56.H56-261101-0099", "OrderType": "2",
+        "CODAmount": "0", "SenderName": "Bưu cục", "SenderAddress": "Thanh Hóa",
+        "SenderTel": "02373912468", "SenderProvince": "40", "SenderDistrict": "4016",
+        "ReceiverName": "Lê Văn Tâm", "ReceiverAddress": "Thôn Bắc", "ReceiverTel": "0912345679",
+        "ReceiverProvince": "40", "ReceiverDistrict": "4016"
+    });
+    assert_eq!(vnpost.place(order), "100");
+    let reports = Arc::new(lienthong::report::Reports::new(
+        app.store.clone(),
+        cfg.report.clone(),
+    ));
+    let state = lienthong::dashboard::DashboardState::new(
+        app.store.clone(),
+        Some(ADMIN.to_string().into()),
+        reports,
+        None,
+    )
+    .with_operations(Arc::default(), Vec::new(), Some(catalog), Some(postal));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, lienthong::dashboard::router(state)).await });
+
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    b.goto(&format!("{base}/ui/login?lang=vi")).await;
+    b.type_into("#token", ADMIN).await;
+    b.click("#login").await;
+    b.wait_text("#title", "Tổng quan").await;
+
+    b.click("#nav-catalog").await;
+    b.wait_text("#title", "Danh mục TTHC").await;
+    let in_force: usize = b.text("#in-force").await.parse().unwrap();
+    assert_eq!(in_force, app.sim.catalog().len());
+    let subscribers = b.text("#subscribers").await;
+    for name in communes.names() {
+        assert!(subscribers.contains(&name), "{subscribers}");
+    }
+    assert!(subscribers.contains("Chưa cập nhật"), "{subscribers}");
+    assert!(b.text("#changes").await.contains(&changed));
+    b.screenshot("catalog-vi.png").await;
+    // The changed procedure: its two versions and what changed between them.
+    b.type_into("#code", &changed).await;
+    b.click("#show-code").await;
+    b.wait_text("#diff-title", &format!("{changed}: 1 → 2"))
+        .await;
+    assert!(b.text("#versions").await.contains("2"));
+    assert!(
+        b.text("#diff").await.lines().count() >= 2,
+        "{}",
+        b.text("#diff").await
+    );
+    b.click("#lang").await;
+    b.wait_text("#title", "Catalog").await;
+    b.wait_text("#diff-title", "Diff").await;
+    b.screenshot("catalog-diff-en.png").await;
+    // Resend the whole catalog to a subscriber, confirming the prompt.
+    let first = communes.names()[0].clone();
+    b.goto(&format!("{base}/ui/catalog?lang=en")).await;
+    b.click(&format!("#sub-{first} button.resend")).await;
+    b.accept_prompt().await;
+    b.wait_text(
+        "#message",
+        &format!("Whole catalog queued again for {first}"),
+    )
+    .await;
+
+    b.click("#nav-postal").await;
+    b.wait_text("#title", "Postal").await;
+    b.click("#poll").await;
+    b.wait_text("#message", "Tracking read").await;
+    assert!(b
+        .text("#unknown")
+        .await
+        .contains("000.00.56.H56-261101-0099"));
+    let page = b.text("main").await;
+    for personal in ["Lê Văn Tâm", "0912345679", "Thôn Bắc"] {
+        assert!(!page.contains(personal), "{personal} shown");
+    }
+    b.screenshot("postal-en.png").await;
+    b.click("#lang").await;
+    b.wait_text("#title", "Bưu chính").await;
+    assert!(b
+        .text("#unknown")
+        .await
+        .contains("000.00.56.H56-261101-0099"));
+    b.screenshot("postal-vi.png").await;
 }
