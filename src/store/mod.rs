@@ -9,14 +9,17 @@
 //! backends: `ingest.rs` (records in, idempotency), `delivery.rs` (claims, settlements, next
 //! due), `operator.rs` (counts, lists, replay, skip, show, remap), `housekeeping.rs` (prune,
 //! audit), `leases.rs` (named leases), `catalog.rs` (the procedure catalog: pulls, versions,
-//! fan-out); `rows.rs` decodes rows; `backend.rs` puts a backend
+//! fan-out); `audit.rs` (the operators' audit log); `browse.rs` (the outbox browser's filtered
+//! keyset pages and the bulk jobs' rows); `rows.rs` decodes rows; `backend.rs` puts a backend
 //! together. [`Store`] is their union; methods of a `dyn Store` need no import, generic code
 //! over a concrete backend imports [`prelude`].
 //!
 //! This module must not import anything above it (config, outbox, peers, sources, mapping,
 //! app, scheduler, admin): they depend on the store, never the reverse.
 
+pub(crate) mod audit;
 mod backend;
+pub(crate) mod browse;
 pub(crate) mod catalog;
 pub mod config;
 pub(crate) mod delivery;
@@ -33,6 +36,8 @@ pub(crate) mod rows;
 pub(crate) mod sources;
 pub mod sqlite;
 
+pub use audit::{ActionFilter, ActionRecord, AuditStore};
+pub use browse::{BrowseStore, BrowsedMessage, OutboxFilter, OutboxJob, JOB_STALE_MS};
 pub use catalog::{
     CatalogCounts, CatalogPull, CatalogStore, CatalogVersion, CurrentProcedure, FanOutFn,
     FetchedProcedure, ListedProcedure, NewVersion, PublishPlan, StagedProcedure,
@@ -59,8 +64,8 @@ pub use sources::{
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CatalogStore, DeliveryStore, FactsStore, HousekeepingStore, IngestStore, LeaseStore,
-        OperatorStore, PostalStore, ReconcileStore, SourceStore, Store,
+        AuditStore, BrowseStore, CatalogStore, DeliveryStore, FactsStore, HousekeepingStore,
+        IngestStore, LeaseStore, OperatorStore, PostalStore, ReconcileStore, SourceStore, Store,
     };
 }
 
@@ -515,6 +520,8 @@ pub trait Store:
     + FactsStore
     + ReconcileStore
     + SourceStore
+    + AuditStore
+    + BrowseStore
     + Send
     + Sync
 {
