@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EXIT_CONFIG};
 
+mod audit;
 mod catalog;
 mod postal;
 mod report;
@@ -259,9 +260,19 @@ fn base_dir(config: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Runs a parsed command; returns the process exit code.
+/// Runs a parsed command; returns the process exit code. A command that changes something
+/// leaves an audit row (`cli/audit.rs`).
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    match cli.command {
+    let audited = audit::described(&cli.command);
+    let result = run_command(cli.command).await;
+    if let Some(a) = audited {
+        audit::record(a, &result).await;
+    }
+    result
+}
+
+async fn run_command(command: Command) -> anyhow::Result<i32> {
+    match command {
         Command::Run { config } => {
             let config = config.path;
             let cfg = Config::load(Some(&config))?;

@@ -22,6 +22,7 @@ mod mappings;
 mod migration;
 mod multi;
 mod operator;
+mod outbox_browser;
 mod policy;
 mod postal;
 mod prefill;
