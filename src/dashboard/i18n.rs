@@ -37,6 +37,11 @@ const OUTBOX_WORDS: &[(&str, &str, &str)] = &[
     ("messages_match", "tin khớp bộ lọc hiện giờ.", "messages match the filter now."),
     ("whole_outbox", "Không lọc: toàn bộ hàng đợi", "No filter: the whole outbox"),
     ("type_count", "Gõ số tin để xác nhận", "Type the number of messages to confirm"),
+    (
+        "count_mismatch",
+        "Số gõ vào không khớp số tin: chưa bắt đầu.",
+        "The number typed does not match: nothing began.",
+    ),
     ("bulk_start", "Bắt đầu", "Start"),
     ("back", "Quay lại", "Back"),
     ("bulk_jobs", "Thao tác hàng loạt gần đây", "Recent bulk jobs"),

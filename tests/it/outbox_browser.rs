@@ -19,11 +19,11 @@ use uuid::Uuid;
 
 use crate::support::{local_records, spawn_app_with, sqlite, sqlite_in, stores, TestApp};
 
-const ROOT: &str = "browser-admin-token";
-const LAN: &str = "lan-operator-token";
-const MINH: &str = "minh-viewer-token";
+pub(crate) const ROOT: &str = "browser-admin-token";
+pub(crate) const LAN: &str = "lan-operator-token";
+pub(crate) const MINH: &str = "minh-viewer-token";
 
-fn people(c: &mut lienthong::config::Config) {
+pub(crate) fn people(c: &mut lienthong::config::Config) {
     use lienthong::admin::roles::{Role, UserConfig};
     c.server.admin_token = Some(ROOT.to_string().into());
     c.server.users = vec![
@@ -45,7 +45,7 @@ fn people(c: &mut lienthong::config::Config) {
 
 /// Posts `n` generated dossiers and fails their first delivery (one batch each): with
 /// `max_attempts = 1` they are dead. Returns the lane and the dead messages' ids.
-async fn dead_dossiers(app: &TestApp, seed: u64, n: usize) -> (Lane, Vec<Uuid>) {
+pub(crate) async fn dead_dossiers(app: &TestApp, seed: u64, n: usize) -> (Lane, Vec<Uuid>) {
     let (d, _) = local_records(seed, n);
     let (status, body) = app.post("dossiers", &json!(d)).await;
     assert_eq!(status, 202, "{body}");
