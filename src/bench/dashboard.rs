@@ -86,17 +86,29 @@ impl fmt::Display for DashboardReport {
 }
 
 pub async fn run(opts: &DashboardOptions) -> anyhow::Result<DashboardReport> {
-    let bs = super::open_store(&opts.store, 8, None).await?;
-    let store = bs.store.clone();
-    let backend = store.backend();
+    // The fill writes through a connection of its own, before the store is opened.
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let (url, pg_drop) = if opts.store == "sqlite" {
+        (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            None,
+        )
+    } else if opts.store.starts_with("postgres://") || opts.store.starts_with("postgresql://") {
+        let name = format!("lt_bench_{}", uuid::Uuid::new_v4().simple());
+        crate::store::prefill::create_database(&opts.store, &name, None).await?;
+        let mut url = reqwest::Url::parse(&opts.store).context("the store URL")?;
+        url.set_path(&format!("/{name}"));
+        (url.to_string(), Some(name))
+    } else {
+        anyhow::bail!("--store is `sqlite` or a postgres:// URL");
+    };
     let spec = super::prefill_spec(opts.messages, opts.seed)?;
-    eprintln!(
-        "filling the {backend} store with {} messages…",
-        opts.messages
-    );
+    eprintln!("filling the store with {} messages…", opts.messages);
     let started = Instant::now();
-    crate::store::prefill::prefill(&bs.url, &spec).await?;
+    crate::store::prefill::prefill(&url, &spec).await?;
     let fill_s = started.elapsed().as_secs_f64();
+    let store = crate::store::open(&url, 8).await?;
+    let backend = store.backend();
 
     // What the filtered pages ask for: a dead header's dossier and peer, and page 1's cursor.
     let dead = OutboxFilter {
@@ -218,6 +230,10 @@ pub async fn run(opts: &DashboardOptions) -> anyhow::Result<DashboardReport> {
     shutdown.cancel();
     let _ = server.await;
     drop(store);
-    bs.finish().await?;
+    if let Some(name) = pg_drop {
+        crate::store::prefill::drop_database(&opts.store, &name)
+            .await
+            .with_context(|| format!("dropping the benchmark database {name}"))?;
+    }
     Ok(report)
 }

@@ -52,14 +52,14 @@ pub(super) fn described(cmd: &Command) -> Option<Audited> {
             }
             _ => return None,
         },
-        Command::Catalog { config, action } => match action {
-            CatalogAction::Resend { subscriber } => (
-                config,
-                "catalog.resend",
-                json!({ "subscriber": subscriber }),
-            ),
-            _ => return None,
-        },
+        Command::Catalog {
+            config,
+            action: CatalogAction::Resend { subscriber },
+        } => (
+            config,
+            "catalog.resend",
+            json!({ "subscriber": subscriber }),
+        ),
         Command::Postal { config, action } => match action {
             PostalAction::Poll => (config, "postal.poll", json!({})),
             PostalAction::Cancel {

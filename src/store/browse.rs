@@ -16,17 +16,26 @@ use super::StoreError;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dossier: Option<String>,
     /// A part of the last error's text (case is ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_attempts: Option<i64>,
     /// Last changed at or after this time (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_from_ms: Option<i64>,
     /// Last changed at or before this time (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_to_ms: Option<i64>,
 }
 
