@@ -217,7 +217,7 @@ pub(super) async fn list(
     if !(1..=1000).contains(&limit) {
         return bad_request(&format!("limit: {limit} is outside 1..=1000"));
     }
-    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+    let before = match q.before.as_deref() {
         None => None,
         Some(b) => match parse_cursor(b) {
             Some(c) => Some(c),

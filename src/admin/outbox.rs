@@ -123,9 +123,19 @@ pub(super) async fn messages(
 #[serde(deny_unknown_fields)]
 pub(super) struct JobRequest {
     action: String,
-    #[serde(default)]
-    filter: OutboxFilter,
+    #[serde(default, deserialize_with = "filter_object")]
+    filter: Option<OutboxFilter>,
     reason: Option<String>,
+}
+
+/// A filter given as a JSON object only (serde would also take a list of its fields in order).
+fn filter_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OutboxFilter>, D::Error> {
+    match Value::deserialize(d)? {
+        v @ Value::Object(_) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("filter: an object")),
+    }
 }
 
 /// A job as the API and the dashboard show it.
@@ -188,7 +198,7 @@ pub(super) async fn start_job(
         ("replay", Some(_)) => return bad_request("a replay takes no reason"),
         _ => return bad_request("action: replay or skip"),
     };
-    let filter = req.filter.normalized();
+    let filter = req.filter.unwrap_or_default().normalized();
     if let Err(e) = check_filter(&filter) {
         return bad_request(&e);
     }
