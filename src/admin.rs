@@ -37,17 +37,21 @@ use crate::settings::resolve_secret;
 
 use crate::operator;
 
+pub(crate) mod audit;
+pub(crate) mod outbox;
 mod reports;
+pub mod roles;
 mod sources;
 
 use crate::outbox::housekeeping;
-use crate::store::{MessageDetail, MessageFilter, Store};
+use crate::store::{MessageDetail, Store};
 pub(crate) use reports::csv_attachment;
 
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Arc<dyn Store>,
-    pub token: Option<SecretString>,
+    /// Who may call: `server.admin_token` and `[[server.users]]`.
+    pub operators: roles::Operators,
     /// Builds the route table as configured now, which remaps render with.
     pub remap: Option<crate::source::routes::Loader>,
     /// The procedure catalog (its routes answer 404 without it).
@@ -124,6 +128,9 @@ pub struct ServerConfig {
     #[serde(skip_serializing)]
     pub admin_token: Option<SecretString>,
     pub admin_token_file: Option<PathBuf>,
+    /// Named people (`[[server.users]]`), operators or viewers; `admin_token` is an operator
+    /// named `admin`.
+    pub users: Vec<roles::UserConfig>,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +141,7 @@ impl Default for ServerConfig {
             max_records_per_request: 10_000,
             admin_token: None,
             admin_token_file: None,
+            users: Vec::new(),
         }
     }
 }
@@ -148,14 +156,25 @@ impl ServerConfig {
         if self.max_records_per_request == 0 {
             problems.push("server.max_records_per_request: must be greater than 0".into());
         }
-        if let Err(e) = resolve_secret(
+        match resolve_secret(
             "server.admin_token",
             &self.admin_token,
             &self.admin_token_file,
         ) {
-            problems.push(e);
+            Ok(admin) => problems.extend(roles::check(admin, &self.users)),
+            Err(e) => problems.push(e),
         }
         problems
+    }
+
+    /// Everyone who may log in: the admin token's `admin` and `users`.
+    pub fn operators(&self) -> Result<roles::Operators, String> {
+        let admin = resolve_secret(
+            "server.admin_token",
+            &self.admin_token,
+            &self.admin_token_file,
+        )?;
+        roles::Operators::from_config(admin, &self.users)
     }
 }
 
@@ -176,6 +195,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/outbox/pauses"),
     ("POST", "/admin/outbox/pause"),
     ("POST", "/admin/outbox/resume"),
+    ("POST", "/admin/outbox/jobs"),
+    ("GET", "/admin/outbox/jobs"),
+    ("GET", "/admin/outbox/jobs/{id}"),
     ("GET", "/admin/catalog"),
     ("GET", "/admin/catalog/subscribers"),
     ("GET", "/admin/catalog/changes"),
@@ -197,6 +219,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/quarantine/retry"),
     ("POST", "/admin/quarantine/{id}/drop"),
     ("GET", "/admin/sources"),
+    ("GET", "/admin/audit"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -204,7 +227,12 @@ pub fn router(state: AdminState) -> Router {
     for &(method, path) in ROUTES {
         router = router.route(path, handler(method, path));
     }
-    router.with_state(state)
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::changes,
+        ))
+        .with_state(state)
 }
 
 fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
@@ -215,7 +243,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("GET", "/metrics") => get(metrics_text),
         ("GET", "/admin/outbox") => get(outbox),
         ("GET", "/admin/outbox/stats") => get(stats),
-        ("GET", "/admin/outbox/messages") => get(messages),
+        ("GET", "/admin/outbox/messages") => get(outbox::messages),
         ("GET", "/admin/outbox/messages/{id}") => get(show),
         ("POST", "/admin/outbox/replay") => post(replay),
         ("POST", "/admin/outbox/skip") => post(skip),
@@ -224,6 +252,9 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("GET", "/admin/outbox/pauses") => get(pauses),
         ("POST", "/admin/outbox/pause") => post(pause),
         ("POST", "/admin/outbox/resume") => post(resume),
+        ("POST", "/admin/outbox/jobs") => post(outbox::start_job),
+        ("GET", "/admin/outbox/jobs") => get(outbox::jobs),
+        ("GET", "/admin/outbox/jobs/{id}") => get(outbox::job),
         ("GET", "/admin/catalog") => get(catalog_overview),
         ("GET", "/admin/catalog/subscribers") => get(catalog_subscribers),
         ("GET", "/admin/catalog/changes") => get(catalog_changes),
@@ -245,6 +276,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("POST", "/admin/quarantine/retry") => post(sources::retry),
         ("POST", "/admin/quarantine/{id}/drop") => post(sources::drop_one),
         ("GET", "/admin/sources") => get(sources::sources),
+        ("GET", "/admin/audit") => get(audit::list),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
@@ -494,20 +526,28 @@ fn record_pauses(st: &AdminState, pauses: &[crate::store::Pause]) {
     }
 }
 
-/// `None` when the request carries the admin token, else the 401 to answer.
-fn refuse(st: &AdminState, headers: &HeaderMap) -> Option<Response> {
+/// Who the request's bearer token belongs to, if anyone.
+fn caller(st: &AdminState, headers: &HeaderMap) -> Option<roles::Operator> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let allowed = match (&st.token, presented) {
-        (Some(t), Some(p)) => crate::settings::token_matches(t, p.trim()),
-        _ => false,
-    };
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    st.operators.find(presented.trim())
+}
+
+/// The name of the person whose token the request carries (kept with what they change).
+fn who(st: &AdminState, headers: &HeaderMap) -> String {
+    caller(st, headers).map_or_else(|| "admin".to_string(), |o| o.name)
+}
+
+/// `None` when the request carries a known token (an operator's or a viewer's: changes are
+/// refused to viewers before their handler, see `audit::changes`), else the 401 to answer.
+fn refuse(st: &AdminState, headers: &HeaderMap) -> Option<Response> {
+    let allowed = caller(st, headers).is_some();
     (!allowed).then(|| {
         (
             StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "admin endpoints need server.admin_token as a bearer token" })),
+            Json(json!({ "error": "admin endpoints need a configured token (server.admin_token or server.users) as a bearer token" })),
         )
             .into_response()
     })
@@ -768,7 +808,7 @@ async fn pause(
         &req.peer,
         req.destination.as_deref(),
         &req.reason,
-        "admin",
+        &who(&st, &headers),
     )
     .await
     {
@@ -799,7 +839,7 @@ async fn resume(
         &*st.store,
         &req.peer,
         req.destination.as_deref(),
-        "admin",
+        &who(&st, &headers),
         st.wake.as_deref(),
     )
     .await
@@ -835,49 +875,6 @@ async fn stats(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         "quarantined": quarantined,
     }))
     .into_response()
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    state: Option<String>,
-    peer: Option<String>,
-    dossier: Option<String>,
-    limit: Option<i64>,
-}
-
-async fn messages(
-    State(st): State<AdminState>,
-    headers: HeaderMap,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Some(r) = refuse(&st, &headers) {
-        return r;
-    }
-    let Ok(Query(q)) = query else {
-        return bad_request("query parameters: state, peer, dossier, limit (1..=1000)");
-    };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return bad_request(&format!("limit: {limit} is outside 1..=1000"));
-    }
-    let filter = MessageFilter {
-        state: q.state,
-        peer: q.peer,
-        dossier: q.dossier,
-        limit,
-    };
-    match st.store.list_messages(&filter).await {
-        Ok(list) => Json(json!({
-            "messages": list.iter().map(|m| json!({
-                "id": m.id.to_string(), "peer": m.peer, "operation": m.operation,
-                "dossier": m.dossier, "state": m.state, "attempts": m.attempts,
-                "batch_id": m.batch_id, "error": m.error, "updated_ms": m.updated_ms,
-            })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Err(e) => store_error(&e),
-    }
 }
 
 /// One message as the admin API shows it: everything but the source record, the item masked.

@@ -19,7 +19,6 @@ use crate::config::Config;
 use crate::outbox::{spawn_lane, Lane};
 use crate::postal::{PollJob, Postal};
 use crate::scheduler::{self, Scheduler};
-use crate::settings::resolve_secret;
 use crate::source::http::{self as ingest, IngestState, Limits};
 use crate::source::routes::Routes;
 use crate::source::Sources;
@@ -79,12 +78,7 @@ impl Gateway {
             }
         }
         let wake = Arc::new(Notify::new());
-        let admin_token = resolve_secret(
-            "server.admin_token",
-            &cfg.server.admin_token,
-            &cfg.server.admin_token_file,
-        )
-        .map_err(anyhow::Error::msg)?;
+        let operators = cfg.server.operators().map_err(anyhow::Error::msg)?;
         let configured = Arc::new(crate::source::status::ConfiguredSource::from_config(
             &cfg.sources,
         ));
@@ -163,7 +157,7 @@ impl Gateway {
         })
         .merge(admin::router(AdminState {
             store: store.clone(),
-            token: admin_token.clone(),
+            operators: operators.clone(),
             remap: Some(remap.clone()),
             catalog: Some(catalog.clone()),
             metrics: Arc::new(admin::Metrics::default()),
@@ -176,7 +170,7 @@ impl Gateway {
         .merge(crate::dashboard::router(
             crate::dashboard::DashboardState::new(
                 store.clone(),
-                admin_token.clone(),
+                operators,
                 reports,
                 reconciler.clone(),
             )

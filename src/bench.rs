@@ -44,6 +44,7 @@ use crate::store::{self, AcceptedRecord, HeaderRule, IngestWrite, NewMessage, Re
 
 mod backlog;
 mod catalog;
+mod dashboard;
 mod destinations;
 mod latency;
 mod postal;
@@ -100,6 +101,9 @@ pub enum BenchCommand {
         after_help = "Example:\n  lienthong bench prefill --store sqlite:/var/tmp/prefill.db --messages 1000000"
     )]
     Prefill(PrefillOptions),
+    /// The dashboard's outbox pages on a store of 1,000,000 messages: median and p95 load
+    /// time per page over real HTTP.
+    Dashboard(dashboard::DashboardOptions),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -221,12 +225,17 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<i32> {
             bench_prefill(&opts).await?;
             Ok(0)
         }
+        BenchCommand::Dashboard(opts) => {
+            let report = dashboard::run(&opts).await?;
+            print!("{report}");
+            Ok(if report.complete() { 0 } else { 1 })
+        }
     }
 }
 
-/// `bench prefill`: every row copies the items and records of one generated dossier and one of
-/// its steps (so rows have a real size), with its own dossier code.
-async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
+/// The `bench prefill` history's rows: each copies one generated dossier and one of its steps
+/// (items and records), with its own dossier code.
+pub(crate) fn prefill_spec(messages: u64, seed: u64) -> anyhow::Result<Prefill> {
     let root = checkout_dir();
     let load = |file: &str| {
         Mapping::load(&root.join("mappings/vendor-a").join(file))
@@ -234,7 +243,7 @@ async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
     };
     let (dossier_mapping, step_mapping) = (load("dossier.toml")?, load("step.toml")?);
     let vars = vars();
-    let data = generate(opts.seed, 1, 0);
+    let data = generate(seed, 1, 0);
     let dossier = data.dossiers.first().context("no dossier generated")?;
     let code = dossier["MaHoSo"]
         .as_str()
@@ -252,7 +261,7 @@ async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("mapping the sample step: {e}"))?;
     let marked = |v: &Value| v.to_string().replace(code, CODE_MARK);
     let spec = Prefill {
-        messages: opts.messages,
+        messages,
         peer: PORTAL.name.into(),
         source: "bench".into(),
         header_operation: OP_DOSSIERS.into(),
@@ -265,6 +274,13 @@ async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
         mapping_version: dossier_mapping.version().to_string(),
         now_ms: store::now_ms(),
     };
+    Ok(spec)
+}
+
+/// `bench prefill`: every row copies the items and records of one generated dossier and one of
+/// its steps (so rows have a real size), with its own dossier code.
+async fn bench_prefill(opts: &PrefillOptions) -> anyhow::Result<()> {
+    let spec = prefill_spec(opts.messages, opts.seed)?;
     eprintln!(
         "filling {} with {} messages…",
         crate::settings::redact_url(&opts.store),

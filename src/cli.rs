@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EXIT_CONFIG};
 
+mod audit;
 /// Every command ends with one of these (documented in `--help`, the manual page and
 /// `docs/operator-guide.md`).
 pub const EXIT_OK: i32 = 0;
@@ -431,9 +432,19 @@ macro_rules! load_or_exit {
     };
 }
 
-/// Runs a parsed command; returns the process exit code (see [`EXIT_OK`] and what follows).
+/// Runs a parsed command; returns the process exit code (see [`EXIT_OK`] and what follows). A
+/// command that changes something leaves an audit row (`cli/audit.rs`).
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    match cli.command {
+    let audited = audit::described(&cli.command);
+    let result = run_command(cli.command).await;
+    if let Some(a) = audited {
+        audit::record(a, &result).await;
+    }
+    result
+}
+
+async fn run_command(command: Command) -> anyhow::Result<i32> {
+    match command {
         Command::Run { config } => {
             let config = config.path;
             let cfg = load_or_exit!(&config);

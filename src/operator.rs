@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use crate::mapping::Target;
 use crate::source::routes::Routes;
-use crate::store::{now_ms, MessageDetail, RecordKind, Remap, ReplayOutcome, Store, StoreError};
+use crate::store::{
+    now_ms, MessageDetail, OutboxFilter, OutboxJob, RecordKind, Remap, ReplayOutcome, Store,
+    StoreError,
+};
 
 /// Dead messages replayed per transaction by [`replay_dead`].
 pub const REPLAY_CHUNK: i64 = 500;
@@ -48,6 +51,120 @@ pub async fn replay_dead(
         out.reopened.extend(done.reopened);
         seen += ids.len() as u64;
         progress(seen, total.max(seen));
+    }
+}
+
+/// What a bulk job does to each message matching its filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobAction {
+    /// Dead messages go again (others are left alone), as `replay` does.
+    Replay,
+    /// Dead, pending or waiting messages are given up, with the reason.
+    Skip(String),
+}
+
+impl JobAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobAction::Replay => "replay",
+            JobAction::Skip(_) => "skip",
+        }
+    }
+}
+
+/// Stores a new bulk job over every message matching `filter` now (`total` counted now); run
+/// it with [`run_job`].
+pub async fn begin_job(
+    store: &dyn Store,
+    filter: &OutboxFilter,
+    action: &JobAction,
+    who: &str,
+) -> Result<OutboxJob, StoreError> {
+    let now = now_ms();
+    let job = OutboxJob {
+        id: Uuid::new_v4().to_string(),
+        action: action.name().into(),
+        filter: serde_json::to_string(filter).expect("a filter serializes"),
+        reason: match action {
+            JobAction::Skip(r) => Some(r.clone()),
+            JobAction::Replay => None,
+        },
+        who: who.into(),
+        state: "queued".into(),
+        total: store.count_matching(filter).await?,
+        done: 0,
+        changed: 0,
+        after_position: None,
+        error: None,
+        created_ms: now,
+        heartbeat_ms: now,
+        finished_ms: None,
+    };
+    store.create_job(&job).await?;
+    Ok(job)
+}
+
+/// Runs a stored job from where it stopped, `chunk` messages per transaction in queue order,
+/// writing its progress after each chunk; returns it as it ended. A job another runner is
+/// running now is left alone (returned as it is). Running a job again is safe: replay and skip
+/// change only messages still dead (or pending), so a message done before an interruption is
+/// not done twice.
+pub async fn run_job(store: &dyn Store, id: &str, chunk: i64) -> Result<OutboxJob, StoreError> {
+    let Some(job) = store.job(id).await? else {
+        return Err(StoreError::Conflict(format!("no bulk job {id}")));
+    };
+    if !store.resume_job(id, now_ms()).await? {
+        return Ok(job);
+    }
+    let ran = run_chunks(store, &job, chunk.max(1)).await;
+    match ran {
+        Ok(()) => store.finish_job(id, "done", None, now_ms()).await?,
+        Err(e) => {
+            store
+                .finish_job(id, "failed", Some(&e.to_string()), now_ms())
+                .await?
+        }
+    }
+    Ok(store.job(id).await?.unwrap_or(job))
+}
+
+async fn run_chunks(store: &dyn Store, job: &OutboxJob, chunk: i64) -> Result<(), StoreError> {
+    let filter: OutboxFilter = serde_json::from_str(&job.filter)
+        .map_err(|e| StoreError::Conflict(format!("job {}: its filter: {e}", job.id)))?;
+    let action = match (job.action.as_str(), &job.reason) {
+        ("replay", _) => JobAction::Replay,
+        ("skip", Some(r)) => JobAction::Skip(r.clone()),
+        (other, _) => {
+            return Err(StoreError::Conflict(format!(
+                "job {}: unknown action {other}",
+                job.id
+            )))
+        }
+    };
+    let mut after = job.after_position.unwrap_or(i64::MIN);
+    let (mut done, mut changed) = (job.done, job.changed);
+    loop {
+        let page = store.matching_page(&filter, after, chunk).await?;
+        let Some(&(_, last)) = page.last() else {
+            return Ok(());
+        };
+        let ids: Vec<Uuid> = page.iter().map(|(id, _)| *id).collect();
+        let now = now_ms();
+        changed += match &action {
+            JobAction::Replay => store.replay_messages(&ids, now).await?.replayed as i64,
+            JobAction::Skip(reason) => {
+                let mut n = 0;
+                for id in &ids {
+                    n += i64::from(store.skip(*id, reason, now).await?);
+                }
+                n
+            }
+        };
+        done += ids.len() as i64;
+        after = last;
+        store
+            .job_progress(&job.id, done, changed, after, now_ms())
+            .await?;
     }
 }
 

@@ -262,7 +262,7 @@ async fn measure(
 }
 
 /// The `q` quantile (0..=1) of `v`, nearest rank.
-fn quantile(v: &mut [f64], q: f64) -> f64 {
+pub(super) fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

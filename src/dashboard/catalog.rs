@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::i18n::Lang;
-use super::{frame, guard, same, DashboardState};
+use super::{frame, guard, DashboardState};
 use crate::catalog::{canonical, Catalog, CatalogError};
 
 /// Changes listed on the page.
@@ -176,14 +176,11 @@ pub(super) async fn resend(
     let Ok(Form(f)) = form else {
         return (StatusCode::BAD_REQUEST, "expected csrf, subscriber").into_response();
     };
-    let csrf = match guard(&st, &headers, lang) {
-        Ok(c) => c,
+    let login = match super::acting(&st, &headers, lang, &f.csrf, "catalog.resend").await {
+        Ok(l) => l,
         Err(r) => return *r,
     };
-    if !same(&csrf, &f.csrf) {
-        tracing::warn!("dashboard: a form without the session's CSRF token refused");
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
-    }
+    let csrf = login.csrf.clone();
     let Some(catalog) = &st.catalog else {
         return (StatusCode::NOT_FOUND, "no catalog").into_response();
     };
@@ -200,5 +197,12 @@ pub(super) async fn resend(
         Err(CatalogError::NotFound(m)) => m,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
+    st.audit(
+        &login.who,
+        "catalog.resend",
+        serde_json::json!({ "subscriber": f.subscriber }),
+        &message,
+    )
+    .await;
     page(&st, lang, &csrf, &CatalogQuery::default(), Some(message)).await
 }

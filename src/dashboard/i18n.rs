@@ -2,6 +2,93 @@
 
 use std::collections::BTreeMap;
 
+/// The outbox browser's, the bulk jobs' and the audit page's words, `(key, Vietnamese, English)`.
+const OUTBOX_WORDS: &[(&str, &str, &str)] = &[
+    ("outbox", "Hàng đợi gửi", "Outbox"),
+    ("audit", "Nhật ký thao tác", "Audit log"),
+    ("role_operator", "vận hành", "operator"),
+    ("role_viewer", "chỉ xem", "viewer"),
+    ("read_only", "Tài khoản chỉ xem: không thể thao tác.", "Viewer account: no actions."),
+    ("any", "Tất cả", "Any"),
+    ("peer", "Hệ thống nhận", "Peer"),
+    ("destination", "Nơi nhận", "Destination"),
+    ("operation", "Nghiệp vụ", "Operation"),
+    ("error_text", "Lỗi có chứa", "Error contains"),
+    ("min_attempts", "Số lần thử từ", "Attempts at least"),
+    ("changed_from", "Cập nhật từ", "Changed from"),
+    ("changed_to", "đến", "to"),
+    ("clear", "Bỏ lọc", "Clear"),
+    ("changed_at", "Cập nhật lúc", "Changed at"),
+    ("attempts", "Số lần thử", "Attempts"),
+    ("no_messages", "Không có tin nào khớp bộ lọc.", "No message matches the filter."),
+    ("bulk_title", "Thao tác với mọi tin khớp bộ lọc", "Act on every message matching the filter"),
+    (
+        "bulk_help",
+        "Áp dụng cho mọi tin khớp bộ lọc hiện tại (không chỉ trang này), chạy nền theo từng phần; cần gõ lại số tin để xác nhận.",
+        "Applies to every message matching the current filter (not just this page), in the background in chunks; you confirm by typing the number of messages.",
+    ),
+    ("action", "Thao tác", "Action"),
+    ("replay", "Gửi lại", "Replay"),
+    ("skip", "Bỏ qua", "Skip"),
+    ("remap", "Ánh xạ lại", "Remap"),
+    ("reason_skip", "Lý do bỏ qua", "Reason to skip"),
+    ("bulk_next", "Tiếp tục…", "Continue…"),
+    ("bulk_confirm", "Xác nhận thao tác hàng loạt", "Confirm the bulk action"),
+    ("messages_match", "tin khớp bộ lọc hiện giờ.", "messages match the filter now."),
+    ("whole_outbox", "Không lọc: toàn bộ hàng đợi", "No filter: the whole outbox"),
+    ("type_count", "Gõ số tin để xác nhận", "Type the number of messages to confirm"),
+    (
+        "count_mismatch",
+        "Số gõ vào không khớp số tin: chưa bắt đầu.",
+        "The number typed does not match: nothing began.",
+    ),
+    ("bulk_start", "Bắt đầu", "Start"),
+    ("back", "Quay lại", "Back"),
+    ("bulk_jobs", "Thao tác hàng loạt gần đây", "Recent bulk jobs"),
+    ("bulk_job", "Thao tác hàng loạt", "Bulk job"),
+    ("who", "Người thực hiện", "Who"),
+    ("started_at", "Bắt đầu lúc", "Started"),
+    ("finished", "Kết thúc lúc", "Finished"),
+    ("progress", "Tiến độ", "Progress"),
+    ("filter", "Bộ lọc", "Filter"),
+    ("changed_n", "đã thay đổi", "changed"),
+    ("job_queued", "Đang chờ", "Queued"),
+    ("job_running", "Đang chạy", "Running"),
+    ("job_done", "Hoàn tất", "Done"),
+    ("job_failed", "Lỗi", "Failed"),
+    ("job_interrupted", "Bị gián đoạn", "Interrupted"),
+    ("job_rerun", "Chạy tiếp", "Run again"),
+    ("message", "Tin", "Message"),
+    ("created", "Tạo lúc", "Created"),
+    ("next_attempt", "Lần thử tới", "Next attempt"),
+    ("delivered", "Đã gửi lúc", "Delivered"),
+    ("mapping_version", "Phiên bản ánh xạ", "Mapping version"),
+    ("batches", "Các lần gửi (lô)", "Batches"),
+    ("items", "Số tin", "Items"),
+    ("closed", "Đóng lúc", "Closed"),
+    ("peer_answer", "Trả lời gần nhất của hệ thống nhận", "The peer's last answer"),
+    ("answer_hash", "SHA-256 trả lời", "Answer SHA-256"),
+    ("pruned", "đã dọn", "pruned"),
+    ("item_masked", "Nội dung (đã che dữ liệu cá nhân)", "Item (personal data masked)"),
+    ("remap_diff", "Thay đổi khi ánh xạ lại", "What a remap changes"),
+    ("no_changes", "Không có thay đổi.", "No change."),
+    ("remap_apply", "Ánh xạ lại và gửi", "Remap and send"),
+    ("remap_preview", "Xem thay đổi trước khi ánh xạ lại.", "Review the changes before remapping."),
+    ("remapped", "Đã ánh xạ lại; tin sẽ được gửi trong lô mới.", "Remapped; it goes in a new batch."),
+    ("actions", "Thao tác", "Actions"),
+    ("replayed", "Đã đưa lại vào hàng đợi.", "Queued again."),
+    ("not_dead", "Tin không ở trạng thái lỗi (dead).", "The message is not dead."),
+    ("skipped", "Đã bỏ qua.", "Skipped."),
+    ("not_skippable", "Tin không thể bỏ qua ở trạng thái này.", "The message cannot be skipped in its state."),
+    ("skip_needs_reason", "Bỏ qua cần có lý do.", "A skip needs a reason."),
+    ("when", "Thời điểm", "When"),
+    ("role", "Vai trò", "Role"),
+    ("via", "Qua", "Way"),
+    ("target", "Đối tượng", "Target"),
+    ("outcome", "Kết quả", "Outcome"),
+    ("no_entries", "Chưa có thao tác nào.", "No action yet."),
+];
+
 /// `(key, Vietnamese, English)`.
 const WORDS: &[(&str, &str, &str)] = &[
     ("app", "lienthong", "lienthong"),
@@ -322,6 +409,7 @@ impl Lang {
     pub fn words(self) -> BTreeMap<&'static str, &'static str> {
         WORDS
             .iter()
+            .chain(OUTBOX_WORDS)
             .map(|(k, vi, en)| (*k, if self == Lang::Vi { *vi } else { *en }))
             .collect()
     }
@@ -344,6 +432,16 @@ mod tests {
         assert_eq!(vi.len(), en.len());
         assert_eq!(vi["report"], "Báo cáo");
         assert_eq!(en["report"], "Report");
-        assert!(WORDS.iter().all(|(_, v, e)| !v.is_empty() && !e.is_empty()));
+        assert!(WORDS
+            .iter()
+            .chain(OUTBOX_WORDS)
+            .all(|(_, v, e)| !v.is_empty() && !e.is_empty()));
+        // No key given twice (a later one would hide the earlier).
+        let keys: std::collections::BTreeSet<_> = WORDS
+            .iter()
+            .chain(OUTBOX_WORDS)
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(keys.len(), WORDS.len() + OUTBOX_WORDS.len());
     }
 }

@@ -10,8 +10,10 @@
 //! procedures, statuses, dates and counts only; a quarantined record's
 //! reason masked, never its content.
 
+mod audit;
 mod catalog;
 mod i18n;
+mod outbox;
 pub mod overview;
 mod postal;
 mod sources;
@@ -26,10 +28,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::Environment;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::admin::roles::{Operator, Operators};
 use crate::reconcile::{Params, Reconciler};
 use crate::report::render;
 use crate::report::{Month, Reports};
@@ -42,15 +44,24 @@ const COOKIE: &str = "lienthong_session";
 
 struct Session {
     csrf: String,
+    /// Who logged in, and what they may do.
+    who: Operator,
     until: Instant,
+}
+
+/// A live session's person and CSRF token.
+#[derive(Debug, Clone)]
+pub(crate) struct Login {
+    pub csrf: String,
+    pub who: Operator,
 }
 
 /// What the dashboard serves from.
 #[derive(Clone)]
 pub struct DashboardState {
     pub store: Arc<dyn Store>,
-    /// Without it nobody can log in (the pages answer 404).
-    pub token: Option<SecretString>,
+    /// Who may log in; with nobody configured the pages answer 404.
+    pub operators: Operators,
     pub reports: Arc<Reports>,
     pub reconciler: Option<Arc<Reconciler>>,
     /// The configured sources and their ways.
@@ -72,7 +83,7 @@ pub struct DashboardState {
 impl DashboardState {
     pub fn new(
         store: Arc<dyn Store>,
-        token: Option<SecretString>,
+        operators: Operators,
         reports: Arc<Reports>,
         reconciler: Option<Arc<Reconciler>>,
     ) -> Self {
@@ -92,6 +103,14 @@ impl DashboardState {
                 "overview_live.html",
                 include_str!("templates/overview_live.html"),
             ),
+            ("outbox.html", include_str!("templates/outbox.html")),
+            (
+                "outbox_confirm.html",
+                include_str!("templates/outbox_confirm.html"),
+            ),
+            ("outbox_job.html", include_str!("templates/outbox_job.html")),
+            ("message.html", include_str!("templates/message.html")),
+            ("audit.html", include_str!("templates/audit.html")),
         ] {
             env.add_template(name, text)
                 .expect("the dashboard's templates compile");
@@ -120,7 +139,7 @@ impl DashboardState {
         });
         Self {
             store,
-            token,
+            operators,
             reports,
             reconciler,
             sources: Arc::default(),
@@ -165,15 +184,48 @@ impl DashboardState {
 
     /// The session of a request's cookie, if it is live: its CSRF token.
     fn session(&self, headers: &HeaderMap) -> Option<String> {
+        self.login(headers).map(|l| l.csrf)
+    }
+
+    /// The session of a request's cookie, if it is live.
+    pub(crate) fn login(&self, headers: &HeaderMap) -> Option<Login> {
         let id = cookie(headers, COOKIE)?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         sessions.retain(|_, s| s.until > now);
-        sessions.get(&id).map(|s| s.csrf.clone())
+        sessions.get(&id).map(|s| Login {
+            csrf: s.csrf.clone(),
+            who: s.who.clone(),
+        })
     }
 
-    /// A template rendered, or the answer to give when it does not render.
-    fn render_string(&self, name: &str, ctx: Value) -> Result<String, Box<Response>> {
+    /// Writes an action's audit row (way `ui`); a failure to write it is logged.
+    pub(crate) async fn audit(&self, who: &Operator, action: &str, target: Value, outcome: &str) {
+        let record = crate::store::ActionRecord::new(
+            &who.name,
+            who.role.as_str(),
+            "ui",
+            action,
+            target,
+            outcome,
+        );
+        if let Err(e) = self.store.record_audit(&record).await {
+            tracing::error!(error = %e, action, "dashboard: an action's audit row was not written");
+        }
+    }
+
+    /// A template rendered, or the answer to give when it does not render. Who is logged in
+    /// (found by the page's CSRF token) is added: their name, and whether the page shows its
+    /// action buttons.
+    fn render_string(&self, name: &str, mut ctx: Value) -> Result<String, Box<Response>> {
+        if let Some(csrf) = ctx.get("csrf").and_then(Value::as_str).map(str::to_string) {
+            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = sessions.values().find(|s| s.csrf == csrf) {
+                ctx["user"] = json!(s.who.name);
+                ctx["role"] = json!(s.who.role.as_str());
+                ctx["can_act"] = json!(s.who.role.may_change());
+            }
+        }
         self.templates
             .get_template(name)
             .and_then(|t| t.render(ctx))
@@ -243,6 +295,14 @@ pub fn router(state: DashboardState) -> Router {
             "/ui/quarantine",
             get(sources::quarantine_page).post(sources::quarantine_action),
         )
+        .route("/ui/outbox", get(outbox::list))
+        .route("/ui/outbox/jobs", post(outbox::start_job))
+        .route(
+            "/ui/outbox/jobs/{id}",
+            get(outbox::job).post(outbox::rerun_job),
+        )
+        .route("/ui/outbox/{id}", get(outbox::show).post(outbox::act))
+        .route("/ui/audit", get(audit::page))
         .with_state(state)
 }
 
@@ -268,20 +328,65 @@ fn frame(lang: Lang, page: &str, csrf: &str, query: &str) -> serde_json::Map<Str
     m
 }
 
-/// The page for a logged-in operator, or the way to the login page.
+/// The page for a logged-in person (operator or viewer), or the way to the login page.
 fn guard(st: &DashboardState, headers: &HeaderMap, lang: Lang) -> Result<String, Box<Response>> {
-    if st.token.is_none() {
+    logged_in(st, headers, lang).map(|l| l.csrf)
+}
+
+/// The logged-in person, or the answer to give (404 with nobody configured, else the login
+/// page).
+pub(crate) fn logged_in(
+    st: &DashboardState,
+    headers: &HeaderMap,
+    lang: Lang,
+) -> Result<Login, Box<Response>> {
+    if st.operators.is_empty() {
         return Err(Box::new(
             (
                 StatusCode::NOT_FOUND,
-                "the dashboard needs server.admin_token",
+                "the dashboard needs server.admin_token or server.users",
             )
                 .into_response(),
         ));
     }
-    st.session(headers).ok_or_else(|| {
+    st.login(headers).ok_or_else(|| {
         Box::new(Redirect::to(&format!("/ui/login?lang={}", lang.code())).into_response())
     })
+}
+
+/// The person of a form that changes something: logged in, the form carrying the session's
+/// CSRF token, and an operator (a viewer's attempt answers 403 and is audited as refused).
+pub(crate) async fn acting(
+    st: &DashboardState,
+    headers: &HeaderMap,
+    lang: Lang,
+    presented: &str,
+    action: &str,
+) -> Result<Login, Box<Response>> {
+    let login = logged_in(st, headers, lang)?;
+    if !same(&login.csrf, presented) {
+        tracing::warn!("dashboard: a form without the session's CSRF token refused");
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response(),
+        ));
+    }
+    if !login.who.role.may_change() {
+        st.audit(
+            &login.who,
+            action,
+            json!({}),
+            "refused: a viewer may not change anything",
+        )
+        .await;
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                "a viewer may read but not change anything",
+            )
+                .into_response(),
+        ));
+    }
+    Ok(login)
 }
 
 async fn login_page(State(st): State<DashboardState>, Query(q): Query<LangQuery>) -> Response {
@@ -303,11 +408,11 @@ async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = Lang::parse(q.lang.as_deref());
-    let ok = match (&st.token, &form) {
-        (Some(t), Ok(Form(f))) => crate::settings::token_matches(t, f.token.trim()),
-        _ => false,
+    let who = match &form {
+        Ok(Form(f)) => st.operators.find(f.token.trim()),
+        Err(_) => None,
     };
-    if !ok {
+    let Some(who) = who else {
         tracing::warn!("dashboard: a login with a wrong token");
         let mut r = st.render(
             "login.html",
@@ -315,7 +420,7 @@ async fn login(
         );
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
-    }
+    };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let csrf = uuid::Uuid::new_v4().simple().to_string();
     st.sessions
@@ -325,10 +430,11 @@ async fn login(
             id.clone(),
             Session {
                 csrf,
+                who: who.clone(),
                 until: Instant::now() + SESSION,
             },
         );
-    tracing::info!("dashboard: an operator logged in");
+    tracing::info!(who = %who.name, role = who.role.as_str(), "dashboard: a person logged in");
     let mut r = Redirect::to(&format!("/ui/overview?lang={}", lang.code())).into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -563,17 +669,17 @@ async fn reconcile_start(
     form: Result<Form<StartForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = Lang::parse(q.lang.as_deref());
-    let csrf = match guard(&st, &headers, lang) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
     let Ok(Form(f)) = form else {
+        if let Err(r) = guard(&st, &headers, lang) {
+            return *r;
+        }
         return (StatusCode::BAD_REQUEST, "expected from, to, agency, repair").into_response();
     };
-    if !same(&csrf, &f.csrf) {
-        tracing::warn!("dashboard: a form without the session's CSRF token refused");
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
-    }
+    let login = match acting(&st, &headers, lang, &f.csrf, "reconcile.start").await {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
+    let csrf = login.csrf.clone();
     let Some(reconciler) = st.reconciler.clone() else {
         return (StatusCode::NOT_FOUND, "the portal is not configured").into_response();
     };
@@ -584,9 +690,16 @@ async fn reconcile_start(
         repair: f.repair.is_some(),
         restart: false,
     };
+    let target = json!({
+        "from": params.from.to_string(), "to": params.to.to_string(),
+        "agency": params.agency, "repair": params.repair,
+    });
     let message = match reconciler.begin(&params).await {
         Ok(run) => {
             let id = run.id.clone();
+            let mut target = target.clone();
+            target["run"] = json!(id);
+            st.audit(&login.who, "reconcile.start", target, "ok").await;
             tokio::spawn(async move {
                 if let Err(e) = reconciler.go(run, &crate::reconcile::Quiet).await {
                     tracing::warn!(error = %e, "reconcile: run stopped");
@@ -594,7 +707,16 @@ async fn reconcile_start(
             });
             format!("{} {id}", lang.words()["started"])
         }
-        Err(e) => e.to_string(),
+        Err(e) => {
+            st.audit(
+                &login.who,
+                "reconcile.start",
+                target,
+                &format!("failed: {}", crate::mapping::mask_text(&e.to_string())),
+            )
+            .await;
+            e.to_string()
+        }
     };
     reconcile_page(
         &st,

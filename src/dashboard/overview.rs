@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::i18n::Lang;
-use super::{frame, guard, same, DashboardState};
+use super::{frame, guard, DashboardState};
 use crate::outbox::BreakerState;
 use crate::store::{now_ms, Pause, ALL_DESTINATIONS};
 
@@ -467,7 +467,7 @@ pub(super) async fn overview_json(
 ) -> Response {
     let lang = Lang::parse(q.lang.as_deref());
     let csrf = match st.session(&headers) {
-        Some(c) if st.token.is_some() => c,
+        Some(c) if !st.operators.is_empty() => c,
         _ => {
             return (
                 StatusCode::UNAUTHORIZED,
@@ -532,14 +532,23 @@ pub(super) async fn action(
         )
             .into_response();
     };
-    let csrf = match guard(&st, &headers, lang) {
-        Ok(c) => c,
+    let login = match super::acting(
+        &st,
+        &headers,
+        lang,
+        &f.csrf,
+        if f.action == "resume" {
+            "outbox.resume"
+        } else {
+            "outbox.pause"
+        },
+    )
+    .await
+    {
+        Ok(l) => l,
         Err(r) => return *r,
     };
-    if !same(&csrf, &f.csrf) {
-        tracing::warn!("dashboard: a form without the session's CSRF token refused");
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
-    }
+    let csrf = login.csrf.clone();
     let t = lang.words();
     let destination = Some(f.destination.as_str()).filter(|d| !d.is_empty());
     let what = match destination {
@@ -552,7 +561,7 @@ pub(super) async fn action(
             &f.peer,
             destination,
             f.reason.trim(),
-            "dashboard",
+            &login.who.name,
         )
         .await
         .map(|changed| {
@@ -566,7 +575,7 @@ pub(super) async fn action(
             &*st.store,
             &f.peer,
             destination,
-            "dashboard",
+            &login.who.name,
             st.wake.as_deref(),
         )
         .await
@@ -586,6 +595,17 @@ pub(super) async fn action(
         }
         Err(e) => e.to_string(),
     };
+    st.audit(
+        &login.who,
+        if f.action == "resume" {
+            "outbox.resume"
+        } else {
+            "outbox.pause"
+        },
+        json!({ "peer": f.peer, "destination": destination }),
+        &message,
+    )
+    .await;
     page(&st, lang, &csrf, Some(message)).await
 }
 

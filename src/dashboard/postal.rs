@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::i18n::Lang;
-use super::{frame, guard, same, DashboardState};
+use super::{frame, guard, DashboardState};
 use crate::postal::PostalError;
 
 /// Orders on the page.
@@ -120,14 +120,23 @@ pub(super) async fn action(
         )
             .into_response();
     };
-    let csrf = match guard(&st, &headers, lang) {
-        Ok(c) => c,
+    let login = match super::acting(
+        &st,
+        &headers,
+        lang,
+        &f.csrf,
+        if f.action == "cancel" {
+            "postal.cancel"
+        } else {
+            "postal.poll"
+        },
+    )
+    .await
+    {
+        Ok(l) => l,
         Err(r) => return *r,
     };
-    if !same(&csrf, &f.csrf) {
-        tracing::warn!("dashboard: a form without the session's CSRF token refused");
-        return (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response();
-    }
+    let csrf = login.csrf.clone();
     let Some(postal) = &st.postal else {
         return (StatusCode::NOT_FOUND, "no postal service").into_response();
     };
@@ -173,6 +182,17 @@ pub(super) async fn action(
         },
         _ => return (StatusCode::BAD_REQUEST, "action: poll or cancel").into_response(),
     };
+    st.audit(
+        &login.who,
+        if f.action == "cancel" {
+            "postal.cancel"
+        } else {
+            "postal.poll"
+        },
+        serde_json::json!({ "dossier": f.dossier.trim() }),
+        &message,
+    )
+    .await;
     let shown = PostalQuery {
         dossier: Some(f.dossier.trim().to_string()).filter(|d| !d.is_empty()),
         ..PostalQuery::default()

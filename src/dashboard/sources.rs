@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::i18n::Lang;
-use super::{frame, guard, same, DashboardState};
+use super::{acting, frame, guard, DashboardState};
+use crate::mapping::mask_text;
 use crate::source::quarantine::{self, Listed, PageError, RetryReport};
 use crate::source::status;
 
@@ -200,23 +201,6 @@ where
     }
 }
 
-/// The session's CSRF token when the form carries it, or the answer to give.
-fn checked(
-    st: &DashboardState,
-    headers: &HeaderMap,
-    lang: Lang,
-    presented: &str,
-) -> Result<String, Box<Response>> {
-    let csrf = guard(st, headers, lang)?;
-    if !same(&csrf, presented) {
-        tracing::warn!("dashboard: a form without the session's CSRF token refused");
-        return Err(Box::new(
-            (StatusCode::FORBIDDEN, "the form is stale: reload the page").into_response(),
-        ));
-    }
-    Ok(csrf)
-}
-
 pub(super) async fn quarantine_action(
     State(st): State<DashboardState>,
     headers: HeaderMap,
@@ -231,12 +215,19 @@ pub(super) async fn quarantine_action(
         )
             .into_response();
     };
-    let csrf = match checked(&st, &headers, lang, &f.csrf) {
-        Ok(c) => c,
+    let action = format!("quarantine.{}", f.action);
+    let login = match acting(&st, &headers, lang, &f.csrf, &action).await {
+        Ok(l) => l,
         Err(r) => return *r,
     };
+    let csrf = login.csrf.clone();
     let t = lang.words();
     let source = f.source.trim().to_string();
+    let target = match f.action.as_str() {
+        "retry_all" => json!({ "source": source }),
+        _ => json!({ "id": f.id }),
+    };
+    let unconfirmed = source.is_empty() || f.confirm.trim() != source;
     let message = match f.action.as_str() {
         "retry" => {
             let store = st.store.clone();
@@ -247,6 +238,13 @@ pub(super) async fn quarantine_action(
             .await
         }
         "retry_all" if source.is_empty() || f.confirm.trim() != source => {
+            st.audit(
+                &login.who,
+                &action,
+                target.clone(),
+                "refused: the confirmation did not match",
+            )
+            .await;
             t["confirm_mismatch"].to_string()
         }
         "retry_all" => {
@@ -260,13 +258,32 @@ pub(super) async fn quarantine_action(
         "drop" => match st.store.quarantine_drop(&f.id).await {
             Ok(true) => {
                 tracing::info!(record = %f.id, "dashboard: a quarantined record dropped");
+                st.audit(&login.who, &action, target.clone(), "ok").await;
                 format!("{} {}", t["dropped"], f.id)
             }
-            Ok(false) => t["unknown_record"].to_string(),
+            Ok(false) => {
+                st.audit(
+                    &login.who,
+                    &action,
+                    target.clone(),
+                    "refused: no such record",
+                )
+                .await;
+                t["unknown_record"].to_string()
+            }
             Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         },
         _ => return (StatusCode::BAD_REQUEST, "action: retry, drop or retry_all").into_response(),
     };
+    if f.action == "retry" || (f.action == "retry_all" && !unconfirmed) {
+        st.audit(
+            &login.who,
+            &action,
+            target,
+            &format!("done: {}", mask_text(&message)),
+        )
+        .await;
+    }
     let shown = Some(source.as_str()).filter(|s| !s.is_empty());
     page(&st, lang, &csrf, shown, None, Some(message)).await
 }

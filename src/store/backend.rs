@@ -96,6 +96,8 @@ macro_rules! impl_store {
         $crate::store::facts::impl_facts!(store = $Store, db = $Db);
         $crate::store::reconcile::impl_reconcile!(store = $Store, begin_write = $begin);
         $crate::store::sources::impl_sources!(store = $Store, db = $Db);
+        $crate::store::audit::impl_audit!(store = $Store);
+        $crate::store::browse::impl_browse!(store = $Store, db = $Db);
     };
 }
 

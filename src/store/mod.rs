@@ -10,15 +10,19 @@
 //! due), `operator.rs` (counts, lists, replay, skip, show, remap), `housekeeping.rs` (prune,
 //! audit), `leases.rs` (named leases), `pauses.rs` (operators' pauses, delivery minutes),
 //! `catalog.rs` (the procedure catalog: pulls, versions, fan-out); `backup.rs` (a consistent
-//! copy of a running SQLite store); `rows.rs` decodes rows; `backend.rs` puts a backend
+//! copy of a running SQLite store); `audit.rs` (the operators' audit log); `browse.rs` (the
+//! outbox browser's filtered keyset pages and the bulk jobs' rows); `rows.rs` decodes rows;
+//! `backend.rs` puts a backend
 //! together. [`Store`] is their union; methods of a `dyn Store` need no import, generic code
 //! over a concrete backend imports [`prelude`].
 //!
 //! This module must not import anything above it (config, outbox, peers, sources, mapping,
 //! app, scheduler, admin): they depend on the store, never the reverse.
 
+pub(crate) mod audit;
 mod backend;
 pub mod backup;
+pub(crate) mod browse;
 pub(crate) mod catalog;
 pub mod config;
 pub(crate) mod delivery;
@@ -36,6 +40,8 @@ pub(crate) mod rows;
 pub(crate) mod sources;
 pub mod sqlite;
 
+pub use audit::{ActionFilter, ActionRecord, AuditStore};
+pub use browse::{BrowseStore, BrowsedMessage, OutboxFilter, OutboxJob, JOB_STALE_MS};
 pub use catalog::{
     CatalogCounts, CatalogPull, CatalogStore, CatalogVersion, CurrentProcedure, FanOutFn,
     FetchedProcedure, ListedProcedure, NewVersion, PublishPlan, StagedProcedure,
@@ -63,8 +69,9 @@ pub use sources::{
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CatalogStore, DeliveryStore, FactsStore, HousekeepingStore, IngestStore, LeaseStore,
-        OperatorStore, PauseStore, PostalStore, ReconcileStore, SourceStore, Store,
+        AuditStore, BrowseStore, CatalogStore, DeliveryStore, FactsStore, HousekeepingStore,
+        IngestStore, LeaseStore, OperatorStore, PauseStore, PostalStore, ReconcileStore,
+        SourceStore, Store,
     };
 }
 
@@ -520,6 +527,8 @@ pub trait Store:
     + FactsStore
     + ReconcileStore
     + SourceStore
+    + AuditStore
+    + BrowseStore
     + Send
     + Sync
 {

@@ -218,6 +218,32 @@ impl Browser {
         panic!("no prompt to accept");
     }
 
+    /// The value of the cookie `name` the browser holds for the current page.
+    async fn cookie(&self, name: &str) -> String {
+        self.call(reqwest::Method::GET, &format!("/cookie/{name}"), None)
+            .await["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no cookie {name}"))
+            .to_string()
+    }
+
+    /// The `value` of the input `css`.
+    async fn value(&self, css: &str) -> String {
+        let el = self
+            .find(css)
+            .await
+            .unwrap_or_else(|| panic!("no element {css}"));
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{el}/property/value"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
     async fn title(&self) -> String {
         self.call(reqwest::Method::GET, "/title", None)
             .await
@@ -697,7 +723,7 @@ rate_per_second = 0
     ));
     let state = lienthong::dashboard::DashboardState::new(
         app.store.clone(),
-        Some(ADMIN.to_string().into()),
+        lienthong::admin::roles::Operators::admin_only(Some(ADMIN.to_string().into())),
         reports,
         None,
     )
@@ -771,4 +797,138 @@ rate_per_second = 0
         .await
         .contains("000.00.56.H56-261101-0099"));
     b.screenshot("postal-vi.png").await;
+}
+
+#[tokio::test]
+async fn the_outbox_browser_a_bulk_replay_a_viewer_and_the_audit_page_in_a_browser() {
+    use crate::outbox_browser::{dead_dossiers, people, LAN, MINH};
+    let app = support::spawn_app_with(support::sqlite().await, Default::default(), people).await;
+    let (lane, dead) = dead_dossiers(&app, 81, 4).await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let base = &app.base;
+    let first = app.store.message(dead[0]).await.unwrap().unwrap();
+    let code = first.dossier.clone();
+    let request_id = first.batch_id.clone().expect("sent once");
+
+    // The operator finds the dead letter by its dossier code.
+    b.goto(&format!("{base}/ui/login")).await;
+    b.type_into("#token", LAN).await;
+    b.click("#login").await;
+    b.wait_text("#who", "lan").await;
+    b.goto(&format!("{base}/ui/outbox?lang=vi")).await;
+    b.type_into("#f-dossier", &code).await;
+    b.click("#f-go").await;
+    b.wait_text(&format!("#m-{} .state", dead[0]), "dead").await;
+    assert_eq!(
+        b.text("#messages").await.matches("dead").count(),
+        1,
+        "only that dossier's message"
+    );
+    b.screenshot("outbox-vi.png").await;
+    // Its detail: the batch it went in, under its X-Request-ID, with the peer's answer.
+    b.goto(&format!("{base}/ui/outbox/{}?lang=en", dead[0]))
+        .await;
+    b.wait_text("#d-state", "dead").await;
+    assert!(b.text("#batches").await.contains(&request_id));
+    assert!(b.text("#detail").await.contains("HTTP 500"));
+    assert!(b.find("#replay-one").await.is_some());
+    b.screenshot("message-en.png").await;
+
+    // Everything dead, replayed once the count is typed: a wrong count starts nothing.
+    b.goto(&format!("{base}/ui/outbox?state=dead&lang=en"))
+        .await;
+    b.click("#bulk-go").await;
+    b.wait_text("#bulk-count", "4").await;
+    b.type_into("#bulk-typed", "3").await;
+    b.click("#bulk-start").await;
+    b.wait_text("#message", "does not match").await;
+    assert_eq!(app.store.jobs(10).await.unwrap().len(), 0, "nothing began");
+    b.type_into("#bulk-typed", "4").await;
+    b.screenshot("bulk-confirm-en.png").await;
+    b.click("#bulk-start").await;
+    // The progress page refreshes itself until the job is done.
+    b.wait_text("#job-state", "Done").await;
+    assert_eq!(b.text("#job-done").await, "4");
+    assert_eq!(b.text("#job-changed").await, "4");
+    b.screenshot("job-en.png").await;
+    // The simulator accepts them now: delivered.
+    app.drain(&lane).await;
+    b.goto(&format!("{base}/ui/outbox?dossier={code}&lang=en"))
+        .await;
+    b.wait_text(&format!("#m-{} .state", dead[0]), "delivered")
+        .await;
+    for id in &dead {
+        assert_eq!(
+            app.store.message(*id).await.unwrap().unwrap().state,
+            "delivered"
+        );
+    }
+
+    // A viewer sees no action, and a direct POST with their session is refused.
+    b.click("#logout").await;
+    b.wait_text("h1", "lienthong").await;
+    b.goto(&format!("{base}/ui/login?lang=en")).await;
+    b.type_into("#token", MINH).await;
+    b.click("#login").await;
+    b.wait_text("#who", "minh").await;
+    b.goto(&format!("{base}/ui/outbox?lang=en")).await;
+    b.wait_text("#title", "Outbox").await;
+    assert!(b.find("#bulk").await.is_none(), "no bulk form for a viewer");
+    b.goto(&format!("{base}/ui/outbox/{}?lang=en", dead[1]))
+        .await;
+    b.wait_text("#d-state", "delivered").await;
+    for form in ["#replay-one", "#skip-one", "#remap-one"] {
+        assert!(b.find(form).await.is_none(), "{form} shown to a viewer");
+    }
+    b.screenshot("message-viewer-en.png").await;
+    let session = b.cookie("lienthong_session").await;
+    let csrf = b.value("input[name=csrf]").await;
+    assert!(!csrf.is_empty());
+    let refused = app
+        .client
+        .post(format!("{base}/ui/outbox/jobs"))
+        .header("cookie", format!("lienthong_session={session}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "replay"),
+            ("expected", "0"),
+            ("confirm", "0"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let refused = app
+        .client
+        .post(format!("{base}/admin/outbox/replay"))
+        .bearer_auth(MINH)
+        .json(&json!({"ids": [dead[2]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+
+    // The audit page shows the operator's actions and the viewer's refused attempts.
+    b.goto(&format!("{base}/ui/audit?lang=en")).await;
+    b.wait_text("#title", "Audit log").await;
+    let log = b.text("#audit").await;
+    for needle in [
+        "lan",
+        "outbox.bulk_replay",
+        "minh",
+        "refused",
+        "\"total\":4",
+    ] {
+        assert!(
+            log.contains(needle),
+            "{needle:?} not in the audit page:\n{log}"
+        );
+    }
+    b.screenshot("audit-en.png").await;
+    b.goto(&format!("{base}/ui/audit?lang=vi&who=lan")).await;
+    b.wait_text("#title", "Nhật ký thao tác").await;
+    assert!(!b.text("#audit").await.contains("minh"));
+    b.screenshot("audit-vi.png").await;
 }

@@ -24,6 +24,7 @@ mod mappings;
 mod migration;
 mod multi;
 mod operator;
+mod outbox_browser;
 mod pause;
 mod policy;
 mod postal;

@@ -1,0 +1,414 @@
+//! The outbox browser's reads and the bulk jobs' rows: messages matching a filter (state, peer,
+//! destination, operation, dossier code, error text, attempts, time of the last change),
+//! newest first by keyset on the queue position (unique, and kept by a replay, so no row moves
+//! across a page boundary while rows change state), never by offset, so a page costs the same
+//! at any depth of a million rows (`outbox_position`, and `outbox_browse_*` of 0013); the same
+//! filter in queue order for a bulk job; and the jobs themselves. Only the filter's present parts become SQL
+//! conditions, so each query can use the index its filter needs. Must not decide what a job
+//! does with a message (`operator.rs` does).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::StoreError;
+
+/// Which messages the browser lists and a bulk job acts on. Empty parts match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dossier: Option<String>,
+    /// A part of the last error's text (case is ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_attempts: Option<i64>,
+    /// Last changed at or after this time (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_from_ms: Option<i64>,
+    /// Last changed at or before this time (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_to_ms: Option<i64>,
+}
+
+impl OutboxFilter {
+    /// The same filter with blank texts taken as absent.
+    pub fn normalized(mut self) -> Self {
+        for f in [
+            &mut self.state,
+            &mut self.peer,
+            &mut self.destination,
+            &mut self.operation,
+            &mut self.dossier,
+            &mut self.error,
+        ] {
+            if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *f = None;
+            } else if let Some(s) = f {
+                *s = s.trim().to_string();
+            }
+        }
+        self
+    }
+}
+
+/// A message as the browser lists it (no item: it holds personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrowsedMessage {
+    pub id: Uuid,
+    pub peer: String,
+    pub destination: String,
+    pub operation: String,
+    pub dossier: String,
+    pub state: String,
+    pub attempts: i64,
+    pub batch_id: Option<String>,
+    pub last_error: Option<String>,
+    pub updated_ms: i64,
+    pub position: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BrowsedRow {
+    id: String,
+    peer: String,
+    destination: String,
+    operation: String,
+    dossier: String,
+    state: String,
+    attempts: i64,
+    batch_id: Option<String>,
+    last_error: Option<String>,
+    updated_at: i64,
+    position: i64,
+}
+
+impl BrowsedRow {
+    pub(crate) fn into_message(self) -> Result<BrowsedMessage, StoreError> {
+        Ok(BrowsedMessage {
+            id: super::parse_uuid(&self.id)?,
+            peer: self.peer,
+            destination: self.destination,
+            operation: self.operation,
+            dossier: self.dossier,
+            state: self.state,
+            attempts: self.attempts,
+            batch_id: self.batch_id,
+            last_error: self.last_error,
+            updated_ms: self.updated_at,
+            position: self.position,
+        })
+    }
+}
+
+/// A bulk action over every message matching a filter, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OutboxJob {
+    pub id: String,
+    /// `replay` or `skip`.
+    pub action: String,
+    /// The [`OutboxFilter`] as JSON.
+    pub filter: String,
+    /// A skip's reason.
+    pub reason: Option<String>,
+    pub who: String,
+    /// `queued`, `running`, `done` or `failed` (see [`OutboxJob::shown_state`] for `interrupted`).
+    pub state: String,
+    /// Messages matching the filter when the job began.
+    pub total: i64,
+    /// Messages looked at so far.
+    pub done: i64,
+    /// Of these, how many the action changed (replayed, skipped).
+    pub changed: i64,
+    /// Queue position of the last message looked at.
+    pub after_position: Option<i64>,
+    pub error: Option<String>,
+    pub created_ms: i64,
+    pub heartbeat_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+/// A running job whose runner has not written for this long has stopped (a restart, a crash).
+pub const JOB_STALE_MS: i64 = 60_000;
+
+impl OutboxJob {
+    /// `interrupted` for a job still marked running whose runner stopped writing.
+    pub fn shown_state(&self, now_ms: i64) -> &str {
+        if self.state == "running" && now_ms - self.heartbeat_ms > JOB_STALE_MS {
+            "interrupted"
+        } else {
+            &self.state
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait BrowseStore {
+    /// Up to `limit` messages matching `filter`, newest first (by queue position), before
+    /// `before` (the position of the last one of the previous page).
+    async fn browse_messages(
+        &self,
+        filter: &OutboxFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<BrowsedMessage>, StoreError>;
+    /// How many messages match `filter`.
+    async fn count_matching(&self, filter: &OutboxFilter) -> Result<i64, StoreError>;
+    /// Up to `limit` messages matching `filter` with a queue position after `after_position`,
+    /// in queue order: `(id, position)`.
+    async fn matching_page(
+        &self,
+        filter: &OutboxFilter,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, i64)>, StoreError>;
+    async fn create_job(&self, job: &OutboxJob) -> Result<(), StoreError>;
+    async fn job(&self, id: &str) -> Result<Option<OutboxJob>, StoreError>;
+    /// The newest jobs first.
+    async fn jobs(&self, limit: i64) -> Result<Vec<OutboxJob>, StoreError>;
+    /// A chunk's progress (and the runner's heartbeat).
+    async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        changed: i64,
+        after_position: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Takes a job over to run it (again): `running`, heartbeat now. False when it is running
+    /// under a live runner.
+    async fn resume_job(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    async fn finish_job(
+        &self,
+        id: &str,
+        state: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+}
+
+macro_rules! impl_browse {
+    (store = $Store:ident, db = $Db:ty $(,)?) => {
+        /// Appends the filter's present parts as conditions (`WHERE TRUE` already written).
+        fn push_filter(q: &mut sqlx::QueryBuilder<'_, $Db>, f: &$crate::store::OutboxFilter) {
+            for (column, value) in [
+                ("state", &f.state),
+                ("peer", &f.peer),
+                ("destination", &f.destination),
+                ("operation", &f.operation),
+                ("dossier", &f.dossier),
+            ] {
+                if let Some(v) = value {
+                    q.push(" AND ")
+                        .push(column)
+                        .push(" = ")
+                        .push_bind(v.clone());
+                }
+            }
+            if let Some(e) = &f.error {
+                let escaped = e
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                q.push(" AND LOWER(last_error) LIKE ")
+                    .push_bind(format!("%{escaped}%"))
+                    .push(" ESCAPE '\\'");
+            }
+            if let Some(n) = f.min_attempts {
+                q.push(" AND attempts >= ").push_bind(n);
+            }
+            if let Some(t) = f.updated_from_ms {
+                q.push(" AND updated_at >= ").push_bind(t);
+            }
+            if let Some(t) = f.updated_to_ms {
+                q.push(" AND updated_at <= ").push_bind(t);
+            }
+        }
+
+        macro_rules! job_columns {
+            () => {
+                "id, action, filter, reason, who, state, total, done, changed, after_position, \
+                 error, created_ms, heartbeat_ms, finished_ms"
+            };
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::BrowseStore for $Store {
+            async fn browse_messages(
+                &self,
+                f: &$crate::store::OutboxFilter,
+                before: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::BrowsedMessage>, $crate::store::StoreError> {
+                let mut q = sqlx::QueryBuilder::<$Db>::new(
+                    "SELECT id, peer, destination, operation, dossier, state, attempts, batch_id, \
+                     last_error, updated_at, position FROM outbox WHERE TRUE",
+                );
+                push_filter(&mut q, f);
+                if let Some(p) = before {
+                    q.push(" AND position < ").push_bind(p);
+                }
+                q.push(" ORDER BY position DESC LIMIT ")
+                    .push_bind(limit.clamp(1, 1000));
+                let rows: Vec<$crate::store::browse::BrowsedRow> =
+                    q.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(|r| r.into_message()).collect()
+            }
+
+            async fn count_matching(
+                &self,
+                f: &$crate::store::OutboxFilter,
+            ) -> Result<i64, $crate::store::StoreError> {
+                let mut q =
+                    sqlx::QueryBuilder::<$Db>::new("SELECT COUNT(*) FROM outbox WHERE TRUE");
+                push_filter(&mut q, f);
+                Ok(q.build_query_scalar().fetch_one(&self.pool).await?)
+            }
+
+            async fn matching_page(
+                &self,
+                f: &$crate::store::OutboxFilter,
+                after_position: i64,
+                limit: i64,
+            ) -> Result<Vec<(uuid::Uuid, i64)>, $crate::store::StoreError> {
+                let mut q =
+                    sqlx::QueryBuilder::<$Db>::new("SELECT id, position FROM outbox WHERE TRUE");
+                push_filter(&mut q, f);
+                q.push(" AND position > ")
+                    .push_bind(after_position)
+                    .push(" ORDER BY position LIMIT ")
+                    .push_bind(limit);
+                let rows: Vec<$crate::store::rows::PositionRow> =
+                    q.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(|r| r.into_pair()).collect()
+            }
+
+            async fn create_job(
+                &self,
+                j: &$crate::store::OutboxJob,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO outbox_jobs (",
+                    job_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                ))
+                .bind(&j.id)
+                .bind(&j.action)
+                .bind(&j.filter)
+                .bind(&j.reason)
+                .bind(&j.who)
+                .bind(&j.state)
+                .bind(j.total)
+                .bind(j.done)
+                .bind(j.changed)
+                .bind(j.after_position)
+                .bind(&j.error)
+                .bind(j.created_ms)
+                .bind(j.heartbeat_ms)
+                .bind(j.finished_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn job(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::OutboxJob>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    job_columns!(),
+                    " FROM outbox_jobs WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn jobs(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::OutboxJob>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    job_columns!(),
+                    " FROM outbox_jobs ORDER BY created_ms DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn job_progress(
+                &self,
+                id: &str,
+                done: i64,
+                changed: i64,
+                after_position: i64,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE outbox_jobs SET done = $1, changed = $2, after_position = $3, \
+                     heartbeat_ms = $4 WHERE id = $5",
+                )
+                .bind(done)
+                .bind(changed)
+                .bind(after_position)
+                .bind(now_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn resume_job(
+                &self,
+                id: &str,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE outbox_jobs SET state = 'running', heartbeat_ms = $1, \
+                     finished_ms = NULL, error = NULL \
+                     WHERE id = $2 AND (state <> 'running' OR heartbeat_ms < $3)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(now_ms - $crate::store::browse::JOB_STALE_MS)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    > 0)
+            }
+
+            async fn finish_job(
+                &self,
+                id: &str,
+                state: &str,
+                error: Option<&str>,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE outbox_jobs SET state = $1, error = $2, finished_ms = $3, \
+                     heartbeat_ms = $3 WHERE id = $4",
+                )
+                .bind(state)
+                .bind(error)
+                .bind(now_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_browse;
