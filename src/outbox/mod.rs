@@ -341,17 +341,32 @@ impl Lane {
                 .lease()
                 .saturating_sub(self.policy.timeout())
                 .saturating_sub(Duration::from_secs(1));
-        let (verdict, answer_sha256) = self
-            .peer
-            .deliver(peer::Request {
+        // Every line logged while this batch is out names its messages and their dossiers.
+        let ids: Vec<String> = item_ids.iter().map(uuid::Uuid::to_string).collect();
+        let dossiers: Vec<&str> = batch.messages.iter().map(|m| m.dossier.as_str()).collect();
+        let span = tracing::info_span!(
+            "batch",
+            peer = %batch.peer,
+            destination = %batch.destination,
+            request_id = %batch.id,
+            messages = %ids.join(","),
+            dossiers = %dossiers.join(","),
+        );
+        let (verdict, answer_sha256) = tracing::Instrument::instrument(
+            self.peer.deliver(peer::Request {
                 id: batch.id,
                 destination: &batch.destination,
                 operation: &batch.operation,
                 body: &batch.body,
                 item_ids: &item_ids,
                 start_by: Some(start_by),
-            })
-            .await;
+            }),
+            span.clone(),
+        )
+        .await;
+        // Reasons are stored, listed and logged: a peer echoing the item must not put the
+        // citizen's data in them.
+        let verdict = verdict.masked();
         batch.answer_sha256 = answer_sha256;
         batch.health = Some(policy::health(&verdict, batch.messages.len()));
         if let Some(reason) = policy::paused_reason(&verdict) {
@@ -387,8 +402,21 @@ impl Lane {
             delivered,
             "batch settled"
         );
-        if let crate::store::BatchFate::Reopen { error, .. } = &fate {
-            tracing::info!(peer = %batch.peer, request_id = %batch.id, %error, "batch will be retried");
+        match &fate {
+            crate::store::BatchFate::Reopen { error, .. } => {
+                tracing::info!(peer = %batch.peer, request_id = %batch.id, messages = %ids.join(","),
+                    dossiers = %dossiers.join(","), %error, "batch will be retried");
+            }
+            crate::store::BatchFate::Close(fates) => {
+                for (id, fate) in fates {
+                    let dossier = batch
+                        .messages
+                        .iter()
+                        .find(|m| m.id == *id)
+                        .map_or("", |m| m.dossier.as_str());
+                    log_message_fate(&batch.peer, *id, dossier, fate);
+                }
+            }
         }
         if self.peer.regroups() {
             fate = policy::dissolve(&batch, fate);
@@ -562,5 +590,21 @@ pub fn spawn_lane(
 ) {
     for _ in 0..concurrency.max(1) {
         tracker.spawn(lane.clone().run(shutdown.clone()));
+    }
+}
+
+/// One line per message settled, with its id, peer and dossier code (the reason already masked).
+fn log_message_fate(peer: &str, id: uuid::Uuid, dossier: &str, fate: &crate::store::MessageFate) {
+    use crate::store::MessageFate;
+    match fate {
+        MessageFate::Delivered => {
+            tracing::debug!(%peer, message_id = %id, %dossier, "message delivered")
+        }
+        MessageFate::Retry { error, .. } => {
+            tracing::info!(%peer, message_id = %id, %dossier, %error, "message will be retried")
+        }
+        MessageFate::Dead { error } => {
+            tracing::warn!(%peer, message_id = %id, %dossier, %error, "message dead-lettered")
+        }
     }
 }

@@ -19,6 +19,7 @@ mod ingest;
 mod leader;
 mod legacy;
 mod mappings;
+mod masking;
 mod migration;
 mod multi;
 mod operator;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub(in crate::peer) use crate::peer::http::{
-    build_http, describe_transport_error, read_answer, Answer,
+    describe_transport_error, read_answer, Answer,
 };
 
 use super::auth::{sensitive_header, Credential};
