@@ -118,6 +118,8 @@ impl Gateway {
                         cfg.reconcile.clone(),
                     ))
                 });
+        // One recorder for `/metrics` and the lanes' delivery figures.
+        let metrics = Arc::new(admin::Metrics::default());
         let router = ingest::router(IngestState {
             store: store.clone(),
             sources,
@@ -134,7 +136,7 @@ impl Gateway {
             token: admin_token.clone(),
             remap: Some(remap.clone()),
             catalog: Some(catalog.clone()),
-            metrics: Arc::new(admin::Metrics::default()),
+            metrics: metrics.clone(),
             postal: Some(postal.clone()),
             reports: Some(reports.clone()),
             reconciler: reconciler.clone(),
@@ -211,7 +213,9 @@ impl Gateway {
             .map_err(anyhow::Error::msg)?
         {
             let concurrency = built.policy.concurrency;
-            let lane = built.lane(store.clone(), owner.clone(), wake.clone())?;
+            let lane = built
+                .lane(store.clone(), owner.clone(), wake.clone())?
+                .with_recording(metrics.recording());
             let lane = if work_listener.is_some() {
                 lane.with_shared_wakeups()
             } else {

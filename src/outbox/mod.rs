@@ -84,7 +84,18 @@ pub struct Lane {
     throttle: Option<Throttle>,
     windows: Vec<MaintenanceWindow>,
     in_window: AtomicBool,
+    /// Where delivery figures go (`/metrics`), if anywhere.
+    recording: Option<Recording>,
 }
+
+/// Runs what it is given with the gateway's metrics recorder in place (the recorder is the
+/// gateway's own, not a global one), so the lane's `metrics::...!` calls reach `/metrics`.
+pub type Recording = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
+/// The delivery metrics' names, described by the exporter.
+pub const METRIC_REQUEST_SECONDS: &str = "lienthong_delivery_request_seconds";
+pub const METRIC_LATENCY_SECONDS: &str = "lienthong_delivery_latency_seconds";
+pub const METRIC_ATTEMPTS: &str = "lienthong_delivery_attempts_total";
 
 /// The policy cannot be applied (a maintenance window that does not parse).
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +130,7 @@ impl Lane {
             throttle: Throttle::new(policy.rate_per_second, policy.rate_burst),
             windows,
             in_window: AtomicBool::new(false),
+            recording: None,
             store,
             peer,
             operations,
@@ -142,6 +154,13 @@ impl Lane {
     /// Every instance sharing the store wakes this lane when it queues work (the store's
     /// [`work_listener`](crate::store::Store::work_listener) runs): polling is then only a safety
     /// net, for signals lost while reconnecting, and may be slow.
+    /// Records delivery figures (request durations, queued-to-delivered latency, attempts per
+    /// peer and destination) through `recording`.
+    pub fn with_recording(mut self, recording: Recording) -> Self {
+        self.recording = Some(recording);
+        self
+    }
+
     pub fn with_shared_wakeups(mut self) -> Self {
         self.idle_poll = self.idle_poll.max(SHARED_WAKEUP_POLL);
         self
@@ -352,6 +371,7 @@ impl Lane {
             messages = %ids.join(","),
             dossiers = %dossiers.join(","),
         );
+        let sent_at = Instant::now();
         let (verdict, answer_sha256) = tracing::Instrument::instrument(
             self.peer.deliver(peer::Request {
                 id: batch.id,
@@ -394,6 +414,7 @@ impl Lane {
             &resend_as,
         );
 
+        self.record(&batch, &fate, sent_at.elapsed(), now);
         let delivered = policy::delivered_count(&fate);
         tracing::debug!(
             peer = %batch.peer,
@@ -426,6 +447,34 @@ impl Lane {
             items: batch.messages.len(),
             delivered,
         })
+    }
+
+    /// One request's duration and attempt, and each delivered message's time from acceptance
+    /// (or its last replay) to delivery, per peer and destination.
+    fn record(&self, batch: &Batch, fate: &crate::store::BatchFate, took: Duration, now: i64) {
+        let Some(recording) = &self.recording else {
+            return;
+        };
+        let delivered: Vec<uuid::Uuid> = match fate {
+            crate::store::BatchFate::Close(f) => f
+                .iter()
+                .filter(|(_, f)| matches!(f, crate::store::MessageFate::Delivered))
+                .map(|(id, _)| *id)
+                .collect(),
+            crate::store::BatchFate::Reopen { .. } => Vec::new(),
+        };
+        recording(&mut || {
+            let labels = [
+                ("peer", batch.peer.clone()),
+                ("destination", batch.destination.clone()),
+            ];
+            metrics::histogram!(METRIC_REQUEST_SECONDS, &labels).record(took.as_secs_f64());
+            metrics::counter!(METRIC_ATTEMPTS, &labels).increment(1);
+            let latency = metrics::histogram!(METRIC_LATENCY_SECONDS, &labels);
+            for m in batch.messages.iter().filter(|m| delivered.contains(&m.id)) {
+                latency.record((now - m.accepted_ms).max(0) as f64 / 1000.0);
+            }
+        });
     }
 
     fn log_breaker(&self, destination: &str, transition: Option<Transition>) {

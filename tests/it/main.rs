@@ -31,3 +31,4 @@ mod reconcile;
 mod report;
 mod sql_source;
 mod store_story;
+mod tls;

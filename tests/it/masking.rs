@@ -136,7 +136,8 @@ fn start(dir: &Path, sim_base: &str) -> Daemon {
             "[[sources]]\nname = \"tinh\"\n",
             "[[sources]]\nname = \"tinh\"\nxml_record_element = \"HoSo\"\n",
         )
-        + "[log]\nformat = \"json\"\nlevel = \"debug\"\n";
+        + "[log]\nformat = \"json\"\nlevel = \"debug\"\n"
+        + &client_certificate(dir);
     let config = dir.join("lienthong.toml");
     std::fs::write(&config, text).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
@@ -155,6 +156,22 @@ fn start(dir: &Path, sim_base: &str) -> Daemon {
         child,
         base: format!("http://127.0.0.1:{port}"),
     }
+}
+
+/// A client certificate for the portal (made here, valid until 2090), as a `tls` section: its
+/// expiry is a metric the alert rules use.
+fn client_certificate(dir: &Path) -> String {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["lienthong".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2090, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join("client.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).unwrap();
+    "[peers.dvcqg.tls]\nclient_cert_file = \"client.pem\"\nclient_key_file = \"client.key\"\n"
+        .to_string()
 }
 
 /// Every file under `dir` (the daemon's own directory), but the store's.
@@ -323,9 +340,25 @@ async fn no_personal_data_in_any_output() {
         let (status, body) = rec.admin(&format!("/admin/outbox/messages/{id}")).await;
         assert_eq!(status, 200, "{body}");
     }
-    for path in ["/admin/outbox", "/admin/outbox/stats", "/admin/sources", "/metrics"] {
+    for path in ["/admin/outbox", "/admin/outbox/stats", "/admin/sources"] {
         let (status, body) = rec.admin(path).await;
         assert_eq!(status, 200, "{path}: {body}");
+    }
+    // `/metrics` has the delivery figures of the delivered message and of the refused one's
+    // tries, as Prometheus histograms that promtool accepts.
+    let (status, metrics) = rec.admin("/metrics").await;
+    assert_eq!(status, 200, "{metrics}");
+    for series in [
+        "lienthong_delivery_latency_seconds_bucket{peer=\"dvcqg\",destination=\"\",le=\"0.005\"}",
+        "lienthong_delivery_latency_seconds_count{peer=\"dvcqg\",destination=\"\"} ",
+        "lienthong_delivery_request_seconds_bucket{peer=\"dvcqg\",destination=\"\",le=\"+Inf\"}",
+        "lienthong_delivery_attempts_total{peer=\"dvcqg\",destination=\"\"} ",
+        "lienthong_tls_certificate_expiry_seconds{peer=\"dvcqg\",file=\"",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    if let Some((ok, said)) = crate::support::promtool(&["check", "metrics"], Some(&metrics)) {
+        assert!(ok, "promtool check metrics: {said}");
     }
     let (_, body) = rec.admin("/admin/quarantine").await;
     let quarantine: Value = serde_json::from_str(&body).unwrap();
