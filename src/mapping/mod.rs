@@ -389,7 +389,10 @@ pub fn mask_text(text: &str) -> String {
                 .find(|c: char| !c.is_ascii_digit())
                 .map_or(rest.len(), |end| at + end);
             let digits = &rest[at..run];
-            if (9..=12).contains(&digits.len()) {
+            // The fraction of a decimal number (`0.000290905` seconds) is no identity number.
+            let fraction = out.ends_with('.')
+                && out[..out.len() - 1].ends_with(|c: char| c.is_ascii_digit());
+            if (9..=12).contains(&digits.len()) && !fraction {
                 out.push_str(&value::mask(digits));
             } else {
                 out.push_str(digits);

@@ -250,7 +250,11 @@ async fn no_personal_data_in_any_output() {
         .await
         .is_ok_and(|r| r.status().is_success())
     {
-        assert!(started.elapsed() < Duration::from_secs(60), "daemon never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "daemon never started: {}",
+            std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut rec = Recorder {
