@@ -35,7 +35,10 @@ fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             // Error text may quote what was being read: masked like every log line.
-            eprintln!("error: {}", lienthong::mapping::mask_text(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                lienthong::mapping::mask_text(&format!("{e:#}"))
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -49,7 +49,10 @@ impl LogConfig {
     pub fn check(&self) -> Vec<String> {
         match EnvFilter::try_new(&self.level) {
             Ok(_) => Vec::new(),
-            Err(e) => vec![format!("log.level: \"{}\" is not a filter: {e}", self.level)],
+            Err(e) => vec![format!(
+                "log.level: \"{}\" is not a filter: {e}",
+                self.level
+            )],
         }
     }
 }

@@ -390,8 +390,8 @@ pub fn mask_text(text: &str) -> String {
                 .map_or(rest.len(), |end| at + end);
             let digits = &rest[at..run];
             // The fraction of a decimal number (`0.000290905` seconds) is no identity number.
-            let fraction = out.ends_with('.')
-                && out[..out.len() - 1].ends_with(|c: char| c.is_ascii_digit());
+            let fraction =
+                out.ends_with('.') && out[..out.len() - 1].ends_with(|c: char| c.is_ascii_digit());
             if (9..=12).contains(&digits.len()) && !fraction {
                 out.push_str(&value::mask(digits));
             } else {

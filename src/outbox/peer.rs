@@ -57,7 +57,9 @@ impl ItemVerdict {
     fn map_reason(self, f: &impl Fn(String) -> String) -> ItemVerdict {
         match self {
             ItemVerdict::Delivered => ItemVerdict::Delivered,
-            ItemVerdict::AlreadyExists { reason } => ItemVerdict::AlreadyExists { reason: f(reason) },
+            ItemVerdict::AlreadyExists { reason } => {
+                ItemVerdict::AlreadyExists { reason: f(reason) }
+            }
             ItemVerdict::NotFound { reason } => ItemVerdict::NotFound { reason: f(reason) },
             ItemVerdict::Retry { reason } => ItemVerdict::Retry { reason: f(reason) },
             ItemVerdict::Reject { reason } => ItemVerdict::Reject { reason: f(reason) },

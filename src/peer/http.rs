@@ -10,9 +10,9 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Client, Response};
+use serde::{Deserialize, Serialize};
 
 /// An HTTP answer, whatever its status: what a peer's `classify` reads.
 #[derive(Debug)]
@@ -75,7 +75,10 @@ pub struct TlsConfig {
 impl TlsConfig {
     /// The same section with its paths read against `base_dir`.
     pub fn resolved(&self, base_dir: &Path) -> TlsConfig {
-        let at = |p: &Option<PathBuf>| p.as_ref().map(|p| crate::settings::resolve_path(base_dir, p));
+        let at = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| crate::settings::resolve_path(base_dir, p))
+        };
         TlsConfig {
             ca_file: at(&self.ca_file),
             client_cert_file: at(&self.client_cert_file),
@@ -136,9 +139,7 @@ fn tls_builder(
     let mut expiry = None;
     if let (Some(cert), Some(key)) = (&tls.client_cert_file, &tls.client_key_file) {
         let cert_pem = read(cert)?;
-        expiry = Some(
-            not_after(&cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?,
-        );
+        expiry = Some(not_after(&cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?);
         let mut pem = cert_pem;
         pem.push(b'\n');
         pem.extend(read(key)?);
@@ -156,8 +157,8 @@ fn tls_builder(
 
 /// When the first certificate of a PEM file stops being valid.
 fn not_after(pem: &[u8]) -> Result<SystemTime, String> {
-    let (_, block) = x509_parser::pem::parse_x509_pem(pem)
-        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let (_, block) =
+        x509_parser::pem::parse_x509_pem(pem).map_err(|e| format!("not a PEM certificate: {e}"))?;
     let cert = block
         .parse_x509()
         .map_err(|e| format!("not an X.509 certificate: {e}"))?;

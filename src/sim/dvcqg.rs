@@ -871,7 +871,9 @@ fn prepare(
                 .zip(temporary)
                 .map(|(item, temp)| {
                     let echo = item.get("MaHoSo").cloned().unwrap_or(Value::Null);
-                    let checked = if temp {
+                    let checked = if temp && sim.settings().echo_items {
+                        Checked::Rejected(9, echoed(sim, MSG_TEMPORARY, item))
+                    } else if temp {
                         Checked::Temporary
                     } else {
                         match item.as_object() {

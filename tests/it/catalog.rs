@@ -778,7 +778,7 @@ async fn the_daemon_pulls_on_its_schedule_and_shows_the_catalog_to_operators() {
             .collect();
         assert!(used.len() >= 5, "{name}: {used:?}");
         // Per-source metrics need a source, which this gateway has not: `quarantine.rs` checks
-        // them on one that has; a client certificate's expiry needs one (`masking.rs`).
+        // them on one that has; a client certificate's expiry needs one (`tls.rs`).
         for metric in used
             .into_iter()
             .filter(|m| !crate::quarantine::PER_SOURCE.contains(m))

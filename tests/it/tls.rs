@@ -106,9 +106,7 @@ async fn mock_peer(
                     return;
                 };
                 let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
-                        b"ok",
-                    ))))
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .keep_alive(false)
@@ -169,16 +167,25 @@ async fn mutual_tls_with_a_private_ca_and_a_rotated_client_certificate() {
 
     // The server's certificate is trusted only when ca_file names its CA.
     let webpki = PeerHttp::new("tls-webpki", TIMEOUT, &with_cert(None)).unwrap();
-    assert!(!answers(&webpki, addr).await, "a private CA is not in the built-in roots");
+    assert!(
+        !answers(&webpki, addr).await,
+        "a private CA is not in the built-in roots"
+    );
     let other = PeerHttp::new("tls-other", TIMEOUT, &with_cert(Some(&other_ca_file))).unwrap();
-    assert!(!answers(&other, addr).await, "ca_file replaces the roots: another CA fails");
+    assert!(
+        !answers(&other, addr).await,
+        "ca_file replaces the roots: another CA fails"
+    );
     // Without a client certificate the peer refuses the handshake.
     let anonymous = TlsConfig {
         ca_file: Some(ca_file.clone()),
         ..TlsConfig::default()
     };
     let anonymous = PeerHttp::new("tls-anonymous", TIMEOUT, &anonymous).unwrap();
-    assert!(!answers(&anonymous, addr).await, "no client certificate, no answer");
+    assert!(
+        !answers(&anonymous, addr).await,
+        "no client certificate, no answer"
+    );
     // With both, it answers.
     let http = PeerHttp::new("tls-test", TIMEOUT, &with_cert(Some(&ca_file))).unwrap();
     assert!(answers(&http, addr).await, "mutual TLS with the private CA");
@@ -198,10 +205,17 @@ async fn mutual_tls_with_a_private_ca_and_a_rotated_client_certificate() {
         .num_seconds() as f64
     };
     let seen = expiry("tls-test").expect("the client certificate's expiry is known");
-    assert!((seen - until(2091)).abs() < 3600.0, "{seen} vs {}", until(2091));
+    assert!(
+        (seen - until(2091)).abs() < 3600.0,
+        "{seen} vs {}",
+        until(2091)
+    );
 
     // A broken key on disk is refused and the client in use kept.
-    write(&key_file, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+    write(
+        &key_file,
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+    );
     let started = Instant::now();
     while started.elapsed() < lienthong::peer::http::TLS_RELOAD_EVERY * 2 {
         assert!(answers(&http, addr).await, "the old client is kept");
@@ -210,7 +224,10 @@ async fn mutual_tls_with_a_private_ca_and_a_rotated_client_certificate() {
 
     // Rotation: the peer now trusts only CA B; the new certificate on disk is picked up.
     *trusted.lock().unwrap() = clients_b.der();
-    assert!(!answers(&http, addr).await, "the old certificate is no longer accepted");
+    assert!(
+        !answers(&http, addr).await,
+        "the old certificate is no longer accepted"
+    );
     let second = clients_b.issue(&["lienthong"], 2095);
     write(&cert_file, &second.cert_pem);
     write(&key_file, &second.key_pem);
@@ -223,7 +240,11 @@ async fn mutual_tls_with_a_private_ca_and_a_rotated_client_certificate() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seen = expiry("tls-test").unwrap();
-    assert!((seen - until(2095)).abs() < 3600.0, "{seen} vs {}", until(2095));
+    assert!(
+        (seen - until(2095)).abs() < 3600.0,
+        "{seen} vs {}",
+        until(2095)
+    );
 }
 
 #[test]

@@ -263,8 +263,9 @@ impl CommunePeer {
                 .map_err(|e| CommuneError::Config(format!("{at}.{e}")))?;
             subscribers.insert(s.name.clone(), Subscriber { base_url, secret });
         }
-        let http = crate::peer::http::PeerHttp::new("commune", timeout, &cfg.tls.resolved(base_dir))
-            .map_err(CommuneError::Config)?;
+        let http =
+            crate::peer::http::PeerHttp::new("commune", timeout, &cfg.tls.resolved(base_dir))
+                .map_err(CommuneError::Config)?;
         Ok(CommunePeer {
             http,
             subscribers,

@@ -166,7 +166,8 @@ impl DvcqgPeer {
                 "peers.dvcqg.policy.timeout_ms: must be greater than 0".into(),
             ));
         }
-        let http = crate::peer::http::PeerHttp::new("dvcqg", timeout, &cfg.tls).map_err(DvcqgError::Config)?;
+        let http = crate::peer::http::PeerHttp::new("dvcqg", timeout, &cfg.tls)
+            .map_err(DvcqgError::Config)?;
         let auth = build_auth("peers.dvcqg", &cfg.base_url, &cfg.auth)?;
         Ok(DvcqgPeer {
             http,
@@ -282,31 +283,32 @@ impl DvcqgPeer {
     ) -> Result<T, Classified> {
         let mut repeated_after_login = false;
         loop {
-            let credential = self
-                .auth
-                .credential(&self.http.client())
-                .await
-                .map_err(|e| match e {
-                    AuthError::Refused(reason) => Classified::Paused {
-                        reason: format!("login refused: {reason}"),
-                    },
-                    AuthError::Temporary(reason) => Classified::Retry {
-                        reason: format!("cannot log in: {reason}"),
+            let credential =
+                self.auth
+                    .credential(&self.http.client())
+                    .await
+                    .map_err(|e| match e {
+                        AuthError::Refused(reason) => Classified::Paused {
+                            reason: format!("login refused: {reason}"),
+                        },
+                        AuthError::Temporary(reason) => Classified::Retry {
+                            reason: format!("cannot log in: {reason}"),
+                            after: None,
+                        },
+                    })?;
+            let outcome =
+                match client::post(&self.http.client(), url, request_id, body, &credential).await {
+                    Ok(answer) => {
+                        tracing::debug!(
+                            %request_id, operation, status = answer.status, "dvcqg: answered"
+                        );
+                        decide(&answer)
+                    }
+                    Err(e) => Err(Classified::Retry {
+                        reason: client::describe_transport_error(&e),
                         after: None,
-                    },
-                })?;
-            let outcome = match client::post(&self.http.client(), url, request_id, body, &credential).await {
-                Ok(answer) => {
-                    tracing::debug!(
-                        %request_id, operation, status = answer.status, "dvcqg: answered"
-                    );
-                    decide(&answer)
-                }
-                Err(e) => Err(Classified::Retry {
-                    reason: client::describe_transport_error(&e),
-                    after: None,
-                }),
-            };
+                    }),
+                };
             match outcome {
                 Err(Classified::Reauth { reason }) if !repeated_after_login => {
                     tracing::info!(%request_id, operation, reason = %credential.mask(reason),

@@ -22,9 +22,7 @@ use uuid::Uuid;
 
 use crate::peer::classify::{Classified, ClassifyRule};
 use crate::peer::dvcqg::auth::{sensitive_header, Auth, AuthError, Credential};
-use crate::peer::dvcqg::client::{
-    describe_transport_error, LGSP_ACCESS_TOKEN, X_REQUEST_ID,
-};
+use crate::peer::dvcqg::client::{describe_transport_error, LGSP_ACCESS_TOKEN, X_REQUEST_ID};
 use crate::peer::dvcqg::config::DvcqgAuth;
 use crate::peer::dvcqg::{build_auth, parse_http_url, DvcqgError};
 use crate::peer::http::{read_answer, Answer};
@@ -90,7 +88,8 @@ impl LgspSyncPeer {
                 "peers.lgsp_sync.auth.mode: the legacy route takes only the LGSP bearer token (mode = \"lgsp\")".into(),
             ));
         }
-        let http = crate::peer::http::PeerHttp::new("lgsp_sync", timeout, &cfg.tls).map_err(DvcqgError::Config)?;
+        let http = crate::peer::http::PeerHttp::new("lgsp_sync", timeout, &cfg.tls)
+            .map_err(DvcqgError::Config)?;
         let url = parse_http_url(
             "peers.lgsp_sync.base_url",
             &format!(

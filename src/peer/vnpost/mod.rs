@@ -380,15 +380,19 @@ impl VnpostPeer {
         let request_id = call.request_id;
         let mut repeated = false;
         loop {
-            let token = self.tokens.token(&self.http.client()).await.map_err(|e| match e {
-                AuthError::Refused(reason) => Classified::Paused {
-                    reason: format!("token refused: {reason}"),
-                },
-                AuthError::Temporary { reason, after } => Classified::Retry {
-                    reason: format!("cannot get a token: {reason}"),
-                    after,
-                },
-            })?;
+            let token = self
+                .tokens
+                .token(&self.http.client())
+                .await
+                .map_err(|e| match e {
+                    AuthError::Refused(reason) => Classified::Paused {
+                        reason: format!("token refused: {reason}"),
+                    },
+                    AuthError::Temporary { reason, after } => Classified::Retry {
+                        reason: format!("cannot get a token: {reason}"),
+                        after,
+                    },
+                })?;
             let outcome = match client::send(&self.http.client(), call, &token).await {
                 Ok(answer) => {
                     tracing::debug!(%request_id, operation, status = answer.status, "vnpost: answered");

@@ -78,7 +78,11 @@ impl WebhookPeer {
         let url =
             reqwest::Url::parse(&cfg.url).map_err(|e| format!("peers.local_webhook.url: {e}"))?;
         Ok(Self {
-            http: crate::peer::http::PeerHttp::new("local_webhook", timeout, &cfg.tls.resolved(base_dir))?,
+            http: crate::peer::http::PeerHttp::new(
+                "local_webhook",
+                timeout,
+                &cfg.tls.resolved(base_dir),
+            )?,
             url,
             secret: cfg.read_secret(base_dir)?,
             max_batch: cfg.max_batch,
