@@ -85,7 +85,13 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        // Delivery durations run from milliseconds (a request) to days (a message held back by
+        // a dead one before it, or a peer down for a week).
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+        let recorder = builder
+            .set_buckets(&DELIVERY_BUCKETS)
+            .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new())
+            .build_recorder();
         // The help line of each metric (Prometheus's lint wants one).
         metrics::with_local_recorder(&recorder, || {
             metrics::describe_gauge!(
@@ -101,6 +107,7 @@ impl Default for Metrics {
                 "1 while an operator has paused a peer's destination (destination \"*\": the whole peer), 0 once resumed"
             );
             describe_source_metrics();
+            describe_delivery_metrics();
             crate::catalog::describe_metrics();
             crate::postal::describe_metrics();
             crate::report::describe_metrics();
@@ -113,6 +120,43 @@ impl Default for Metrics {
             paused_shown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
+}
+
+/// Histogram buckets (seconds) of every histogram at `/metrics`.
+const DELIVERY_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+    86400.0,
+];
+
+impl Metrics {
+    /// Runs a closure with this gateway's recorder in place: what the delivery lanes record
+    /// their figures through.
+    pub fn recording(self: &Arc<Self>) -> crate::outbox::Recording {
+        let metrics = self.clone();
+        Arc::new(move |f: &mut dyn FnMut()| metrics::with_local_recorder(&metrics.recorder, f))
+    }
+}
+
+fn describe_delivery_metrics() {
+    metrics::describe_histogram!(
+        crate::outbox::METRIC_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of one delivery request (a batch) to a peer's destination, whatever its answer"
+    );
+    metrics::describe_histogram!(
+        crate::outbox::METRIC_LATENCY_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from a message's acceptance (or its last replay) to its delivery, per peer and destination"
+    );
+    metrics::describe_counter!(
+        crate::outbox::METRIC_ATTEMPTS,
+        "Delivery requests (batches) sent to a peer's destination, each try counted"
+    );
+    metrics::describe_gauge!(
+        "lienthong_tls_certificate_expiry_seconds",
+        metrics::Unit::Seconds,
+        "Seconds until a peer's client certificate (peers.<name>.tls.client_cert_file) expires; negative once expired"
+    );
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -413,6 +457,14 @@ async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Respo
         }
         record_sources(&st, &quarantined, &health);
         record_pauses(&st, &pauses);
+        for (peer, file, secs) in crate::peer::http::certificate_expiries() {
+            metrics::gauge!(
+                "lienthong_tls_certificate_expiry_seconds",
+                "peer" => peer,
+                "file" => file
+            )
+            .set(secs);
+        }
         if let Some(c) = &catalog {
             c.record();
         }

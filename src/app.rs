@@ -112,6 +112,8 @@ impl Gateway {
                         cfg.reconcile.clone(),
                     ))
                 });
+        // One recorder for `/metrics` and the lanes' delivery figures.
+        let metrics = Arc::new(admin::Metrics::default());
         let owner = format!(
             "{}-{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "lienthong".into()),
@@ -129,7 +131,9 @@ impl Gateway {
             .map_err(anyhow::Error::msg)?
         {
             let concurrency = built.policy.concurrency;
-            let lane = built.lane(store.clone(), owner.clone(), wake.clone())?;
+            let lane = built
+                .lane(store.clone(), owner.clone(), wake.clone())?
+                .with_recording(metrics.recording());
             let lane = if work_listener.is_some() {
                 lane.with_shared_wakeups()
             } else {
@@ -160,7 +164,7 @@ impl Gateway {
             operators: operators.clone(),
             remap: Some(remap.clone()),
             catalog: Some(catalog.clone()),
-            metrics: Arc::new(admin::Metrics::default()),
+            metrics: metrics.clone(),
             postal: Some(postal.clone()),
             reports: Some(reports.clone()),
             reconciler: reconciler.clone(),

@@ -28,6 +28,7 @@ use crate::report::ReportConfig;
 use crate::scheduler::Schedules;
 use crate::source::config::SourceConfig;
 use crate::store::config::StoreConfig;
+use crate::telemetry::LogConfig;
 
 /// Exit code of `lienthong check` when the configuration is not sound (EX_CONFIG).
 pub const EXIT_CONFIG: i32 = 78;
@@ -64,6 +65,9 @@ pub struct Config {
     /// Reconciliation with the portal's record.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// Logging: format (`human` or `json`) and level.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// The configuration could not be read at all (syntax, types, unknown keys).
@@ -132,6 +136,7 @@ impl Config {
             postal: PostalConfig::default(),
             report: ReportConfig::default(),
             reconcile: ReconcileConfig::default(),
+            log: LogConfig::default(),
         }
     }
 
@@ -158,6 +163,7 @@ impl Config {
         problems.extend(self.postal.check(base_dir));
         problems.extend(self.report.check());
         problems.extend(self.reconcile.check());
+        problems.extend(self.log.check());
         if self.schedules.contains_key(crate::scheduler::RECONCILE) && self.peers.dvcqg.is_none() {
             problems.push(format!(
                 "schedules.{}: dossiers are looked up at the portal, but [peers.dvcqg] is not configured",

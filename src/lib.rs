@@ -33,6 +33,8 @@
 //! - [`demo`]: the whole flow in one process.
 //! - [`bench`]: benchmarks of mapping and delivery, printed as tables.
 //! - [`cli`]: the command line.
+//! - [`telemetry`]: `[log]` and the subscriber: human or JSON lines, every line masked of
+//!   personal data.
 
 pub mod admin;
 pub mod app;
@@ -55,4 +57,5 @@ pub mod settings;
 pub mod sim;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 pub mod time;

@@ -347,11 +347,18 @@ pub fn mask_record(record: &Value) -> Value {
     }
 }
 
-/// Free text (a refusal reason) with what looks personal in it masked as issues mask it: e-mail
-/// addresses and runs of 9 to 12 digits (identity numbers, phones). A mapping's refusal already
-/// masks the values of personal fields; this guards the places that list reasons against text
-/// from anywhere else, and leaves codes, dates, times and dossier codes readable.
+/// Free text (a refusal reason, a peer's answer, a log line) with what looks personal in it
+/// masked as issues mask it: e-mail addresses, runs of 9 to 12 digits (identity numbers, phones)
+/// and runs of two or more capitalised words with Vietnamese letters (names, and the street,
+/// ward and district names of addresses: `Nguyễn Thị Hoa` becomes `Ng***`). The text is read as
+/// NFC first, so a name sent decomposed is found too. A mapping's refusal already masks the
+/// values of personal fields; this is the one function every other place that shows text from
+/// outside goes through (reasons, peer answers, parse errors, every log line, panics), and it
+/// leaves codes, dates, times, dossier codes and English or unaccented words readable.
 pub fn mask_text(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = text.nfc().collect();
+    let text = mask_names(&text);
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -382,7 +389,10 @@ pub fn mask_text(text: &str) -> String {
                 .find(|c: char| !c.is_ascii_digit())
                 .map_or(rest.len(), |end| at + end);
             let digits = &rest[at..run];
-            if (9..=12).contains(&digits.len()) {
+            // The fraction of a decimal number (`0.000290905` seconds) is no identity number.
+            let fraction =
+                out.ends_with('.') && out[..out.len() - 1].ends_with(|c: char| c.is_ascii_digit());
+            if (9..=12).contains(&digits.len()) && !fraction {
                 out.push_str(&value::mask(digits));
             } else {
                 out.push_str(digits);
@@ -392,6 +402,27 @@ pub fn mask_text(text: &str) -> String {
         out.push_str(rest);
     }
     out
+}
+
+/// Runs of two or more capitalised words (`Nguyễn Văn An`, `NGUYỄN VĂN AN`, `Bến Nghé`) of which
+/// one at least has a letter outside ASCII, masked as one value. English text (`Service
+/// Unavailable`) and single capitalised words (`Hồ sơ đã tồn tại`) are left alone.
+fn mask_names(text: &str) -> std::borrow::Cow<'_, str> {
+    static NAME: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(name) =
+        NAME.get_or_init(|| regex::Regex::new(r"\b\p{Lu}\p{L}*(?:[ \t]+\p{Lu}\p{L}*)+\b").ok())
+    else {
+        // Without the pattern no text may be shown as it is.
+        return std::borrow::Cow::Owned(value::mask(text));
+    };
+    name.replace_all(text, |c: &regex::Captures<'_>| {
+        let run = &c[0];
+        if run.is_ascii() {
+            run.to_string()
+        } else {
+            value::mask(run)
+        }
+    })
 }
 
 /// What `lienthong map` prints: each record of an input mapped, or why not.

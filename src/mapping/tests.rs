@@ -737,6 +737,24 @@ fn reasons_keep_codes_and_dates_but_not_ids_phones_or_mails() {
         "MaHoSo: value \"000.00.56.H56-261106-0002\": unknown",
         "NgayHenTra: value \"20261105083100\" is before 1730764800000",
         "KenhThucHien: value \"QUA_ZALO\": not in table KenhNop",
+        "{\"elapsed_secs\":0.000290905}",
+    ] {
+        assert_eq!(mask_text(kept), kept);
+    }
+}
+
+#[test]
+fn reasons_mask_names_and_addresses_composed_or_decomposed() {
+    use unicode_normalization::UnicodeNormalization;
+    let text = "error_code 2: người nộp Nguyễn Thị Hoa, số 7 phố Tô Hiến Thành, NGUYỄN VĂN AN";
+    let masked = "error_code 2: người nộp Ng***, số 7 phố Tô***, NG***";
+    assert_eq!(mask_text(text), masked);
+    let decomposed: String = text.nfd().collect();
+    assert_eq!(mask_text(&decomposed), masked);
+    for kept in [
+        "error_code 2: Hồ sơ đã tồn tại",
+        "HTTP 503 Service Unavailable",
+        "Trung tâm Phục vụ hành chính công tỉnh",
     ] {
         assert_eq!(mask_text(kept), kept);
     }

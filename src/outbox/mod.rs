@@ -84,7 +84,18 @@ pub struct Lane {
     throttle: Option<Throttle>,
     windows: Vec<MaintenanceWindow>,
     in_window: AtomicBool,
+    /// Where delivery figures go (`/metrics`), if anywhere.
+    recording: Option<Recording>,
 }
+
+/// Runs what it is given with the gateway's metrics recorder in place (the recorder is the
+/// gateway's own, not a global one), so the lane's `metrics::...!` calls reach `/metrics`.
+pub type Recording = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
+/// The delivery metrics' names, described by the exporter.
+pub const METRIC_REQUEST_SECONDS: &str = "lienthong_delivery_request_seconds";
+pub const METRIC_LATENCY_SECONDS: &str = "lienthong_delivery_latency_seconds";
+pub const METRIC_ATTEMPTS: &str = "lienthong_delivery_attempts_total";
 
 /// The policy cannot be applied (a maintenance window that does not parse).
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +130,7 @@ impl Lane {
             throttle: Throttle::new(policy.rate_per_second, policy.rate_burst),
             windows,
             in_window: AtomicBool::new(false),
+            recording: None,
             store,
             peer,
             operations,
@@ -142,6 +154,13 @@ impl Lane {
     /// Every instance sharing the store wakes this lane when it queues work (the store's
     /// [`work_listener`](crate::store::Store::work_listener) runs): polling is then only a safety
     /// net, for signals lost while reconnecting, and may be slow.
+    /// Records delivery figures (request durations, queued-to-delivered latency, attempts per
+    /// peer and destination) through `recording`.
+    pub fn with_recording(mut self, recording: Recording) -> Self {
+        self.recording = Some(recording);
+        self
+    }
+
     pub fn with_shared_wakeups(mut self) -> Self {
         self.idle_poll = self.idle_poll.max(SHARED_WAKEUP_POLL);
         self
@@ -341,17 +360,33 @@ impl Lane {
                 .lease()
                 .saturating_sub(self.policy.timeout())
                 .saturating_sub(Duration::from_secs(1));
-        let (verdict, answer_sha256) = self
-            .peer
-            .deliver(peer::Request {
+        // Every line logged while this batch is out names its messages and their dossiers.
+        let ids: Vec<String> = item_ids.iter().map(uuid::Uuid::to_string).collect();
+        let dossiers: Vec<&str> = batch.messages.iter().map(|m| m.dossier.as_str()).collect();
+        let span = tracing::info_span!(
+            "batch",
+            peer = %batch.peer,
+            destination = %batch.destination,
+            request_id = %batch.id,
+            messages = %ids.join(","),
+            dossiers = %dossiers.join(","),
+        );
+        let sent_at = Instant::now();
+        let (verdict, answer_sha256) = tracing::Instrument::instrument(
+            self.peer.deliver(peer::Request {
                 id: batch.id,
                 destination: &batch.destination,
                 operation: &batch.operation,
                 body: &batch.body,
                 item_ids: &item_ids,
                 start_by: Some(start_by),
-            })
-            .await;
+            }),
+            span.clone(),
+        )
+        .await;
+        // Reasons are stored, listed and logged: a peer echoing the item must not put the
+        // citizen's data in them.
+        let verdict = verdict.masked();
         batch.answer_sha256 = answer_sha256;
         batch.health = Some(policy::health(&verdict, batch.messages.len()));
         if let Some(reason) = policy::paused_reason(&verdict) {
@@ -379,6 +414,7 @@ impl Lane {
             &resend_as,
         );
 
+        self.record(&batch, &fate, sent_at.elapsed(), now);
         let delivered = policy::delivered_count(&fate);
         tracing::debug!(
             peer = %batch.peer,
@@ -387,8 +423,21 @@ impl Lane {
             delivered,
             "batch settled"
         );
-        if let crate::store::BatchFate::Reopen { error, .. } = &fate {
-            tracing::info!(peer = %batch.peer, request_id = %batch.id, %error, "batch will be retried");
+        match &fate {
+            crate::store::BatchFate::Reopen { error, .. } => {
+                tracing::info!(peer = %batch.peer, request_id = %batch.id, messages = %ids.join(","),
+                    dossiers = %dossiers.join(","), %error, "batch will be retried");
+            }
+            crate::store::BatchFate::Close(fates) => {
+                for (id, fate) in fates {
+                    let dossier = batch
+                        .messages
+                        .iter()
+                        .find(|m| m.id == *id)
+                        .map_or("", |m| m.dossier.as_str());
+                    log_message_fate(&batch.peer, *id, dossier, fate);
+                }
+            }
         }
         if self.peer.regroups() {
             fate = policy::dissolve(&batch, fate);
@@ -398,6 +447,34 @@ impl Lane {
             items: batch.messages.len(),
             delivered,
         })
+    }
+
+    /// One request's duration and attempt, and each delivered message's time from acceptance
+    /// (or its last replay) to delivery, per peer and destination.
+    fn record(&self, batch: &Batch, fate: &crate::store::BatchFate, took: Duration, now: i64) {
+        let Some(recording) = &self.recording else {
+            return;
+        };
+        let delivered: Vec<uuid::Uuid> = match fate {
+            crate::store::BatchFate::Close(f) => f
+                .iter()
+                .filter(|(_, f)| matches!(f, crate::store::MessageFate::Delivered))
+                .map(|(id, _)| *id)
+                .collect(),
+            crate::store::BatchFate::Reopen { .. } => Vec::new(),
+        };
+        recording(&mut || {
+            let labels = [
+                ("peer", batch.peer.clone()),
+                ("destination", batch.destination.clone()),
+            ];
+            metrics::histogram!(METRIC_REQUEST_SECONDS, &labels).record(took.as_secs_f64());
+            metrics::counter!(METRIC_ATTEMPTS, &labels).increment(1);
+            let latency = metrics::histogram!(METRIC_LATENCY_SECONDS, &labels);
+            for m in batch.messages.iter().filter(|m| delivered.contains(&m.id)) {
+                latency.record((now - m.accepted_ms).max(0) as f64 / 1000.0);
+            }
+        });
     }
 
     fn log_breaker(&self, destination: &str, transition: Option<Transition>) {
@@ -562,5 +639,21 @@ pub fn spawn_lane(
 ) {
     for _ in 0..concurrency.max(1) {
         tracker.spawn(lane.clone().run(shutdown.clone()));
+    }
+}
+
+/// One line per message settled, with its id, peer and dossier code (the reason already masked).
+fn log_message_fate(peer: &str, id: uuid::Uuid, dossier: &str, fate: &crate::store::MessageFate) {
+    use crate::store::MessageFate;
+    match fate {
+        MessageFate::Delivered => {
+            tracing::debug!(%peer, message_id = %id, %dossier, "message delivered")
+        }
+        MessageFate::Retry { error, .. } => {
+            tracing::info!(%peer, message_id = %id, %dossier, %error, "message will be retried")
+        }
+        MessageFate::Dead { error } => {
+            tracing::warn!(%peer, message_id = %id, %dossier, %error, "message dead-lettered")
+        }
     }
 }

@@ -53,6 +53,49 @@ pub enum BatchVerdict {
     Paused { reason: String },
 }
 
+impl ItemVerdict {
+    fn map_reason(self, f: &impl Fn(String) -> String) -> ItemVerdict {
+        match self {
+            ItemVerdict::Delivered => ItemVerdict::Delivered,
+            ItemVerdict::AlreadyExists { reason } => {
+                ItemVerdict::AlreadyExists { reason: f(reason) }
+            }
+            ItemVerdict::NotFound { reason } => ItemVerdict::NotFound { reason: f(reason) },
+            ItemVerdict::Retry { reason } => ItemVerdict::Retry { reason: f(reason) },
+            ItemVerdict::Reject { reason } => ItemVerdict::Reject { reason: f(reason) },
+            ItemVerdict::Later {
+                reason,
+                after,
+                tried,
+            } => ItemVerdict::Later {
+                reason: f(reason),
+                after,
+                tried,
+            },
+            ItemVerdict::Paused { reason } => ItemVerdict::Paused { reason: f(reason) },
+        }
+    }
+}
+
+impl BatchVerdict {
+    /// The verdict with every reason masked of personal data ([`crate::mapping::mask_text`]): a
+    /// peer's answer may echo the item it was sent, and reasons are stored, listed and logged.
+    pub fn masked(self) -> BatchVerdict {
+        let f = |r: String| crate::mapping::mask_text(&r);
+        match self {
+            BatchVerdict::Items(items) => {
+                BatchVerdict::Items(items.into_iter().map(|v| v.map_reason(&f)).collect())
+            }
+            BatchVerdict::Retry { reason, after } => BatchVerdict::Retry {
+                reason: f(reason),
+                after,
+            },
+            BatchVerdict::Reject { reason } => BatchVerdict::Reject { reason: f(reason) },
+            BatchVerdict::Paused { reason } => BatchVerdict::Paused { reason: f(reason) },
+        }
+    }
+}
+
 /// One stored batch on its way to one destination of a peer.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {

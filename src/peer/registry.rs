@@ -276,18 +276,23 @@ impl PeersConfig {
         let mut problems = Vec::new();
         if let Some(p) = &self.dvcqg {
             problems.extend(p.check());
+            problems.extend(p.tls.check("peers.dvcqg.tls", base_dir));
         }
         if let Some(p) = &self.lgsp_sync {
             problems.extend(p.check());
+            problems.extend(p.tls.check("peers.lgsp_sync.tls", base_dir));
         }
         if let Some(p) = &self.commune {
             problems.extend(p.check(base_dir));
+            problems.extend(p.tls.check("peers.commune.tls", base_dir));
         }
         if let Some(p) = &self.vnpost {
             problems.extend(p.check(base_dir));
+            problems.extend(p.tls.check("peers.vnpost.tls", base_dir));
         }
         if let Some(p) = &self.local_webhook {
             problems.extend(p.check(base_dir));
+            problems.extend(p.tls.check("peers.local_webhook.tls", base_dir));
         }
         problems
     }
@@ -303,8 +308,10 @@ impl PeersConfig {
         let mut built = Vec::new();
         if let Some(p) = &self.dvcqg {
             let policy = policy_for(dvcqg::FAMILY.name);
+            let mut p = p.clone();
+            p.tls = p.tls.resolved(base_dir);
             let peer =
-                DvcqgPeer::new(p, policy.timeout()).map_err(|e| format!("peers.dvcqg: {e}"))?;
+                DvcqgPeer::new(&p, policy.timeout()).map_err(|e| format!("peers.dvcqg: {e}"))?;
             built.push(Built {
                 peer: Arc::new(peer),
                 family: &dvcqg::FAMILY,
@@ -313,7 +320,9 @@ impl PeersConfig {
         }
         if let Some(p) = &self.lgsp_sync {
             let policy = policy_for(lgsp_sync::FAMILY.name);
-            let peer = LgspSyncPeer::new(p, policy.timeout())
+            let mut p = p.clone();
+            p.tls = p.tls.resolved(base_dir);
+            let peer = LgspSyncPeer::new(&p, policy.timeout())
                 .map_err(|e| format!("peers.lgsp_sync: {e}"))?;
             built.push(Built {
                 peer: Arc::new(peer),

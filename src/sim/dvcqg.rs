@@ -871,7 +871,9 @@ fn prepare(
                 .zip(temporary)
                 .map(|(item, temp)| {
                     let echo = item.get("MaHoSo").cloned().unwrap_or(Value::Null);
-                    let checked = if temp {
+                    let checked = if temp && sim.settings().echo_items {
+                        Checked::Rejected(9, echoed(sim, MSG_TEMPORARY, item))
+                    } else if temp {
                         Checked::Temporary
                     } else {
                         match item.as_object() {
@@ -882,10 +884,10 @@ fn prepare(
                                         obj.get("MaTTHC").and_then(Value::as_str).unwrap_or(""),
                                     ) =>
                                 {
-                                    Checked::Rejected(5, MSG_UNKNOWN_PROCEDURE.into())
+                                    Checked::Rejected(5, echoed(sim, MSG_UNKNOWN_PROCEDURE, item))
                                 }
                                 Ok(d) => Checked::Valid(d),
-                                Err(m) => Checked::Rejected(2, m),
+                                Err(m) => Checked::Rejected(2, echoed(sim, &m, item)),
                             },
                         }
                     };
@@ -958,6 +960,15 @@ fn prepare(
         },
         "LayDanhMucCoQuan" => Prepared::Agencies,
         _ => Prepared::Fields,
+    }
+}
+
+/// `message`, followed by the refused item itself when the simulator echoes items.
+fn echoed(sim: &Simulator, message: &str, item: &Value) -> String {
+    if sim.settings().echo_items {
+        format!("{message}: {item}")
+    } else {
+        message.to_string()
     }
 }
 

@@ -91,6 +91,9 @@ pub struct SimSettings {
     pub procedures: usize,
     /// Seed of the catalog's generation: the same seed and count give the same objects.
     pub catalog_seed: u64,
+    /// A refused dossier's message quotes the item as it came (as some adapters do): for the
+    /// tests that check no echoed personal data leaves the gateway unmasked.
+    pub echo_items: bool,
 }
 
 /// The catalog size `lienthong sim` and [`SimSettings::default`] use: a province lists 1,500 to
@@ -116,6 +119,7 @@ impl Default for SimSettings {
             request_id_capacity: 250_000,
             procedures: DEFAULT_PROCEDURES,
             catalog_seed: DEFAULT_CATALOG_SEED,
+            echo_items: false,
         }
     }
 }
@@ -138,6 +142,7 @@ impl std::fmt::Debug for SimSettings {
             .field("request_id_capacity", &self.request_id_capacity)
             .field("procedures", &self.procedures)
             .field("catalog_seed", &self.catalog_seed)
+            .field("echo_items", &self.echo_items)
             .finish()
     }
 }

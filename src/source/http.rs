@@ -113,8 +113,10 @@ async fn dossier_postal(
     }
 }
 
+/// An error answer; its text is masked, since a parser's message may quote the body.
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": msg.into() }))).into_response()
+    let msg = crate::mapping::mask_text(&msg.into());
+    (status, axum::Json(json!({ "error": msg }))).into_response()
 }
 
 fn unavailable(e: &StoreError) -> Response {

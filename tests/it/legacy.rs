@@ -13,6 +13,7 @@ fn with_legacy_route(cfg: &mut lienthong::config::Config, mapping: std::path::Pa
     let sim = SimSettings::default();
     let base = cfg.peers.dvcqg.as_ref().unwrap().base_url.clone();
     cfg.peers.lgsp_sync = Some(LgspSyncConfig {
+        tls: Default::default(),
         base_url: base.clone(),
         auth: DvcqgAuth::Lgsp {
             token_url: format!("{base}/oauth/token"),

@@ -47,6 +47,9 @@ pub struct CommuneConfig {
     /// are claimed and settled together.
     #[serde(default)]
     pub max_batch: Option<usize>,
+    /// TLS to this peer: a CA bundle and a client certificate (`crate::peer::http::TlsConfig`).
+    #[serde(default)]
+    pub tls: crate::peer::http::TlsConfig,
 }
 
 /// Procedures one claim takes for one subscriber unless `max_batch` says otherwise.
@@ -333,6 +336,7 @@ mod tests {
         b.secret = None;
         b.secret_file = Some("b.secret".into());
         let cfg = CommuneConfig {
+            tls: Default::default(),
             policy: Default::default(),
             classify: Vec::new(),
             max_batch: None,
@@ -363,6 +367,7 @@ mod tests {
             fields: vec![" ".into()],
         };
         let cfg = CommuneConfig {
+            tls: Default::default(),
             policy: Default::default(),
             classify: Vec::new(),
             max_batch: None,

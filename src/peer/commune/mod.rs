@@ -39,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::{Client, Method, Url};
+use reqwest::{Method, Url};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -213,7 +213,7 @@ struct Subscriber {
 /// The commune family. Cheap to share behind an `Arc`; one HTTP client (and connection pool)
 /// serves every subscriber.
 pub struct CommunePeer {
-    http: Client,
+    http: crate::peer::http::PeerHttp,
     subscribers: HashMap<String, Subscriber>,
     rules: Vec<ClassifyRule>,
     max_batch: usize,
@@ -263,8 +263,9 @@ impl CommunePeer {
                 .map_err(|e| CommuneError::Config(format!("{at}.{e}")))?;
             subscribers.insert(s.name.clone(), Subscriber { base_url, secret });
         }
-        let http = crate::peer::http::build_http(timeout)
-            .map_err(|e| CommuneError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http =
+            crate::peer::http::PeerHttp::new("commune", timeout, &cfg.tls.resolved(base_dir))
+                .map_err(CommuneError::Config)?;
         Ok(CommunePeer {
             http,
             subscribers,
@@ -389,7 +390,7 @@ impl CommunePeer {
             body,
             secret: &subscriber.secret,
         };
-        Ok(match client::send(&self.http, call).await {
+        Ok(match client::send(&self.http.client(), call).await {
             Ok(answer) => (
                 classify(
                     answer.status,

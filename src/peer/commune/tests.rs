@@ -108,6 +108,7 @@ async fn start() -> Harness {
     let shutdown = CancellationToken::new();
     tokio::spawn(sim::serve(listener, sim.clone(), shutdown.clone()));
     let cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: None,
@@ -202,6 +203,7 @@ fn identity_batch_size_and_items() {
 #[test]
 fn config_problems_and_secrets() {
     let cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: None,
@@ -224,6 +226,7 @@ fn config_problems_and_secrets() {
     assert!(!text.contains("Secret"), "{text}");
 
     let mut cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: Some(0),
@@ -361,6 +364,7 @@ async fn a_retry_sends_the_same_bytes_under_the_same_id() {
 async fn a_timeout_is_retried_and_an_applied_repeat_counts_as_done() {
     let h = start().await;
     let cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: None,
@@ -435,6 +439,7 @@ async fn every_try_carries_identical_bytes_id_and_a_fresh_valid_signature() {
         .mount(&server)
         .await;
     let cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: None,
@@ -559,6 +564,7 @@ async fn a_batch_goes_item_by_item_under_each_message_id_and_stops_at_the_first_
         .mount(&server)
         .await;
     let cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: Some(4),
@@ -709,6 +715,7 @@ async fn a_reference_the_store_cannot_resolve_is_never_sent() {
         .mount(&server)
         .await;
     let cfg = CommuneConfig {
+        tls: Default::default(),
         policy: Default::default(),
         classify: Vec::new(),
         max_batch: None,

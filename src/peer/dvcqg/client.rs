@@ -8,9 +8,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub(in crate::peer) use crate::peer::http::{
-    build_http, describe_transport_error, read_answer, Answer,
-};
+pub(in crate::peer) use crate::peer::http::{describe_transport_error, read_answer, Answer};
 
 use super::auth::{sensitive_header, Credential};
 

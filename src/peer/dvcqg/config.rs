@@ -32,6 +32,9 @@ pub struct DvcqgConfig {
     /// Extra classification rules, tried before the built-in ones (the spec's codes).
     #[serde(default)]
     pub classify: Vec<ClassifyRule>,
+    /// TLS to this peer: a CA bundle and a client certificate (`crate::peer::http::TlsConfig`).
+    #[serde(default)]
+    pub tls: crate::peer::http::TlsConfig,
 }
 
 fn default_dossier_batch() -> usize {

@@ -22,7 +22,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqwest::{Client, Url};
+use reqwest::Url;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -136,7 +136,7 @@ impl From<Classified> for DvcqgError {
 
 /// The DVCQG peer. Cheap to share behind an `Arc`; concurrent sends share one login.
 pub struct DvcqgPeer {
-    http: Client,
+    http: crate::peer::http::PeerHttp,
     integration_url: Url,
     share_url: Url,
     madonvi: String,
@@ -166,8 +166,8 @@ impl DvcqgPeer {
                 "peers.dvcqg.policy.timeout_ms: must be greater than 0".into(),
             ));
         }
-        let http = client::build_http(timeout)
-            .map_err(|e| DvcqgError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::peer::http::PeerHttp::new("dvcqg", timeout, &cfg.tls)
+            .map_err(DvcqgError::Config)?;
         let auth = build_auth("peers.dvcqg", &cfg.base_url, &cfg.auth)?;
         Ok(DvcqgPeer {
             http,
@@ -283,31 +283,32 @@ impl DvcqgPeer {
     ) -> Result<T, Classified> {
         let mut repeated_after_login = false;
         loop {
-            let credential = self
-                .auth
-                .credential(&self.http)
-                .await
-                .map_err(|e| match e {
-                    AuthError::Refused(reason) => Classified::Paused {
-                        reason: format!("login refused: {reason}"),
-                    },
-                    AuthError::Temporary(reason) => Classified::Retry {
-                        reason: format!("cannot log in: {reason}"),
+            let credential =
+                self.auth
+                    .credential(&self.http.client())
+                    .await
+                    .map_err(|e| match e {
+                        AuthError::Refused(reason) => Classified::Paused {
+                            reason: format!("login refused: {reason}"),
+                        },
+                        AuthError::Temporary(reason) => Classified::Retry {
+                            reason: format!("cannot log in: {reason}"),
+                            after: None,
+                        },
+                    })?;
+            let outcome =
+                match client::post(&self.http.client(), url, request_id, body, &credential).await {
+                    Ok(answer) => {
+                        tracing::debug!(
+                            %request_id, operation, status = answer.status, "dvcqg: answered"
+                        );
+                        decide(&answer)
+                    }
+                    Err(e) => Err(Classified::Retry {
+                        reason: client::describe_transport_error(&e),
                         after: None,
-                    },
-                })?;
-            let outcome = match client::post(&self.http, url, request_id, body, &credential).await {
-                Ok(answer) => {
-                    tracing::debug!(
-                        %request_id, operation, status = answer.status, "dvcqg: answered"
-                    );
-                    decide(&answer)
-                }
-                Err(e) => Err(Classified::Retry {
-                    reason: client::describe_transport_error(&e),
-                    after: None,
-                }),
-            };
+                    }),
+                };
             match outcome {
                 Err(Classified::Reauth { reason }) if !repeated_after_login => {
                     tracing::info!(%request_id, operation, reason = %credential.mask(reason),

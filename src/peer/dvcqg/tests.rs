@@ -20,6 +20,7 @@ const SECRET_KEY: &str = "secret-Key-789";
 
 fn session_cfg(base: &str) -> DvcqgConfig {
     DvcqgConfig {
+        tls: Default::default(),
         base_url: base.to_string(),
         madonvi: "000.00.01.H56".into(),
         auth: DvcqgAuth::Session {
@@ -46,6 +47,7 @@ fn lgsp_cfg(base: &str, with_header: bool) -> DvcqgConfig {
         partner_code_cus: "H56".into(),
     });
     DvcqgConfig {
+        tls: Default::default(),
         auth: DvcqgAuth::Lgsp {
             token_url: format!("{base}/token"),
             client_id: "lienthong".into(),

@@ -23,6 +23,9 @@ pub struct LgspSyncConfig {
     /// Classification rules, tried before the route's built-in reading of `MResult`.
     #[serde(default)]
     pub classify: Vec<ClassifyRule>,
+    /// TLS to this peer: a CA bundle and a client certificate (`crate::peer::http::TlsConfig`).
+    #[serde(default)]
+    pub tls: crate::peer::http::TlsConfig,
 }
 
 impl LgspSyncConfig {

@@ -15,16 +15,14 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Client, Url};
+use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::peer::classify::{Classified, ClassifyRule};
 use crate::peer::dvcqg::auth::{sensitive_header, Auth, AuthError, Credential};
-use crate::peer::dvcqg::client::{
-    build_http, describe_transport_error, LGSP_ACCESS_TOKEN, X_REQUEST_ID,
-};
+use crate::peer::dvcqg::client::{describe_transport_error, LGSP_ACCESS_TOKEN, X_REQUEST_ID};
 use crate::peer::dvcqg::config::DvcqgAuth;
 use crate::peer::dvcqg::{build_auth, parse_http_url, DvcqgError};
 use crate::peer::http::{read_answer, Answer};
@@ -61,7 +59,7 @@ const XML_UTF8: &str = "application/xml; charset=utf-8";
 
 /// The legacy document-sync peer.
 pub struct LgspSyncPeer {
-    http: Client,
+    http: crate::peer::http::PeerHttp,
     url: Url,
     auth: Auth,
     rules: Vec<ClassifyRule>,
@@ -90,8 +88,8 @@ impl LgspSyncPeer {
                 "peers.lgsp_sync.auth.mode: the legacy route takes only the LGSP bearer token (mode = \"lgsp\")".into(),
             ));
         }
-        let http = build_http(timeout)
-            .map_err(|e| DvcqgError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::peer::http::PeerHttp::new("lgsp_sync", timeout, &cfg.tls)
+            .map_err(DvcqgError::Config)?;
         let url = parse_http_url(
             "peers.lgsp_sync.base_url",
             &format!(
@@ -115,6 +113,7 @@ impl LgspSyncPeer {
     ) -> Result<Answer, reqwest::Error> {
         let mut request = self
             .http
+            .client()
             .post(self.url.clone())
             .header(X_REQUEST_ID, request_id.to_string())
             .header(CONTENT_TYPE, XML_UTF8);
@@ -160,7 +159,7 @@ impl Peer for LgspSyncPeer {
         };
         let mut repeated_after_login = false;
         let verdict = loop {
-            let credential = match self.auth.credential(&self.http).await {
+            let credential = match self.auth.credential(&self.http.client()).await {
                 Ok(c) => c,
                 Err(AuthError::Refused(reason)) => {
                     break BatchVerdict::Paused {

@@ -7,6 +7,7 @@ use super::*;
 #[test]
 fn session_auth_is_refused_for_the_legacy_route() {
     let cfg = LgspSyncConfig {
+        tls: Default::default(),
         base_url: "http://127.0.0.1:1".into(),
         auth: DvcqgAuth::Session {
             dstcode: "H56".into(),

@@ -73,6 +73,9 @@ pub struct VnpostConfig {
     /// answer's `Status` (`103`), `message_contains` its `Message`.
     #[serde(default)]
     pub classify: Vec<ClassifyRule>,
+    /// TLS to this peer: a CA bundle and a client certificate (`crate::peer::http::TlsConfig`).
+    #[serde(default)]
+    pub tls: crate::peer::http::TlsConfig,
 }
 
 impl VnpostConfig {
@@ -220,6 +223,7 @@ mod tests {
 
     fn sound() -> VnpostConfig {
         VnpostConfig {
+            tls: Default::default(),
             environment: VnpostEnvironment::Test,
             base_urls: VnpostBaseUrls {
                 test: Some("http://127.0.0.1:9200".into()),

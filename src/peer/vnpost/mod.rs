@@ -46,7 +46,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::{Client, Method};
+use reqwest::Method;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -206,7 +206,7 @@ type TooLateHook = Arc<dyn Fn(&TooLateCancel) + Send + Sync>;
 
 /// The VNPost peer. Cheap to share behind an `Arc`; concurrent calls share one token.
 pub struct VnpostPeer {
-    http: Client,
+    http: crate::peer::http::PeerHttp,
     endpoints: Endpoints,
     environment: VnpostEnvironment,
     customer_code: String,
@@ -262,8 +262,8 @@ impl VnpostPeer {
         let secret = cfg
             .read_secret(base_dir)
             .map_err(|e| VnpostError::Config(format!("peers.vnpost.{e}")))?;
-        let http = crate::peer::http::build_http(timeout)
-            .map_err(|e| VnpostError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::peer::http::PeerHttp::new("vnpost", timeout, &cfg.tls.resolved(base_dir))
+            .map_err(VnpostError::Config)?;
         Ok(VnpostPeer {
             http,
             tokens: TokenCache::new(endpoints.token.clone(), cfg.consumer_key.clone(), secret),
@@ -380,16 +380,20 @@ impl VnpostPeer {
         let request_id = call.request_id;
         let mut repeated = false;
         loop {
-            let token = self.tokens.token(&self.http).await.map_err(|e| match e {
-                AuthError::Refused(reason) => Classified::Paused {
-                    reason: format!("token refused: {reason}"),
-                },
-                AuthError::Temporary { reason, after } => Classified::Retry {
-                    reason: format!("cannot get a token: {reason}"),
-                    after,
-                },
-            })?;
-            let outcome = match client::send(&self.http, call, &token).await {
+            let token = self
+                .tokens
+                .token(&self.http.client())
+                .await
+                .map_err(|e| match e {
+                    AuthError::Refused(reason) => Classified::Paused {
+                        reason: format!("token refused: {reason}"),
+                    },
+                    AuthError::Temporary { reason, after } => Classified::Retry {
+                        reason: format!("cannot get a token: {reason}"),
+                        after,
+                    },
+                })?;
+            let outcome = match client::send(&self.http.client(), call, &token).await {
                 Ok(answer) => {
                     tracing::debug!(%request_id, operation, status = answer.status, "vnpost: answered");
                     decide(&answer)

@@ -27,6 +27,7 @@ fn delivered() -> BatchVerdict {
 
 fn cfg(base_url: &str, secret: &str) -> VnpostConfig {
     VnpostConfig {
+        tls: Default::default(),
         environment: VnpostEnvironment::Test,
         base_urls: VnpostBaseUrls {
             test: Some(base_url.to_string()),

@@ -29,6 +29,9 @@ pub struct WebhookConfig {
     /// The family's changes to the `[delivery]` policy.
     #[serde(default)]
     pub policy: PolicyOverride,
+    /// TLS to this peer: a CA bundle and a client certificate (`crate::peer::http::TlsConfig`).
+    #[serde(default)]
+    pub tls: crate::peer::http::TlsConfig,
 }
 
 fn default_max_batch() -> usize {

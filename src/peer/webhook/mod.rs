@@ -19,7 +19,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use reqwest::Client;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -51,7 +50,7 @@ pub fn sign(secret: &SecretString, timestamp: &str, body: &[u8]) -> String {
 
 /// The webhook peer.
 pub struct WebhookPeer {
-    http: Client,
+    http: crate::peer::http::PeerHttp,
     url: reqwest::Url,
     secret: SecretString,
     max_batch: usize,
@@ -79,8 +78,11 @@ impl WebhookPeer {
         let url =
             reqwest::Url::parse(&cfg.url).map_err(|e| format!("peers.local_webhook.url: {e}"))?;
         Ok(Self {
-            http: crate::peer::http::build_http(timeout)
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+            http: crate::peer::http::PeerHttp::new(
+                "local_webhook",
+                timeout,
+                &cfg.tls.resolved(base_dir),
+            )?,
             url,
             secret: cfg.read_secret(base_dir)?,
             max_batch: cfg.max_batch,
@@ -139,6 +141,7 @@ impl Peer for WebhookPeer {
         let signature = sign(&self.secret, &timestamp, &bytes);
         let sent = self
             .http
+            .client()
             .post(self.url.clone())
             .header("content-type", "application/json; charset=utf-8")
             .header("x-request-id", request_id.to_string())
