@@ -361,8 +361,10 @@ pub enum OutboxAction {
     /// Stop sending to a peer (every destination) or one of its destinations until resumed.
     ///
     /// Every instance honours it from the moment it is stored: nothing of it is claimed (a
-    /// batch being sent finishes); messages keep queueing. Example:
-    /// `lienthong outbox pause --peer commune --destination xa-an-binh --reason "server moved"`
+    /// batch being sent finishes); messages keep queueing.
+    #[command(
+        after_help = "Examples:\n  lienthong outbox pause --peer commune --destination xa-an-binh --reason \"server moved\"\n  lienthong outbox pause --peer dvcqg --reason \"portal maintenance\""
+    )]
     Pause {
         #[arg(long)]
         peer: String,
@@ -374,6 +376,9 @@ pub enum OutboxAction {
         reason: String,
     },
     /// Send again to what `outbox pause` paused (the same --peer and --destination).
+    #[command(
+        after_help = "Examples:\n  lienthong outbox resume --peer commune --destination xa-an-binh\n  lienthong outbox resume --peer dvcqg"
+    )]
     Resume {
         #[arg(long)]
         peer: String,
@@ -381,6 +386,7 @@ pub enum OutboxAction {
         destination: Option<String>,
     },
     /// Peers and destinations paused by an operator: who, when and why.
+    #[command(after_help = "Example:\n  lienthong outbox paused")]
     Paused,
 }
 
