@@ -77,6 +77,33 @@ pub async fn accept_along(
     records: Vec<Value>,
     along: Along,
 ) -> Result<Stored, StoreError> {
+    prepare(route, source, vars, kind, records, along)
+        .store(store)
+        .await
+}
+
+/// Records mapped and routed, ready to be stored in one transaction ([`Prepared::store`]).
+/// Preparing is pure (no I/O), so a way in may map one batch while the batch before it is
+/// being stored.
+pub struct Prepared {
+    write: IngestWrite,
+    /// Per accepted record in send order: its index in the batch, id and warnings.
+    order: Vec<(usize, Uuid, Vec<String>)>,
+    rejected_answers: Vec<Value>,
+    accepted: usize,
+    rejected: usize,
+    rejected_indexes: Vec<usize>,
+}
+
+/// Maps and routes `records` of one `kind` from `source` (its `vars`) for [`Prepared::store`].
+pub fn prepare(
+    route: &Route,
+    source: &str,
+    vars: &Vars,
+    kind: RecordKind,
+    records: Vec<Value>,
+    along: Along,
+) -> Prepared {
     let mut retried = Vec::new();
     let mut good: Vec<(usize, Mapped)> = Vec::with_capacity(records.len());
     let mut rejected = Vec::new();
@@ -151,36 +178,59 @@ pub async fn accept_along(
         origin: along.origin,
         now_ms: now_ms(),
     };
-    let answer = move |result: &IngestResult| {
-        let mut acc: Vec<(usize, Value)> = order
-            .iter()
-            .enumerate()
-            .map(|(pos, (index, id, warnings))| {
-                let mut w = warnings.clone();
-                if result.waiting.get(pos).copied().unwrap_or(false) {
-                    w.push("waiting for dossier".to_string());
-                }
-                let mut entry = json!({ "index": index, "id": id.to_string() });
-                if !w.is_empty() {
-                    entry["warnings"] = json!(w);
-                }
-                (*index, entry)
-            })
-            .collect();
-        acc.sort_by_key(|(i, _)| *i);
-        json!({
-            "accepted": acc.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "rejected": rejected_answers,
-        })
-        .to_string()
-    };
-    let answer = store.ingest(write, &answer).await?;
-    Ok(Stored {
-        answer,
+    Prepared {
+        write,
+        order,
+        rejected_answers,
         accepted: n_accepted,
         rejected: n_rejected,
         rejected_indexes,
-    })
+    }
+}
+
+impl Prepared {
+    /// Stores the records with their messages, the refused records and what came along, in
+    /// one transaction; the per-record answer.
+    pub async fn store(self, store: &dyn Store) -> Result<Stored, StoreError> {
+        let Prepared {
+            write,
+            order,
+            rejected_answers,
+            accepted,
+            rejected,
+            rejected_indexes,
+        } = self;
+        let answer = move |result: &IngestResult| {
+            let mut acc: Vec<(usize, Value)> = order
+                .iter()
+                .enumerate()
+                .map(|(pos, (index, id, warnings))| {
+                    let mut w = warnings.clone();
+                    if result.waiting.get(pos).copied().unwrap_or(false) {
+                        w.push("waiting for dossier".to_string());
+                    }
+                    let mut entry = json!({ "index": index, "id": id.to_string() });
+                    if !w.is_empty() {
+                        entry["warnings"] = json!(w);
+                    }
+                    (*index, entry)
+                })
+                .collect();
+            acc.sort_by_key(|(i, _)| *i);
+            json!({
+                "accepted": acc.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+                "rejected": rejected_answers,
+            })
+            .to_string()
+        };
+        let answer = store.ingest(write, &answer).await?;
+        Ok(Stored {
+            answer,
+            accepted,
+            rejected,
+            rejected_indexes,
+        })
+    }
 }
 
 /// A record's messages (one per target, primary first), its warnings, key and time; or why a

@@ -428,6 +428,8 @@ impl StreamReader<'_> {
             self.pages.read_ahead(stream, child, sql, binds, limit)
         };
         let mut next = Some(read(None, limit));
+        let mut storing: Option<Storing> = None;
+        let mut moved_to = from.clone();
         loop {
             let Some(reading) = next.take() else {
                 caught_up = true;
@@ -451,12 +453,20 @@ impl StreamReader<'_> {
             let clock = std::time::Instant::now();
             let own = stream_name(self.kind);
             let keys: Vec<String> = page.reads.iter().map(|r| r.key.clone()).collect();
-            let seen: HashMap<String, String> = store
+            let mut seen: HashMap<String, String> = store
                 .seen_hashes(&self.source.name, &own, &keys)
                 .await?
                 .into_iter()
                 .map(|s| (s.key, s.hash))
                 .collect();
+            // The page being stored may not be committed yet: its hashes count as seen.
+            if let Some(s) = &storing {
+                for k in &keys {
+                    if let Some(h) = s.hashes.get(k) {
+                        seen.insert(k.clone(), h.clone());
+                    }
+                }
+            }
             let mut fresh = Vec::new();
             let mut hashes = Vec::new();
             let mut in_page = BTreeSet::new();
@@ -479,24 +489,57 @@ impl StreamReader<'_> {
             }
             pass.seen_time += clock.elapsed();
             let clock = std::time::Instant::now();
-            // The watermark only moves forward (an overlap re-read ends before it).
-            let advance = cursor_before(&from, &last);
-            if advance || !hashes.is_empty() {
+            // The watermark only moves forward (an overlap re-read ends before it). `moved_to`
+            // is where the page being stored moves it, once committed.
+            let advance = cursor_before(&moved_to, &last);
+            let prepared = if advance || !hashes.is_empty() {
                 let watermark = advance.then(|| WatermarkMove {
-                    from: from.clone(),
+                    from: moved_to.clone(),
                     to: serde_json::to_string(&last).expect("watermark values serialise"),
                 });
-                if !self
-                    .store_page(stream, &mut from, watermark, fresh, hashes, pass)
-                    .await?
-                {
+                let in_flight: HashMap<String, String> = hashes
+                    .iter()
+                    .map(|h| (h.key.clone(), h.hash.clone()))
+                    .collect();
+                // Mapped while the page before it is being stored.
+                Some((
+                    self.prepare_page(stream, watermark, fresh, hashes)?,
+                    in_flight,
+                ))
+            } else {
+                None
+            };
+            // Pages are stored one at a time, in order: the one before must be committed
+            // before this one's watermark can move on from it.
+            if let Some(s) = storing.take() {
+                if !self.settle(s, &mut from, pass).await? {
                     return Ok(()); // another poller stored it first
                 }
+            }
+            if let Some((page, in_flight)) = prepared {
+                if let Some(to) = &page.done.to {
+                    moved_to = Some(to.clone());
+                }
+                let store = Arc::clone(&self.poller.store);
+                let prepared = page.prepared;
+                storing = Some(Storing {
+                    task: tokio::spawn(async move { prepared.store(&*store).await }),
+                    done: page.done,
+                    hashes: in_flight,
+                });
             }
             pass.store_time += clock.elapsed();
             if !full {
                 caught_up = true;
                 break;
+            }
+        }
+        if let Some(s) = storing.take() {
+            let clock = std::time::Instant::now();
+            let stored = self.settle(s, &mut from, pass).await?;
+            pass.store_time += clock.elapsed();
+            if !stored {
+                return Ok(());
             }
         }
         let behind = if caught_up {
@@ -542,6 +585,20 @@ impl StreamReader<'_> {
         seen: Vec<SeenRow>,
         pass: &mut Pass,
     ) -> Result<bool, PollError> {
+        let page = self.prepare_page(stream, watermark, fresh, seen)?;
+        let stored = page.prepared.store(&*self.poller.store).await;
+        self.finish_page(from, page.done, stored, pass).await
+    }
+
+    /// One page's records mapped for intake, with the stream's new watermark and the rows'
+    /// hashes (pure: mapping only).
+    fn prepare_page(
+        &self,
+        stream: &str,
+        watermark: Option<WatermarkMove>,
+        fresh: Vec<Read>,
+        seen: Vec<SeenRow>,
+    ) -> Result<PreparedPage, PollError> {
         let name = &self.source.name;
         let route = self.poller.routes.get(name, self.kind).ok_or_else(|| {
             PollError::Config(format!(
@@ -572,37 +629,62 @@ impl StreamReader<'_> {
         }
         let key_values: Vec<Vec<SqlValue>> = fresh.iter().map(|r| r.key_values.clone()).collect();
         let records: Vec<Value> = fresh.into_iter().map(|r| r.record).collect();
-        let n = records.len() as u64;
+        let rows = records.len() as u64;
         let along = Along {
             positions,
             origin: Some(format!("sql {stream}")),
             ..Along::default()
         };
-        match intake::accept_along(
-            &*self.poller.store,
-            route,
-            name,
-            &vars,
-            self.kind,
-            records,
-            along,
-        )
-        .await
-        {
+        Ok(PreparedPage {
+            prepared: intake::prepare(route, name, &vars, self.kind, records, along),
+            done: PageDone {
+                to,
+                key_values,
+                rows,
+            },
+        })
+    }
+
+    /// Waits for a page being stored and finishes it ([`Self::finish_page`]).
+    async fn settle(
+        &self,
+        storing: Storing,
+        from: &mut Option<String>,
+        pass: &mut Pass,
+    ) -> Result<bool, PollError> {
+        let mut task = storing.task;
+        let stored = match (&mut task).await {
+            Ok(stored) => stored,
+            Err(e) => return Err(PollError::Config(format!("a page's store stopped: {e}"))),
+        };
+        self.finish_page(from, storing.done, stored, pass).await
+    }
+
+    /// After a page's store: the watermark it moved to, the pass's counts, and the write-back
+    /// of each stored row (only now, after the commit). False when another poller moved the
+    /// watermark first (nothing stored).
+    async fn finish_page(
+        &self,
+        from: &mut Option<String>,
+        done: PageDone,
+        stored: Result<intake::Stored, StoreError>,
+        pass: &mut Pass,
+    ) -> Result<bool, PollError> {
+        match stored {
             Ok(stored) => {
-                if let Some(to) = to {
+                if let Some(to) = done.to {
                     *from = Some(to);
                 }
-                pass.rows += n;
+                pass.rows += done.rows;
                 pass.rejected += stored.rejected as u64;
                 if let Some(sql) = &self.query.write_back {
                     let rejected: BTreeSet<usize> = stored.rejected_indexes.into_iter().collect();
-                    for (i, binds) in key_values.iter().enumerate() {
+                    for (i, binds) in done.key_values.iter().enumerate() {
                         if rejected.contains(&i) {
                             continue;
                         }
                         if let Err(e) = self.db().execute(sql, binds).await {
-                            tracing::warn!(source = %name, error = %e, "SQL source: write-back failed (the record is stored)");
+                            tracing::warn!(source = %self.source.name, error = %e, "SQL source: write-back failed (the record is stored)");
                         }
                     }
                 }
@@ -630,6 +712,27 @@ struct Page {
     /// It came with as many rows as asked for.
     full: bool,
     took: Duration,
+}
+
+/// A page mapped and ready to store, and what to do once it is stored.
+struct PreparedPage {
+    prepared: intake::Prepared,
+    done: PageDone,
+}
+
+/// What a page's store leaves to do: its watermark, its rows' keys for the write-back.
+struct PageDone {
+    to: Option<String>,
+    key_values: Vec<Vec<SqlValue>>,
+    rows: u64,
+}
+
+/// A page being stored on its own task while the next one is read, checked and mapped.
+struct Storing {
+    task: tokio::task::JoinHandle<Result<intake::Stored, StoreError>>,
+    done: PageDone,
+    /// The hashes it stores, by key: the next page's check must see them, committed or not.
+    hashes: HashMap<String, String>,
 }
 
 /// A page being read on its own task; dropped unread (another poller stored first, an error),
