@@ -86,14 +86,17 @@ impl Gateway {
             let (sources, base_dir) = (cfg.sources.clone(), base_dir.to_path_buf());
             Arc::new(move || Routes::from_config(&sources, &base_dir))
         };
+        // Every client of a peer (the lanes', the catalog's reads, reconciliation's lookups)
+        // reads its TLS files named against the config file's folder.
+        let peers = cfg.peers.resolved(base_dir);
         let catalog = Arc::new(
-            Catalog::from_config(store.clone(), &cfg.peers, &cfg.catalog, |name| {
+            Catalog::from_config(store.clone(), &peers, &cfg.catalog, |name| {
                 cfg.policy_for(name)
             })
             .context("building the catalog")?,
         );
         let postal = Arc::new(
-            Postal::from_config(store.clone(), &cfg.peers, &cfg.postal, base_dir, |name| {
+            Postal::from_config(store.clone(), &peers, &cfg.postal, base_dir, |name| {
                 cfg.policy_for(name)
             })
             .context("building the postal service")?,
@@ -102,16 +105,15 @@ impl Gateway {
             store.clone(),
             cfg.report.clone(),
         ));
-        let reconciler =
-            crate::peer::registry::portal_records(&cfg.peers, |name| cfg.policy_for(name))
-                .map_err(anyhow::Error::msg)?
-                .map(|portal| {
-                    Arc::new(crate::reconcile::Reconciler::new(
-                        store.clone(),
-                        portal,
-                        cfg.reconcile.clone(),
-                    ))
-                });
+        let reconciler = crate::peer::registry::portal_records(&peers, |name| cfg.policy_for(name))
+            .map_err(anyhow::Error::msg)?
+            .map(|portal| {
+                Arc::new(crate::reconcile::Reconciler::new(
+                    store.clone(),
+                    portal,
+                    cfg.reconcile.clone(),
+                ))
+            });
         // One recorder for `/metrics` and the lanes' delivery figures.
         let metrics = Arc::new(admin::Metrics::default());
         let owner = format!(
@@ -125,8 +127,7 @@ impl Gateway {
         // One lane per configured peer, built from the registry, each with its own policy: a
         // slow or failing peer holds back only its own lane.
         let mut lanes = Vec::new();
-        for built in cfg
-            .peers
+        for built in peers
             .build(base_dir, |name| cfg.policy_for(name), &store)
             .map_err(anyhow::Error::msg)?
         {

@@ -93,10 +93,20 @@ impl Config {
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
-        fig.extract::<Config>().map_err(|e| {
+        let mut cfg = fig.extract::<Config>().map_err(|e| {
             let msgs: Vec<String> = e.into_iter().map(|e| describe_figment_error(&e)).collect();
             LoadError(msgs.join("\n"))
-        })
+        })?;
+        if let Some(path) = path {
+            // The peers' TLS files are named against the config file's folder, for every
+            // command that builds a peer's client (`catalog pull`, `reconcile`, ...).
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            cfg.peers = cfg.peers.resolved(dir);
+        }
+        Ok(cfg)
     }
 
     /// Parses a configuration from TOML text alone (no environment): for tests and tools.

@@ -109,7 +109,10 @@ impl TlsConfig {
         }
         if problems.is_empty() {
             if let Err(e) = tls_builder(builder(Duration::from_secs(1)), &self.resolved(base_dir))
-                .and_then(|(b, _)| b.build().map_err(|e| format!("cannot build a client: {e}")))
+                .and_then(|(b, _)| {
+                    b.build()
+                        .map_err(|e| format!("cannot build a client: {}", with_causes(&e)))
+                })
             {
                 problems.push(format!("{prefix}: {e}"));
             }
@@ -140,9 +143,18 @@ fn tls_builder(
     if let (Some(cert), Some(key)) = (&tls.client_cert_file, &tls.client_key_file) {
         let cert_pem = read(cert)?;
         expiry = Some(not_after(&cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?);
+        let key_pem = read(key)?;
+        if let Some(kind) = refused_key(&key_pem) {
+            return Err(format!(
+                "{}: {kind}; give the key as PKCS#8 (\"BEGIN PRIVATE KEY\"), SEC1 (\"BEGIN EC \
+                 PRIVATE KEY\") or PKCS#1 (\"BEGIN RSA PRIVATE KEY\"): RSA, ECDSA P-256 or \
+                 P-384, or Ed25519",
+                key.display()
+            ));
+        }
         let mut pem = cert_pem;
         pem.push(b'\n');
-        pem.extend(read(key)?);
+        pem.extend(key_pem);
         let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
             format!(
                 "{} with {}: not a certificate and its key: {e}",
@@ -155,6 +167,41 @@ fn tls_builder(
     Ok((b, expiry))
 }
 
+/// What makes a PEM private key one the TLS library (rustls) cannot use, when it says so
+/// plainly: an encrypted key, or a curve it does not sign with. `None` when nothing is seen
+/// here (whatever else is wrong is said when the client is built).
+fn refused_key(pem: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(pem);
+    if text.contains("BEGIN ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Some("an encrypted key (it must be stored without a passphrase)".into());
+    }
+    // The OID of secp521r1 (1.3.132.0.35), inside a PKCS#8 or SEC1 key.
+    const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem).flatten() {
+        if block.label.contains("PRIVATE KEY")
+            && block.contents.windows(P521.len()).any(|w| w == P521)
+        {
+            return Some(
+                "an ECDSA key on the curve P-521, which the TLS library does not sign with".into(),
+            );
+        }
+    }
+    None
+}
+
+/// `err` and every error under it, in words (a client builder's error says only "builder
+/// error" by itself).
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// When the first certificate of a PEM file stops being valid.
 fn not_after(pem: &[u8]) -> Result<SystemTime, String> {
     let (_, block) =
@@ -162,6 +209,14 @@ fn not_after(pem: &[u8]) -> Result<SystemTime, String> {
     let cert = block
         .parse_x509()
         .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    if cert.version() != x509_parser::x509::X509Version::V3 {
+        // webpki, under rustls, takes only version 3 certificates, its own included.
+        return Err(format!(
+            "an X.509 version {} certificate; TLS needs version 3 (sign it with extensions, \
+             e.g. `openssl x509 -req ... -extfile` with `basicConstraints = CA:FALSE`)",
+            cert.version().0 + 1
+        ));
+    }
     let secs = cert.validity().not_after.timestamp();
     Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
 }
@@ -261,7 +316,7 @@ impl PeerHttp {
         let (b, expiry) = tls_builder(builder(timeout), tls)?;
         let client = b
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| format!("cannot build the HTTP client: {}", with_causes(&e)))?;
         if let (Some(until), Some(file)) = (expiry, &tls.client_cert_file) {
             record_expiry(peer, file, until);
         }

@@ -265,6 +265,29 @@ impl PeersConfig {
         v
     }
 
+    /// The same sections with every `tls` file named against `base_dir` (the config file's
+    /// folder), so that each client built from them, whichever command builds it, reads the
+    /// files `check` read.
+    pub fn resolved(&self, base_dir: &Path) -> PeersConfig {
+        let mut peers = self.clone();
+        if let Some(p) = &mut peers.dvcqg {
+            p.tls = p.tls.resolved(base_dir);
+        }
+        if let Some(p) = &mut peers.lgsp_sync {
+            p.tls = p.tls.resolved(base_dir);
+        }
+        if let Some(p) = &mut peers.commune {
+            p.tls = p.tls.resolved(base_dir);
+        }
+        if let Some(p) = &mut peers.vnpost {
+            p.tls = p.tls.resolved(base_dir);
+        }
+        if let Some(p) = &mut peers.local_webhook {
+            p.tls = p.tls.resolved(base_dir);
+        }
+        peers
+    }
+
     /// Whether the family `name` has its config section.
     pub fn is_configured(&self, name: &str) -> bool {
         self.overrides().iter().any(|(n, _)| *n == name)

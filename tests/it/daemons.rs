@@ -16,6 +16,8 @@ use crate::support::TOKEN;
 pub struct Daemon {
     child: Option<Child>,
     config: PathBuf,
+    /// Where its standard error goes, when kept ([`Daemon::start_logged`]).
+    log: Option<PathBuf>,
     pub base: String,
 }
 
@@ -53,6 +55,16 @@ impl Daemon {
 
     /// Starts an instance with the config `text`, its own `[server] listen` port added.
     pub fn start_text(dir: &Path, name: &str, text: &str) -> Daemon {
+        Self::start_text_with_log(dir, name, text, None)
+    }
+
+    /// Like [`Daemon::start_text`], at debug level, its standard error kept in
+    /// `<dir>/<name>.log` (read it with [`Daemon::log`]).
+    pub fn start_logged(dir: &Path, name: &str, text: &str) -> Daemon {
+        Self::start_text_with_log(dir, name, text, Some(dir.join(format!("{name}.log"))))
+    }
+
+    fn start_text_with_log(dir: &Path, name: &str, text: &str, log: Option<PathBuf>) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -67,6 +79,7 @@ impl Daemon {
         let mut d = Daemon {
             child: None,
             config,
+            log,
             base: format!("http://127.0.0.1:{port}"),
         };
         d.spawn();
@@ -74,16 +87,33 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        self.child = Some(
-            Command::new(env!("CARGO_BIN_EXE_lienthong"))
-                .args(["run", "--config"])
-                .arg(&self.config)
-                .env("RUST_LOG", "error")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start lienthong run"),
-        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lienthong"));
+        command
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null());
+        match &self.log {
+            Some(log) => command
+                .env("RUST_LOG", "debug")
+                .stderr(Stdio::from(std::fs::File::create(log).unwrap())),
+            None => command.env("RUST_LOG", "error").stderr(Stdio::null()),
+        };
+        self.child = Some(command.spawn().expect("start lienthong run"));
+    }
+
+    /// What it has written to standard error so far (started with [`Daemon::start_logged`]).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// Whether the process has ended (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// The process id while it runs (the daemon's lease owner names contain it).

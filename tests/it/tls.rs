@@ -292,3 +292,196 @@ fn check_names_a_certificate_without_its_key_and_an_unreadable_bundle() {
         "{problems:?}"
     );
 }
+
+/// Seconds from now to the first of January of `year`.
+fn seconds_until(year: i32) -> f64 {
+    (chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        - chrono::Utc::now())
+    .num_seconds() as f64
+}
+
+/// A real `lienthong run` with a client certificate, its key and a CA bundle made by rcgen under
+/// `[peers.dvcqg.tls]`, named relative to the config file as an operator writes them: it gets
+/// ready, and `/metrics` shows the certificate's expiry.
+#[tokio::test]
+async fn a_daemon_with_a_client_certificate_starts_and_shows_its_expiry() {
+    const ADMIN: &str = "tls-admin-token";
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sim = lienthong::sim::Simulator::new(lienthong::sim::SimSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(lienthong::sim::serve(listener, sim, shutdown.clone()));
+
+    let authority = Authority::new("Test portal CA");
+    let client = authority.issue(&["lienthong"], 2091);
+    write(&dir.path().join("ca.pem"), &authority.pem());
+    write(&dir.path().join("client.pem"), &client.cert_pem);
+    write(&dir.path().join("client.key"), &client.key_pem);
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let text = crate::support::test_config_text(&store, &sim_base)
+        .replace(
+            "[server]\n",
+            &format!("[server]\nadmin_token = \"{ADMIN}\"\n"),
+        )
+        .replace(
+            "[peers.dvcqg]\n",
+            "[peers.dvcqg]\ntls = { ca_file = \"ca.pem\", client_cert_file = \"client.pem\", \
+             client_key_file = \"client.key\" }\n",
+        );
+    let mut daemon = crate::daemons::Daemon::start_logged(dir.path(), "tls", &text);
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = daemon.exited() {
+            panic!("the daemon ended ({status}):\n{}", daemon.log());
+        }
+        let ready = http.get(format!("{}/readyz", daemon.base)).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the daemon never got ready:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let metrics = http
+        .get(format!("{}/metrics", daemon.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(metrics.status().is_success(), "{}", metrics.status());
+    let metrics = metrics.text().await.unwrap();
+    let file = dir.path().join("client.pem").display().to_string();
+    let series =
+        format!("lienthong_tls_certificate_expiry_seconds{{peer=\"dvcqg\",file=\"{file}\"}} ");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .unwrap_or_else(|| panic!("{series} in\n{metrics}"));
+    let seen: f64 = line[series.len()..].trim().parse().unwrap();
+    assert!(
+        (seen - seconds_until(2091)).abs() < 3600.0,
+        "{seen} vs {}",
+        seconds_until(2091)
+    );
+    // Every client of the peer reads the files named against the config file's folder: no
+    // series names a file as written in the config.
+    assert!(
+        !metrics.contains("file=\"client.pem\""),
+        "a relative path reached a client: {metrics}"
+    );
+    drop(daemon);
+    shutdown.cancel();
+}
+
+/// `check` of `[peers.dvcqg.tls]` with `cert` and `key` (files in `dir`).
+fn tls_problems(dir: &Path, cert: &str, key: &str) -> Vec<String> {
+    let text = format!(
+        "[peers.dvcqg]\nbase_url = \"https://dvc.example\"\nmadonvi = \"000.00.01.H56\"\n\
+         auth = {{ mode = \"session\", dstcode = \"d\", username = \"u\", password = \"p\" }}\n\
+         tls = {{ client_cert_file = \"{cert}\", client_key_file = \"{key}\" }}\n"
+    );
+    lienthong::config::Config::from_toml(&text)
+        .unwrap()
+        .check(dir)
+        .into_iter()
+        .filter(|p| p.starts_with("peers.dvcqg.tls"))
+        .collect()
+}
+
+/// Keys and certificates as openssl makes them (skipped where there is no openssl): an ECDSA
+/// P-256 key as SEC1 (`EC PRIVATE KEY`) or PKCS#8 works; a version 1 certificate (what
+/// `openssl x509 -req` makes without extensions) and a P-521 key are named for what they are.
+#[test]
+fn check_takes_openssl_ec_keys_and_names_what_tls_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !openssl(&["version"]) {
+        eprintln!("openssl not found: skipped");
+        return;
+    }
+    let subject = "/CN=lienthong";
+    assert!(openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "sec1.key"
+    ]));
+    assert!(openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        "sec1.key",
+        "-out",
+        "pkcs8.key"
+    ]));
+    assert!(openssl(&[
+        "req", "-new", "-x509", "-key", "sec1.key", "-subj", subject, "-days", "30", "-out",
+        "v3.pem"
+    ]));
+    for key in ["sec1.key", "pkcs8.key"] {
+        let problems = tls_problems(dir.path(), "v3.pem", key);
+        assert!(problems.is_empty(), "{key}: {problems:?}");
+    }
+    // A CSR signed without extensions: version 1 with OpenSSL 3.0 and 3.1.
+    assert!(openssl(&[
+        "req", "-new", "-key", "sec1.key", "-subj", subject, "-out", "c.csr"
+    ]));
+    assert!(openssl(&[
+        "x509", "-req", "-in", "c.csr", "-signkey", "sec1.key", "-days", "30", "-out", "v1.pem"
+    ]));
+    let pem = std::fs::read(dir.path().join("v1.pem")).unwrap();
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    if block.parse_x509().unwrap().version() == x509_parser::x509::X509Version::V1 {
+        let problems = tls_problems(dir.path(), "v1.pem", "sec1.key");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("v1.pem") && p.contains("version 1 certificate")),
+            "{problems:?}"
+        );
+    }
+    assert!(openssl(&[
+        "ecparam",
+        "-name",
+        "secp521r1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "p521.key"
+    ]));
+    assert!(openssl(&[
+        "req", "-new", "-x509", "-key", "p521.key", "-subj", subject, "-days", "30", "-out",
+        "p521.pem"
+    ]));
+    let problems = tls_problems(dir.path(), "p521.pem", "p521.key");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("p521.key") && p.contains("P-521")),
+        "{problems:?}"
+    );
+}
