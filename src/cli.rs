@@ -54,6 +54,15 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the admin API's OpenAPI document, generated from the handlers, into `--out`, or
+    /// print it. `docs/openapi.json` is this output (a test holds the two equal).
+    #[command(
+        after_help = "Examples:\n  lienthong openapi --out docs/openapi.json\n  lienthong openapi | jq '.paths | keys'"
+    )]
+    Openapi {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -329,6 +338,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 None => clap_mangen::Man::new(cmd)
                     .render(&mut std::io::stdout())
                     .context("writing the manual page")?,
+            }
+            Ok(0)
+        }
+        Command::Openapi { out } => {
+            let text = crate::admin::openapi::json();
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("OpenAPI document written to {}", path.display());
+                }
+                None => print!("{text}"),
             }
             Ok(0)
         }
