@@ -608,8 +608,8 @@ struct ReplayDead {
     #[schema(schema_with = openapi::only_true)]
     dead: bool,
     peer: String,
-    #[serde(default)]
-    #[schema(default = 0)]
+    #[serde(default, deserialize_with = "openapi::integer")]
+    #[schema(default = 0, minimum = -9223372036854775808i64, maximum = 9223372036854775807i64)]
     since_ms: i64,
 }
 
@@ -1283,6 +1283,7 @@ async fn show(
 #[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PruneRequest {
+    #[serde(deserialize_with = "openapi::integer")]
     #[schema(minimum = 0, maximum = 36500)]
     older_than_days: u64,
 }

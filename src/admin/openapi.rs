@@ -124,7 +124,37 @@ pub struct AdminApi;
 
 /// The document as the handlers describe it.
 pub fn document() -> utoipa::openapi::OpenApi {
-    AdminApi::openapi()
+    let mut doc = AdminApi::openapi();
+    // The tags utoipa takes from module names say nothing to a reader.
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            op.tags = None;
+        }
+    }
+    doc
+}
+
+/// An integer of a JSON body as JSON Schema counts one: `30` and `30.0` alike (the document
+/// says `integer`, and a checker may send either); a fraction or a value out of `T`'s range
+/// is refused.
+pub fn integer<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    use serde::de::Error as _;
+    use serde::Deserialize as _;
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e20)
+                .map(|f| f as i128)
+        })
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n}: expected a whole number in range")))
 }
 
 /// The document as `docs/openapi.json` holds it: pretty JSON with a final newline.

@@ -71,7 +71,7 @@ fn reconciler_for<'a>(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ReportQuery {
-    #[param(schema_with = openapi::month)]
+    #[param(schema_with = openapi::month, required = true)]
     month: String,
     agency: Option<String>,
     #[param(schema_with = openapi::report_format)]
