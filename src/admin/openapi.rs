@@ -217,12 +217,3 @@ pub fn report_format() -> utoipa::openapi::Object {
 pub fn report_lang() -> utoipa::openapi::Object {
     one_of(&["vi", "en"]).default(Some("vi".into())).build()
 }
-
-/// A month, `YYYY-MM`.
-pub fn month() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::String)
-        .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$"))
-        .examples(["2026-11"])
-        .build()
-}

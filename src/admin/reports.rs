@@ -71,7 +71,7 @@ fn reconciler_for<'a>(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ReportQuery {
-    #[param(schema_with = openapi::month, required = true)]
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: String,
     agency: Option<String>,
     #[param(schema_with = openapi::report_format)]
