@@ -673,7 +673,9 @@ async fn replay(
         ReplayRequest::Ids(ReplayIds { ids }) => {
             st.store.replay_messages(&ids, crate::store::now_ms()).await
         }
-        ReplayRequest::Dead(_) => return bad_request("give either ids, or dead = true with a peer"),
+        ReplayRequest::Dead(_) => {
+            return bad_request("give either ids, or dead = true with a peer")
+        }
     };
     match done {
         Ok(r) => Json(Replayed {

@@ -210,7 +210,9 @@ pub fn order_type() -> utoipa::openapi::Object {
 
 /// A report's format.
 pub fn report_format() -> utoipa::openapi::Object {
-    one_of(&["json", "csv"]).default(Some("json".into())).build()
+    one_of(&["json", "csv"])
+        .default(Some("json".into()))
+        .build()
 }
 
 /// A report's language.

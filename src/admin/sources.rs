@@ -282,9 +282,7 @@ pub(super) async fn retry(
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
             quarantine::retry(&*st.store, &routes, &ids).await
         }
-        None => {
-            quarantine::retry_all(&*st.store, &routes, source.as_deref(), &mut |_, _| {}).await
-        }
+        None => quarantine::retry_all(&*st.store, &routes, source.as_deref(), &mut |_, _| {}).await,
     };
     let mut report = match done {
         Ok(r) => r,

@@ -500,7 +500,13 @@ async fn the_openapi_document_documents_exactly_the_admin_routes() {
 
     // The daemon serves the same document, to the admin token only; the command writes it.
     let url = format!("{}/admin/openapi.json", app.base);
-    let served = app.client.get(&url).bearer_auth("admin-token").send().await.unwrap();
+    let served = app
+        .client
+        .get(&url)
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(served.status(), 200);
     assert_eq!(served.json::<Value>().await.unwrap(), doc);
     assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
@@ -1001,7 +1007,15 @@ async fn the_admin_api_takes_exactly_what_its_document_allows() {
     let (status, body) = post("/admin/outbox/prune", json!({"older_than_days": 36500})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messages"], 0);
-    for bad in [json!(36501), json!(1_000_000_000_000_000u64), json!(-1)] {
+    // A whole number written with a fraction is an integer to JSON Schema, so to the API too.
+    let (status, body) = post("/admin/outbox/prune", json!({"older_than_days": 30.0})).await;
+    assert_eq!(status, 200, "{body}");
+    for bad in [
+        json!(36501),
+        json!(1_000_000_000_000_000u64),
+        json!(-1),
+        json!(1.5),
+    ] {
         let (status, body) = post("/admin/outbox/prune", json!({ "older_than_days": bad })).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
@@ -1013,8 +1027,10 @@ async fn the_admin_api_takes_exactly_what_its_document_allows() {
         .unwrap(),
     )
     .unwrap();
-    let prune = &doc["paths"]["/admin/outbox/prune"]["post"]["requestBody"]["content"]
-        ["application/json"]["schema"]["properties"]["older_than_days"];
+    let body = &doc["paths"]["/admin/outbox/prune"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/PruneRequest");
+    let prune = &doc["components"]["schemas"]["PruneRequest"]["properties"]["older_than_days"];
     assert_eq!(
         (prune["minimum"].clone(), prune["maximum"].clone()),
         (json!(0), json!(36500))
