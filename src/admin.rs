@@ -609,7 +609,7 @@ struct ReplayDead {
     dead: bool,
     peer: String,
     #[serde(default, deserialize_with = "openapi::integer")]
-    #[schema(default = 0, minimum = -9223372036854775808i64, maximum = 9223372036854775807i64)]
+    #[schema(default = 0, minimum = -9007199254740991i64, maximum = 9007199254740991i64)]
     since_ms: i64,
 }
 

@@ -135,8 +135,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// An integer of a JSON body as JSON Schema counts one: `30` and `30.0` alike (the document
-/// says `integer`, and a checker may send either); a fraction or a value out of `T`'s range
-/// is refused.
+/// says `integer`, and a checker may send either); a fraction, a value beyond ±(2^53 - 1)
+/// (where a number written with a fraction is no longer exact) or out of `T`'s range is
+/// refused.
 pub fn integer<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -144,15 +145,17 @@ where
 {
     use serde::de::Error as _;
     use serde::Deserialize as _;
+    const EXACT: i128 = (1 << 53) - 1;
     let n = serde_json::Number::deserialize(d)?;
     n.as_i64()
         .map(i128::from)
         .or_else(|| n.as_u64().map(i128::from))
         .or_else(|| {
             n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 1e20)
+                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT as f64)
                 .map(|f| f as i128)
         })
+        .filter(|v| v.abs() <= EXACT)
         .and_then(|v| T::try_from(v).ok())
         .ok_or_else(|| D::Error::custom(format!("{n}: expected a whole number in range")))
 }
