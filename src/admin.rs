@@ -646,12 +646,12 @@ struct Replayed {
 async fn replay(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<ReplayRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<ReplayRequest>()) else {
         return bad_request(r#"expected {"ids": [...]} or {"dead": true, "peer": "..."}"#);
     };
     // `{"ids": []}` replays nothing (the document allows an empty list).

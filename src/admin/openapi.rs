@@ -222,3 +222,15 @@ pub fn report_format() -> utoipa::openapi::Object {
 pub fn report_lang() -> utoipa::openapi::Object {
     one_of(&["vi", "en"]).default(Some("vi".into())).build()
 }
+
+/// A JSON body that must be an object: serde reads a struct from an array of its fields too,
+/// which the document does not allow.
+#[derive(serde::Deserialize)]
+pub struct JsonObject(serde_json::Map<String, serde_json::Value>);
+
+impl JsonObject {
+    /// The object as `T`, or `None` when it is not one.
+    pub fn read<T: serde::de::DeserializeOwned>(self) -> Option<T> {
+        serde_json::from_value(serde_json::Value::Object(self.0)).ok()
+    }
+}

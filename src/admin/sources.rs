@@ -252,12 +252,12 @@ pub(super) struct Retry {
 pub(super) async fn retry(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<RetryRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<RetryRequest>()) else {
         return bad_request(r#"expected {"ids": [...]} or {"all": true, "source": "..."}"#);
     };
     let (ids, source) = match req {
