@@ -103,6 +103,9 @@ pub enum BenchCommand {
     Prefill(PrefillOptions),
     /// The dashboard's outbox pages on a store of 1,000,000 messages: median and p95 load
     /// time per page over real HTTP.
+    #[command(
+        after_help = "Examples:\n  lienthong bench dashboard\n  lienthong bench dashboard --store postgres://postgres@127.0.0.1:5432/bench --runs 3"
+    )]
     Dashboard(dashboard::DashboardOptions),
 }
 

@@ -372,6 +372,10 @@ pub enum OutboxAction {
     /// Every instance honours it from the moment it is stored: nothing of it is claimed (a
     /// batch being sent finishes); messages keep queueing. Example:
     /// `lienthong outbox pause --peer commune --destination xa-an-binh --reason "server moved"`
+    #[command(
+        after_help = "Examples:\n  lienthong outbox pause --peer commune --destination xa-an-binh --reason \"server moved\"\n  \
+                      lienthong outbox pause --peer dvcqg --reason \"portal maintenance\""
+    )]
     Pause {
         #[arg(long)]
         peer: String,
@@ -383,6 +387,10 @@ pub enum OutboxAction {
         reason: String,
     },
     /// Send again to what `outbox pause` paused (the same --peer and --destination).
+    #[command(
+        after_help = "Examples:\n  lienthong outbox resume --peer commune --destination xa-an-binh\n  \
+                      lienthong outbox resume --peer dvcqg"
+    )]
     Resume {
         #[arg(long)]
         peer: String,
@@ -390,6 +398,7 @@ pub enum OutboxAction {
         destination: Option<String>,
     },
     /// Peers and destinations paused by an operator: who, when and why.
+    #[command(after_help = "Example:\n  lienthong outbox paused")]
     Paused,
 }
 
