@@ -31,13 +31,15 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::settings::resolve_secret;
 
 use crate::operator;
 
 pub(crate) mod audit;
+pub mod openapi;
 pub(crate) mod outbox;
 mod reports;
 pub mod roles;
@@ -45,6 +47,7 @@ mod sources;
 
 use crate::outbox::housekeeping;
 use crate::store::{MessageDetail, Store};
+use openapi::{BadRequest, ErrorBody, Forbidden, Unauthorized, Unavailable};
 pub(crate) use reports::csv_attachment;
 
 #[derive(Clone)]
@@ -264,6 +267,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/quarantine/{id}/drop"),
     ("GET", "/admin/sources"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/openapi.json"),
 ];
 
 pub fn router(state: AdminState) -> Router {
@@ -321,19 +325,52 @@ fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("POST", "/admin/quarantine/{id}/drop") => post(sources::drop_one),
         ("GET", "/admin/sources") => get(sources::sources),
         ("GET", "/admin/audit") => get(audit::list),
+        ("GET", "/admin/openapi.json") => get(openapi::openapi_json),
         // Only the list above is routed; a test checks each entry has its handler.
         _ => any(|| async { StatusCode::NOT_FOUND }),
     }
 }
 
+/// Whether the store answers, and which backend it is.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: HealthStatus,
+    /// `sqlite` or `postgres`.
+    store: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+/// Liveness and store reachability (no token needed).
+#[utoipa::path(
+    get,
+    path = "/health",
+    responses(
+        (status = 200, description = "ok", body = Health),
+        (status = 503, description = "store unavailable", body = Health),
+    )
+)]
 async fn health(State(st): State<AdminState>) -> Response {
+    let store = st.store.backend();
     match st.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ok", "store": st.store.backend() })).into_response(),
+        Ok(()) => Json(Health {
+            status: HealthStatus::Ok,
+            store,
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health: store unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": st.store.backend() })),
+                Json(Health {
+                    status: HealthStatus::Unavailable,
+                    store,
+                }),
             )
                 .into_response()
         }
@@ -343,10 +380,53 @@ async fn health(State(st): State<AdminState>) -> Response {
 /// The routes a load balancer or an orchestrator probes: no token, no personal data.
 pub const PROBES: &[&str] = &["/health", "/healthz", "/readyz"];
 
-/// `GET /healthz`: the process answers (liveness); touches nothing.
-async fn alive() -> Response {
-    Json(json!({ "status": "alive" })).into_response()
+#[derive(Serialize, ToSchema)]
+struct Alive {
+    status: AliveStatus,
 }
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum AliveStatus {
+    Alive,
+}
+
+/// Liveness: the process answers (no token needed; touches nothing).
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive", body = Alive)))]
+async fn alive() -> Response {
+    Json(Alive {
+        status: AliveStatus::Alive,
+    })
+    .into_response()
+}
+
+/// Whether this instance should take traffic.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    status: ReadyStatus,
+    /// `sqlite` or `postgres`.
+    store: &'static str,
+    /// Why it is not ready (only when unready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ReadyStatus {
+    Ready,
+    Unready,
+}
+
+/// Readiness: the store answers and has every migration applied (no token needed).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses(
+        (status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "the store does not answer, or migrations are not applied", body = Readiness),
+    )
+)]
 
 /// `GET /readyz`: 200 when the store answers and has every migration this program knows
 /// applied; 503 saying which is not so otherwise (readiness: take no traffic meanwhile).
@@ -355,7 +435,11 @@ async fn ready(State(st): State<AdminState>) -> Response {
     let unready = |reason: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unready", "store": backend, "reason": reason })),
+            Json(Readiness {
+                status: ReadyStatus::Unready,
+                store: backend,
+                reason: Some(reason),
+            }),
         )
             .into_response()
     };
@@ -364,9 +448,12 @@ async fn ready(State(st): State<AdminState>) -> Response {
         return unready("the store does not answer".into());
     }
     match st.store.pending_migrations().await {
-        Ok(pending) if pending.is_empty() => {
-            Json(json!({ "status": "ready", "store": backend })).into_response()
-        }
+        Ok(pending) if pending.is_empty() => Json(Readiness {
+            status: ReadyStatus::Ready,
+            store: backend,
+            reason: None,
+        })
+        .into_response(),
         Ok(pending) => {
             let list: Vec<String> = pending.iter().map(|v| format!("{v:04}")).collect();
             unready(format!(
@@ -385,6 +472,20 @@ async fn ready(State(st): State<AdminState>) -> Response {
 /// by peer, operation and state; quarantined records per source and each polled source's health
 /// (as its reader last wrote it, whichever instance reads it); the catalog's procedures, last
 /// pull and each subscriber's state. Counts and states only: no personal data.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus text: messages by peer, operation and state; quarantined records and each source's health; the catalog's procedures, last pull and each subscriber's state; postal orders; overdue dossiers; the last reconciliation. Counts only, no personal data.",
+    responses(
+        (status = 200, description = "metrics", body = String, content_type = "text/plain"),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no catalog", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn metrics_text(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
@@ -599,89 +700,196 @@ fn refuse(st: &AdminState, headers: &HeaderMap) -> Option<Response> {
     (!allowed).then(|| {
         (
             StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "admin endpoints need a configured token (server.admin_token or server.users) as a bearer token" })),
+            Json(ErrorBody::new(
+                "admin endpoints need a configured token (server.admin_token or server.users) as a bearer token",
+            )),
         )
             .into_response()
     })
 }
 
 fn bad_request(msg: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+    (StatusCode::BAD_REQUEST, Json(ErrorBody::new(msg))).into_response()
 }
 
 fn store_error(e: &crate::store::StoreError) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "error": e.to_string() })),
+        Json(ErrorBody::new(e.to_string())),
     )
         .into_response()
 }
 
-#[derive(serde::Deserialize)]
+/// Which dead messages to replay: by id, or every one of a peer.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(untagged)]
+enum ReplayRequest {
+    Ids(ReplayIds),
+    Dead(ReplayDead),
+}
+
+/// These messages (an empty list replays nothing).
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplayRequest {
-    /// `None` when the body has no `ids` at all (not the same as an empty list).
-    #[serde(default)]
-    ids: Option<Vec<uuid::Uuid>>,
-    #[serde(default)]
+struct ReplayIds {
+    ids: Vec<uuid::Uuid>,
+}
+
+/// Every dead message of `peer` that died at or after `since_ms`.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReplayDead {
+    /// `true` only.
+    #[schema(schema_with = openapi::only_true)]
     dead: bool,
-    peer: Option<String>,
-    #[serde(default)]
+    peer: String,
+    #[serde(default, deserialize_with = "openapi::integer")]
+    #[schema(default = 0, minimum = -9007199254740991i64, maximum = 9007199254740991i64)]
     since_ms: i64,
 }
 
+/// What a replay did.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReplayResult)]
+struct Replayed {
+    replayed: u64,
+    /// Batches resent under their old X-Request-ID with their stored body.
+    reopened_batches: Vec<String>,
+    /// Replayed messages that go in a new batch with a new X-Request-ID.
+    new_batch: u64,
+}
+
+/// Replay dead messages (lienthong outbox replay).
+///
+/// A replayed message keeps its queue position, so its dossier's order holds. Its last batch is
+/// reopened (same X-Request-ID, same body) when every message of that batch goes again together
+/// (always so for a batch of one message); otherwise it goes in a new batch with a new
+/// X-Request-ID. `dead: true` replays every dead message of `peer` that died at or after
+/// `since_ms`, 500 per transaction.
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/replay",
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, description = "what was replayed", body = Replayed),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn replay(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<ReplayRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(mut req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<ReplayRequest>()) else {
         return bad_request(r#"expected {"ids": [...]} or {"dead": true, "peer": "..."}"#);
     };
-    let ids_given = req.ids.is_some();
-    let ids = req.ids.take().unwrap_or_default();
     // `{"ids": []}` replays nothing (the document allows an empty list).
-    let done = match (req.dead, req.peer, ids_given) {
-        (true, Some(peer), false) => {
+    let done = match req {
+        ReplayRequest::Dead(ReplayDead {
+            dead: true,
+            peer,
+            since_ms,
+        }) => {
             operator::replay_dead(
                 &*st.store,
                 &peer,
-                req.since_ms,
+                since_ms,
                 operator::REPLAY_CHUNK,
                 &mut |_, _| {},
             )
             .await
         }
-        (false, None, true) => st.store.replay_messages(&ids, crate::store::now_ms()).await,
-        _ => return bad_request("give either ids, or dead = true with a peer"),
+        ReplayRequest::Ids(ReplayIds { ids }) => {
+            st.store.replay_messages(&ids, crate::store::now_ms()).await
+        }
+        ReplayRequest::Dead(_) => {
+            return bad_request("give either ids, or dead = true with a peer")
+        }
     };
     match done {
-        Ok(r) => Json(json!({
-            "replayed": r.replayed,
-            "reopened_batches": r.reopened.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "new_batch": r.new_batch,
-        }))
+        Ok(r) => Json(Replayed {
+            replayed: r.replayed,
+            reopened_batches: r.reopened.iter().map(ToString::to_string).collect(),
+            new_batch: r.new_batch,
+        })
         .into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RemapRequest {
+    #[schema(min_items = 1)]
     ids: Vec<uuid::Uuid>,
     /// `false` (the default) only shows what would change; `true` queues the new items.
     #[serde(default)]
+    #[schema(default = false)]
     confirm: bool,
+}
+
+/// What a remap did, or would do, with one message.
+#[derive(Serialize, ToSchema)]
+struct Remapped {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dossier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mapping_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mapping_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields_changed: Option<usize>,
+    /// The fields that differ, between masked items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<String>>,
+    outcome: RemapOutcome,
+    /// Why the current mapping refuses it (`refused` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum RemapOutcome {
+    Preview,
+    QueuedNewItem,
+    ReplayedUnchanged,
+    NotDead,
+    Refused,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RemapResults {
+    results: Vec<Remapped>,
 }
 
 /// `replay --remap` over HTTP: renders dead messages again from their stored source records with
 /// the mappings configured now and shows the field differences; with `"confirm": true` queues
 /// them (a changed item goes in a new batch, under a new X-Request-ID). The differences are
 /// shown between masked items, like everything else this API shows.
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/remap",
+    summary = "Render dead messages again from their stored source records with the mappings configured now (lienthong outbox replay --remap); preview by default, queue with confirm",
+    description = "Differences are shown between masked items, as everything else this API shows. A changed item is queued for a new batch (new X-Request-ID); an unchanged one is replayed as it is. A record the current mapping refuses, or puts in another dossier, is reported and left dead.",
+    request_body = RemapRequest,
+    responses(
+        (status = 200, description = "one result per id", body = RemapResults),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn remap(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -709,9 +917,16 @@ async fn remap(
             Ok(p) => p,
             Err(operator::RemapError::Store(e)) => return store_error(&e),
             Err(e) => {
-                results.push(
-                    json!({ "id": id.to_string(), "outcome": "refused", "error": e.to_string() }),
-                );
+                results.push(Remapped {
+                    id: id.to_string(),
+                    dossier: None,
+                    mapping_from: None,
+                    mapping_to: None,
+                    fields_changed: None,
+                    changes: None,
+                    outcome: RemapOutcome::Refused,
+                    error: Some(e.to_string()),
+                });
                 continue;
             }
         };
@@ -724,34 +939,59 @@ async fn remap(
         .map(ToString::to_string)
         .collect();
         let outcome = if !req.confirm {
-            "preview"
+            RemapOutcome::Preview
         } else {
             match operator::apply_remap(&*st.store, &plan).await {
-                Ok(operator::Remapped::NewItem) => "queued_new_item",
-                Ok(operator::Remapped::Unchanged(_)) => "replayed_unchanged",
-                Ok(operator::Remapped::NotDead) => "not_dead",
+                Ok(operator::Remapped::NewItem) => RemapOutcome::QueuedNewItem,
+                Ok(operator::Remapped::Unchanged(_)) => RemapOutcome::ReplayedUnchanged,
+                Ok(operator::Remapped::NotDead) => RemapOutcome::NotDead,
                 Err(e) => return store_error(&e),
             }
         };
-        results.push(json!({
-            "id": id.to_string(),
-            "dossier": m.dossier,
-            "mapping_from": m.mapping_version,
-            "mapping_to": plan.remap.mapping_version,
-            "fields_changed": plan.changes.len(),
-            "changes": shown,
-            "outcome": outcome,
-        }));
+        results.push(Remapped {
+            id: id.to_string(),
+            dossier: Some(m.dossier.clone()),
+            mapping_from: m.mapping_version.clone(),
+            mapping_to: Some(plan.remap.mapping_version.clone()),
+            fields_changed: Some(plan.changes.len()),
+            changes: Some(shown),
+            outcome,
+            error: None,
+        });
     }
-    Json(json!({ "results": results })).into_response()
+    Json(RemapResults { results }).into_response()
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SkipRequest {
     id: uuid::Uuid,
+    /// Why (not blank).
+    #[schema(min_length = 1, pattern = r"\S")]
     reason: String,
 }
+
+#[derive(Serialize, ToSchema)]
+struct Skipped {
+    #[schema(format = Uuid)]
+    skipped: String,
+}
+
+/// Give a dead, pending or waiting message up for good, with a reason (lienthong outbox skip).
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/skip",
+    request_body = SkipRequest,
+    responses(
+        (status = 200, description = "skipped", body = Skipped),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "no dead, pending or waiting message with this id", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 async fn skip(
     State(st): State<AdminState>,
@@ -772,16 +1012,77 @@ async fn skip(
         .skip(req.id, &req.reason, crate::store::now_ms())
         .await
     {
-        Ok(true) => Json(json!({ "skipped": req.id.to_string() })).into_response(),
+        Ok(true) => Json(Skipped {
+            skipped: req.id.to_string(),
+        })
+        .into_response(),
         Ok(false) => (
             StatusCode::NOT_FOUND,
-            Json(json!({ "error": "no dead, pending or waiting message with this id" })),
+            Json(ErrorBody::new(
+                "no dead, pending or waiting message with this id",
+            )),
         )
             .into_response(),
         Err(e) => store_error(&e),
     }
 }
 
+/// Messages of one peer, operation and state.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Count)]
+struct CountView {
+    peer: String,
+    operation: String,
+    /// `waiting`, `pending`, `held`, `inflight`, `delivered`, `dead` or `skipped`.
+    state: String,
+    count: i64,
+    /// Of these, how many needed more than one try.
+    retried: i64,
+}
+
+impl From<crate::store::StateCount> for CountView {
+    fn from(c: crate::store::StateCount) -> Self {
+        Self {
+            peer: c.peer,
+            operation: c.operation,
+            state: c.state,
+            count: c.count,
+            retried: c.retried,
+        }
+    }
+}
+
+/// A dead-lettered message.
+#[derive(Serialize, ToSchema)]
+struct DeadLetterView {
+    #[schema(format = Uuid)]
+    id: String,
+    peer: String,
+    operation: String,
+    dossier: String,
+    attempts: u32,
+    /// The peer's reason.
+    error: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OutboxView {
+    counts: Vec<CountView>,
+    /// Up to 100.
+    dead_letters: Vec<DeadLetterView>,
+}
+
+/// Counts by peer, operation and state, and up to 100 dead letters.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox",
+    responses(
+        (status = 200, description = "counts and dead letters", body = OutboxView),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
@@ -791,68 +1092,124 @@ async fn outbox(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         Err(e) => return store_error(&e),
     };
     let dead = st.store.dead_letters(100).await.unwrap_or_default();
-    Json(json!({
-        "counts": counts.iter().map(|c| json!({
-            "peer": c.peer, "operation": c.operation, "state": c.state,
-            "count": c.count, "retried": c.retried,
-        })).collect::<Vec<_>>(),
-        "dead_letters": dead.iter().map(|d| json!({
-            "id": d.id.to_string(), "peer": d.peer, "operation": d.operation,
-            "dossier": d.dossier, "attempts": d.attempts, "error": d.error,
-        })).collect::<Vec<_>>(),
-    }))
+    Json(OutboxView {
+        counts: counts.into_iter().map(CountView::from).collect(),
+        dead_letters: dead
+            .into_iter()
+            .map(|d| DeadLetterView {
+                id: d.id.to_string(),
+                peer: d.peer,
+                operation: d.operation,
+                dossier: d.dossier,
+                attempts: d.attempts,
+                error: d.error,
+            })
+            .collect(),
+    })
     .into_response()
 }
 
-/// `GET /admin/outbox/pauses`: every peer and destination an operator paused.
+/// Peers and destinations paused by an operator.
+#[derive(Serialize, ToSchema)]
+struct PauseList {
+    pauses: Vec<crate::store::Pause>,
+}
+
+/// Peers and destinations paused by an operator: who, when, why (lienthong outbox paused).
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/pauses",
+    responses(
+        (status = 200, description = "the pauses", body = PauseList),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn pauses(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
     match st.store.pauses().await {
-        Ok(p) => Json(json!({ "pauses": p })).into_response(),
+        Ok(pauses) => Json(PauseList { pauses }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PauseRequest {
+    /// A configured peer (dvcqg, commune, vnpost, ...).
+    #[schema(min_length = 1, max_length = 200, example = "dvcqg")]
     peer: String,
-    /// Without it, every destination of the peer.
+    /// One destination; absent: every destination of the peer.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^([^*]|[\s\S]{2,})$")]
     destination: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "portal maintenance until 22:00"
+    )]
     reason: String,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResumeRequest {
+    #[schema(min_length = 1, max_length = 200, example = "dvcqg")]
     peer: String,
+    /// As paused; absent: the pause of the whole peer.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^([^*]|[\s\S]{2,})$")]
     destination: Option<String>,
+}
+
+/// A pause or resume done.
+#[derive(Serialize, ToSchema)]
+struct PauseAnswer {
+    peer: String,
+    /// Absent: every destination.
+    destination: Option<String>,
+    /// Whether it is paused now.
+    paused: bool,
+    /// False when it was paused (or not paused) already.
+    changed: bool,
 }
 
 fn pause_error(e: &operator::PauseError) -> Response {
     match e {
-        operator::PauseError::UnknownPeer(_) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+        operator::PauseError::UnknownPeer(_) => {
+            (StatusCode::NOT_FOUND, Json(ErrorBody::new(e.to_string()))).into_response()
+        }
         operator::PauseError::Invalid(m) => bad_request(m),
         operator::PauseError::Store(e) => store_error(e),
     }
 }
 
-/// `POST /admin/outbox/pause`: `lienthong outbox pause` over HTTP.
+/// Stop sending to a peer, or one of its destinations, on every instance until resumed
+/// (lienthong outbox pause).
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/pause",
+    request_body = PauseRequest,
+    responses(
+        (status = 200, description = "paused (changed false: it was paused already)", body = PauseAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "no such peer is configured", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn pause(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<PauseRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<PauseRequest>()) else {
         return bad_request(r#"expected {"peer": "...", "destination": "...", "reason": "..."}"#);
     };
     match operator::pause(
@@ -864,27 +1221,40 @@ async fn pause(
     )
     .await
     {
-        Ok(changed) => Json(json!({
-            "peer": req.peer,
-            "destination": req.destination,
-            "paused": true,
-            "changed": changed,
-        }))
+        Ok(changed) => Json(PauseAnswer {
+            peer: req.peer,
+            destination: req.destination,
+            paused: true,
+            changed,
+        })
         .into_response(),
         Err(e) => pause_error(&e),
     }
 }
 
-/// `POST /admin/outbox/resume`: `lienthong outbox resume` over HTTP; wakes the lanes.
+/// Send again to a paused peer or destination, at once (lienthong outbox resume).
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/resume",
+    request_body = ResumeRequest,
+    responses(
+        (status = 200, description = "resumed (changed false: it was not paused)", body = PauseAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn resume(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<ResumeRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<ResumeRequest>()) else {
         return bad_request(r#"expected {"peer": "...", "destination": "..."}"#);
     };
     match operator::resume(
@@ -896,17 +1266,35 @@ async fn resume(
     )
     .await
     {
-        Ok(changed) => Json(json!({
-            "peer": req.peer,
-            "destination": req.destination,
-            "paused": false,
-            "changed": changed,
-        }))
+        Ok(changed) => Json(PauseAnswer {
+            peer: req.peer,
+            destination: req.destination,
+            paused: false,
+            changed,
+        })
         .into_response(),
         Err(e) => pause_error(&e),
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct Stats {
+    counts: Vec<CountView>,
+    /// Quarantined records, all sources.
+    quarantined: i64,
+}
+
+/// Counts by peer, operation and state; quarantined records (lienthong outbox stats).
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/stats",
+    responses(
+        (status = 200, description = "counts", body = Stats),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn stats(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
@@ -919,49 +1307,154 @@ async fn stats(State(st): State<AdminState>, headers: HeaderMap) -> Response {
         Ok(n) => n,
         Err(e) => return store_error(&e),
     };
-    Json(json!({
-        "counts": counts.iter().map(|c| json!({
-            "peer": c.peer, "operation": c.operation, "state": c.state,
-            "count": c.count, "retried": c.retried,
-        })).collect::<Vec<_>>(),
-        "quarantined": quarantined,
-    }))
+    Json(Stats {
+        counts: counts.into_iter().map(CountView::from).collect(),
+        quarantined,
+    })
     .into_response()
 }
 
+/// One batch a message went in.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Batch)]
+struct BatchView {
+    /// The X-Request-ID.
+    request_id: String,
+    /// `open`, `done`, or null when pruned.
+    state: Option<String>,
+    attempts: u32,
+    items: i64,
+    created_ms: Option<i64>,
+    closed_ms: Option<i64>,
+    last_error: Option<String>,
+    /// Hex SHA-256 of the peer's last answer body.
+    answer_sha256: Option<String>,
+}
+
+/// One message: everything but the source record, the item masked.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Message)]
+pub struct MessageView {
+    #[schema(format = Uuid)]
+    id: String,
+    peer: String,
+    operation: String,
+    dossier: String,
+    state: String,
+    /// Queue position; never changes.
+    position: i64,
+    is_update: bool,
+    attempts: u32,
+    created_ms: i64,
+    updated_ms: i64,
+    next_attempt_ms: i64,
+    delivered_ms: Option<i64>,
+    last_error: Option<String>,
+    mapping_version: Option<String>,
+    warnings: Vec<String>,
+    record_id: Option<String>,
+    source: Option<String>,
+    record_kind: Option<String>,
+    batch_id: Option<String>,
+    batches: Vec<BatchView>,
+    /// The item as queued, personal fields masked.
+    #[schema(value_type = Option<Object>)]
+    item_masked: Value,
+}
+
 /// One message as the admin API shows it: everything but the source record, the item masked.
-pub fn masked_detail(m: &MessageDetail) -> Value {
+pub fn message_view(m: &MessageDetail) -> MessageView {
     let item = crate::peer::registry::target_of(&m.peer, &m.operation)
         .map(|t| crate::mapping::mask_personal(t, &m.item))
         .unwrap_or(Value::Null);
-    json!({
-        "id": m.id.to_string(),
-        "peer": m.peer,
-        "operation": m.operation,
-        "dossier": m.dossier,
-        "state": m.state,
-        "position": m.position,
-        "is_update": m.is_update,
-        "attempts": m.attempts,
-        "created_ms": m.created_ms,
-        "updated_ms": m.updated_ms,
-        "next_attempt_ms": m.next_attempt_ms,
-        "delivered_ms": m.delivered_ms,
-        "last_error": m.last_error,
-        "mapping_version": m.mapping_version,
-        "warnings": m.warnings,
-        "record_id": m.record_id,
-        "source": m.source,
-        "record_kind": m.record_kind,
-        "batch_id": m.batch_id,
-        "batches": m.batches.iter().map(|b| json!({
-            "request_id": b.id, "state": b.state, "attempts": b.attempts, "items": b.items,
-            "created_ms": b.created_ms, "closed_ms": b.closed_ms, "last_error": b.last_error,
-            "answer_sha256": b.answer_sha256,
-        })).collect::<Vec<_>>(),
-        "item_masked": item,
-    })
+    MessageView {
+        id: m.id.to_string(),
+        peer: m.peer.clone(),
+        operation: m.operation.clone(),
+        dossier: m.dossier.clone(),
+        state: m.state.clone(),
+        position: m.position,
+        is_update: m.is_update,
+        attempts: m.attempts,
+        created_ms: m.created_ms,
+        updated_ms: m.updated_ms,
+        next_attempt_ms: m.next_attempt_ms,
+        delivered_ms: m.delivered_ms,
+        last_error: m.last_error.clone(),
+        mapping_version: m.mapping_version.clone(),
+        warnings: m.warnings.clone(),
+        record_id: m.record_id.clone(),
+        source: m.source.clone(),
+        record_kind: m.record_kind.clone(),
+        batch_id: m.batch_id.clone(),
+        batches: m
+            .batches
+            .iter()
+            .map(|b| BatchView {
+                request_id: b.id.clone(),
+                state: b.state.clone(),
+                attempts: b.attempts,
+                items: b.items,
+                created_ms: b.created_ms,
+                closed_ms: b.closed_ms,
+                last_error: b.last_error.clone(),
+                answer_sha256: b.answer_sha256.clone(),
+            })
+            .collect(),
+        item_masked: item,
+    }
 }
+
+/// [`message_view`] as JSON (`lienthong outbox show --json` starts from it).
+pub fn masked_detail(m: &MessageDetail) -> Value {
+    serde_json::to_value(message_view(m)).unwrap_or_default()
+}
+
+/// A message housekeeping has pruned: its audit row.
+#[derive(Serialize, ToSchema)]
+struct PrunedMessage {
+    #[schema(format = Uuid)]
+    id: String,
+    /// Always `true`.
+    pruned: bool,
+    peer: String,
+    operation: String,
+    dossier: String,
+    state: String,
+    attempts: u32,
+    created_ms: i64,
+    delivered_ms: Option<i64>,
+    batch_id: Option<String>,
+    /// Hex SHA-256 of the request body it was sent in.
+    request_sha256: Option<String>,
+    /// Hex SHA-256 of the peer's answer.
+    response_sha256: Option<String>,
+    mapping_version: String,
+    pruned_ms: i64,
+}
+
+/// One message, or its audit row when housekeeping has pruned it.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum ShownMessage {
+    Message(MessageView),
+    Pruned(PrunedMessage),
+}
+
+/// One message: state, attempts, times, last error, its batches (X-Request-IDs), mapping version, the item with personal fields masked (lienthong outbox show); the audit row when pruned.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/messages/{id}",
+    params(("id" = uuid::Uuid, Path, description = "the message id")),
+    responses(
+        (status = 200, description = "the message", body = ShownMessage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no message with this id", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 async fn show(
     State(st): State<AdminState>,
@@ -975,46 +1468,70 @@ async fn show(
         return bad_request("the message id is a UUID");
     };
     match st.store.message(id).await {
-        Ok(Some(m)) => return Json(masked_detail(&m)).into_response(),
+        Ok(Some(m)) => return Json(ShownMessage::Message(message_view(&m))).into_response(),
         Ok(None) => {}
         Err(e) => return store_error(&e),
     }
     match st.store.audit_entry(id).await {
-        Ok(Some(a)) => Json(json!({
-            "id": a.message_id.to_string(),
-            "pruned": true,
-            "peer": a.peer,
-            "operation": a.operation,
-            "dossier": a.dossier,
-            "state": a.final_state,
-            "attempts": a.attempts,
-            "created_ms": a.created_ms,
-            "delivered_ms": a.delivered_ms,
-            "batch_id": a.batch_id,
-            "request_sha256": a.request_sha256,
-            "response_sha256": a.response_sha256,
-            "mapping_version": a.mapping_version,
-            "pruned_ms": a.pruned_ms,
+        Ok(Some(a)) => Json(ShownMessage::Pruned(PrunedMessage {
+            id: a.message_id.to_string(),
+            pruned: true,
+            peer: a.peer,
+            operation: a.operation,
+            dossier: a.dossier,
+            state: a.final_state,
+            attempts: a.attempts,
+            created_ms: a.created_ms,
+            delivered_ms: a.delivered_ms,
+            batch_id: a.batch_id,
+            request_sha256: a.request_sha256,
+            response_sha256: a.response_sha256,
+            mapping_version: a.mapping_version,
+            pruned_ms: a.pruned_ms,
         }))
         .into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
-            Json(json!({ "error": "no message with this id" })),
+            Json(ErrorBody::new("no message with this id")),
         )
             .into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PruneRequest {
+    #[serde(deserialize_with = "openapi::integer")]
+    #[schema(minimum = 0, maximum = 36500)]
     older_than_days: u64,
+}
+
+/// What a prune removed.
+#[derive(Serialize, ToSchema)]
+struct Pruned {
+    messages: u64,
+    batches: u64,
+    records: u64,
 }
 
 /// The largest `older_than_days` a prune takes (a century: older is everything).
 const PRUNE_DAYS_MAX: u64 = 36_500;
 
+/// Prune delivered messages older than N days, keeping an audit row each (lienthong outbox prune).
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/prune",
+    request_body = PruneRequest,
+    responses(
+        (status = 200, description = "what was pruned", body = Pruned),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn prune(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -1034,9 +1551,11 @@ async fn prune(
     }
     let before = housekeeping::cutoff(std::time::Duration::from_secs(req.older_than_days * 86_400));
     match housekeeping::prune(&*st.store, before, 500, &mut |_| {}).await {
-        Ok(r) => Json(json!({
-            "messages": r.messages, "batches": r.batches, "records": r.records,
-        }))
+        Ok(r) => Json(Pruned {
+            messages: r.messages,
+            batches: r.batches,
+            records: r.records,
+        })
         .into_response(),
         Err(e) => store_error(&e),
     }
@@ -1046,7 +1565,7 @@ async fn prune(
 fn no_catalog() -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({ "error": "this instance has no catalog" })),
+        Json(ErrorBody::new("this instance has no catalog")),
     )
         .into_response()
 }
@@ -1058,10 +1577,30 @@ fn catalog_error(e: &crate::catalog::CatalogError) -> Response {
         CatalogError::NoPortal => StatusCode::CONFLICT,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
-    (status, Json(json!({ "error": e.to_string() }))).into_response()
+    (status, Json(ErrorBody::new(e.to_string()))).into_response()
 }
 
-/// Counts, the latest pulls and every subscriber's state: the catalog's operations view.
+#[derive(Serialize, ToSchema)]
+struct CatalogOverview {
+    procedures: crate::store::CatalogCounts,
+    /// The latest pulls, newest first.
+    pulls: Vec<crate::store::CatalogPull>,
+    subscribers: Vec<crate::catalog::SubscriberState>,
+}
+
+/// The catalog's operations view: procedures in force and withdrawn, the latest pulls, each subscriber's state (lienthong catalog status, subscribers).
+#[utoipa::path(
+    get,
+    path = "/admin/catalog",
+    responses(
+        (status = 200, description = "the catalog", body = CatalogOverview),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no catalog on this instance", body = ErrorBody),
+        (status = 409, description = "no portal configured to read the catalog from", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn catalog_overview(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
@@ -1072,16 +1611,34 @@ async fn catalog_overview(State(st): State<AdminState>, headers: HeaderMap) -> R
     let overview = catalog.overview().await;
     let subscribers = catalog.subscriber_states().await;
     match (overview, subscribers) {
-        (Ok((counts, pulls)), Ok(subscribers)) => Json(json!({
-            "procedures": counts,
-            "pulls": pulls,
-            "subscribers": subscribers,
-        }))
+        (Ok((procedures, pulls)), Ok(subscribers)) => Json(CatalogOverview {
+            procedures,
+            pulls,
+            subscribers,
+        })
         .into_response(),
         (Err(e), _) | (_, Err(e)) => catalog_error(&e),
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct Subscribers {
+    subscribers: Vec<crate::catalog::SubscriberState>,
+}
+
+/// Each subscriber's state: versions behind, last success, last error, paused, down (lienthong catalog subscribers).
+#[utoipa::path(
+    get,
+    path = "/admin/catalog/subscribers",
+    responses(
+        (status = 200, description = "subscribers", body = Subscribers),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no catalog on this instance", body = ErrorBody),
+        (status = 409, description = "no portal configured to read the catalog from", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn catalog_subscribers(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
@@ -1090,24 +1647,48 @@ async fn catalog_subscribers(State(st): State<AdminState>, headers: HeaderMap) -
         return no_catalog();
     };
     match catalog.subscriber_states().await {
-        Ok(s) => Json(json!({ "subscribers": s })).into_response(),
+        Ok(subscribers) => Json(Subscribers { subscribers }).into_response(),
         Err(e) => catalog_error(&e),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ChangesQuery {
+    /// Milliseconds since 1970.
     #[serde(default)]
+    #[param(default = 0)]
     since_ms: i64,
     #[serde(default = "default_changes_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Changes {
+    changes: Vec<crate::catalog::Change>,
 }
 
 fn default_changes_limit() -> i64 {
     100
 }
 
+/// Versions published since a time, in publication order, with what changed field by field (lienthong catalog diff).
+#[utoipa::path(
+    get,
+    path = "/admin/catalog/changes",
+    params(ChangesQuery),
+    responses(
+        (status = 200, description = "changes", body = Changes),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no catalog on this instance", body = ErrorBody),
+        (status = 409, description = "no portal configured to read the catalog from", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn catalog_changes(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -1126,11 +1707,34 @@ async fn catalog_changes(
         return bad_request("limit: from 1 to 1000");
     }
     match catalog.diff(q.since_ms, q.limit).await {
-        Ok(changes) => Json(json!({ "changes": changes })).into_response(),
+        Ok(changes) => Json(Changes { changes }).into_response(),
         Err(e) => catalog_error(&e),
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct Procedure {
+    /// Newest first.
+    versions: Vec<crate::catalog::VersionInfo>,
+    /// Its latest object as the portal sent it.
+    #[schema(value_type = Option<Object>)]
+    procedure: Option<Value>,
+}
+
+/// One procedure: its versions, newest first, and its latest object as the portal sent it (lienthong catalog history, show).
+#[utoipa::path(
+    get,
+    path = "/admin/catalog/procedures/{code}",
+    params(("code" = String, Path, description = "the procedure's code (MATTHC)")),
+    responses(
+        (status = 200, description = "the procedure", body = Procedure),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no such procedure, or no catalog on this instance", body = ErrorBody),
+        (status = 409, description = "no portal configured to read the catalog from", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn catalog_procedure(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -1147,18 +1751,44 @@ async fn catalog_procedure(
         Err(e) => return catalog_error(&e),
     };
     match catalog.show(&code, None).await {
-        Ok((_, object)) => {
-            Json(json!({ "versions": history, "procedure": object })).into_response()
-        }
+        Ok((_, procedure)) => Json(Procedure {
+            versions: history,
+            procedure,
+        })
+        .into_response(),
         Err(e) => catalog_error(&e),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResendRequest {
     subscriber: String,
 }
+
+#[derive(Serialize, ToSchema)]
+struct Resent {
+    subscriber: String,
+    /// Messages queued.
+    queued: usize,
+}
+
+/// Queue the whole current catalog for one subscriber (lienthong catalog resend).
+#[utoipa::path(
+    post,
+    path = "/admin/catalog/resend",
+    request_body = ResendRequest,
+    responses(
+        (status = 200, description = "queued", body = Resent),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "no such subscriber, or no catalog on this instance", body = ErrorBody),
+        (status = 409, description = "no portal configured to read the catalog from", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 async fn catalog_resend(
     State(st): State<AdminState>,
@@ -1175,7 +1805,11 @@ async fn catalog_resend(
         return bad_request(r#"expected {"subscriber": "..."}"#);
     };
     match catalog.resend(&req.subscriber).await {
-        Ok(n) => Json(json!({ "subscriber": req.subscriber, "queued": n })).into_response(),
+        Ok(queued) => Json(Resent {
+            subscriber: req.subscriber,
+            queued,
+        })
+        .into_response(),
         Err(e) => catalog_error(&e),
     }
 }
@@ -1187,7 +1821,7 @@ fn postal_error(e: &crate::postal::PostalError) -> Response {
         PostalError::Feed(_) => StatusCode::BAD_GATEWAY,
         PostalError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    (status, Json(json!({ "error": e.to_string() }))).into_response()
+    (status, Json(ErrorBody::new(e.to_string()))).into_response()
 }
 
 /// The postal service for a request carrying the admin token, or the answer to give instead
@@ -1203,14 +1837,36 @@ fn postal_for<'a>(
         Box::new(
             (
                 StatusCode::NOT_FOUND,
-                Json(json!({ "error": "this instance has no postal service" })),
+                Json(ErrorBody::new("this instance has no postal service")),
             )
                 .into_response(),
         )
     })
 }
 
-/// The postal operations view: counts, orders with an alert, unknown-order events.
+#[derive(Serialize, ToSchema)]
+struct PostalOverview {
+    /// Whether `[peers.vnpost]` is configured.
+    configured: bool,
+    counts: crate::store::PostalCounts,
+    /// Orders with an alert.
+    alerts: Vec<crate::postal::OrderView>,
+}
+
+/// The postal operations view: counts, orders with an alert (lienthong postal status).
+#[utoipa::path(
+    get,
+    path = "/admin/postal",
+    responses(
+        (status = 200, description = "overview", body = PostalOverview),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "this instance has no postal service", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn postal_overview(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     let postal = match postal_for(&st, &headers) {
         Ok(p) => p,
@@ -1225,22 +1881,46 @@ async fn postal_overview(State(st): State<AdminState>, headers: HeaderMap) -> Re
         Err(e) => return postal_error(&e),
     };
     let alerts: Vec<_> = orders.into_iter().filter(|o| o.alert.is_some()).collect();
-    Json(json!({
-        "configured": postal.is_configured(),
-        "counts": counts,
-        "alerts": alerts,
-    }))
+    Json(PostalOverview {
+        configured: postal.is_configured(),
+        counts,
+        alerts,
+    })
     .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PostalOrdersQuery {
     dossier: Option<String>,
     state: Option<String>,
     #[serde(default = "default_changes_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: i64,
 }
+
+#[derive(Serialize, ToSchema)]
+struct PostalOrders {
+    orders: Vec<crate::postal::OrderView>,
+}
+
+/// Postal orders, newest first (lienthong postal orders).
+#[utoipa::path(
+    get,
+    path = "/admin/postal/orders",
+    params(PostalOrdersQuery),
+    responses(
+        (status = 200, description = "orders", body = PostalOrders),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "this instance has no postal service", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 async fn postal_orders(
     State(st): State<AdminState>,
@@ -1261,11 +1941,32 @@ async fn postal_orders(
         .orders(q.dossier.as_deref(), q.state.as_deref(), q.limit as usize)
         .await
     {
-        Ok(orders) => Json(json!({ "orders": orders })).into_response(),
+        Ok(orders) => Json(PostalOrders { orders }).into_response(),
         Err(e) => postal_error(&e),
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct DossierOrders {
+    dossier: String,
+    orders: Vec<crate::postal::OrderDetail>,
+}
+
+/// A dossier's postal orders with every tracking event (lienthong postal show).
+#[utoipa::path(
+    get,
+    path = "/admin/postal/orders/{dossier}",
+    params(("dossier" = String, Path, description = "the dossier code")),
+    responses(
+        (status = 200, description = "orders and events", body = DossierOrders),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no postal order for this dossier, or no postal service", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn postal_order(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -1278,20 +1979,45 @@ async fn postal_order(
     match postal.show(&dossier, None).await {
         Ok(orders) if orders.is_empty() => (
             StatusCode::NOT_FOUND,
-            Json(json!({ "error": "no postal order for this dossier" })),
+            Json(ErrorBody::new("no postal order for this dossier")),
         )
             .into_response(),
-        Ok(orders) => Json(json!({ "dossier": dossier, "orders": orders })).into_response(),
+        Ok(orders) => Json(DossierOrders { dossier, orders }).into_response(),
         Err(e) => postal_error(&e),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LimitQuery {
     #[serde(default = "default_changes_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: i64,
 }
+
+#[derive(Serialize, ToSchema)]
+struct UnknownEvents {
+    /// A tracking event as stored (its raw object is not shown: it may name the citizen).
+    events: Vec<crate::store::PostalEventRow>,
+}
+
+/// Tracking events of orders the gateway did not make, newest first (lienthong postal unknown).
+#[utoipa::path(
+    get,
+    path = "/admin/postal/unknown",
+    params(LimitQuery),
+    responses(
+        (status = 200, description = "events", body = UnknownEvents),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "this instance has no postal service", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 async fn postal_unknown(
     State(st): State<AdminState>,
@@ -1309,28 +2035,70 @@ async fn postal_unknown(
         return bad_request("limit: from 1 to 1000");
     }
     match postal.unknown(q.limit as usize).await {
-        Ok(events) => Json(json!({ "events": events })).into_response(),
+        Ok(events) => Json(UnknownEvents { events }).into_response(),
         Err(e) => postal_error(&e),
     }
 }
 
+/// Read VNPost's tracking feed now, from the stored cursor (lienthong postal poll).
+#[utoipa::path(
+    post,
+    path = "/admin/postal/poll",
+    responses(
+        (status = 200, description = "what the poll did", body = crate::postal::PollReport),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "this instance has no postal service", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 async fn postal_poll(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     let postal = match postal_for(&st, &headers) {
         Ok(p) => p,
         Err(r) => return *r,
     };
     match postal.poll(&crate::postal::Quiet).await {
-        Ok(report) => Json(json!(report)).into_response(),
+        Ok(report) => Json(report).into_response(),
         Err(e) => postal_error(&e),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PostalCancelRequest {
     dossier: String,
+    /// `"1"` (collection) or `"2"` (delivery); both when left out.
+    #[schema(schema_with = openapi::order_type)]
     order_type: Option<String>,
 }
+
+#[derive(Serialize, ToSchema)]
+struct Cancelled {
+    dossier: String,
+    /// The order types whose cancel was queued.
+    cancelled: Vec<String>,
+}
+
+/// Cancel a dossier's postal orders that can still be cancelled, through the outbox (lienthong postal cancel).
+#[utoipa::path(
+    post,
+    path = "/admin/postal/cancel",
+    request_body = PostalCancelRequest,
+    responses(
+        (status = 200, description = "queued", body = Cancelled),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "this instance has no postal service", body = ErrorBody),
+        (status = 409, description = "VNPost is not configured, or nothing can be cancelled", body = ErrorBody),
+        (status = 502, description = "VNPost's feed refused or could not be read", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 async fn postal_cancel(
     State(st): State<AdminState>,
@@ -1352,7 +2120,11 @@ async fn postal_cancel(
         return bad_request(r#"order_type: "1" (collection) or "2" (delivery)"#);
     }
     match postal.cancel(&req.dossier, req.order_type.as_deref()).await {
-        Ok(types) => Json(json!({ "dossier": req.dossier, "cancelled": types })).into_response(),
+        Ok(cancelled) => Json(Cancelled {
+            dossier: req.dossier,
+            cancelled,
+        })
+        .into_response(),
         Err(e) => postal_error(&e),
     }
 }

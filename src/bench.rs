@@ -104,7 +104,7 @@ pub enum BenchCommand {
     /// The dashboard's outbox pages on a store of 1,000,000 messages: median and p95 load
     /// time per page over real HTTP.
     #[command(
-        after_help = "Examples:\n  lienthong bench dashboard --messages 1000000\n  lienthong bench dashboard --store postgres://postgres@127.0.0.1/bench --messages 1000000"
+        after_help = "Examples:\n  lienthong bench dashboard\n  lienthong bench dashboard --store postgres://postgres@127.0.0.1:5432/bench --runs 3"
     )]
     Dashboard(dashboard::DashboardOptions),
 }

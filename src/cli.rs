@@ -107,6 +107,15 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the admin API's OpenAPI document, generated from the handlers, into `--out`, or
+    /// print it. `docs/openapi.json` is this output (a test holds the two equal).
+    #[command(
+        after_help = "Examples:\n  lienthong openapi --out docs/openapi.json\n  lienthong openapi | jq '.paths | keys'"
+    )]
+    Openapi {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Apply database migrations and exit (`run` also applies them at start).
     #[command(after_help = "Example:\n  lienthong migrate --config /etc/lienthong/lienthong.toml")]
     Migrate {
@@ -361,9 +370,11 @@ pub enum OutboxAction {
     /// Stop sending to a peer (every destination) or one of its destinations until resumed.
     ///
     /// Every instance honours it from the moment it is stored: nothing of it is claimed (a
-    /// batch being sent finishes); messages keep queueing.
+    /// batch being sent finishes); messages keep queueing. Example:
+    /// `lienthong outbox pause --peer commune --destination xa-an-binh --reason "server moved"`
     #[command(
-        after_help = "Examples:\n  lienthong outbox pause --peer commune --destination xa-an-binh --reason \"server moved\"\n  lienthong outbox pause --peer dvcqg --reason \"portal maintenance\""
+        after_help = "Examples:\n  lienthong outbox pause --peer commune --destination xa-an-binh --reason \"server moved\"\n  \
+                      lienthong outbox pause --peer dvcqg --reason \"portal maintenance\""
     )]
     Pause {
         #[arg(long)]
@@ -377,7 +388,8 @@ pub enum OutboxAction {
     },
     /// Send again to what `outbox pause` paused (the same --peer and --destination).
     #[command(
-        after_help = "Examples:\n  lienthong outbox resume --peer commune --destination xa-an-binh\n  lienthong outbox resume --peer dvcqg"
+        after_help = "Examples:\n  lienthong outbox resume --peer commune --destination xa-an-binh\n  \
+                      lienthong outbox resume --peer dvcqg"
     )]
     Resume {
         #[arg(long)]
@@ -510,6 +522,18 @@ async fn run_command(command: Command) -> anyhow::Result<i32> {
                 None => clap_mangen::Man::new(cmd)
                     .render(&mut std::io::stdout())
                     .context("writing the manual page")?,
+            }
+            Ok(0)
+        }
+        Command::Openapi { out } => {
+            let text = crate::admin::openapi::json();
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("OpenAPI document written to {}", path.display());
+                }
+                None => print!("{text}"),
             }
             Ok(0)
         }

@@ -11,8 +11,11 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::openapi::{BadRequest, Unauthorized, Unavailable};
 
 use super::{bad_request, caller, refuse, store_error, AdminState};
 use crate::store::{ActionFilter, ActionRecord};
@@ -177,14 +180,28 @@ fn path_id(route: &str, path: &str) -> Option<String> {
         .map(|(_, p)| p.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
     who: Option<String>,
     action: Option<String>,
-    /// The `next` of the previous page.
+    /// The previous page's `next`.
+    #[param(
+        pattern = "^[0-9]{1,13}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     before: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<i64>,
+}
+
+/// A page of the audit log.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditPage {
+    #[schema(max_items = 1000)]
+    entries: Vec<ActionRecord>,
+    /// `before` for the next page; null when this page is not full.
+    next: Option<String>,
 }
 
 /// A page's cursor: `<at_ms>_<id>` of its last entry.
@@ -192,14 +209,36 @@ pub(crate) fn cursor(at_ms: i64, id: &str) -> String {
     format!("{at_ms}_{id}")
 }
 
+/// A cursor as [`cursor`] writes it: 1 to 13 digits, `_`, a hyphenated UUID (nothing else).
 pub(crate) fn parse_cursor(text: &str) -> Option<(i64, String)> {
     let (at, id) = text.split_once('_')?;
+    if at.is_empty() || at.len() > 13 || !at.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let at: i64 = at.parse().ok()?;
-    uuid::Uuid::parse_str(id).ok()?;
+    if id.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::try_parse(id).ok()?;
     Some((at, id.to_string()))
 }
 
-/// `GET /admin/audit?who=&action=&before=&limit=`: the audit log, newest first.
+/// The audit log: every action by the dashboard, the admin API and the CLI, newest first.
+///
+/// Keyset pages: pass the answer's `next` as `before`. Targets hold ids, filters and counts,
+/// never personal data.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "a page of entries", body = AuditPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn list(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -235,7 +274,7 @@ pub(super) async fn list(
             let next = (entries.len() as i64 == limit)
                 .then(|| entries.last().map(|e| cursor(e.at_ms, &e.id)))
                 .flatten();
-            Json(json!({ "entries": entries, "next": next })).into_response()
+            Json(AuditPage { entries, next }).into_response()
         }
         Err(e) => store_error(&e),
     }

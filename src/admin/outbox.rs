@@ -9,9 +9,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{self, BadRequest, ErrorBody, Forbidden, Unauthorized, Unavailable};
 use super::{bad_request, caller, refuse, store_error, AdminState};
 use crate::operator::{self, JobAction};
 use crate::store::{now_ms, BrowsedMessage, OutboxFilter, OutboxJob, Store};
@@ -48,24 +50,74 @@ pub(crate) fn cursor(m: &BrowsedMessage) -> i64 {
     m.position
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     state: Option<String>,
     peer: Option<String>,
     destination: Option<String>,
     operation: Option<String>,
     dossier: Option<String>,
+    /// A part of the last error's text, case ignored.
     error: Option<String>,
+    #[param(minimum = 0, maximum = 1000000)]
     min_attempts: Option<i64>,
+    #[param(minimum = 0, maximum = 9999999999999_i64)]
     updated_from_ms: Option<i64>,
+    #[param(minimum = 0, maximum = 9999999999999_i64)]
     updated_to_ms: Option<i64>,
+    /// The previous page's `next` (a queue position).
     before: Option<i64>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<i64>,
 }
 
-/// `GET /admin/outbox/messages`: messages matching the filter, newest first (by queue
-/// position), without items; `next` is the `before` of the next page (null on the last).
+/// A message as the browser lists it, without its item.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MessageSummary {
+    #[schema(format = Uuid)]
+    id: String,
+    peer: String,
+    destination: String,
+    operation: String,
+    dossier: String,
+    state: String,
+    attempts: i64,
+    /// The last batch (X-Request-ID).
+    batch_id: Option<String>,
+    error: Option<String>,
+    updated_ms: i64,
+    /// Queue position.
+    position: i64,
+}
+
+/// A page of messages.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MessagePage {
+    #[schema(max_items = 1000)]
+    messages: Vec<MessageSummary>,
+    /// `before` for the next page; null when this page is not full.
+    next: Option<i64>,
+}
+
+/// Messages matching a filter, newest first, without payloads (the dashboard's outbox browser).
+///
+/// Keyset pages by queue position (unique, kept by a replay): pass the answer's `next` as
+/// `before` for the next page; no row is skipped or repeated across pages while rows change
+/// state. Every filter is applied in SQL.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/messages",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "messages", body = MessagePage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn messages(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -104,15 +156,25 @@ pub(super) async fn messages(
             let next = (list.len() as i64 == limit)
                 .then(|| list.last().map(cursor))
                 .flatten();
-            Json(json!({
-                "messages": list.iter().map(|m| json!({
-                    "id": m.id.to_string(), "peer": m.peer, "destination": m.destination,
-                    "operation": m.operation, "dossier": m.dossier, "state": m.state,
-                    "attempts": m.attempts, "batch_id": m.batch_id, "error": m.last_error,
-                    "updated_ms": m.updated_ms, "position": m.position,
-                })).collect::<Vec<_>>(),
-                "next": next,
-            }))
+            Json(MessagePage {
+                messages: list
+                    .iter()
+                    .map(|m| MessageSummary {
+                        id: m.id.to_string(),
+                        peer: m.peer.clone(),
+                        destination: m.destination.clone(),
+                        operation: m.operation.clone(),
+                        dossier: m.dossier.clone(),
+                        state: m.state.clone(),
+                        attempts: m.attempts,
+                        batch_id: m.batch_id.clone(),
+                        error: m.last_error.clone(),
+                        updated_ms: m.updated_ms,
+                        position: m.position,
+                    })
+                    .collect(),
+                next,
+            })
             .into_response()
         }
         Err(e) => store_error(&e),
@@ -138,22 +200,113 @@ fn filter_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Outbox
     }
 }
 
+/// The body of `POST /admin/outbox/jobs`: `{"action": "replay", "filter": {...}}` or
+/// `{"action": "skip", "filter": {...}, "reason": "..."}` (documented by hand: one of two
+/// objects, which the handler tells apart).
+impl utoipa::PartialSchema for JobRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::Ref;
+        let variant = |action: &str, reason: bool| {
+            let mut b = ObjectBuilder::new()
+                .property(
+                    "action",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([action])),
+                )
+                .required("action")
+                .property("filter", Ref::from_schema_name("OutboxFilter"))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            if reason {
+                b = b
+                    .property(
+                        "reason",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(r"\S")),
+                    )
+                    .required("reason");
+            }
+            b.build()
+        };
+        OneOfBuilder::new()
+            .item(variant("replay", false))
+            .item(variant("skip", true))
+            .into()
+    }
+}
+
+impl ToSchema for JobRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            OutboxFilter::name().into(),
+            <OutboxFilter as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// A bulk job as the API and the dashboard show it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OutboxJob)]
+pub(crate) struct JobView {
+    #[schema(format = Uuid)]
+    id: String,
+    #[schema(schema_with = openapi::job_action)]
+    action: String,
+    filter: OutboxFilter,
+    who: String,
+    #[schema(schema_with = openapi::job_state)]
+    state: String,
+    /// Messages matching the filter when it began.
+    total: i64,
+    done: i64,
+    /// Of those, how many were replayed or skipped.
+    changed: i64,
+    error: Option<String>,
+    created_ms: i64,
+    finished_ms: Option<i64>,
+}
+
+impl JobView {
+    pub(crate) fn of(j: &OutboxJob) -> Self {
+        JobView {
+            id: j.id.clone(),
+            action: j.action.clone(),
+            filter: serde_json::from_str(&j.filter).unwrap_or_default(),
+            who: j.who.clone(),
+            state: j.shown_state(now_ms()).to_string(),
+            total: j.total,
+            done: j.done,
+            changed: j.changed,
+            error: j.error.clone(),
+            created_ms: j.created_ms,
+            finished_ms: j.finished_ms,
+        }
+    }
+}
+
+/// One bulk job.
+#[derive(Serialize, ToSchema)]
+pub(super) struct JobAnswer {
+    job: JobView,
+}
+
+/// The newest bulk jobs.
+#[derive(Serialize, ToSchema)]
+pub(super) struct JobList {
+    #[schema(max_items = 100)]
+    jobs: Vec<JobView>,
+}
+
 /// A job as the API and the dashboard show it.
 pub(crate) fn job_json(j: &OutboxJob) -> Value {
-    let filter: Value = serde_json::from_str(&j.filter).unwrap_or(Value::Null);
-    json!({
-        "id": j.id,
-        "action": j.action,
-        "filter": filter,
-        "who": j.who,
-        "state": j.shown_state(now_ms()),
-        "total": j.total,
-        "done": j.done,
-        "changed": j.changed,
-        "error": j.error,
-        "created_ms": j.created_ms,
-        "finished_ms": j.finished_ms,
-    })
+    serde_json::to_value(JobView::of(j)).unwrap_or_default()
 }
 
 /// Runs a stored job in the background, then wakes the lanes (replayed messages are due now).
@@ -175,18 +328,35 @@ pub(crate) fn spawn_job(
     });
 }
 
-/// `POST /admin/outbox/jobs`: stores a bulk job over every message matching the filter now,
-/// starts it, answers 202 with it.
+/// Replay or skip every message matching a filter, in the background.
+///
+/// Counts the messages matching the filter now, stores the job and runs it in chunks of 500 in
+/// queue order (each chunk one transaction; replay changes only dead messages, skip dead,
+/// pending or waiting ones), writing its progress after each chunk. Answers at once with the
+/// job; follow it with GET /admin/outbox/jobs/{id}.
+#[utoipa::path(
+    post,
+    path = "/admin/outbox/jobs",
+    request_body = JobRequest,
+    responses(
+        (status = 202, description = "the job, begun", body = JobAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn start_job(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<JobRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
     let who = caller(&st, &headers).map(|o| o.name).unwrap_or_default();
-    let Ok(Json(req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<JobRequest>()) else {
         return bad_request(
             r#"expected {"action": "replay" | "skip", "filter": {...}, "reason": "..." (skip)}"#,
         );
@@ -205,26 +375,56 @@ pub(super) async fn start_job(
     match operator::begin_job(&*st.store, &filter, &action, &who).await {
         Ok(job) => {
             spawn_job(st.store.clone(), job.id.clone(), st.wake.clone());
-            (StatusCode::ACCEPTED, Json(json!({ "job": job_json(&job) }))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                Json(JobAnswer {
+                    job: JobView::of(&job),
+                }),
+            )
+                .into_response()
         }
         Err(e) => store_error(&e),
     }
 }
 
-/// `GET /admin/outbox/jobs`: the newest 100 jobs.
+/// The newest 100 bulk jobs.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/jobs",
+    responses(
+        (status = 200, description = "jobs, newest first", body = JobList),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn jobs(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
     match st.store.jobs(100).await {
-        Ok(list) => {
-            Json(json!({ "jobs": list.iter().map(job_json).collect::<Vec<_>>() })).into_response()
-        }
+        Ok(list) => Json(JobList {
+            jobs: list.iter().map(JobView::of).collect(),
+        })
+        .into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-/// `GET /admin/outbox/jobs/{id}`: one job's progress.
+/// One bulk job's progress.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/jobs/{id}",
+    params(("id" = uuid::Uuid, Path, description = "the job's id")),
+    responses(
+        (status = 200, description = "the job", body = JobAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no bulk job with this id", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn job(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -237,10 +437,13 @@ pub(super) async fn job(
         return bad_request("the job id is a UUID");
     };
     match st.store.job(&id.to_string()).await {
-        Ok(Some(j)) => Json(json!({ "job": job_json(&j) })).into_response(),
+        Ok(Some(j)) => Json(JobAnswer {
+            job: JobView::of(&j),
+        })
+        .into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
-            Json(json!({ "error": "no bulk job with this id" })),
+            Json(ErrorBody::new("no bulk job with this id")),
         )
             .into_response(),
         Err(e) => store_error(&e),

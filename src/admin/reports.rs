@@ -11,9 +11,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{self, BadRequest, ErrorBody, Forbidden, Unauthorized, Unavailable};
 use super::{bad_request, refuse, store_error, AdminState};
 use crate::reconcile::{Params, ReconcileError, Reconciler};
 use crate::report::render::{self, Lang};
@@ -37,7 +38,7 @@ pub(crate) fn csv_attachment(month: Month, bytes: Vec<u8>) -> Response {
 fn not_here(what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({ "error": format!("this instance has no {what}") })),
+        Json(ErrorBody::new(format!("this instance has no {what}"))),
     )
         .into_response()
 }
@@ -66,14 +67,37 @@ fn reconciler_for<'a>(
         .ok_or_else(|| Box::new(not_here("reconciliation (no [peers.dvcqg])")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ReportQuery {
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: String,
     agency: Option<String>,
+    #[param(schema_with = openapi::report_format)]
     format: Option<String>,
+    #[param(schema_with = openapi::report_lang)]
     lang: Option<String>,
 }
+
+/// The province's monthly service report (lienthong report): received by channel, resolved early / on time / late, in progress, overdue, digitised shares, postal orders, satisfaction.
+#[utoipa::path(
+    get,
+    path = "/admin/report",
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "the month's figures per agency and procedure, and their total (JSON), or the same as CSV for Excel (UTF-8 with a byte-order mark)", content(
+            (crate::report::Report = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "this instance has no service report", body = ErrorBody),
+        (status = 500, description = "the CSV could not be written", body = String, content_type = "text/plain"),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 pub(super) async fn report(
     State(st): State<AdminState>,
@@ -111,18 +135,43 @@ pub(super) async fn report(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct OverdueQuery {
     agency: Option<String>,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Overdue {
+    /// Open dossiers past the due date that counts.
+    overdue: i64,
+    /// Of which without an apology round.
+    overdue_without_apology: i64,
+    dossiers: Vec<crate::report::OverdueDossier>,
 }
 
 fn default_limit() -> i64 {
     100
 }
 
+/// Open dossiers past the due date that counts, and those due within report.due_soon_working_days, each with its apology rounds (lienthong overdue).
+#[utoipa::path(
+    get,
+    path = "/admin/overdue",
+    params(OverdueQuery),
+    responses(
+        (status = 200, description = "open dossiers past their due date, and those due soon", body = Overdue),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "this instance has no service report", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn overdue(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -147,24 +196,62 @@ pub(super) async fn overdue(
         (Ok(l), Ok(c)) => (l, c),
         (Err(e), _) | (_, Err(e)) => return store_error(&e),
     };
-    Json(json!({
-        "overdue": counts.0,
-        "overdue_without_apology": counts.1,
-        "dossiers": list,
-    }))
+    Json(Overdue {
+        overdue: counts.0,
+        overdue_without_apology: counts.1,
+        dossiers: list,
+    })
     .into_response()
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct Runs {
+    /// Newest first.
+    runs: Vec<crate::store::ReconcileRun>,
+}
+
+/// The latest reconciliation runs with their counts.
+#[utoipa::path(
+    get,
+    path = "/admin/reconcile",
+    responses(
+        (status = 200, description = "the latest runs, newest first", body = Runs),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "this instance has no reconciliation (no [peers.dvcqg])", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn reconcile_runs(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Err(r) = reconciler_for(&st, &headers) {
         return *r;
     }
     match st.store.reconcile_runs(20).await {
-        Ok(runs) => Json(json!({ "runs": runs })).into_response(),
+        Ok(runs) => Json(Runs { runs }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct RunFindings {
+    run: crate::store::ReconcileRun,
+    /// Up to 1000.
+    findings: Vec<crate::store::ReconcileFinding>,
+}
+
+/// One reconciliation run with its findings.
+#[utoipa::path(
+    get,
+    path = "/admin/reconcile/runs/{id}",
+    params(("id" = String, Path, description = "the run's id")),
+    responses(
+        (status = 200, description = "the run and its findings", body = RunFindings),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no such run, or this instance has no reconciliation", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn reconcile_run(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -179,20 +266,45 @@ pub(super) async fn reconcile_run(
         Err(e) => return store_error(&e),
     };
     match st.store.reconcile_findings(&id, 1000).await {
-        Ok(findings) => Json(json!({ "run": run, "findings": findings })).into_response(),
+        Ok(findings) => Json(RunFindings { run, findings }).into_response(),
         Err(e) => store_error(&e),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReconcileRequest {
+    /// The first day of registration to check.
     from: chrono::NaiveDate,
+    /// The last day of registration to check.
     to: chrono::NaiveDate,
     agency: Option<String>,
+    /// Queue the corrections.
     #[serde(default)]
+    #[schema(default = false)]
     repair: bool,
 }
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Started {
+    run: crate::store::ReconcileRun,
+}
+
+/// Begin (or resume) a reconciliation of the dossiers registered from `from` to `to` (lienthong reconcile).
+#[utoipa::path(
+    post,
+    path = "/admin/reconcile",
+    request_body = ReconcileRequest,
+    responses(
+        (status = 202, description = "the run begun (or the unfinished one over the same range, resumed); it goes on in the background", body = Started),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "this instance has no reconciliation (no [peers.dvcqg])", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 
 pub(super) async fn reconcile_start(
     State(st): State<AdminState>,
@@ -221,7 +333,7 @@ pub(super) async fn reconcile_start(
         Err(e) => {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": e.to_string() })),
+                Json(ErrorBody::new(e.to_string())),
             )
                 .into_response()
         }
@@ -232,5 +344,5 @@ pub(super) async fn reconcile_start(
             tracing::warn!(error = %e, "reconcile: run stopped");
         }
     });
-    (StatusCode::ACCEPTED, Json(json!({ "run": started }))).into_response()
+    (StatusCode::ACCEPTED, Json(Started { run: started })).into_response()
 }

@@ -14,9 +14,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{self, BadRequest, ErrorBody, Forbidden, Unauthorized, Unavailable};
 use super::{bad_request, refuse, store_error, AdminState};
 use crate::source::quarantine::{self, Listed, PageError};
 use crate::source::status;
@@ -24,13 +25,25 @@ use crate::source::status;
 /// The most ids one retry names, and the most per-record results an answer lists.
 const MAX_IDS: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct PageQuery {
     source: Option<String>,
+    /// The id of the last record of the previous page.
     after: Option<uuid::Uuid>,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: i64,
+}
+
+/// A page of quarantined records.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Page {
+    #[schema(max_items = 1000)]
+    records: Vec<Listed>,
+    /// `after` for the next page; null when this page is not full.
+    next: Option<String>,
 }
 
 fn default_limit() -> i64 {
@@ -40,11 +53,29 @@ fn default_limit() -> i64 {
 fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({ "error": "no quarantined record with this id" })),
+        Json(ErrorBody::new("no quarantined record with this id")),
     )
         .into_response()
 }
 
+/// Quarantined records, oldest first, a page at a time (lienthong quarantine list).
+///
+/// Keyset pages: pass the last record's id (or the answer's `next`) as `after` for the next
+/// page. A record retried or dropped since cannot be paged after (404): start again from the
+/// first page.
+#[utoipa::path(
+    get,
+    path = "/admin/quarantine",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "a page of quarantined records", body = Page),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no quarantined record with the id `after` names (retried or dropped since)", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn list(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -66,17 +97,29 @@ pub(super) async fn list(
             let next = (records.len() as i64 == q.limit)
                 .then(|| records.last().map(|l| l.id.clone()))
                 .flatten();
-            Json(json!({ "records": records, "next": next })).into_response()
+            Json(Page { records, next }).into_response()
         }
-        Err(e @ PageError::UnknownAfter(_)) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+        Err(e @ PageError::UnknownAfter(_)) => {
+            (StatusCode::NOT_FOUND, Json(ErrorBody::new(e.to_string()))).into_response()
+        }
         Err(PageError::Store(e)) => store_error(&e),
     }
 }
 
+/// One quarantined record, its values masked (lienthong quarantine show prints it whole on the server).
+#[utoipa::path(
+    get,
+    path = "/admin/quarantine/{id}",
+    params(("id" = uuid::Uuid, Path, description = "the record's id")),
+    responses(
+        (status = 200, description = "the record", body = quarantine::Masked),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "no quarantined record with this id", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn show(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -95,6 +138,27 @@ pub(super) async fn show(
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct Dropped {
+    #[schema(format = Uuid)]
+    dropped: String,
+}
+
+/// Remove a quarantined record for good (lienthong quarantine drop).
+#[utoipa::path(
+    post,
+    path = "/admin/quarantine/{id}/drop",
+    params(("id" = uuid::Uuid, Path, description = "the record's id")),
+    responses(
+        (status = 200, description = "dropped", body = Dropped),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "no quarantined record with this id", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn drop_one(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -107,7 +171,10 @@ pub(super) async fn drop_one(
         return bad_request("the record id is a UUID");
     };
     match st.store.quarantine_drop(&id.to_string()).await {
-        Ok(true) => Json(json!({ "dropped": id.to_string() })).into_response(),
+        Ok(true) => Json(Dropped {
+            dropped: id.to_string(),
+        })
+        .into_response(),
         Ok(false) => not_found(),
         Err(e) => store_error(&e),
     }
@@ -118,37 +185,92 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+/// Which quarantined records to retry: by id, or all (of a source).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum RetryRequest {
+    Ids(RetryIds),
+    All(RetryAll),
+}
+
+/// These records.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RetryRequest {
-    /// `None` when the body has no `ids` at all (not the same as an empty list).
+pub(super) struct RetryIds {
+    #[schema(max_items = 1000)]
+    ids: Vec<uuid::Uuid>,
+}
+
+/// Every quarantined record (of `source`) there when the retry begins.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetryAll {
+    /// `true` only.
+    #[schema(schema_with = openapi::only_true)]
+    all: bool,
     #[serde(default, deserialize_with = "present")]
-    ids: Option<Vec<uuid::Uuid>>,
-    /// `true` only (the document allows no `false`).
-    #[serde(default, deserialize_with = "present")]
-    all: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     source: Option<String>,
 }
 
+/// What became of each record.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RetryResult)]
+pub(super) struct Retry {
+    /// Mapped and queued; their quarantine rows are gone.
+    accepted: u64,
+    /// Refused again; each row keeps its id and takes the new reason.
+    refused: u64,
+    /// No quarantined record with that id (retried or dropped already).
+    unknown: u64,
+    /// Their source or kind of record is not configured now; left as they were.
+    no_route: u64,
+    #[schema(max_items = 1000)]
+    results: Vec<quarantine::Retried>,
+    /// Results left out past the first 1000 (only with `all`).
+    results_omitted: usize,
+}
+
+/// Map quarantined records again with the mapping files configured now (lienthong quarantine retry).
+///
+/// The mapping files are loaded for each request, so a fixed file counts without a restart.
+/// Accepted, a record is queued and its quarantine row removed in the same transaction; refused
+/// again, its row keeps its id and takes the new reason (`retries` + 1). `all: true` goes
+/// through every quarantined record (of `source`) that was there when the retry began, 500 per
+/// transaction, and lists the first 1000 results.
+#[utoipa::path(
+    post,
+    path = "/admin/quarantine/retry",
+    request_body = RetryRequest,
+    responses(
+        (status = 200, description = "what became of each record", body = Retry),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn retry(
     State(st): State<AdminState>,
     headers: HeaderMap,
-    body: Result<Json<RetryRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<openapi::JsonObject>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
-    let Ok(Json(req)) = body else {
+    let Some(req) = body.ok().and_then(|Json(o)| o.read::<RetryRequest>()) else {
         return bad_request(r#"expected {"ids": [...]} or {"all": true, "source": "..."}"#);
     };
-    let ids = match (req.ids, req.all, &req.source) {
-        (Some(ids), None, None) if ids.len() <= MAX_IDS => Some(ids),
-        (Some(_), None, None) => {
+    let (ids, source) = match req {
+        RetryRequest::Ids(RetryIds { ids }) if ids.len() <= MAX_IDS => (Some(ids), None),
+        RetryRequest::Ids(_) => {
             return bad_request(&format!("ids: at most {MAX_IDS} a request (or use all)"))
         }
-        (None, Some(true), _) => None,
-        _ => return bad_request("give either ids, or all = true with an optional source"),
+        RetryRequest::All(RetryAll { all: true, source }) => (None, source),
+        RetryRequest::All(_) => {
+            return bad_request("give either ids, or all = true with an optional source")
+        }
     };
     let Some(load) = st.remap.clone() else {
         return bad_request("this server has no source configuration to map with");
@@ -162,9 +284,7 @@ pub(super) async fn retry(
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
             quarantine::retry(&*st.store, &routes, &ids).await
         }
-        None => {
-            quarantine::retry_all(&*st.store, &routes, req.source.as_deref(), &mut |_, _| {}).await
-        }
+        None => quarantine::retry_all(&*st.store, &routes, source.as_deref(), &mut |_, _| {}).await,
     };
     let mut report = match done {
         Ok(r) => r,
@@ -177,23 +297,42 @@ pub(super) async fn retry(
     }
     let omitted = report.results.len().saturating_sub(MAX_IDS);
     report.results.truncate(MAX_IDS);
-    Json(json!({
-        "accepted": report.accepted,
-        "refused": report.refused,
-        "unknown": report.unknown,
-        "no_route": report.no_route,
-        "results": report.results,
-        "results_omitted": omitted,
-    }))
+    Json(Retry {
+        accepted: report.accepted,
+        refused: report.refused,
+        unknown: report.unknown,
+        no_route: report.no_route,
+        results: report.results,
+        results_omitted: omitted,
+    })
     .into_response()
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct Sources {
+    sources: Vec<status::SourceView>,
+}
+
+/// Every source: its ways in, the health its readers last wrote, watermarks, recent files, quarantined records (lienthong sources).
+///
+/// Configured sources in config order, then any other source the store still holds something
+/// of (`configured: false`).
+#[utoipa::path(
+    get,
+    path = "/admin/sources",
+    responses(
+        (status = 200, description = "the sources", body = Sources),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("admin" = []))
+)]
 pub(super) async fn sources(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(r) = refuse(&st, &headers) {
         return r;
     }
     match status::overview(&*st.store, &st.sources).await {
-        Ok(views) => Json(json!({ "sources": views })).into_response(),
+        Ok(sources) => Json(Sources { sources }).into_response(),
         Err(e) => store_error(&e),
     }
 }

@@ -17,7 +17,7 @@ pub fn hash(value: &Value) -> Result<String, String> {
 
 /// One field that differs between two versions: its JSON Pointer (RFC 6901) path, and its
 /// value before and after (`None`: absent).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub path: String,
     pub before: Option<Value>,

@@ -138,7 +138,7 @@ pub struct Catalog {
 }
 
 /// A version as operators see it (no object).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     pub code: String,
     pub version: i64,
@@ -164,7 +164,7 @@ impl From<&CatalogVersion> for VersionInfo {
 }
 
 /// One change with what changed in it, field by field.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Change {
     #[serde(flatten)]
     pub version: VersionInfo,

@@ -8,7 +8,7 @@ use crate::peer::commune::PEER_COMMUNE;
 use crate::store::now_ms;
 
 /// One subscriber as `catalog subscribers` and the admin API show it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SubscriberState {
     pub name: String,
     /// Procedures whose latest version it has not acknowledged yet (queued, being sent, dead).

@@ -44,7 +44,7 @@ pub const JOB_POLL: &str = crate::scheduler::POSTAL_POLL;
 const CURSOR: &str = "vnpost_tracking";
 
 /// What a poll did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct PollReport {
     pub pages: u64,
     pub events: u64,
@@ -82,7 +82,7 @@ pub enum PostalError {
 }
 
 /// One order as an operator sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     /// The dossier code (`OrderNumber`).
     pub dossier: String,
@@ -107,7 +107,7 @@ pub struct OrderView {
 }
 
 /// One order with its events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderDetail {
     pub order: OrderView,
     pub events: Vec<PostalEventRow>,

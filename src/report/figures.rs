@@ -95,7 +95,7 @@ pub fn day_of(ms: i64) -> NaiveDate {
 }
 
 /// Per-channel counts (`KenhThucHien`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Channels {
     pub in_person: u64,
     pub online: u64,
@@ -106,7 +106,7 @@ pub struct Channels {
 }
 
 /// Dossiers resolved (status 9 or 10) in the month, by timeliness.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Resolved {
     pub early: u64,
     pub on_time: u64,
@@ -117,7 +117,7 @@ pub struct Resolved {
 }
 
 /// Postal orders of the dossiers received in the month.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Postal {
     pub collection_orders: u64,
     pub collected: u64,
@@ -128,7 +128,7 @@ pub struct Postal {
 }
 
 /// The month's satisfaction figures as sent to the portal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Satisfaction {
     pub respondents: i64,
     pub very_satisfied: String,
@@ -137,7 +137,7 @@ pub struct Satisfaction {
 }
 
 /// One line of the report: an agency and procedure, or the total (empty names).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub agency: String,
     pub procedure: String,
@@ -168,7 +168,7 @@ pub struct Line {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub month: String,
     pub agency: Option<String>,

@@ -14,7 +14,7 @@ use crate::store::prelude::*;
 use crate::store::{DossierFacts, StoreError};
 
 /// One dossier of the overdue list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OverdueDossier {
     pub dossier: String,
     pub agency: String,

@@ -25,7 +25,7 @@ use crate::store::{now_ms, QuarantineItem, RecordKind, Store, StoreError};
 pub const RETRY_BATCH: i64 = 500;
 
 /// What became of one retried record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Mapped and queued; its quarantine row is gone.
@@ -39,7 +39,7 @@ pub enum Outcome {
 }
 
 /// One retried record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Retried {
     pub id: String,
     pub outcome: Outcome,
@@ -48,7 +48,7 @@ pub struct Retried {
 }
 
 /// What a retry did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RetryReport {
     pub accepted: u64,
     pub refused: u64,
@@ -80,15 +80,23 @@ impl RetryReport {
     }
 }
 
-/// A quarantined record as lists show it: no content, its reason masked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A local record the mappings refused, kept for an operator, as lists show it: no content,
+/// its reason masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = QuarantinedRecord)]
 pub struct Listed {
+    #[schema(format = Uuid)]
     pub id: String,
     pub source: String,
+    /// `dossier`, `step` or `survey`.
     pub kind: String,
     pub dossier: Option<String>,
+    /// Why it was refused (the latest reason after a retry), with identity numbers, phones and
+    /// e-mails masked.
     pub error: String,
+    /// Where it came from when not an HTTP push: `file <name>`, `sql <stream>`.
     pub origin: Option<String>,
+    /// Retries refused again.
     pub retries: i64,
     pub retried_at: Option<i64>,
     pub created_at: i64,
@@ -110,17 +118,29 @@ impl From<&QuarantineItem> for Listed {
     }
 }
 
+/// A quarantined record with the record's field names and every value masked (`Ng***`,
+/// `0912***678`, `***`); `lienthong quarantine show` on the server shows it whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = QuarantinedRecordMasked)]
+pub struct Masked {
+    #[serde(flatten)]
+    pub record: Listed,
+    /// The record as received, each value masked (flags and nulls kept); null if the stored
+    /// record is unreadable.
+    #[schema(value_type = Option<Object>)]
+    pub body_masked: Value,
+}
+
 /// One quarantined record as the admin API shows it: [`Listed`] and the record's field names
 /// with every value masked.
-pub fn masked(q: &QuarantineItem) -> Value {
-    let mut v = serde_json::to_value(Listed::from(q)).unwrap_or_default();
-    let body = serde_json::from_str::<Value>(&q.body)
+pub fn masked(q: &QuarantineItem) -> Masked {
+    let body_masked = serde_json::from_str::<Value>(&q.body)
         .map(|b| crate::mapping::mask_record(&b))
         .unwrap_or(Value::Null);
-    if let Value::Object(o) = &mut v {
-        o.insert("body_masked".into(), body);
+    Masked {
+        record: Listed::from(q),
+        body_masked,
     }
-    v
 }
 
 /// Why a page cannot be read.

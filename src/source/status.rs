@@ -37,7 +37,7 @@ impl ConfiguredSource {
 }
 
 /// One way a source's records come in, and how its reader last found it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Way {
     /// `http`, `sql` or `files`.
     pub way: String,
@@ -81,7 +81,7 @@ impl Way {
 }
 
 /// One source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SourceView {
     pub source: String,
     pub configured: bool,

@@ -8,15 +8,19 @@ use serde::Serialize;
 use super::StoreError;
 
 /// One action as written and as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct ActionRecord {
+    #[schema(format = Uuid)]
     pub id: String,
     pub at_ms: i64,
     /// The operator's configured name (`admin` for `server.admin_token`), or `cli:<OS user>`.
     pub who: String,
     /// `operator` or `viewer` (a viewer's refused attempt is written too).
+    #[schema(schema_with = role_schema)]
     pub role: String,
     /// `ui`, `api` or `cli`.
+    #[schema(schema_with = way_schema)]
     pub way: String,
     /// What was done, e.g. `outbox.replay`, `quarantine.drop`.
     pub action: String,
@@ -24,6 +28,22 @@ pub struct ActionRecord {
     pub target: String,
     /// `ok`, or what went wrong (`refused: ...`, `failed: ...`).
     pub outcome: String,
+}
+
+/// `operator` or `viewer`, as the admin API's document says.
+fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["operator", "viewer"]))
+        .build()
+}
+
+/// `ui`, `api` or `cli`, as the admin API's document says.
+fn way_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["ui", "api", "cli"]))
+        .build()
 }
 
 impl ActionRecord {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::StoreError;
 
 /// Which messages the browser lists and a bulk job acts on. Empty parts match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxFilter {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,13 +30,39 @@ pub struct OutboxFilter {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1000000)]
+    #[serde(deserialize_with = "json_integer")]
     pub min_attempts: Option<i64>,
     /// Last changed at or after this time (ms).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 9999999999999_i64)]
+    #[serde(deserialize_with = "json_integer")]
     pub updated_from_ms: Option<i64>,
     /// Last changed at or before this time (ms).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 9999999999999_i64)]
+    #[serde(deserialize_with = "json_integer")]
     pub updated_to_ms: Option<i64>,
+}
+
+/// An optional integer of a JSON body as JSON Schema counts one: `30` and `30.0` alike; a
+/// fraction or a value beyond ±(2^53 - 1) (where a number written with a fraction is no longer
+/// exact) is refused.
+fn json_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error as _;
+    const EXACT: i64 = (1 << 53) - 1;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT as f64)
+                .map(|f| f as i64)
+        })
+        .filter(|v| v.abs() <= EXACT)
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{n}: expected a whole number in range")))
 }
 
 impl OutboxFilter {

@@ -11,7 +11,7 @@
 use super::{NewMessage, StoreError};
 
 /// A pull as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CatalogPull {
     pub id: String,
     /// `running`, `held`, `published` or `abandoned`.
@@ -122,7 +122,7 @@ pub struct CatalogVersion {
 }
 
 /// Counts for the operations view.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CatalogCounts {
     pub in_force: i64,
     pub withdrawn: i64,

@@ -15,10 +15,10 @@ use super::StoreError;
 pub const ALL_DESTINATIONS: &str = "*";
 
 /// A peer or destination an operator paused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Pause {
     pub peer: String,
-    /// [`ALL_DESTINATIONS`] when the whole peer is paused.
+    /// [`ALL_DESTINATIONS`] (`"*"`) when the whole peer is paused.
     pub destination: String,
     pub reason: String,
     /// Who paused it (`cli`, `admin`, `dashboard`).

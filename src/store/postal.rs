@@ -93,7 +93,7 @@ pub struct PostalBatch<'a> {
 }
 
 /// What storing a batch of events did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PostalApplied {
     /// Events stored now.
     pub new: u64,
@@ -108,7 +108,7 @@ pub struct PostalApplied {
 }
 
 /// A stored event, for reading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PostalEventRow {
     pub id: String,
     pub order_number: String,
@@ -148,7 +148,7 @@ pub enum Release {
 pub type ReleaseDecide<'a> = &'a (dyn for<'m> Fn(&'m HeldMessage) -> Release + Sync);
 
 /// What a release pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Released {
     pub released: u64,
     pub skipped: u64,
@@ -171,7 +171,7 @@ pub struct PostalMessageRow {
 }
 
 /// Counts for the operations view and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PostalCounts {
     pub orders_tracked: i64,
     pub collected: i64,

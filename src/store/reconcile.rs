@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{DossierFacts, NewMessage, StoreError};
 
 /// One run, with its counts so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ReconcileRun {
     pub id: String,
     /// Registration days checked, `yyyymmdd`, inclusive.
@@ -55,7 +55,7 @@ pub struct ReconcileCounts {
 }
 
 /// One difference found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ReconcileFinding {
     pub run_id: String,
     pub dossier: String,

@@ -50,7 +50,7 @@ pub struct SeenRow {
 }
 
 /// A file taken from a drop folder, as the ledger keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TakenFile {
     pub source: String,
     pub name: String,
@@ -66,7 +66,7 @@ pub struct TakenFile {
 }
 
 /// A polled stream's watermark as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StreamCursor {
     pub source: String,
     pub stream: String,

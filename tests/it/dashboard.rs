@@ -623,7 +623,23 @@ async fn the_overview_in_a_browser() {
     assert_eq!(pauses.len(), 1);
     assert_eq!(
         (pauses[0].peer.as_str(), pauses[0].paused_by.as_str()),
-        ("dvcqg", "dashboard")
+        ("dvcqg", "admin"),
+        "the pause names the person logged in"
+    );
+    // And the audit log has it under that name.
+    let audit = app
+        .store
+        .audit_page(&lienthong::store::ActionFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "outbox.pause" && a.who == "admin" && a.way == "ui"),
+        "the pause is audited"
     );
     assert!(b.text("#pauses").await.contains("bảo trì cổng"));
     assert!(b.text("#reasons").await.contains("Đang tạm dừng gửi"));

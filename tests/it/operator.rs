@@ -413,10 +413,8 @@ async fn the_admin_api_needs_its_token_and_masks_personal_data() {
     assert_eq!(pruned["messages"], 0);
 }
 
-/// Paths and methods of `docs/openapi.json`.
-fn documented() -> BTreeSet<(String, String)> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
-    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+/// Paths and methods of an OpenAPI document.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let mut out = BTreeSet::new();
     for (p, ops) in doc["paths"].as_object().unwrap() {
@@ -429,17 +427,56 @@ fn documented() -> BTreeSet<(String, String)> {
     out
 }
 
+#[test]
+fn the_committed_openapi_file_is_the_generated_document() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    // Compared as text, so a hand edit of the file fails too; parsed first for a readable diff.
+    let generated = lienthong::admin::openapi::json();
+    if committed != generated {
+        let a: Value = serde_json::from_str(&committed).unwrap_or(Value::Null);
+        let b: Value = serde_json::from_str(&generated).unwrap();
+        let differ: Vec<&String> = b["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|p| a["paths"][p.as_str()] != b["paths"][p.as_str()])
+            .collect();
+        panic!(
+            "docs/openapi.json is not the document the handlers describe (paths that differ: \
+             {differ:?}); regenerate it with `cargo run -- openapi --out docs/openapi.json`"
+        );
+    }
+}
+
 #[tokio::test]
-async fn the_openapi_file_documents_exactly_the_admin_routes() {
+async fn the_openapi_document_documents_exactly_the_admin_routes() {
+    let doc = serde_json::to_value(lienthong::admin::openapi::document()).unwrap();
     let routed: BTreeSet<(String, String)> = lienthong::admin::ROUTES
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(
-        documented(),
+        documented(&doc),
         routed,
-        "docs/openapi.json and admin::ROUTES differ"
+        "the OpenAPI document and admin::ROUTES differ: annotate the handler with \
+         #[utoipa::path] and list it in admin/openapi.rs"
     );
+    // The admin token on every route but the probes, as the handlers enforce it.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["admin"],
+        json!({"type": "http", "scheme": "bearer"})
+    );
+    for (method, path) in &routed {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        let security = op.get("security").cloned().unwrap_or(json!([]));
+        if lienthong::admin::PROBES.contains(&path.as_str()) {
+            assert_eq!(security, json!([]), "{method} {path} is a probe");
+        } else {
+            assert_eq!(security, json!([{"admin": []}]), "{method} {path}");
+            assert!(op["responses"].get("401").is_some(), "{method} {path}");
+        }
+    }
 
     // Every listed route is served by its handler (the fallback would answer 404), so the list
     // is what the router serves.
@@ -460,6 +497,31 @@ async fn the_openapi_file_documents_exactly_the_admin_routes() {
         let status = req.send().await.unwrap().status().as_u16();
         assert!(![404, 405].contains(&status), "{method} {path}: {status}");
     }
+
+    // The daemon serves the same document, to the admin token only; the command writes it.
+    let url = format!("{}/admin/openapi.json", app.base);
+    let served = app
+        .client
+        .get(&url)
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.json::<Value>().await.unwrap(), doc);
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("openapi.json");
+    let status = lienthong()
+        .args(["openapi", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        lienthong::admin::openapi::json()
+    );
 }
 
 fn lienthong() -> Command {
@@ -945,7 +1007,15 @@ async fn the_admin_api_takes_exactly_what_its_document_allows() {
     let (status, body) = post("/admin/outbox/prune", json!({"older_than_days": 36500})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messages"], 0);
-    for bad in [json!(36501), json!(1_000_000_000_000_000u64), json!(-1)] {
+    // A whole number written with a fraction is an integer to JSON Schema, so to the API too.
+    let (status, body) = post("/admin/outbox/prune", json!({"older_than_days": 30.0})).await;
+    assert_eq!(status, 200, "{body}");
+    for bad in [
+        json!(36501),
+        json!(1_000_000_000_000_000u64),
+        json!(-1),
+        json!(1.5),
+    ] {
         let (status, body) = post("/admin/outbox/prune", json!({ "older_than_days": bad })).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
@@ -957,8 +1027,10 @@ async fn the_admin_api_takes_exactly_what_its_document_allows() {
         .unwrap(),
     )
     .unwrap();
-    let prune = &doc["paths"]["/admin/outbox/prune"]["post"]["requestBody"]["content"]
-        ["application/json"]["schema"]["properties"]["older_than_days"];
+    let body = &doc["paths"]["/admin/outbox/prune"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    assert_eq!(body, "#/components/schemas/PruneRequest");
+    let prune = &doc["components"]["schemas"]["PruneRequest"]["properties"]["older_than_days"];
     assert_eq!(
         (prune["minimum"].clone(), prune["maximum"].clone()),
         (json!(0), json!(36500))
