@@ -1329,6 +1329,23 @@ struct BatchView {
     last_error: Option<String>,
     /// Hex SHA-256 of the peer's last answer body.
     answer_sha256: Option<String>,
+    /// Every try of this batch, oldest first, as it concerned this message.
+    tries: Vec<TryView>,
+}
+
+/// One try of a batch, as it concerned one message.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BatchTry)]
+struct TryView {
+    at_ms: i64,
+    /// `delivered`; `retry` or `dead` (this message did not go, others of the batch may have);
+    /// `failed` (nothing went, the batch goes again as it is); `held` (a pause or a re-login,
+    /// not counted as a try).
+    outcome: String,
+    /// The peer's answer, personal data masked; null when the message went.
+    answer: Option<String>,
+    /// Hex SHA-256 of the answer's body.
+    answer_sha256: Option<String>,
 }
 
 /// One message: everything but the source record, the item masked.
@@ -1399,6 +1416,16 @@ pub fn message_view(m: &MessageDetail) -> MessageView {
                 closed_ms: b.closed_ms,
                 last_error: b.last_error.clone(),
                 answer_sha256: b.answer_sha256.clone(),
+                tries: b
+                    .tries
+                    .iter()
+                    .map(|t| TryView {
+                        at_ms: t.at_ms,
+                        outcome: t.outcome.clone(),
+                        answer: t.answer.as_deref().map(crate::mapping::mask_text),
+                        answer_sha256: t.answer_sha256.clone(),
+                    })
+                    .collect(),
             })
             .collect(),
         item_masked: item,

@@ -962,6 +962,18 @@ async fn show(
                 .map(|e| format!(" error={e}"))
                 .unwrap_or_default(),
         );
+        for t in &b.tries {
+            let _ = writeln!(
+                out,
+                "    try {} {}{}",
+                when(Some(t.at_ms)),
+                t.outcome,
+                t.answer
+                    .as_deref()
+                    .map(|a| format!(": {}", crate::mapping::mask_text(a)))
+                    .unwrap_or_default(),
+            );
+        }
     }
     for w in &m.warnings {
         let _ = writeln!(out, "warning    {w}");

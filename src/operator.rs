@@ -61,6 +61,10 @@ pub enum JobAction {
     Replay,
     /// Dead, pending or waiting messages are given up, with the reason.
     Skip(String),
+    /// Dead messages are rendered again from their source records with the mapping configured
+    /// when the job runs, as [`plan_remap`] and [`apply_remap`] do one by one; a record the
+    /// mapping now refuses is counted as refused and left dead.
+    Remap,
 }
 
 impl JobAction {
@@ -68,6 +72,20 @@ impl JobAction {
         match self {
             JobAction::Replay => "replay",
             JobAction::Skip(_) => "skip",
+            JobAction::Remap => "remap",
+        }
+    }
+
+    /// The action a form or a request names (`reason` for a skip).
+    pub fn parse(action: &str, reason: Option<&str>) -> Result<JobAction, &'static str> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        match (action, reason) {
+            ("replay", None) => Ok(JobAction::Replay),
+            ("remap", None) => Ok(JobAction::Remap),
+            ("skip", Some(r)) => Ok(JobAction::Skip(r.to_string())),
+            ("skip", None) => Err("a skip needs a reason"),
+            ("replay" | "remap", Some(_)) => Err("only a skip takes a reason"),
+            _ => Err("action: replay, skip or remap"),
         }
     }
 }
@@ -81,13 +99,24 @@ pub async fn begin_job(
     who: &str,
 ) -> Result<OutboxJob, StoreError> {
     let now = now_ms();
+    // Only dead messages are remapped: the job pages through those alone.
+    let narrowed;
+    let filter = if *action == JobAction::Remap && filter.state.is_none() {
+        narrowed = OutboxFilter {
+            state: Some("dead".into()),
+            ..filter.clone()
+        };
+        &narrowed
+    } else {
+        filter
+    };
     let job = OutboxJob {
         id: Uuid::new_v4().to_string(),
         action: action.name().into(),
         filter: serde_json::to_string(filter).expect("a filter serializes"),
         reason: match action {
             JobAction::Skip(r) => Some(r.clone()),
-            JobAction::Replay => None,
+            JobAction::Replay | JobAction::Remap => None,
         },
         who: who.into(),
         state: "queued".into(),
@@ -99,6 +128,8 @@ pub async fn begin_job(
         created_ms: now,
         heartbeat_ms: now,
         finished_ms: None,
+        refused: 0,
+        last_refusal: None,
     };
     store.create_job(&job).await?;
     Ok(job)
@@ -106,17 +137,35 @@ pub async fn begin_job(
 
 /// Runs a stored job from where it stopped, `chunk` messages per transaction in queue order,
 /// writing its progress after each chunk; returns it as it ended. A job another runner is
-/// running now is left alone (returned as it is). Running a job again is safe: replay and skip
-/// change only messages still dead (or pending), so a message done before an interruption is
-/// not done twice.
-pub async fn run_job(store: &dyn Store, id: &str, chunk: i64) -> Result<OutboxJob, StoreError> {
+/// running now is left alone (returned as it is). Running a job again is safe: replay, skip and
+/// remap change only messages still dead (or pending), so a message done before an
+/// interruption is not done twice. A remap job loads the routes with `routes` when it starts;
+/// without them (or when the mappings do not load) it fails, naming why.
+pub async fn run_job(
+    store: &dyn Store,
+    routes: Option<&crate::source::routes::Loader>,
+    id: &str,
+    chunk: i64,
+) -> Result<OutboxJob, StoreError> {
     let Some(job) = store.job(id).await? else {
         return Err(StoreError::Conflict(format!("no bulk job {id}")));
     };
     if !store.resume_job(id, now_ms()).await? {
         return Ok(job);
     }
-    let ran = run_chunks(store, &job, chunk.max(1)).await;
+    let ran = match (job.action.as_str(), routes) {
+        ("remap", None) => Err(StoreError::Conflict(
+            "this server has no source configuration to remap with".into(),
+        )),
+        ("remap", Some(load)) => match load() {
+            Ok(r) => run_chunks(store, Some(&r), &job, chunk.max(1)).await,
+            Err(e) => Err(StoreError::Conflict(format!(
+                "the configured mappings do not load: {}",
+                crate::mapping::mask_text(&format!("{e:#}"))
+            ))),
+        },
+        _ => run_chunks(store, None, &job, chunk.max(1)).await,
+    };
     match ran {
         Ok(()) => store.finish_job(id, "done", None, now_ms()).await?,
         Err(e) => {
@@ -128,11 +177,17 @@ pub async fn run_job(store: &dyn Store, id: &str, chunk: i64) -> Result<OutboxJo
     Ok(store.job(id).await?.unwrap_or(job))
 }
 
-async fn run_chunks(store: &dyn Store, job: &OutboxJob, chunk: i64) -> Result<(), StoreError> {
+async fn run_chunks(
+    store: &dyn Store,
+    routes: Option<&Routes>,
+    job: &OutboxJob,
+    chunk: i64,
+) -> Result<(), StoreError> {
     let filter: OutboxFilter = serde_json::from_str(&job.filter)
         .map_err(|e| StoreError::Conflict(format!("job {}: its filter: {e}", job.id)))?;
     let action = match (job.action.as_str(), &job.reason) {
         ("replay", _) => JobAction::Replay,
+        ("remap", _) => JobAction::Remap,
         ("skip", Some(r)) => JobAction::Skip(r.clone()),
         (other, _) => {
             return Err(StoreError::Conflict(format!(
@@ -141,31 +196,69 @@ async fn run_chunks(store: &dyn Store, job: &OutboxJob, chunk: i64) -> Result<()
             )))
         }
     };
-    let mut after = job.after_position.unwrap_or(i64::MIN);
-    let (mut done, mut changed) = (job.done, job.changed);
+    let mut step = crate::store::JobStep {
+        done: job.done,
+        changed: job.changed,
+        refused: job.refused,
+        last_refusal: None,
+        after_position: job.after_position.unwrap_or(i64::MIN),
+    };
     loop {
-        let page = store.matching_page(&filter, after, chunk).await?;
+        let page = store
+            .matching_page(&filter, step.after_position, chunk)
+            .await?;
         let Some(&(_, last)) = page.last() else {
             return Ok(());
         };
         let ids: Vec<Uuid> = page.iter().map(|(id, _)| *id).collect();
         let now = now_ms();
-        changed += match &action {
-            JobAction::Replay => store.replay_messages(&ids, now).await?.replayed as i64,
-            JobAction::Skip(reason) => {
+        step.last_refusal = None;
+        step.changed += match (&action, routes) {
+            (JobAction::Replay, _) => store.replay_messages(&ids, now).await?.replayed as i64,
+            (JobAction::Skip(reason), _) => {
                 let mut n = 0;
                 for id in &ids {
                     n += i64::from(store.skip(*id, reason, now).await?);
                 }
                 n
             }
+            (JobAction::Remap, Some(routes)) => remap_chunk(store, routes, &ids, &mut step).await?,
+            (JobAction::Remap, None) => {
+                return Err(StoreError::Conflict("a remap needs the routes".into()))
+            }
         };
-        done += ids.len() as i64;
-        after = last;
-        store
-            .job_progress(&job.id, done, changed, after, now_ms())
-            .await?;
+        step.done += ids.len() as i64;
+        step.after_position = last;
+        store.job_progress(&job.id, &step, now_ms()).await?;
     }
+}
+
+/// Remaps the dead ones of `ids`; returns how many went again (with a new item, or replayed as
+/// they were when the mapping renders the same item). Messages no longer dead are passed over;
+/// a refusal is counted in `step` with its reason (masked, prefixed with the message id).
+async fn remap_chunk(
+    store: &dyn Store,
+    routes: &Routes,
+    ids: &[Uuid],
+    step: &mut crate::store::JobStep,
+) -> Result<i64, StoreError> {
+    let mut changed = 0;
+    for id in ids {
+        match plan_remap(store, routes, *id).await {
+            Ok(plan) => {
+                if !matches!(apply_remap(store, &plan).await?, Remapped::NotDead) {
+                    changed += 1;
+                }
+            }
+            Err(RemapError::Store(e)) => return Err(e),
+            Err(RemapError::NotDead(_) | RemapError::NotFound) => {}
+            Err(e) => {
+                step.refused += 1;
+                step.last_refusal = Some(crate::mapping::mask_text(&format!("{id}: {e}")));
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// One field that differs between two JSON values.

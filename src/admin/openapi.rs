@@ -224,7 +224,7 @@ fn one_of(values: &[&str]) -> utoipa::openapi::ObjectBuilder {
 
 /// A bulk job's action.
 pub fn job_action() -> utoipa::openapi::Object {
-    one_of(&["replay", "skip"]).build()
+    one_of(&["replay", "skip", "remap"]).build()
 }
 
 /// A bulk job's state as shown: `interrupted` when its runner stopped (a restart); begin it

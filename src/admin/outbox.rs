@@ -200,8 +200,8 @@ fn filter_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Outbox
     }
 }
 
-/// The body of `POST /admin/outbox/jobs`: `{"action": "replay", "filter": {...}}` or
-/// `{"action": "skip", "filter": {...}, "reason": "..."}` (documented by hand: one of two
+/// The body of `POST /admin/outbox/jobs`: `{"action": "replay" | "remap", "filter": {...}}` or
+/// `{"action": "skip", "filter": {...}, "reason": "..."}` (documented by hand: one of three
 /// objects, which the handler tells apart).
 impl utoipa::PartialSchema for JobRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -232,6 +232,7 @@ impl utoipa::PartialSchema for JobRequest {
         };
         OneOfBuilder::new()
             .item(variant("replay", false))
+            .item(variant("remap", false))
             .item(variant("skip", true))
             .into()
     }
@@ -266,8 +267,12 @@ pub(crate) struct JobView {
     /// Messages matching the filter when it began.
     total: i64,
     done: i64,
-    /// Of those, how many were replayed or skipped.
+    /// Of those, how many were replayed, skipped or remapped.
     changed: i64,
+    /// A remap: messages left dead because the current mapping refuses them.
+    refused: i64,
+    /// A remap: the last refusal (message id and reason, masked).
+    last_refusal: Option<String>,
     error: Option<String>,
     created_ms: i64,
     finished_ms: Option<i64>,
@@ -284,6 +289,8 @@ impl JobView {
             total: j.total,
             done: j.done,
             changed: j.changed,
+            refused: j.refused,
+            last_refusal: j.last_refusal.clone(),
             error: j.error.clone(),
             created_ms: j.created_ms,
             finished_ms: j.finished_ms,
@@ -312,11 +319,12 @@ pub(crate) fn job_json(j: &OutboxJob) -> Value {
 /// Runs a stored job in the background, then wakes the lanes (replayed messages are due now).
 pub(crate) fn spawn_job(
     store: std::sync::Arc<dyn Store>,
+    routes: Option<crate::source::routes::Loader>,
     id: String,
     wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) {
     tokio::spawn(async move {
-        match operator::run_job(&*store, &id, JOB_CHUNK).await {
+        match operator::run_job(&*store, routes.as_ref(), &id, JOB_CHUNK).await {
             Ok(job) => {
                 tracing::info!(job = %id, action = %job.action, done = job.done, changed = job.changed, state = %job.state, "outbox: a bulk job ended")
             }
@@ -328,7 +336,12 @@ pub(crate) fn spawn_job(
     });
 }
 
-/// Replay or skip every message matching a filter, in the background.
+/// Replay, remap or skip every message matching a filter, in the background.
+///
+/// A remap renders each dead message again from its source record with the mappings
+/// configured when the job runs (as POST /admin/outbox/remap does one by one, without a
+/// preview: preview a few with that route first); records the mapping now refuses stay dead
+/// and are counted in `refused`.
 ///
 /// Counts the messages matching the filter now, stores the job and runs it in chunks of 500 in
 /// queue order (each chunk one transaction; replay changes only dead messages, skip dead,
@@ -358,23 +371,28 @@ pub(super) async fn start_job(
     let who = caller(&st, &headers).map(|o| o.name).unwrap_or_default();
     let Some(req) = body.ok().and_then(|Json(o)| o.read::<JobRequest>()) else {
         return bad_request(
-            r#"expected {"action": "replay" | "skip", "filter": {...}, "reason": "..." (skip)}"#,
+            r#"expected {"action": "replay" | "remap" | "skip", "filter": {...}, "reason": "..." (skip)}"#,
         );
     };
-    let action = match (req.action.as_str(), req.reason) {
-        ("replay", None) => JobAction::Replay,
-        ("skip", Some(r)) if !r.trim().is_empty() => JobAction::Skip(r.trim().to_string()),
-        ("skip", _) => return bad_request("a skip needs a reason"),
-        ("replay", Some(_)) => return bad_request("a replay takes no reason"),
-        _ => return bad_request("action: replay or skip"),
+    let action = match JobAction::parse(&req.action, req.reason.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return bad_request(e),
     };
+    if action == JobAction::Remap && st.remap.is_none() {
+        return bad_request("this server has no source configuration to remap with");
+    }
     let filter = req.filter.unwrap_or_default().normalized();
     if let Err(e) = check_filter(&filter) {
         return bad_request(&e);
     }
     match operator::begin_job(&*st.store, &filter, &action, &who).await {
         Ok(job) => {
-            spawn_job(st.store.clone(), job.id.clone(), st.wake.clone());
+            spawn_job(
+                st.store.clone(),
+                st.remap.clone(),
+                job.id.clone(),
+                st.wake.clone(),
+            );
             (
                 StatusCode::ACCEPTED,
                 Json(JobAnswer {

@@ -231,12 +231,15 @@ pub(super) async fn start_job(
         Ok(x) => x,
         Err(e) => return bad(e),
     };
-    let action = match f.action.as_str() {
-        "replay" => JobAction::Replay,
-        "skip" if !f.reason.trim().is_empty() => JobAction::Skip(f.reason.trim().to_string()),
-        "skip" => return bad(lang.words()["skip_needs_reason"].to_string()),
-        _ => return bad("action: replay or skip".into()),
+    let reason = (f.action == "skip").then_some(f.reason.as_str());
+    let action = match JobAction::parse(&f.action, reason) {
+        Ok(a) => a,
+        Err(_) if f.action == "skip" => return bad(lang.words()["skip_needs_reason"].to_string()),
+        Err(e) => return bad(e.into()),
     };
+    if action == JobAction::Remap && st.routes.is_none() {
+        return (StatusCode::NOT_FOUND, lang.words()["mappings_fail"]).into_response();
+    }
     let target = json!({ "filter": filter, "action": action.name() });
     let t = lang.words();
     let typed = f.confirm.as_deref().map(str::trim).unwrap_or_default();
@@ -248,7 +251,12 @@ pub(super) async fn start_job(
                 target["job"] = json!(job.id);
                 target["total"] = json!(job.total);
                 st.audit(&login.who, &action_name, target, "ok").await;
-                spawn_job(st.store.clone(), job.id.clone(), st.wake.clone());
+                spawn_job(
+                    st.store.clone(),
+                    st.routes.clone(),
+                    job.id.clone(),
+                    st.wake.clone(),
+                );
                 Redirect::to(&format!("/ui/outbox/jobs/{}?lang={}", job.id, lang.code()))
                     .into_response()
             }
@@ -277,6 +285,12 @@ pub(super) async fn start_job(
     ctx.insert("hidden".into(), json!(f.filter.pairs()));
     ctx.insert("f".into(), f.filter.as_json());
     ctx.insert("mismatch".into(), json!(mismatch));
+    if action == JobAction::Remap {
+        match remap_samples(&st, &filter).await {
+            Ok(samples) => ctx.insert("samples".into(), json!(samples)),
+            Err(r) => return *r,
+        };
+    }
     ctx.insert(
         "back".into(),
         json!(f.filter.query(&[("lang", lang.code())])),
@@ -340,8 +354,60 @@ pub(super) async fn rerun_job(
     }
     st.audit(&login.who, "outbox.bulk_rerun", json!({ "job": id }), "ok")
         .await;
-    spawn_job(st.store.clone(), id.clone(), st.wake.clone());
+    spawn_job(st.store.clone(), st.routes.clone(), id.clone(), st.wake.clone());
     Redirect::to(&format!("/ui/outbox/jobs/{id}?lang={}", lang.code())).into_response()
+}
+
+/// Dead messages whose remap the confirmation page shows before a bulk remap.
+const REMAP_SAMPLES: usize = 3;
+
+/// The first few dead messages matching `filter`, each with what a remap would change (masked)
+/// or why the current mapping refuses it.
+async fn remap_samples(
+    st: &DashboardState,
+    filter: &crate::store::OutboxFilter,
+) -> Result<Vec<Value>, Box<Response>> {
+    let Some(load) = st.routes.clone() else {
+        return Ok(Vec::new());
+    };
+    let routes = load().map_err(|e| Box::new(bad(crate::mapping::mask_text(&format!("{e:#}")))))?;
+    let dead = crate::store::OutboxFilter {
+        state: Some("dead".into()),
+        ..filter.clone()
+    };
+    if filter.state.as_deref().is_some_and(|s| s != "dead") {
+        return Ok(Vec::new());
+    }
+    let page = st
+        .store
+        .matching_page(&dead, i64::MIN, REMAP_SAMPLES as i64)
+        .await
+        .map_err(|e| Box::new(unavailable(e)))?;
+    let mut out = Vec::new();
+    for (id, _) in page {
+        let sample = match operator::plan_remap(&*st.store, &routes, id).await {
+            Ok(plan) => json!({
+                "id": id.to_string(),
+                "dossier": plan.message.dossier,
+                "from": plan.message.mapping_version,
+                "to": plan.remap.mapping_version,
+                "changes": operator::diff(
+                    &crate::mapping::mask_personal(plan.target, &plan.message.item),
+                    &crate::mapping::mask_personal(plan.target, &plan.remap.item),
+                )
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            }),
+            Err(operator::RemapError::Store(e)) => return Err(Box::new(unavailable(e))),
+            Err(e) => json!({
+                "id": id.to_string(),
+                "refused": crate::mapping::mask_text(&e.to_string()),
+            }),
+        };
+        out.push(sample);
+    }
+    Ok(out)
 }
 
 /// One message's page, with `message` and a remap's preview on top.

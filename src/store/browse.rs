@@ -139,7 +139,7 @@ impl BrowsedRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct OutboxJob {
     pub id: String,
-    /// `replay` or `skip`.
+    /// `replay`, `skip` or `remap`.
     pub action: String,
     /// The [`OutboxFilter`] as JSON.
     pub filter: String,
@@ -160,6 +160,21 @@ pub struct OutboxJob {
     pub created_ms: i64,
     pub heartbeat_ms: i64,
     pub finished_ms: Option<i64>,
+    /// Messages a remap left alone because the current mapping refuses them (or puts them in
+    /// another dossier), and the last such reason (masked).
+    pub refused: i64,
+    pub last_refusal: Option<String>,
+}
+
+/// Where a running job stands after a chunk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStep {
+    pub done: i64,
+    pub changed: i64,
+    pub refused: i64,
+    /// The chunk's last refusal, if it had any.
+    pub last_refusal: Option<String>,
+    pub after_position: i64,
 }
 
 /// A running job whose runner has not written for this long has stopped (a restart, a crash).
@@ -201,14 +216,7 @@ pub trait BrowseStore {
     /// The newest jobs first.
     async fn jobs(&self, limit: i64) -> Result<Vec<OutboxJob>, StoreError>;
     /// A chunk's progress (and the runner's heartbeat).
-    async fn job_progress(
-        &self,
-        id: &str,
-        done: i64,
-        changed: i64,
-        after_position: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
+    async fn job_progress(&self, id: &str, step: &JobStep, now_ms: i64) -> Result<(), StoreError>;
     /// Takes a job over to run it (again): `running`, heartbeat now. False when it is running
     /// under a live runner.
     async fn resume_job(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
@@ -263,7 +271,7 @@ macro_rules! impl_browse {
         macro_rules! job_columns {
             () => {
                 "id, action, filter, reason, who, state, total, done, changed, after_position, \
-                 error, created_ms, heartbeat_ms, finished_ms"
+                 error, created_ms, heartbeat_ms, finished_ms, refused, last_refusal"
             };
         }
 
@@ -325,7 +333,7 @@ macro_rules! impl_browse {
                 sqlx::query(concat!(
                     "INSERT INTO outbox_jobs (",
                     job_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                 ))
                 .bind(&j.id)
                 .bind(&j.action)
@@ -341,6 +349,8 @@ macro_rules! impl_browse {
                 .bind(j.created_ms)
                 .bind(j.heartbeat_ms)
                 .bind(j.finished_ms)
+                .bind(j.refused)
+                .bind(&j.last_refusal)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -377,19 +387,20 @@ macro_rules! impl_browse {
             async fn job_progress(
                 &self,
                 id: &str,
-                done: i64,
-                changed: i64,
-                after_position: i64,
+                step: &$crate::store::JobStep,
                 now_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
                 sqlx::query(
                     "UPDATE outbox_jobs SET done = $1, changed = $2, after_position = $3, \
-                     heartbeat_ms = $4 WHERE id = $5",
+                     heartbeat_ms = $4, refused = $5, last_refusal = COALESCE($6, last_refusal) \
+                     WHERE id = $7",
                 )
-                .bind(done)
-                .bind(changed)
-                .bind(after_position)
+                .bind(step.done)
+                .bind(step.changed)
+                .bind(step.after_position)
                 .bind(now_ms)
+                .bind(step.refused)
+                .bind(step.last_refusal.as_deref())
                 .bind(id)
                 .execute(&self.pool)
                 .await?;

@@ -126,6 +126,30 @@ macro_rules! impl_delivery {
             Ok(())
         }
 
+        /// Writes one try of the batch (see migration 0015), in the settlement's transaction.
+        async fn record_attempt(
+            conn: &mut <$Db as sqlx::Database>::Connection,
+            batch: &$crate::store::Batch,
+            now_ms: i64,
+            outcome: &str,
+            answer: Option<&str>,
+            failures: Option<String>,
+        ) -> Result<(), $crate::store::StoreError> {
+            sqlx::query(
+                "INSERT INTO batch_attempts (batch_id, at_ms, outcome, answer, answer_sha256, failures) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(batch.id.to_string())
+            .bind(now_ms)
+            .bind(outcome)
+            .bind(answer)
+            .bind(batch.answer_sha256.as_deref())
+            .bind(failures)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::DeliveryStore for $Store {
             async fn claim_open_batch(
@@ -348,6 +372,8 @@ macro_rules! impl_delivery {
                             return Ok(());
                         }
                         record_health(&mut *tx, batch, now_ms).await?;
+                        let outcome = if count_attempt { "failed" } else { "held" };
+                        record_attempt(&mut *tx, batch, now_ms, outcome, Some(&error), None).await?;
                         sqlx::query(
                             "UPDATE outbox SET attempts = attempts + $1, last_error = $2, updated_at = $3 \
                              WHERE batch_id = $4",
@@ -392,6 +418,7 @@ macro_rules! impl_delivery {
                         }
                         record_health(&mut *tx, batch, now_ms).await?;
                         if fates.iter().all(|(_, f)| matches!(f, MessageFate::Delivered)) {
+                            record_attempt(&mut *tx, batch, now_ms, "delivered", None, None).await?;
                             // The usual case, in one statement: every message of the batch went.
                             sqlx::query(
                                 "UPDATE outbox SET state = 'delivered', delivered_at = $1, updated_at = $1, \
@@ -418,6 +445,15 @@ macro_rules! impl_delivery {
                                 MessageFate::Dead { .. } => true,
                             })
                             .count() as i64;
+                        record_attempt(
+                            &mut *tx,
+                            batch,
+                            now_ms,
+                            "partial",
+                            None,
+                            Some($crate::store::delivery::failures_json(&fates)),
+                        )
+                        .await?;
                         let mut retired = Vec::new();
                         for (mid, f) in fates {
                             let q = match f {
@@ -545,4 +581,23 @@ pub(crate) fn skip_clause(column: &str, first: usize, n: usize) -> String {
     }
     let params: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
     format!("AND {column} NOT IN ({})", params.join(", "))
+}
+
+/// The `failures` of a partial try (migration 0015): the messages that did not go, each with its
+/// fate and the peer's answer about it.
+pub(crate) fn failures_json(fates: &[(uuid::Uuid, super::MessageFate)]) -> String {
+    use super::MessageFate;
+    let mut out = serde_json::Map::new();
+    for (id, fate) in fates {
+        let (fate, error) = match fate {
+            MessageFate::Delivered => continue,
+            MessageFate::Retry { error, .. } => ("retry", error),
+            MessageFate::Dead { error } => ("dead", error),
+        };
+        out.insert(
+            id.to_string(),
+            serde_json::json!({ "fate": fate, "error": error }),
+        );
+    }
+    serde_json::Value::Object(out).to_string()
 }

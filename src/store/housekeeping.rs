@@ -97,7 +97,7 @@ macro_rules! impl_housekeeping {
                 // A batch or record still referred to by a message stays (a batch may be reopened
                 // by a replay; a record is the source of a remap).
                 for b in &batches {
-                    report.batches += sqlx::query(
+                    let gone = sqlx::query(
                         "DELETE FROM batches WHERE id = $1 AND state = 'done' \
                          AND NOT EXISTS (SELECT 1 FROM outbox WHERE batch_id = $1)",
                     )
@@ -105,6 +105,13 @@ macro_rules! impl_housekeeping {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                    if gone > 0 {
+                        sqlx::query("DELETE FROM batch_attempts WHERE batch_id = $1")
+                            .bind(b)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    report.batches += gone;
                 }
                 for rec in &records {
                     report.records += sqlx::query(

@@ -41,7 +41,7 @@ pub(crate) mod sources;
 pub mod sqlite;
 
 pub use audit::{ActionFilter, ActionRecord, AuditStore};
-pub use browse::{BrowseStore, BrowsedMessage, OutboxFilter, OutboxJob, JOB_STALE_MS};
+pub use browse::{BrowseStore, BrowsedMessage, JobStep, OutboxFilter, OutboxJob, JOB_STALE_MS};
 pub use catalog::{
     CatalogCounts, CatalogPull, CatalogStore, CatalogVersion, CurrentProcedure, FanOutFn,
     FetchedProcedure, ListedProcedure, NewVersion, PublishPlan, StagedProcedure,
@@ -592,6 +592,23 @@ pub struct BatchInfo {
     pub created_ms: Option<i64>,
     pub closed_ms: Option<i64>,
     pub last_error: Option<String>,
+    pub answer_sha256: Option<String>,
+    /// Every try of the batch, oldest first, as it concerned this message.
+    pub tries: Vec<BatchTry>,
+}
+
+/// One try of a batch, as it concerned one of its messages. Holds the peer's answer as the lane
+/// summed it up, which may quote personal data: mask before showing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTry {
+    pub at_ms: i64,
+    /// `delivered`, `retry` or `dead` (this message did not go; the others of a partial try
+    /// may have), `failed` (nothing went; the batch is tried again as it is) or `held` (a
+    /// pause or a re-login, not counted as a try).
+    pub outcome: String,
+    /// The peer's answer; `None` when the message went.
+    pub answer: Option<String>,
+    /// Hex SHA-256 of the answer's body.
     pub answer_sha256: Option<String>,
 }
 

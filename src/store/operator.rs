@@ -391,7 +391,17 @@ macro_rules! impl_operator {
                     .bind(&b)
                     .fetch_optional(&self.pool)
                     .await?;
-                    batches.push($crate::store::rows::BatchInfoRow::info(b, info));
+                    let mut info = $crate::store::rows::BatchInfoRow::info(b, info);
+                    let tries: Vec<$crate::store::rows::BatchTryRow> = sqlx::query_as(
+                        "SELECT at_ms, outcome, answer, answer_sha256, failures FROM batch_attempts \
+                         WHERE batch_id = $1 ORDER BY at_ms",
+                    )
+                    .bind(&info.id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let me = id.to_string();
+                    info.tries = tries.into_iter().map(|t| t.for_message(&me)).collect();
+                    batches.push(info);
                 }
                 row.into_detail(batches).map(Some)
             }

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::{
-    parse_json, parse_uuid, AuditEntry, BatchInfo, BatchMessage, DeadLetter, IdempotentAnswer,
+    parse_json, parse_uuid, AuditEntry, BatchInfo, BatchMessage, BatchTry, DeadLetter, IdempotentAnswer,
     Lease, MessageSummary, QuarantineEntry, StateCount, StoreError,
 };
 
@@ -276,6 +276,7 @@ impl BatchInfoRow {
                 closed_ms: x.closed_at,
                 last_error: x.last_error,
                 answer_sha256: x.answer_sha256,
+                tries: Vec::new(),
             },
             None => BatchInfo {
                 id,
@@ -286,7 +287,46 @@ impl BatchInfoRow {
                 closed_ms: None,
                 last_error: None,
                 answer_sha256: None,
+                tries: Vec::new(),
             },
+        }
+    }
+}
+
+/// One row of `batch_attempts`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct BatchTryRow {
+    pub at_ms: i64,
+    pub outcome: String,
+    pub answer: Option<String>,
+    pub answer_sha256: Option<String>,
+    pub failures: Option<String>,
+}
+
+impl BatchTryRow {
+    /// The try as it concerned `message`: in a partial try, its own fate and answer.
+    pub fn for_message(self, message: &str) -> BatchTry {
+        let own = (self.outcome == "partial")
+            .then(|| {
+                let all: serde_json::Value =
+                    serde_json::from_str(self.failures.as_deref().unwrap_or("{}")).ok()?;
+                let mine = all.get(message)?;
+                Some((
+                    mine["fate"].as_str().unwrap_or("retry").to_string(),
+                    mine["error"].as_str().map(str::to_string),
+                ))
+            })
+            .flatten();
+        let (outcome, answer) = match (self.outcome.as_str(), own) {
+            (_, Some((fate, error))) => (fate, error),
+            ("partial", None) => ("delivered".to_string(), None),
+            _ => (self.outcome, self.answer),
+        };
+        BatchTry {
+            at_ms: self.at_ms,
+            outcome,
+            answer,
+            answer_sha256: self.answer_sha256,
         }
     }
 }

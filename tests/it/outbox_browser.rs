@@ -5,7 +5,8 @@
 //! data, outcome); the browser's filters are applied in SQL and its keyset pages neither skip
 //! nor repeat a row while rows change state, on both backends; a bulk replay of everything
 //! matching a filter runs in chunks to the end and a job interrupted half-way is shown so and
-//! finishes when run again, replaying nothing twice.
+//! finishes when run again, replaying nothing twice; every try of a message shows with the
+//! peer's answer; a bulk remap counts what the mapping refuses and renders the rest again.
 
 use std::process::Command;
 
@@ -527,12 +528,21 @@ async fn a_bulk_replay_runs_to_the_end_and_an_interrupted_one_finishes_when_run_
         let stale = now_ms() - JOB_STALE_MS - 1_000;
         assert!(app.store.resume_job(&job.id, stale).await.unwrap());
         app.store
-            .job_progress(&job.id, 2, 2, first[1].1, stale)
+            .job_progress(
+                &job.id,
+                &lienthong::store::JobStep {
+                    done: 2,
+                    changed: 2,
+                    after_position: first[1].1,
+                    ..Default::default()
+                },
+                stale,
+            )
             .await
             .unwrap();
         let shown: OutboxJob = app.store.job(&job.id).await.unwrap().unwrap();
         assert_eq!(shown.shown_state(now_ms()), "interrupted", "{name}");
-        let ended = lienthong::operator::run_job(&*app.store, &job.id, 3)
+        let ended = lienthong::operator::run_job(&*app.store, None, &job.id, 3)
             .await
             .unwrap();
         assert_eq!(
@@ -548,9 +558,318 @@ async fn a_bulk_replay_runs_to_the_end_and_an_interrupted_one_finishes_when_run_
             );
         }
         // A finished job run again changes nothing.
-        let again = lienthong::operator::run_job(&*app.store, &job.id, 3)
+        let again = lienthong::operator::run_job(&*app.store, None, &job.id, 3)
             .await
             .unwrap();
         assert_eq!((again.done, again.changed), (6, 6), "{name}");
+    }
+}
+
+/// The tries of `id` as the admin API shows them: per batch, each try's outcome and answer.
+async fn tries_of(app: &TestApp, id: Uuid) -> Vec<Vec<(String, Option<String>)>> {
+    let (status, m) = call(
+        app,
+        MINH,
+        "GET",
+        &format!("/admin/outbox/messages/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    m["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            b["tries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["outcome"].as_str().unwrap().to_string(),
+                        t["answer"].as_str().map(str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Logs in on the dashboard with `token`; the session cookie, and a client that does not follow
+/// redirects.
+async fn session(app: &TestApp, token: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}/ui/login", app.base))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    (client, cookie)
+}
+
+#[tokio::test]
+async fn every_try_of_a_message_shows_with_the_peer_s_answer() {
+    for ts in stores().await {
+        let name = ts.name;
+        let app = spawn_app_with(ts, SimSettings::default(), |c| {
+            people(c);
+            c.delivery.max_attempts = 50;
+        })
+        .await;
+        let lane = app.lane("t", None);
+        let (d, _) = local_records(81, 2);
+        let (status, body) = app.post("dossiers", &json!(d)).await;
+        assert_eq!(status, 202, "{body}");
+        // The first request fails as a whole; sent again, its second item is refused for now
+        // (the first goes); that item then goes alone in a new batch.
+        app.sim.script(vec![
+            Fault::Http500,
+            Fault::ItemTemporary { items: vec![1] },
+        ]);
+        app.drain(&lane).await;
+        let filter = OutboxFilter {
+            operation: Some("DongBoHoSoMC".into()),
+            ..Default::default()
+        };
+        let mut ids = pages_of(&*app.store, &filter, 10).await;
+        ids.reverse();
+        assert_eq!(ids.len(), 2, "{name}");
+        let first = tries_of(&app, ids[0]).await;
+        let second = tries_of(&app, ids[1]).await;
+        let outcomes = |t: &Vec<Vec<(String, Option<String>)>>| -> Vec<Vec<String>> {
+            t.iter()
+                .map(|b| b.iter().map(|(o, _)| o.clone()).collect())
+                .collect()
+        };
+        assert_eq!(
+            outcomes(&first),
+            vec![vec!["failed", "delivered"]],
+            "{name}: {first:?}"
+        );
+        assert_eq!(
+            outcomes(&second),
+            vec![vec!["failed", "retry"], vec!["delivered"]],
+            "{name}: {second:?}"
+        );
+        // The failed try carries the peer's answer for both; the partial one the item's own.
+        let failed = first[0][0].1.clone().unwrap_or_default();
+        assert!(failed.contains("500"), "{name}: {failed}");
+        assert_eq!(second[0][0].1.as_deref(), Some(failed.as_str()), "{name}");
+        let own = second[0][1].1.clone().unwrap_or_default();
+        assert!(!own.is_empty() && own != failed, "{name}: {own}");
+        assert_eq!(first[0][1].1, None, "{name}: a delivery has no error");
+
+        // The message page lists the same tries, oldest first.
+        let (client, cookie) = session(&app, MINH).await;
+        let page = client
+            .get(format!("{}/ui/outbox/{}?lang=en", app.base, ids[1]))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let tries = page.split("id=\"tries\"").nth(1).unwrap_or_default();
+        let at = |needle: &str| {
+            tries
+                .find(needle)
+                .unwrap_or_else(|| panic!("{name}: {needle} not in {tries}"))
+        };
+        assert!(at("Failed, the batch goes again") < at("To retry"), "{name}");
+        assert!(at("To retry") < at("Delivered"), "{name}");
+        assert!(tries.contains(&own), "{name}: {own} not on the page");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_remap_renders_every_dead_message_matching_the_filter_again() {
+    // The source's mapping lives in a folder of its own, changed once messages are dead.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("vendor-a")).unwrap();
+    for f in [
+        "procedures.csv",
+        "tinh_trang.csv",
+        "step.toml",
+        "dossier.toml",
+    ] {
+        std::fs::copy(
+            crate::support::mappings().join("vendor-a").join(f),
+            dir.path().join("vendor-a").join(f),
+        )
+        .unwrap();
+    }
+    let dossier_toml = dir.path().join("vendor-a/dossier.toml");
+    let original = std::fs::read_to_string(&dossier_toml).unwrap();
+    let own_name = "[fields.TenTTHC]\n# The source's own procedure name.\nfrom = \"TenThuTuc\"";
+    assert!(original.contains(own_name));
+    for ts in stores().await {
+        let name = ts.name;
+        std::fs::write(&dossier_toml, &original).unwrap();
+        let path = dossier_toml.clone();
+        let app = spawn_app_with(ts, SimSettings::default(), move |c| {
+            people(c);
+            c.sources[0].dossier_mapping = path;
+        })
+        .await;
+        let (lane, dead) = dead_dossiers(&app, 91, 4).await;
+        let filter = json!({"state": "dead", "operation": "DongBoHoSoMC"});
+        let job_of = |id: String| {
+            let app = &app;
+            async move {
+                for _ in 0..500 {
+                    let (status, j) = call(
+                        app,
+                        MINH,
+                        "GET",
+                        &format!("/admin/outbox/jobs/{id}"),
+                        Value::Null,
+                    )
+                    .await;
+                    assert_eq!(status, 200, "{j}");
+                    if !matches!(j["job"]["state"].as_str(), Some("queued" | "running")) {
+                        return j["job"].clone();
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                panic!("job {id} did not end");
+            }
+        };
+
+        // A mapping that now refuses the records: every one is counted as refused, with the
+        // reason, and stays dead.
+        std::fs::write(
+            &dossier_toml,
+            original.replace(
+                own_name,
+                "[fields.TenTTHC]\nfrom = \"CotKhongCo\"",
+            ),
+        )
+        .unwrap();
+        let (status, begun) = call(
+            &app,
+            LAN,
+            "POST",
+            "/admin/outbox/jobs",
+            json!({"action": "remap", "filter": filter}),
+        )
+        .await;
+        assert_eq!(status, 202, "{name}: {begun}");
+        let job = job_of(begun["job"]["id"].as_str().unwrap().to_string()).await;
+        assert_eq!(
+            (&job["state"], &job["total"], &job["changed"], &job["refused"]),
+            (&json!("done"), &json!(4), &json!(0), &json!(4)),
+            "{name}: {job}"
+        );
+        let refusal = job["last_refusal"].as_str().unwrap_or_default();
+        assert!(
+            refusal.contains("TenTTHC") && dead.iter().any(|id| refusal.contains(&id.to_string())),
+            "{name}: the refusal names the message and the field: {refusal}"
+        );
+        assert_eq!(dead_ids(&*app.store).await.len(), 4, "{name}: left dead");
+
+        // The fixed mapping: the dashboard's confirmation shows what the first messages would
+        // change, then the job renders them all again and they go, under new ids.
+        std::fs::write(
+            &dossier_toml,
+            original.replace(own_name, "[fields.TenTTHC]\nvalue = \"Tên đã sửa\""),
+        )
+        .unwrap();
+        let (client, cookie) = session(&app, LAN).await;
+        let page = client
+            .get(format!("{}/ui/outbox?lang=en", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_string();
+        let form = |confirm: Option<&str>| {
+            let mut f = vec![
+                ("csrf", csrf.clone()),
+                ("action", "remap".to_string()),
+                ("state", "dead".to_string()),
+                ("operation", "DongBoHoSoMC".to_string()),
+                ("reason", String::new()),
+            ];
+            if let Some(c) = confirm {
+                f.push(("expected", "4".to_string()));
+                f.push(("confirm", c.to_string()));
+            }
+            f
+        };
+        let confirm = client
+            .post(format!("{}/ui/outbox/jobs?lang=en", app.base))
+            .header("cookie", &cookie)
+            .form(&form(None))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(confirm.contains("id=\"bulk-count\">4<"), "{name}: {confirm}");
+        assert_eq!(
+            confirm.matches("class=\"item remap-sample\"").count(),
+            3,
+            "{name}: three samples"
+        );
+        assert!(confirm.contains("~ TenTTHC"), "{name}: {confirm}");
+        let started = client
+            .post(format!("{}/ui/outbox/jobs?lang=en", app.base))
+            .header("cookie", &cookie)
+            .form(&form(Some("4")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status().as_u16(), 303, "{name}");
+        let at = started.headers()["location"].to_str().unwrap().to_string();
+        let id = at
+            .trim_start_matches("/ui/outbox/jobs/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let job = job_of(id).await;
+        assert_eq!(
+            (&job["state"], &job["changed"], &job["refused"]),
+            (&json!("done"), &json!(4), &json!(0)),
+            "{name}: {job}"
+        );
+        app.drain(&lane).await;
+        for id in &dead {
+            let m = app.store.message(*id).await.unwrap().unwrap();
+            assert_eq!(m.state, "delivered", "{name}");
+            assert_eq!(m.item["TenTTHC"], "Tên đã sửa", "{name}");
+            assert_eq!(m.batches.len(), 2, "{name}: a new body, a new batch");
+        }
+        let actions: Vec<String> = audit(&*app.store, Some("lan"))
+            .await
+            .iter()
+            .map(|r| r.action.clone())
+            .collect();
+        assert!(
+            actions.iter().any(|a| a == "outbox.bulk_remap"),
+            "{name}: {actions:?}"
+        );
     }
 }
