@@ -62,7 +62,7 @@ pub use reconcile::{
     DossierMessage, ReconcileCounts, ReconcileFinding, ReconcilePage, ReconcileRun, ReconcileStore,
 };
 pub use sources::{
-    QuarantineCount, QuarantineItem, SeenRow, SourcePosition, SourceStatus, SourceStore,
+    QuarantineCount, QuarantineItem, SeenHash, SeenRow, SourcePosition, SourceStatus, SourceStore,
     StreamCursor, StreamPosition, TakenFile, WatermarkMove,
 };
 

@@ -49,6 +49,14 @@ pub struct SeenRow {
     pub hash: String,
 }
 
+/// A row's stored content hash, and when it was last stored or found unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenHash {
+    pub key: String,
+    pub hash: String,
+    pub seen_at: i64,
+}
+
 /// A file taken from a drop folder, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TakenFile {
@@ -137,8 +145,10 @@ pub trait SourceStore {
         source: &str,
         stream: &str,
         keys: &[String],
-    ) -> Result<Vec<SeenRow>, StoreError>;
-    /// Forgets content hashes stored before `before_ms` (rows that old are no longer re-read).
+    ) -> Result<Vec<SeenHash>, StoreError>;
+    /// Forgets content hashes last seen before `before_ms`. A poller refreshes the time of the
+    /// rows it re-reads unchanged (with the page it stores), so only rows no longer re-read grow
+    /// that old.
     async fn prune_seen(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// The ledger entry of a file with this name, size, time and content, if taken.
     async fn taken_file(
@@ -319,7 +329,7 @@ macro_rules! impl_sources {
                 source: &str,
                 stream: &str,
                 keys: &[String],
-            ) -> Result<Vec<$crate::store::SeenRow>, $crate::store::StoreError> {
+            ) -> Result<Vec<$crate::store::SeenHash>, $crate::store::StoreError> {
                 use $crate::store::ingest::row_params;
                 let mut out = Vec::new();
                 for part in keys.chunks(<$Store>::PARAMS_PER_STATEMENT / 3) {
@@ -327,16 +337,16 @@ macro_rules! impl_sources {
                     // young PostgreSQL plans a scan, and a scan testing a thousand-value list
                     // on every row took most of a page's time.
                     let sql = format!(
-                        "SELECT s.row_key, s.hash FROM (VALUES {}) AS k JOIN source_seen s \
+                        "SELECT s.row_key, s.hash, s.seen_at FROM (VALUES {}) AS k JOIN source_seen s \
                          ON s.source = k.column1 AND s.stream = k.column2 AND s.row_key = k.column3",
                         row_params(<$Store>::ANONYMOUS_PARAMS, part.len(), 3)
                     );
-                    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+                    let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql);
                     for k in part {
                         q = q.bind(source).bind(stream).bind(k);
                     }
-                    for (key, hash) in q.fetch_all(&self.pool).await? {
-                        out.push($crate::store::SeenRow { key, hash });
+                    for (key, hash, seen_at) in q.fetch_all(&self.pool).await? {
+                        out.push($crate::store::SeenHash { key, hash, seen_at });
                     }
                 }
                 Ok(out)

@@ -788,3 +788,60 @@ async fn a_first_pass_reads_each_dossier_with_its_children_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn hashes_of_rows_still_re_read_outlive_housekeeping_and_the_others_are_forgotten() {
+    use lienthong::source::sql::SEEN_REFRESH;
+    let local = locals().await.remove(0);
+    assert_eq!(local.kind, "sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    let (ts, url) = crate::support::sqlite_in(dir.path()).await;
+    let cfg = test_config("sqlite://unused", "http://127.0.0.1:9");
+    let routes = Arc::new(Routes::from_config(&cfg.sources, &mappings()).unwrap());
+    let poller = Poller::new(ts.store.clone(), routes, "t".into(), Arc::new(Notify::new()));
+    // The re-read window is the last 300 s before the watermark: one row far behind it, one
+    // inside it.
+    let source = SqlSource::new("tinh", &local.poll(r#"["CapNhatLuc", "MaHoSo"]"#, "")).unwrap();
+    let (dossiers, _) = local_records(44, 2);
+    let codes: Vec<String> = dossiers.iter().map(code).collect();
+    local.insert(&dossiers[0], local.local_now(3_600).await).await;
+    local.insert(&dossiers[1], local.local_now(10).await).await;
+    assert_eq!(poller.pass(&source).await.unwrap().rows, 2);
+
+    // Both hashes were stored long ago.
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let long_ago = lienthong::store::now_ms() - SEEN_REFRESH.as_millis() as i64 - 86_400_000;
+    sqlx::query("UPDATE source_seen SET seen_at = ?")
+        .bind(long_ago)
+        .execute(&db)
+        .await
+        .unwrap();
+    // The next pass re-reads the row inside the window unchanged: nothing is stored again, but
+    // its hash's time is refreshed.
+    let pass = poller.pass(&source).await.unwrap();
+    assert_eq!((pass.rows, pass.unchanged), (0, 1), "{pass:?}");
+    let seen = || async {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT row_key, seen_at FROM source_seen WHERE stream = 'dossiers' ORDER BY seen_at",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap()
+    };
+    let rows = seen().await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].1, long_ago, "the row behind the window is not touched");
+    assert!(rows[1].1 > long_ago + 86_400_000, "the re-read row is refreshed: {rows:?}");
+    assert!(rows[1].0.contains(&codes[1]), "{rows:?}");
+
+    // Housekeeping forgets the row no longer re-read, keeps the other: the next pass still
+    // skips it, and nothing is queued twice.
+    let cut = long_ago + 1;
+    assert_eq!(ts.store.prune_seen(cut).await.unwrap(), 1);
+    let rows = seen().await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].0.contains(&codes[1]), "{rows:?}");
+    let pass = poller.pass(&source).await.unwrap();
+    assert_eq!((pass.rows, pass.unchanged), (0, 1), "{pass:?}");
+    assert_eq!(stored(&ts.store, &codes).await, vec![1, 1]);
+}

@@ -16,6 +16,10 @@
 //!   only if the watermark is still the one it was read from.
 //! - **Children.** A changed child row (fee, document, supplement) re-reads its parent with all
 //!   its children; the child's own watermark moves with that parent's record.
+//! - **Forgetting.** Housekeeping forgets the hashes of rows last seen [`SEEN_FORGET`] ago; a
+//!   row re-read unchanged has its time refreshed (with the next page stored) once it is
+//!   [`SEEN_REFRESH`] old, so the hash of a row still inside the re-read window is never
+//!   forgotten while its source is polled.
 //!
 //! A database that cannot be reached is retried with back-off up to `retry_max_seconds`; each
 //! source polls on its own task, so one down never holds back another. Its health is written to
@@ -48,6 +52,11 @@ use crate::store::{
 use config::{ChildQuery, PollConfig, PollQuery};
 use db::{LocalDb, LocalDbError, LocalRow};
 use value::SqlValue;
+
+/// Content hashes of rows not re-read for this long are forgotten by housekeeping.
+pub const SEEN_FORGET: Duration = Duration::from_secs(30 * 24 * 3600);
+/// A row re-read unchanged whose hash was stored this long ago has its time refreshed.
+pub const SEEN_REFRESH: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The lease a poller holds on its source, so instances sharing a store never read it twice.
 fn lease_name(source: &str) -> String {
@@ -453,28 +462,35 @@ impl StreamReader<'_> {
             let clock = std::time::Instant::now();
             let own = stream_name(self.kind);
             let keys: Vec<String> = page.reads.iter().map(|r| r.key.clone()).collect();
-            let mut seen: HashMap<String, String> = store
+            let mut seen: HashMap<String, (String, i64)> = store
                 .seen_hashes(&self.source.name, &own, &keys)
                 .await?
                 .into_iter()
-                .map(|s| (s.key, s.hash))
+                .map(|s| (s.key, (s.hash, s.seen_at)))
                 .collect();
-            // The page being stored may not be committed yet: its hashes count as seen.
+            // The page being stored may not be committed yet: its hashes count as seen (now).
             if let Some(s) = &storing {
                 for k in &keys {
                     if let Some(h) = s.hashes.get(k) {
-                        seen.insert(k.clone(), h.clone());
+                        seen.insert(k.clone(), (h.clone(), i64::MAX));
                     }
                 }
             }
+            let stale = now_ms().saturating_sub(SEEN_REFRESH.as_millis() as i64);
             let mut fresh = Vec::new();
             let mut hashes = Vec::new();
             let mut in_page = BTreeSet::new();
             for r in page.reads {
-                if seen.get(&r.key) == Some(&r.hash)
-                    || !in_page.insert((r.key.clone(), r.hash.clone()))
-                {
+                let known = seen.get(&r.key).filter(|(h, _)| *h == r.hash);
+                if known.is_some() || !in_page.insert((r.key.clone(), r.hash.clone())) {
                     pass.unchanged += 1;
+                    if known.is_some_and(|&(_, at)| at < stale) {
+                        // Still re-read: its hash must outlive housekeeping.
+                        hashes.push(SeenRow {
+                            key: r.key.clone(),
+                            hash: r.hash.clone(),
+                        });
+                    }
                     continue;
                 }
                 hashes.push(SeenRow {
