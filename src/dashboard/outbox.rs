@@ -354,7 +354,12 @@ pub(super) async fn rerun_job(
     }
     st.audit(&login.who, "outbox.bulk_rerun", json!({ "job": id }), "ok")
         .await;
-    spawn_job(st.store.clone(), st.routes.clone(), id.clone(), st.wake.clone());
+    spawn_job(
+        st.store.clone(),
+        st.routes.clone(),
+        id.clone(),
+        st.wake.clone(),
+    );
     Redirect::to(&format!("/ui/outbox/jobs/{id}?lang={}", lang.code())).into_response()
 }
 

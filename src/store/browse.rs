@@ -233,15 +233,19 @@ macro_rules! impl_browse {
     (store = $Store:ident, db = $Db:ty $(,)?) => {
         /// Appends the filter's present parts as conditions (`WHERE TRUE` already written).
         fn push_filter(q: &mut sqlx::QueryBuilder<'_, $Db>, f: &$crate::store::OutboxFilter) {
-            for (column, value) in [
-                ("state", &f.state),
-                ("peer", &f.peer),
-                ("destination", &f.destination),
-                ("operation", &f.operation),
-                ("dossier", &f.dossier),
+            // State and dossier code narrow a page through their own indexes; peer,
+            // destination and operation match most rows, and the queue order serves them best.
+            let any = <$Store>::NO_INDEX;
+            for (prefix, column, value) in [
+                ("", "state", &f.state),
+                (any, "peer", &f.peer),
+                (any, "destination", &f.destination),
+                (any, "operation", &f.operation),
+                ("", "dossier", &f.dossier),
             ] {
                 if let Some(v) = value {
                     q.push(" AND ")
+                        .push(prefix)
                         .push(column)
                         .push(" = ")
                         .push_bind(v.clone());

@@ -50,6 +50,9 @@ impl PostgresStore {
     pub(crate) const ANONYMOUS_PARAMS: bool = false;
     pub(crate) const PARAMS_PER_STATEMENT: usize = 20_000;
 
+    /// PostgreSQL's planner weighs the columns' statistics itself (see `SqliteStore::NO_INDEX`).
+    pub(crate) const NO_INDEX: &'static str = "";
+
     /// `$1` queue positions from the sequence (no table lock; concurrent writers interleave,
     /// which only matters within a key, and keys are locked).
     const NEXT_POSITIONS: &'static str =

@@ -5,8 +5,8 @@
 use uuid::Uuid;
 
 use super::{
-    parse_json, parse_uuid, AuditEntry, BatchInfo, BatchMessage, BatchTry, DeadLetter, IdempotentAnswer,
-    Lease, MessageSummary, QuarantineEntry, StateCount, StoreError,
+    parse_json, parse_uuid, AuditEntry, BatchInfo, BatchMessage, BatchTry, DeadLetter,
+    IdempotentAnswer, Lease, MessageSummary, QuarantineEntry, StateCount, StoreError,
 };
 
 #[derive(sqlx::FromRow)]

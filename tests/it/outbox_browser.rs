@@ -688,7 +688,10 @@ async fn every_try_of_a_message_shows_with_the_peer_s_answer() {
                 .find(needle)
                 .unwrap_or_else(|| panic!("{name}: {needle} not in {tries}"))
         };
-        assert!(at("Failed, the batch goes again") < at("To retry"), "{name}");
+        assert!(
+            at("Failed, the batch goes again") < at("To retry"),
+            "{name}"
+        );
         assert!(at("To retry") < at("Delivered"), "{name}");
         assert!(tries.contains(&own), "{name}: {own} not on the page");
     }
@@ -752,10 +755,7 @@ async fn a_bulk_remap_renders_every_dead_message_matching_the_filter_again() {
         // reason, and stays dead.
         std::fs::write(
             &dossier_toml,
-            original.replace(
-                own_name,
-                "[fields.TenTTHC]\nfrom = \"CotKhongCo\"",
-            ),
+            original.replace(own_name, "[fields.TenTTHC]\nfrom = \"CotKhongCo\""),
         )
         .unwrap();
         let (status, begun) = call(
@@ -769,7 +769,12 @@ async fn a_bulk_remap_renders_every_dead_message_matching_the_filter_again() {
         assert_eq!(status, 202, "{name}: {begun}");
         let job = job_of(begun["job"]["id"].as_str().unwrap().to_string()).await;
         assert_eq!(
-            (&job["state"], &job["total"], &job["changed"], &job["refused"]),
+            (
+                &job["state"],
+                &job["total"],
+                &job["changed"],
+                &job["refused"]
+            ),
             (&json!("done"), &json!(4), &json!(0), &json!(4)),
             "{name}: {job}"
         );
@@ -827,7 +832,10 @@ async fn a_bulk_remap_renders_every_dead_message_matching_the_filter_again() {
             .text()
             .await
             .unwrap();
-        assert!(confirm.contains("id=\"bulk-count\">4<"), "{name}: {confirm}");
+        assert!(
+            confirm.contains("id=\"bulk-count\">4<"),
+            "{name}: {confirm}"
+        );
         assert_eq!(
             confirm.matches("class=\"item remap-sample\"").count(),
             3,
@@ -872,4 +880,39 @@ async fn a_bulk_remap_renders_every_dead_message_matching_the_filter_again() {
             "{name}: {actions:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn metrics_count_the_outbox_once_and_show_that_count_until_it_is_due_again() {
+    let app = spawn_app_with(sqlite().await, SimSettings::default(), people).await;
+    let scrape = || async {
+        let r = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .bearer_auth(MINH)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.unwrap()
+    };
+    let pending = |text: &str| -> Option<String> {
+        text.lines()
+            .find(|l| {
+                l.starts_with("lienthong_outbox_messages{")
+                    && l.contains("operation=\"DongBoHoSoMC\"")
+                    && l.contains("state=\"pending\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    let (d, _) = local_records(95, 5);
+    let (status, body) = app.post("dossiers", &json!(d[..3])).await;
+    assert_eq!(status, 202, "{body}");
+    // The first scrape counts.
+    assert_eq!(pending(&scrape().await).as_deref(), Some("3"));
+    // A scrape within the next 30 s shows that count without reading the outbox again.
+    let (status, body) = app.post("dossiers", &json!(d[3..])).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(pending(&scrape().await).as_deref(), Some("3"));
+    assert_eq!(app.count("DongBoHoSoMC", "pending").await, 5);
 }

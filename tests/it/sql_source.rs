@@ -798,13 +798,20 @@ async fn hashes_of_rows_still_re_read_outlive_housekeeping_and_the_others_are_fo
     let (ts, url) = crate::support::sqlite_in(dir.path()).await;
     let cfg = test_config("sqlite://unused", "http://127.0.0.1:9");
     let routes = Arc::new(Routes::from_config(&cfg.sources, &mappings()).unwrap());
-    let poller = Poller::new(ts.store.clone(), routes, "t".into(), Arc::new(Notify::new()));
+    let poller = Poller::new(
+        ts.store.clone(),
+        routes,
+        "t".into(),
+        Arc::new(Notify::new()),
+    );
     // The re-read window is the last 300 s before the watermark: one row far behind it, one
     // inside it.
     let source = SqlSource::new("tinh", &local.poll(r#"["CapNhatLuc", "MaHoSo"]"#, "")).unwrap();
     let (dossiers, _) = local_records(44, 2);
     let codes: Vec<String> = dossiers.iter().map(code).collect();
-    local.insert(&dossiers[0], local.local_now(3_600).await).await;
+    local
+        .insert(&dossiers[0], local.local_now(3_600).await)
+        .await;
     local.insert(&dossiers[1], local.local_now(10).await).await;
     assert_eq!(poller.pass(&source).await.unwrap().rows, 2);
 
@@ -830,8 +837,14 @@ async fn hashes_of_rows_still_re_read_outlive_housekeeping_and_the_others_are_fo
     };
     let rows = seen().await;
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].1, long_ago, "the row behind the window is not touched");
-    assert!(rows[1].1 > long_ago + 86_400_000, "the re-read row is refreshed: {rows:?}");
+    assert_eq!(
+        rows[0].1, long_ago,
+        "the row behind the window is not touched"
+    );
+    assert!(
+        rows[1].1 > long_ago + 86_400_000,
+        "the re-read row is refreshed: {rows:?}"
+    );
     assert!(rows[1].0.contains(&codes[1]), "{rows:?}");
 
     // Housekeeping forgets the row no longer re-read, keeps the other: the next pass still
