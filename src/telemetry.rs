@@ -152,4 +152,46 @@ mod tests {
         assert_eq!(json.format, LogFormat::Json);
         assert!(toml::from_str::<LogConfig>("format = \"xml\"").is_err());
     }
+
+    /// A panic that must not happen, quoting what was being handled: the hook's text names the
+    /// place and keeps none of the personal data.
+    #[test]
+    fn a_panic_is_told_masked() {
+        use std::sync::{Arc, Mutex};
+        let told = Arc::new(Mutex::new(None::<String>));
+        let others = Arc::new(std::panic::take_hook());
+        let (mine, theirs) = (told.clone(), others.clone());
+        let me = std::thread::current().id();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() == me {
+                *mine.lock().unwrap() = Some(panic_text(info));
+            } else {
+                theirs(info);
+            }
+        }));
+        let personal = [
+            "Nguyễn Thị Hoa",
+            "079203001234",
+            "0912345678",
+            "hoa.nt@example.com",
+        ];
+        let caught = std::panic::catch_unwind(|| {
+            panic!(
+                "unexpected record of {}, id {}, phone {}, mail {}",
+                personal[0], personal[1], personal[2], personal[3]
+            )
+        });
+        drop(std::panic::take_hook());
+        std::panic::set_hook(Box::new(move |info| others(info)));
+        assert!(caught.is_err());
+        let told = told.lock().unwrap().clone().expect("the hook ran");
+        assert!(told.starts_with("unexpected record of "), "{told}");
+        assert!(
+            told.contains("src/telemetry.rs:"),
+            "the place is kept: {told}"
+        );
+        for p in personal {
+            assert!(!told.contains(p), "{p} in {told}");
+        }
+    }
 }

@@ -361,6 +361,14 @@ async fn an_unreadable_file_is_set_aside_with_its_reason_and_nothing_is_stored()
                 b"[\"a\"]".to_vec(),
                 "element 0 is not an object",
             ),
+            // An export without its header row: the reason quotes a citizen's phone, masked.
+            (
+                "dossiers/noheader.csv",
+                "HS-1,Nguyễn Thị Hoa,0912345678,0912345678\n"
+                    .as_bytes()
+                    .to_vec(),
+                "CSV header: column \"0912***678\" appears twice",
+            ),
         ];
         for (name, body, _) in &cases {
             inbox.write(name, body);
@@ -380,6 +388,7 @@ async fn an_unreadable_file_is_set_aside_with_its_reason_and_nothing_is_stored()
                 .unwrap_or_else(|e| panic!("{moved}.error.txt: {e}"));
             assert!(why.starts_with(&format!("{name}: not read: ")), "{why}");
             assert!(why.contains(says), "{}: {name}: {why}", ts.name);
+            assert!(!why.contains("0912345678"), "{}: {name}: {why}", ts.name);
         }
         assert!(inbox.store.outbox_counts().await.unwrap().is_empty());
         assert_eq!(inbox.store.quarantine_count().await.unwrap(), 0);
@@ -387,7 +396,11 @@ async fn an_unreadable_file_is_set_aside_with_its_reason_and_nothing_is_stored()
         assert_eq!(ledger.len(), cases.len());
         for row in &ledger {
             assert_eq!((row.outcome.as_str(), row.records), ("rejected", 0));
-            assert!(row.error.is_some());
+            let error = row.error.as_deref().unwrap_or_default();
+            assert!(
+                !error.is_empty() && !error.contains("0912345678"),
+                "{error}"
+            );
         }
         let big = ledger
             .iter()

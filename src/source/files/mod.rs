@@ -662,7 +662,13 @@ impl DropFolder {
         let vars = self.routes.vars(&self.source).cloned().unwrap_or_default();
         let (records, outcome, error) = match parsed {
             Ok(records) => (records, "done", None),
-            Err(reason) => (Vec::new(), "rejected", Some(reason)),
+            // The reason may quote the file's content: kept (in the ledger, the API, the
+            // dashboard and `.error.txt`) masked, like every text from outside.
+            Err(reason) => (
+                Vec::new(),
+                "rejected",
+                Some(crate::mapping::mask_text(&reason)),
+            ),
         };
         let entry = TakenFile {
             source: self.source.clone(),
