@@ -185,23 +185,29 @@ pub(super) async fn resend(
         return (StatusCode::NOT_FOUND, "no catalog").into_response();
     };
     let t = lang.words();
-    let message = match catalog.resend(&f.subscriber).await {
+    let (message, outcome) = match catalog.resend(&f.subscriber).await {
         Ok(n) => {
             if n > 0 {
                 if let Some(wake) = &st.wake {
                     wake.notify_waiters();
                 }
             }
-            format!("{} {}: {n} {}", t["resent"], f.subscriber, t["queued_n"])
+            (
+                format!("{} {}: {n} {}", t["resent"], f.subscriber, t["queued_n"]),
+                format!("ok: {n} queued"),
+            )
         }
-        Err(CatalogError::NotFound(m)) => m,
+        Err(CatalogError::NotFound(m)) => {
+            let outcome = super::refused(&m);
+            (m, outcome)
+        }
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
     st.audit(
         &login.who,
         "catalog.resend",
         serde_json::json!({ "subscriber": f.subscriber }),
-        &message,
+        &outcome,
     )
     .await;
     page(&st, lang, &csrf, &CatalogQuery::default(), Some(message)).await

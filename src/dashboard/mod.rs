@@ -354,6 +354,11 @@ pub(crate) fn logged_in(
     })
 }
 
+/// An audit row's outcome for an action refused with `why` (masked, like every text shown).
+pub(super) fn refused(why: &impl std::fmt::Display) -> String {
+    format!("refused: {}", crate::mapping::mask_text(&why.to_string()))
+}
+
 /// The person of a form that changes something: logged in, the form carrying the session's
 /// CSRF token, and an operator (a viewer's attempt answers 403 and is audited as refused).
 pub(crate) async fn acting(

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::i18n::Lang;
-use super::{frame, guard, DashboardState};
+use super::{frame, guard, refused, DashboardState};
 use crate::outbox::BreakerState;
 use crate::store::{now_ms, Pause, ALL_DESTINATIONS};
 
@@ -566,9 +566,12 @@ pub(super) async fn action(
         .await
         .map(|changed| {
             if changed {
-                format!("{} {what}", t["paused_now"])
+                (format!("{} {what}", t["paused_now"]), "ok")
             } else {
-                format!("{what}: {}", t["paused_already"])
+                (
+                    format!("{what}: {}", t["paused_already"]),
+                    "ok: already paused",
+                )
             }
         }),
         "resume" => crate::operator::resume(
@@ -581,19 +584,19 @@ pub(super) async fn action(
         .await
         .map(|changed| {
             if changed {
-                format!("{} {what}", t["resumed_now"])
+                (format!("{} {what}", t["resumed_now"]), "ok")
             } else {
-                format!("{what}: {}", t["not_paused"])
+                (format!("{what}: {}", t["not_paused"]), "ok: not paused")
             }
         }),
         _ => return (StatusCode::BAD_REQUEST, "action: pause or resume").into_response(),
     };
-    let message = match done {
-        Ok(m) => m,
+    let (message, outcome) = match done {
+        Ok((m, outcome)) => (m, outcome.to_string()),
         Err(crate::operator::PauseError::Store(e)) => {
             return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
         }
-        Err(e) => e.to_string(),
+        Err(e) => (e.to_string(), refused(&e)),
     };
     st.audit(
         &login.who,
@@ -603,7 +606,7 @@ pub(super) async fn action(
             "outbox.pause"
         },
         json!({ "peer": f.peer, "destination": destination }),
-        &message,
+        &outcome,
     )
     .await;
     page(&st, lang, &csrf, Some(message)).await

@@ -145,40 +145,47 @@ pub(super) async fn action(
     if order_type.is_some_and(|t| t != "1" && t != "2") {
         return (StatusCode::BAD_REQUEST, "order_type: 1 or 2").into_response();
     }
-    let message = match f.action.as_str() {
+    let (message, outcome) = match f.action.as_str() {
         "poll" => match postal.poll(&crate::postal::Quiet).await {
-            Ok(r) => format!(
-                "{}: {} {}, {} {}, {} {}, {} {}, {} {}.",
-                t["polled"],
-                r.events,
-                t["events_read"],
-                r.applied.new,
-                t["events_new"],
-                r.applied.unknown,
-                t["events_unknown"],
-                r.applied.changed,
-                t["orders_changed"],
-                r.applied.queued,
-                t["steps_queued"],
+            Ok(r) => (
+                format!(
+                    "{}: {} {}, {} {}, {} {}, {} {}, {} {}.",
+                    t["polled"],
+                    r.events,
+                    t["events_read"],
+                    r.applied.new,
+                    t["events_new"],
+                    r.applied.unknown,
+                    t["events_unknown"],
+                    r.applied.changed,
+                    t["orders_changed"],
+                    r.applied.queued,
+                    t["steps_queued"],
+                ),
+                "ok".to_string(),
             ),
-            Err(e) => e.to_string(),
+            Err(e) => (e.to_string(), super::refused(&e)),
         },
         "cancel" => match postal.cancel(f.dossier.trim(), order_type).await {
-            Ok(types) if types.is_empty() => {
-                format!("{}: {}", f.dossier.trim(), t["nothing_to_cancel"])
-            }
+            Ok(types) if types.is_empty() => (
+                format!("{}: {}", f.dossier.trim(), t["nothing_to_cancel"]),
+                "ok: nothing to cancel".to_string(),
+            ),
             Ok(types) => {
                 if let Some(wake) = &st.wake {
                     wake.notify_waiters();
                 }
-                format!(
-                    "{} {} ({})",
-                    t["cancel_queued"],
-                    f.dossier.trim(),
-                    types.join(", ")
+                (
+                    format!(
+                        "{} {} ({})",
+                        t["cancel_queued"],
+                        f.dossier.trim(),
+                        types.join(", ")
+                    ),
+                    format!("ok: cancel of {} queued", types.join(", ")),
                 )
             }
-            Err(e) => e.to_string(),
+            Err(e) => (e.to_string(), super::refused(&e)),
         },
         _ => return (StatusCode::BAD_REQUEST, "action: poll or cancel").into_response(),
     };
@@ -190,7 +197,7 @@ pub(super) async fn action(
             "postal.poll"
         },
         serde_json::json!({ "dossier": f.dossier.trim() }),
-        &message,
+        &outcome,
     )
     .await;
     let shown = PostalQuery {

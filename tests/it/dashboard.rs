@@ -636,10 +636,11 @@ async fn the_overview_in_a_browser() {
         .await
         .unwrap();
     assert!(
-        audit
-            .iter()
-            .any(|a| a.action == "outbox.pause" && a.who == "admin" && a.way == "ui"),
-        "the pause is audited"
+        audit.iter().any(|a| a.action == "outbox.pause"
+            && a.who == "admin"
+            && a.way == "ui"
+            && a.outcome == "ok"),
+        "the pause is audited, its outcome in the log's own words: {audit:?}"
     );
     assert!(b.text("#pauses").await.contains("bảo trì cổng"));
     assert!(b.text("#reasons").await.contains("Đang tạm dừng gửi"));
