@@ -334,16 +334,32 @@ fn per_sec(n: usize, d: Duration) -> f64 {
 
 /// Peak resident set size of this process so far (`VmHWM`), in bytes; `None` off Linux.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_kib("VmHWM:").map(|kb| kb * 1024)
+}
+
+/// The process's resident memory now (`VmRSS`), in bytes; `None` off Linux.
+pub fn rss_bytes() -> Option<u64> {
+    status_kib("VmRSS:").map(|kb| kb * 1024)
+}
+
+/// Starts the peak (`VmHWM`) again from the memory resident now, so that a figure taken after a
+/// part of a benchmark is that part's peak, not the peak of the data the benchmark generated
+/// before it (Linux's `/proc/self/clear_refs`; nothing elsewhere).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()?;
-    Some(kb * 1024)
+    Some(kb)
 }
 
 fn mib(bytes: Option<u64>) -> String {
@@ -733,6 +749,11 @@ async fn open_store(
         let dir = tempfile::tempdir().context("creating a temporary folder")?;
         let path = dir.path().join("bench.db");
         if let Some(t) = template {
+            // The path, or the `sqlite:PATH` that `bench prefill --store` was given.
+            let t = t
+                .strip_prefix("sqlite://")
+                .or_else(|| t.strip_prefix("sqlite:"))
+                .unwrap_or(t);
             eprintln!("copying the template {t}…");
             std::fs::copy(t, &path).with_context(|| format!("copying the template {t}"))?;
             let wal = format!("{t}-wal");

@@ -70,6 +70,9 @@ struct FilesPart {
     taken: u64,
     time: Duration,
     queued: i64,
+    /// Resident memory when the scans began (the generated records dropped), and the peak
+    /// during them.
+    rss_before: Option<u64>,
     peak_rss: Option<u64>,
 }
 
@@ -156,9 +159,12 @@ watermark = ["CapNhatLuc", "Id"]
         "bench".into(),
         Arc::new(tokio::sync::Notify::new()),
     );
-    let rss_before = peak_rss_bytes();
+    // The pass's own peak, not the generated table's.
+    super::reset_peak_rss();
+    let rss_before = super::rss_bytes();
     let started = Instant::now();
     let pass = poller.pass(&source).await?;
+    let pass_peak = peak_rss_bytes();
     let pass_time = started.elapsed();
     let queued_after: i64 = store.outbox_counts().await?.iter().map(|c| c.count).sum();
     if kind != "sqlite" {
@@ -184,7 +190,7 @@ watermark = ["CapNhatLuc", "Id"]
         seen_time: pass.seen_time,
         store_time: pass.store_time,
         rss_before,
-        peak_rss: peak_rss_bytes(),
+        peak_rss: pass_peak,
     })
 }
 
@@ -205,6 +211,10 @@ async fn files_part(
             serde_json::to_vec(chunk)?,
         )?;
     }
+    drop(data);
+    // The scans' own peak, not the generated records'.
+    super::reset_peak_rss();
+    let rss_before = super::rss_bytes();
     let cfg = crate::config::Config::from_toml(&format!(
         r#"
 [store]
@@ -253,6 +263,7 @@ stable_seconds = 0
         .sum::<i64>()
         - before;
     part.peak_rss = peak_rss_bytes();
+    part.rss_before = rss_before;
     Ok(part)
 }
 
@@ -441,14 +452,14 @@ impl fmt::Display for SourcesReport {
         )?;
         writeln!(
             f,
-            "  peak RSS of the process: {} before the pass, {} at the end",
+            "  memory (RSS) of the process: {} when the pass began (the generated table already written), peak {} during the pass",
             mib(self.rss_before),
             mib(self.peak_rss)
         )?;
         if let Some(p) = &self.files {
             writeln!(
                 f,
-                "  file drop: {} JSON files of {} records: {} taken, {} records in {:.2} s = {:.1} files/s, {:.0} records/s; {} messages queued; peak RSS {}",
+                "  file drop: {} JSON files of {} records: {} taken, {} records in {:.2} s = {:.1} files/s, {:.0} records/s; {} messages queued; RSS {} when the scans began, peak {} during them",
                 p.files,
                 p.records / (p.files.max(1) as u64),
                 p.taken,
@@ -457,6 +468,7 @@ impl fmt::Display for SourcesReport {
                 p.taken as f64 / p.time.as_secs_f64().max(1e-9),
                 p.records as f64 / p.time.as_secs_f64().max(1e-9),
                 p.queued,
+                mib(p.rss_before),
                 mib(p.peak_rss)
             )?;
         }
