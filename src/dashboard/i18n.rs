@@ -66,6 +66,7 @@ const OUTBOX_WORDS: &[(&str, &str, &str)] = &[
     ("remap_refused", "Ánh xạ hiện tại từ chối bản ghi", "The current mapping refuses the record"),
     ("remap_refused_n", "Bị ánh xạ từ chối (giữ lỗi)", "Refused by the mapping (left dead)"),
     ("remap_no_dead", "Không có tin lỗi (dead) nào khớp bộ lọc để ánh xạ lại.", "No dead message matches the filter to remap."),
+    ("try_answer", "Trả lời của hệ thống nhận", "The peer's answer"),
     ("tries", "Các lần thử và trả lời của hệ thống nhận", "Tries and the peer's answers"),
     ("no_tries", "Chưa có lần thử nào.", "Not tried yet."),
     ("try_delivered", "Đã chuyển", "Delivered"),

@@ -77,7 +77,7 @@ pub fn spawn(
                 tracing::warn!(error = %e, "housekeeping: delivery minutes not pruned; trying again later");
             }
             // Content hashes of polled rows no longer re-read.
-            match store.prune_seen(cutoff(crate::source::sql::SEEN_FORGET)).await {
+            match store.prune_seen(cutoff(crate::store::SEEN_FORGET)).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "housekeeping: hashes of polled rows no longer re-read forgotten"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping: row hashes not pruned; trying again later"),

@@ -63,7 +63,7 @@ pub use reconcile::{
 };
 pub use sources::{
     QuarantineCount, QuarantineItem, SeenHash, SeenRow, SourcePosition, SourceStatus, SourceStore,
-    StreamCursor, StreamPosition, TakenFile, WatermarkMove,
+    StreamCursor, StreamPosition, TakenFile, WatermarkMove, SEEN_FORGET, SEEN_REFRESH,
 };
 
 /// The store's traits, to bring their methods into scope: `use crate::store::prelude::*;`.

@@ -49,6 +49,12 @@ pub struct SeenRow {
     pub hash: String,
 }
 
+/// Content hashes of polled rows not re-read for this long are forgotten by housekeeping.
+pub const SEEN_FORGET: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// A poller refreshes the time of a row it re-reads unchanged once its hash is this old, so a
+/// row still inside its re-read window never reaches [`SEEN_FORGET`].
+pub const SEEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// A row's stored content hash, and when it was last stored or found unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenHash {

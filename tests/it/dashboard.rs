@@ -896,6 +896,13 @@ async fn the_outbox_browser_a_bulk_replay_a_viewer_and_the_audit_page_in_a_brows
     b.goto(&format!("{base}/ui/outbox/{}?lang=en", dead[1]))
         .await;
     b.wait_text("#d-state", "delivered").await;
+    // Its tries: the one that failed with the portal's answer, then the delivery.
+    let tries = b.text("#tries").await;
+    let (dead_at, delivered_at) = (tries.find("Dead"), tries.rfind("Delivered"));
+    assert!(
+        dead_at.is_some() && dead_at < delivered_at && tries.contains("HTTP 500"),
+        "{tries}"
+    );
     for form in ["#replay-one", "#skip-one", "#remap-one"] {
         assert!(b.find(form).await.is_none(), "{form} shown to a viewer");
     }

@@ -791,7 +791,7 @@ async fn a_first_pass_reads_each_dossier_with_its_children_once() {
 
 #[tokio::test]
 async fn hashes_of_rows_still_re_read_outlive_housekeeping_and_the_others_are_forgotten() {
-    use lienthong::source::sql::SEEN_REFRESH;
+    use lienthong::store::SEEN_REFRESH;
     let local = locals().await.remove(0);
     assert_eq!(local.kind, "sqlite");
     let dir = tempfile::tempdir().unwrap();

@@ -16,10 +16,10 @@
 //!   only if the watermark is still the one it was read from.
 //! - **Children.** A changed child row (fee, document, supplement) re-reads its parent with all
 //!   its children; the child's own watermark moves with that parent's record.
-//! - **Forgetting.** Housekeeping forgets the hashes of rows last seen [`SEEN_FORGET`] ago; a
-//!   row re-read unchanged has its time refreshed (with the next page stored) once it is
-//!   [`SEEN_REFRESH`] old, so the hash of a row still inside the re-read window is never
-//!   forgotten while its source is polled.
+//! - **Forgetting.** Housekeeping forgets the hashes of rows last seen
+//!   [`crate::store::SEEN_FORGET`] ago; a row re-read unchanged has its time refreshed (with the
+//!   next page stored) once it is [`crate::store::SEEN_REFRESH`] old, so the hash of a row still
+//!   inside the re-read window is never forgotten while its source is polled.
 //!
 //! A database that cannot be reached is retried with back-off up to `retry_max_seconds`; each
 //! source polls on its own task, so one down never holds back another. Its health is written to
@@ -52,11 +52,6 @@ use crate::store::{
 use config::{ChildQuery, PollConfig, PollQuery};
 use db::{LocalDb, LocalDbError, LocalRow};
 use value::SqlValue;
-
-/// Content hashes of rows not re-read for this long are forgotten by housekeeping.
-pub const SEEN_FORGET: Duration = Duration::from_secs(30 * 24 * 3600);
-/// A row re-read unchanged whose hash was stored this long ago has its time refreshed.
-pub const SEEN_REFRESH: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The lease a poller holds on its source, so instances sharing a store never read it twice.
 fn lease_name(source: &str) -> String {
@@ -476,7 +471,7 @@ impl StreamReader<'_> {
                     }
                 }
             }
-            let stale = now_ms().saturating_sub(SEEN_REFRESH.as_millis() as i64);
+            let stale = now_ms().saturating_sub(crate::store::SEEN_REFRESH.as_millis() as i64);
             let mut fresh = Vec::new();
             let mut hashes = Vec::new();
             let mut in_page = BTreeSet::new();
