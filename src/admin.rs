@@ -990,13 +990,7 @@ async fn remap(
             }
         };
         let m = &plan.message;
-        let shown: Vec<String> = operator::diff(
-            &crate::mapping::mask_personal(plan.target, &m.item),
-            &crate::mapping::mask_personal(plan.target, &plan.remap.item),
-        )
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+        let shown = plan.masked_changes();
         let outcome = if !req.confirm {
             RemapOutcome::Preview
         } else {

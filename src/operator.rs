@@ -379,6 +379,20 @@ pub struct RemapPlan {
     pub changes: Vec<Change>,
 }
 
+impl RemapPlan {
+    /// [`RemapPlan::changes`] between the items with their personal fields masked, as lines
+    /// (`~ TenTTHC: "…" -> "…"`), for every place that shows a remap to a person.
+    pub fn masked_changes(&self) -> Vec<String> {
+        diff(
+            &crate::mapping::mask_personal(self.target, &self.message.item),
+            &crate::mapping::mask_personal(self.target, &self.remap.item),
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    }
+}
+
 /// Renders a dead message again from its stored source record with the mapping its route uses
 /// now (`routes`, built from the configuration as it is now).
 pub async fn plan_remap(

@@ -396,13 +396,7 @@ async fn remap_samples(
                 "dossier": plan.message.dossier,
                 "from": plan.message.mapping_version,
                 "to": plan.remap.mapping_version,
-                "changes": operator::diff(
-                    &crate::mapping::mask_personal(plan.target, &plan.message.item),
-                    &crate::mapping::mask_personal(plan.target, &plan.remap.item),
-                )
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
+                "changes": plan.masked_changes(),
             }),
             Err(operator::RemapError::Store(e)) => return Err(Box::new(unavailable(e))),
             Err(e) => json!({
@@ -566,13 +560,7 @@ pub(super) async fn act(
                     (crate::mapping::mask_text(&e.to_string()), None)
                 }
                 Ok(plan) => {
-                    let changes: Vec<String> = operator::diff(
-                        &crate::mapping::mask_personal(plan.target, &plan.message.item),
-                        &crate::mapping::mask_personal(plan.target, &plan.remap.item),
-                    )
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
+                    let changes = plan.masked_changes();
                     if f.action == "remap" {
                         let preview = json!({
                             "from": plan.message.mapping_version,
