@@ -111,7 +111,7 @@ pub async fn begin_job(
         filter
     };
     let job = OutboxJob {
-        id: Uuid::new_v4().to_string(),
+        id: Uuid::now_v7().to_string(),
         action: action.name().into(),
         filter: serde_json::to_string(filter).expect("a filter serializes"),
         reason: match action {

@@ -47,7 +47,8 @@ fn way_schema() -> utoipa::openapi::Object {
 }
 
 impl ActionRecord {
-    /// A new entry now, with a fresh id.
+    /// A new entry now, with a fresh id. The id is a version 7 UUID, ordered by creation within
+    /// the process, so two actions in the same millisecond list newest first as they happened.
     pub fn new(
         who: &str,
         role: &str,
@@ -57,7 +58,7 @@ impl ActionRecord {
         outcome: &str,
     ) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             at_ms: super::now_ms(),
             who: who.to_string(),
             role: role.to_string(),
