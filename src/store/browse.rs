@@ -252,6 +252,14 @@ macro_rules! impl_browse {
                 }
             }
             if let Some(e) = &f.error {
+                if f.state.is_none() {
+                    // A delivered message has no error (its delivery clears it): the search
+                    // reads the other states only, through `outbox_browse_state`, instead of the
+                    // whole history.
+                    q.push(
+                        " AND state IN ('pending', 'inflight', 'waiting', 'held', 'dead', 'skipped')",
+                    );
+                }
                 let escaped = e
                     .to_lowercase()
                     .replace('\\', "\\\\")

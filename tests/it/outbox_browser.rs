@@ -429,6 +429,35 @@ async fn keyset_pages_skip_and_repeat_nothing_while_rows_change_state() {
             failed > 0,
             "{name}: dead or replayed-then-failed rows keep their error"
         );
+        // Exactly the messages whose error says so, whatever their state.
+        let mut every = Vec::new();
+        let mut before = None;
+        loop {
+            let page = app
+                .store
+                .browse_messages(&OutboxFilter::default(), before, 100)
+                .await
+                .unwrap();
+            before = page.last().map(|m| m.position);
+            let last = page.len() < 100;
+            every.extend(page);
+            if last {
+                break;
+            }
+        }
+        let mut expected: Vec<Uuid> = every
+            .iter()
+            .filter(|m| {
+                m.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase().contains("http 500"))
+            })
+            .map(|m| m.id)
+            .collect();
+        let mut found = pages_of(&*app.store, &by_error, 7).await;
+        expected.sort();
+        found.sort();
+        assert_eq!(found, expected, "{name}");
         let many_attempts = OutboxFilter {
             min_attempts: Some(50),
             ..Default::default()
