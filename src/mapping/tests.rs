@@ -734,6 +734,7 @@ fn reasons_keep_codes_and_dates_but_not_ids_phones_or_mails() {
         "SoDinhDanh: value \"0381***234\": bad; call 0912***678 or ho***@example.com."
     );
     for kept in [
+        "message 01a2517e-7af9-757b-ad1d-c4d161090450 replayed after 01a2517e-7af9-757b-ad1d-c4d161090451.",
         "MaHoSo: value \"000.00.56.H56-261106-0002\": unknown",
         "NgayHenTra: value \"20261105083100\" is before 1730764800000",
         "KenhThucHien: value \"QUA_ZALO\": not in table KenhNop",
