@@ -49,8 +49,14 @@ const KEPT: &[&str] = &[
 ];
 
 /// `outbox.replay` for `/admin/outbox/replay`, `quarantine.drop` for
-/// `/admin/quarantine/{id}/drop`, `reconcile.start` for `POST /admin/reconcile`.
-pub(super) fn action_of(path: &str) -> String {
+/// `/admin/quarantine/{id}/drop`, `reconcile.start` for `POST /admin/reconcile`; a bulk job
+/// (`/admin/outbox/jobs`) is named by its action, `outbox.bulk_replay`, as the dashboard names it.
+pub(super) fn action_of(path: &str, body: &Value) -> String {
+    if path == "/admin/outbox/jobs" {
+        if let Some(a @ ("replay" | "skip" | "remap")) = body["action"].as_str() {
+            return format!("outbox.bulk_{a}");
+        }
+    }
     let parts: Vec<&str> = path
         .trim_start_matches("/admin/")
         .split('/')
@@ -114,13 +120,13 @@ pub(super) async fn changes(State(st): State<AdminState>, req: Request, next: Ne
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let action = action_of(&path);
     let path_id = path_id(&path, req.uri().path());
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
         return bad_request("the body is too large");
     };
     let body_json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let action = action_of(&path, &body_json);
     if !who.role.may_change() {
         let record = ActionRecord::new(
             &who.name,
@@ -286,10 +292,18 @@ mod tests {
 
     #[test]
     fn actions_are_named_by_their_route() {
-        assert_eq!(action_of("/admin/outbox/replay"), "outbox.replay");
-        assert_eq!(action_of("/admin/quarantine/{id}/drop"), "quarantine.drop");
-        assert_eq!(action_of("/admin/reconcile"), "reconcile.start");
-        assert_eq!(action_of("/admin/outbox/jobs"), "outbox.jobs");
+        let none = Value::Null;
+        assert_eq!(action_of("/admin/outbox/replay", &none), "outbox.replay");
+        assert_eq!(
+            action_of("/admin/quarantine/{id}/drop", &none),
+            "quarantine.drop"
+        );
+        assert_eq!(action_of("/admin/reconcile", &none), "reconcile.start");
+        // A bulk job by its action, as the dashboard names it; an unknown action by its route.
+        let remap = json!({"action": "remap", "filter": {}});
+        assert_eq!(action_of("/admin/outbox/jobs", &remap), "outbox.bulk_remap");
+        let odd = json!({"action": "explode"});
+        assert_eq!(action_of("/admin/outbox/jobs", &odd), "outbox.jobs");
         assert_eq!(
             path_id("/admin/quarantine/{id}/drop", "/admin/quarantine/abc/drop").as_deref(),
             Some("abc")

@@ -252,7 +252,7 @@ async fn every_action_of_the_admin_api_leaves_its_row() {
         (
             "/admin/outbox/jobs",
             json!({"action": "replay", "filter": {"state": "dead"}}),
-            "outbox.jobs",
+            "outbox.bulk_replay",
         ),
         (
             "/admin/catalog/resend",
