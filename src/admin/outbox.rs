@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::openapi::{self, BadRequest, ErrorBody, Forbidden, Unauthorized, Unavailable};
 use super::{bad_request, caller, refuse, store_error, AdminState};
 use crate::operator::{self, JobAction};
-use crate::store::{now_ms, BrowsedMessage, OutboxFilter, OutboxJob, Store};
+use crate::store::{now_ms, OutboxFilter, OutboxJob, Store};
 
 /// The largest `min_attempts` and time (ms) a filter takes, as documented.
 pub(crate) const MAX_ATTEMPTS: i64 = 1_000_000;
@@ -43,11 +43,6 @@ pub(crate) fn check_filter(f: &OutboxFilter) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A page's cursor: the queue position of its last message.
-pub(crate) fn cursor(m: &BrowsedMessage) -> i64 {
-    m.position
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -97,7 +92,8 @@ pub(super) struct MessageSummary {
 pub(super) struct MessagePage {
     #[schema(max_items = 1000)]
     messages: Vec<MessageSummary>,
-    /// `before` for the next page; null when this page is not full.
+    /// `before` for the next page; null at the end of the queue. A page that searched for its
+    /// time without filling up carries fewer messages (maybe none) and a `next` to go on from.
     next: Option<i64>,
 }
 
@@ -152,12 +148,11 @@ pub(super) async fn messages(
         return bad_request(&e);
     }
     match st.store.browse_messages(&filter, q.before, limit).await {
-        Ok(list) => {
-            let next = (list.len() as i64 == limit)
-                .then(|| list.last().map(cursor))
-                .flatten();
+        Ok(page) => {
+            let next = page.next;
             Json(MessagePage {
-                messages: list
+                messages: page
+                    .messages
                     .iter()
                     .map(|m| MessageSummary {
                         id: m.id.to_string(),

@@ -118,12 +118,13 @@ pub async fn run(opts: &DashboardOptions) -> anyhow::Result<DashboardReport> {
     let one_dead = store
         .browse_messages(&dead, None, 1)
         .await?
+        .messages
         .pop()
         .context("the filled store has no dead message")?;
     let first = store
         .browse_messages(&OutboxFilter::default(), None, 50)
         .await?;
-    let cursor = first.last().map(|m| m.position).context("an empty store")?;
+    let cursor = first.next.context("an empty store")?;
 
     let token = uuid::Uuid::new_v4().simple().to_string();
     let reports = Arc::new(crate::report::Reports::new(

@@ -364,6 +364,12 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("all_sources", "Tất cả nguồn", "All sources"),
     ("next_page", "Trang sau", "Next page"),
     (
+        "searched_to",
+        "Trang này đã tìm hết thời gian dành cho nó, đến vị trí trong hàng đợi",
+        "This page used its search time and has read back to queue position",
+    ),
+    ("search_older", "Tìm tiếp các tin cũ hơn", "Search older messages"),
+    (
         "empty_quarantine",
         "Không có bản ghi nào bị từ chối.",
         "No record is quarantined.",

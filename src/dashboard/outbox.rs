@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::i18n::Lang;
 use super::{acting, frame, logged_in, DashboardState};
-use crate::admin::outbox::{check_filter, cursor, job_json, spawn_job};
+use crate::admin::outbox::{check_filter, job_json, spawn_job};
 use crate::operator::{self, JobAction};
 use crate::store::{now_ms, OutboxFilter};
 
@@ -164,17 +164,17 @@ pub(super) async fn list(
             None => return bad("before: a page's next".into()),
         },
     };
-    let messages = match st.store.browse_messages(&filter, before, PAGE).await {
-        Ok(m) => m,
+    let page = match st.store.browse_messages(&filter, before, PAGE).await {
+        Ok(p) => p,
         Err(e) => return unavailable(e),
     };
-    let next = (messages.len() as i64 == PAGE)
-        .then(|| messages.last().map(cursor))
-        .flatten()
-        .map(|c| {
-            q.filter
-                .query(&[("before", &c.to_string()), ("lang", lang.code())])
-        });
+    // A page that stopped searching before it filled up says how far it has read.
+    let searched_to = page.next.filter(|_| (page.messages.len() as i64) < PAGE);
+    let next = page.next.map(|c| {
+        q.filter
+            .query(&[("before", &c.to_string()), ("lang", lang.code())])
+    });
+    let messages = page.messages;
     let jobs = match st.store.jobs(5).await {
         Ok(j) => j.iter().map(job_json).collect::<Vec<_>>(),
         Err(e) => return unavailable(e),
@@ -185,6 +185,7 @@ pub(super) async fn list(
     ctx.insert("f".into(), q.filter.as_json());
     ctx.insert("hidden".into(), json!(q.filter.pairs()));
     ctx.insert("next".into(), json!(next));
+    ctx.insert("searched_to".into(), json!(searched_to));
     ctx.insert("first_page".into(), json!(before.is_none()));
     ctx.insert("jobs".into(), json!(jobs));
     st.render("outbox.html", Value::Object(ctx))

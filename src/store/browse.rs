@@ -86,6 +86,88 @@ impl OutboxFilter {
     }
 }
 
+/// One page of the outbox browser: the messages, newest first, and where the next page starts
+/// (`before` for it): after the last message of a full page, or where the search stopped when
+/// its time ran out; none at the end of the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowsePage {
+    pub messages: Vec<BrowsedMessage>,
+    pub next: Option<i64>,
+}
+
+/// How far one page searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrowseLimits {
+    /// How long a page searches before it answers with what it found (the page then takes
+    /// about this plus one window's read).
+    pub budget: std::time::Duration,
+    /// The first window of queue positions a page reads. Each further one is sized from what
+    /// the last one cost, for about a fifth of the budget, between this and `last_window`, and
+    /// at most four times the last: a window read through a column's index costs what it
+    /// matches (a wide window of a peer with few messages costs nothing), one read in queue
+    /// order costs its width.
+    pub first_window: i64,
+    pub last_window: i64,
+}
+
+impl Default for BrowseLimits {
+    fn default() -> Self {
+        BrowseLimits {
+            budget: std::time::Duration::from_millis(120),
+            first_window: 8_192,
+            last_window: 262_144,
+        }
+    }
+}
+
+/// The index a filtered page walks in queue order: the filter's part that narrows it most and
+/// has one (migrations 0013 and 0016). A dossier code matches a handful of messages; an error
+/// text or "tried more than once" only messages that failed; a state other than `delivered` a
+/// backlog; then an operation, a destination, a peer; `delivered` (most of the history) last.
+/// Without any of these the queue order itself is walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    Column(&'static str),
+    /// `outbox_browse_error`: messages with an error.
+    Error,
+    /// `outbox_browse_retried`: messages tried more than once.
+    Retried,
+    Queue,
+}
+
+impl Driver {
+    pub(crate) fn of(f: &OutboxFilter) -> Driver {
+        let backlog = f.state.as_deref().is_some_and(|s| s != "delivered");
+        if f.dossier.is_some() {
+            Driver::Column("dossier")
+        } else if f.error.is_some() {
+            Driver::Error
+        } else if f.min_attempts.is_some_and(|n| n > 1) {
+            Driver::Retried
+        } else if backlog {
+            Driver::Column("state")
+        } else if f.operation.is_some() {
+            Driver::Column("operation")
+        } else if f.destination.is_some() {
+            Driver::Column("destination")
+        } else if f.peer.is_some() {
+            Driver::Column("peer")
+        } else if f.state.is_some() {
+            Driver::Column("state")
+        } else {
+            Driver::Queue
+        }
+    }
+
+    /// The column whose index is walked, if it is one.
+    pub(crate) fn column(self) -> Option<&'static str> {
+        match self {
+            Driver::Column(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 /// A message as the browser lists it (no item: it holds personal data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BrowsedMessage {
@@ -194,13 +276,26 @@ impl OutboxJob {
 #[async_trait::async_trait]
 pub trait BrowseStore {
     /// Up to `limit` messages matching `filter`, newest first (by queue position), before
-    /// `before` (the position of the last one of the previous page).
+    /// `before` (the previous page's `next`). A page reads the queue in windows of positions
+    /// for about [`BrowseLimits::budget`]: a filter that matches little answers a page with fewer
+    /// messages and a `next` to search on from, rather than reading a million rows at once.
     async fn browse_messages(
         &self,
         filter: &OutboxFilter,
         before: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<BrowsedMessage>, StoreError>;
+    ) -> Result<BrowsePage, StoreError> {
+        self.browse_within(filter, before, limit, BrowseLimits::default())
+            .await
+    }
+    /// [`Self::browse_messages`] with the search's limits given.
+    async fn browse_within(
+        &self,
+        filter: &OutboxFilter,
+        before: Option<i64>,
+        limit: i64,
+        limits: BrowseLimits,
+    ) -> Result<BrowsePage, StoreError>;
     /// How many messages match `filter`.
     async fn count_matching(&self, filter: &OutboxFilter) -> Result<i64, StoreError>;
     /// Up to `limit` messages matching `filter` with a queue position after `after_position`,
@@ -233,17 +328,19 @@ macro_rules! impl_browse {
     (store = $Store:ident, db = $Db:ty $(,)?) => {
         /// Appends the filter's present parts as conditions (`WHERE TRUE` already written).
         fn push_filter(q: &mut sqlx::QueryBuilder<'_, $Db>, f: &$crate::store::OutboxFilter) {
-            // State and dossier code narrow a page through their own indexes; peer,
-            // destination and operation match most rows, and the queue order serves them best.
+            // One index drives the walk in queue order (see `Driver`); on SQLite, whose planner
+            // has no statistics to choose by, the other columns are kept from their indexes.
+            let driver = $crate::store::browse::Driver::of(f);
             let any = <$Store>::NO_INDEX;
-            for (prefix, column, value) in [
-                ("", "state", &f.state),
-                (any, "peer", &f.peer),
-                (any, "destination", &f.destination),
-                (any, "operation", &f.operation),
-                ("", "dossier", &f.dossier),
+            for (column, value) in [
+                ("state", &f.state),
+                ("peer", &f.peer),
+                ("destination", &f.destination),
+                ("operation", &f.operation),
+                ("dossier", &f.dossier),
             ] {
                 if let Some(v) = value {
+                    let prefix = if driver.column() == Some(column) { "" } else { any };
                     q.push(" AND ")
                         .push(prefix)
                         .push(column)
@@ -252,14 +349,8 @@ macro_rules! impl_browse {
                 }
             }
             if let Some(e) = &f.error {
-                if f.state.is_none() {
-                    // A delivered message has no error (its delivery clears it): the search
-                    // reads the other states only, through `outbox_browse_state`, instead of the
-                    // whole history.
-                    q.push(
-                        " AND state IN ('pending', 'inflight', 'waiting', 'held', 'dead', 'skipped')",
-                    );
-                }
+                // Through `outbox_browse_error`: only the messages that have an error.
+                q.push(" AND last_error IS NOT NULL");
                 let escaped = e
                     .to_lowercase()
                     .replace('\\', "\\\\")
@@ -270,6 +361,10 @@ macro_rules! impl_browse {
                     .push(" ESCAPE '\\'");
             }
             if let Some(n) = f.min_attempts {
+                if n > 1 {
+                    // Through `outbox_browse_retried`: only the messages tried more than once.
+                    q.push(" AND attempts > 1");
+                }
                 q.push(" AND attempts >= ").push_bind(n);
             }
             if let Some(t) = f.updated_from_ms {
@@ -289,25 +384,68 @@ macro_rules! impl_browse {
 
         #[async_trait::async_trait]
         impl $crate::store::BrowseStore for $Store {
-            async fn browse_messages(
+            async fn browse_within(
                 &self,
                 f: &$crate::store::OutboxFilter,
                 before: Option<i64>,
                 limit: i64,
-            ) -> Result<Vec<$crate::store::BrowsedMessage>, $crate::store::StoreError> {
-                let mut q = sqlx::QueryBuilder::<$Db>::new(
-                    "SELECT id, peer, destination, operation, dossier, state, attempts, batch_id, \
-                     last_error, updated_at, position FROM outbox WHERE TRUE",
-                );
-                push_filter(&mut q, f);
-                if let Some(p) = before {
-                    q.push(" AND position < ").push_bind(p);
+                limits: $crate::store::BrowseLimits,
+            ) -> Result<$crate::store::BrowsePage, $crate::store::StoreError> {
+                let limit = limit.clamp(1, 1000);
+                // One aggregate per statement: each is then read off the end of the index
+                // (SQLite reads the whole table for the two in one).
+                let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT (SELECT MIN(position) FROM outbox), (SELECT MAX(position) FROM outbox)",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                let (Some(low), Some(high)) = (low, high) else {
+                    return Ok($crate::store::BrowsePage::default());
+                };
+                let started = std::time::Instant::now();
+                let mut top = before.unwrap_or(i64::MAX).min(high.saturating_add(1));
+                let mut window = limits.first_window.max(1);
+                let mut page = $crate::store::BrowsePage::default();
+                // Windows of queue positions, newest first, each read through the filter's
+                // index: a filter that matches little never reads the whole queue in one page.
+                while top > low {
+                    let bottom = top.saturating_sub(window).max(low);
+                    let read_at = std::time::Instant::now();
+                    let mut q = sqlx::QueryBuilder::<$Db>::new(
+                        "SELECT id, peer, destination, operation, dossier, state, attempts, batch_id, \
+                         last_error, updated_at, position FROM outbox WHERE TRUE",
+                    );
+                    push_filter(&mut q, f);
+                    q.push(" AND position < ")
+                        .push_bind(top)
+                        .push(" AND position >= ")
+                        .push_bind(bottom)
+                        .push(" ORDER BY position DESC LIMIT ")
+                        .push_bind(limit - page.messages.len() as i64);
+                    let rows: Vec<$crate::store::browse::BrowsedRow> =
+                        q.build_query_as().fetch_all(&self.pool).await?;
+                    for r in rows {
+                        page.messages.push(r.into_message()?);
+                    }
+                    if page.messages.len() as i64 == limit {
+                        page.next = page.messages.last().map(|m| m.position);
+                        return Ok(page);
+                    }
+                    top = bottom;
+                    if top > low && started.elapsed() >= limits.budget {
+                        // Not full, and the page's time is spent: it goes on from here.
+                        page.next = Some(top);
+                        return Ok(page);
+                    }
+                    let took = read_at.elapsed().as_secs_f64().max(1e-6);
+                    let fits = (limits.budget.as_secs_f64() / 5.0 / took * window as f64) as i64;
+                    window = fits
+                        .min(window.saturating_mul(4))
+                        .min(limits.last_window)
+                        .max(limits.first_window)
+                        .max(1);
                 }
-                q.push(" ORDER BY position DESC LIMIT ")
-                    .push_bind(limit.clamp(1, 1000));
-                let rows: Vec<$crate::store::browse::BrowsedRow> =
-                    q.build_query_as().fetch_all(&self.pool).await?;
-                rows.into_iter().map(|r| r.into_message()).collect()
+                Ok(page)
             }
 
             async fn count_matching(

@@ -41,7 +41,10 @@ pub(crate) mod sources;
 pub mod sqlite;
 
 pub use audit::{ActionFilter, ActionRecord, AuditStore};
-pub use browse::{BrowseStore, BrowsedMessage, JobStep, OutboxFilter, OutboxJob, JOB_STALE_MS};
+pub use browse::{
+    BrowseLimits, BrowsePage, BrowseStore, BrowsedMessage, JobStep, OutboxFilter, OutboxJob,
+    JOB_STALE_MS,
+};
 pub use catalog::{
     CatalogCounts, CatalogPull, CatalogStore, CatalogVersion, CurrentProcedure, FanOutFn,
     FetchedProcedure, ListedProcedure, NewVersion, PublishPlan, StagedProcedure,

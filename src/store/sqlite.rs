@@ -74,8 +74,8 @@ impl SqliteStore {
     pub(crate) const PARAMS_PER_STATEMENT: usize = 20_000;
 
     /// Written before a column in a condition that must not pick the index (SQLite's unary
-    /// plus): the outbox browser's peer, destination and operation match most rows, and an
-    /// index on them made SQLite sort a million rows instead of walking the queue order.
+    /// plus): SQLite plans without statistics, so the outbox browser tells it which index to
+    /// walk (`browse::Driver`); left to itself it once sorted a million rows by queue position.
     pub(crate) const NO_INDEX: &'static str = "+";
 
     /// `$1` queue positions after the last one (writers take turns: no one else draws).

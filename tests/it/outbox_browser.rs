@@ -13,7 +13,7 @@ use std::process::Command;
 use lienthong::outbox::Lane;
 use lienthong::sim::{Fault, SimSettings};
 use lienthong::store::{
-    now_ms, ActionFilter, ActionRecord, OutboxFilter, OutboxJob, Store, JOB_STALE_MS,
+    now_ms, ActionFilter, ActionRecord, BrowseLimits, OutboxFilter, OutboxJob, Store, JOB_STALE_MS,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -75,6 +75,7 @@ async fn dead_ids(store: &dyn Store) -> Vec<Uuid> {
         .browse_messages(&filter, None, 1000)
         .await
         .unwrap()
+        .messages
         .iter()
         .map(|m| m.id)
         .collect()
@@ -359,15 +360,38 @@ async fn the_cli_s_changing_commands_leave_rows_as_the_os_user() {
 
 /// `n` messages: dead headers from failed deliveries.
 async fn pages_of(store: &dyn Store, filter: &OutboxFilter, limit: i64) -> Vec<Uuid> {
+    pages_within(store, filter, limit, BrowseLimits::default())
+        .await
+        .0
+}
+
+/// Every page of `filter`, following `next` to the end: the ids in order, and how many pages
+/// came back before they were full (their search time spent).
+async fn pages_within(
+    store: &dyn Store,
+    filter: &OutboxFilter,
+    limit: i64,
+    limits: BrowseLimits,
+) -> (Vec<Uuid>, usize) {
     let mut seen = Vec::new();
     let mut before = None;
+    let mut short = 0;
     loop {
-        let page = store.browse_messages(filter, before, limit).await.unwrap();
-        seen.extend(page.iter().map(|m| m.id));
-        if (page.len() as i64) < limit {
-            return seen;
+        let page = store
+            .browse_within(filter, before, limit, limits)
+            .await
+            .unwrap();
+        seen.extend(page.messages.iter().map(|m| m.id));
+        match page.next {
+            None => return (seen, short),
+            Some(next) => {
+                if (page.messages.len() as i64) < limit {
+                    short += 1;
+                }
+                assert!(before.is_none_or(|b| next < b), "next moves back");
+                before = Some(next);
+            }
         }
-        before = page.last().map(|m| m.position);
     }
 }
 
@@ -392,11 +416,12 @@ async fn keyset_pages_skip_and_repeat_nothing_while_rows_change_state() {
                 .browse_messages(&everything, before, 5)
                 .await
                 .unwrap();
-            seen.extend(page.iter().map(|m| m.id));
-            if page.len() < 5 {
+            seen.extend(page.messages.iter().map(|m| m.id));
+            let Some(next) = page.next else {
                 break;
-            }
-            before = page.last().map(|m| m.position);
+            };
+            assert_eq!(page.messages.len(), 5, "{name}: a full page");
+            before = Some(next);
             round += 1;
             let ahead = all[(round * 5 + 2).min(all.len() - 1)];
             let behind = seen[0];
@@ -438,10 +463,9 @@ async fn keyset_pages_skip_and_repeat_nothing_while_rows_change_state() {
                 .browse_messages(&OutboxFilter::default(), before, 100)
                 .await
                 .unwrap();
-            before = page.last().map(|m| m.position);
-            let last = page.len() < 100;
-            every.extend(page);
-            if last {
+            before = page.next;
+            every.extend(page.messages);
+            if before.is_none() {
                 break;
             }
         }
@@ -477,6 +501,71 @@ async fn keyset_pages_skip_and_repeat_nothing_while_rows_change_state() {
             0,
             "{name}: LIKE escaped"
         );
+    }
+}
+
+/// A page reads the queue in windows of positions and answers when its search time is spent,
+/// full or not, with a `next` to go on from: following `next` lists exactly what one unhurried
+/// walk lists, in the same order, for every kind of filter.
+#[tokio::test]
+async fn a_page_out_of_search_time_answers_what_it_found_and_goes_on_from_there() {
+    for ts in stores().await {
+        let name = ts.name;
+        let app = spawn_app_with(ts, SimSettings::default(), people).await;
+        let (_lane, dead) = dead_dossiers(&app, 77, 13).await;
+        let code = app.store.message(dead[5]).await.unwrap().unwrap().dossier;
+        // No time at all: one window per page, of one or two positions.
+        let hurried = BrowseLimits {
+            budget: std::time::Duration::ZERO,
+            first_window: 1,
+            last_window: 2,
+        };
+        let filters = [
+            OutboxFilter::default(),
+            OutboxFilter {
+                state: Some("dead".into()),
+                ..Default::default()
+            },
+            OutboxFilter {
+                dossier: Some(code),
+                ..Default::default()
+            },
+            OutboxFilter {
+                error: Some("http 500".into()),
+                ..Default::default()
+            },
+            OutboxFilter {
+                peer: Some("dvcqg".into()),
+                operation: Some("DongBoHoSoMC".into()),
+                ..Default::default()
+            },
+            OutboxFilter {
+                min_attempts: Some(1),
+                ..Default::default()
+            },
+        ];
+        for f in &filters {
+            let all = pages_of(&*app.store, f, 1000).await;
+            assert!(!all.is_empty(), "{name}: {f:?} matches");
+            let (found, short) = pages_within(&*app.store, f, 4, hurried).await;
+            assert_eq!(
+                found, all,
+                "{name}: {f:?}: the same messages in the same order"
+            );
+            assert!(short > 0, "{name}: {f:?}: some pages ran out of time");
+        }
+        // Over the API: a short page still carries where to go on from.
+        let (status, body) = call(
+            &app,
+            LAN,
+            "GET",
+            "/admin/outbox/messages?state=dead&limit=1000",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert_eq!(body["messages"].as_array().unwrap().len(), 13, "{name}");
+        assert!(body["next"].is_null(), "{name}: the end of the queue");
     }
 }
 
