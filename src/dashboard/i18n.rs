@@ -365,7 +365,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("next_page", "Trang sau", "Next page"),
     (
         "searched_to",
-        "Trang này đã tìm hết thời gian dành cho nó, đến vị trí trong hàng đợi",
+        "Trang này đã hết thời gian tìm, mới đọc ngược đến vị trí hàng đợi",
         "This page used its search time and has read back to queue position",
     ),
     ("search_older", "Tìm tiếp các tin cũ hơn", "Search older messages"),

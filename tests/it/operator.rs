@@ -538,14 +538,7 @@ async fn cli_show_and_remap_with_a_diff_send_the_new_body_under_a_new_id() {
     let old_batch = before.batch_id.clone().unwrap();
 
     // The operator's config names a copy of the mappings, which is then fixed.
-    let maps = dir.path().join("maps");
-    std::fs::create_dir_all(maps.join("vendor-a")).unwrap();
-    for f in std::fs::read_dir(mappings().join("vendor-a")).unwrap() {
-        let f = f.unwrap();
-        if f.file_type().unwrap().is_file() {
-            std::fs::copy(f.path(), maps.join("vendor-a").join(f.file_name())).unwrap();
-        }
-    }
+    let maps = crate::support::copied_mappings(dir.path());
     let cfg = dir.path().join("lienthong.toml");
     let text = crate::support::test_config_text(&url, "http://127.0.0.1:9").replace(
         &mappings().display().to_string(),
@@ -713,16 +706,9 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
         assert!(plan.changes.is_empty(), "{name}: {:?}", plan.changes);
         let dossier = std::fs::read_to_string(mappings().join("vendor-a/dossier.toml")).unwrap();
         let mut cfg = app.config.clone();
-        std::fs::create_dir_all(dir.path().join("vendor-a")).unwrap();
-        for f in ["procedures.csv", "tinh_trang.csv", "step.toml"] {
-            std::fs::copy(
-                mappings().join("vendor-a").join(f),
-                dir.path().join("vendor-a").join(f),
-            )
-            .unwrap();
-        }
+        let maps = crate::support::copied_mappings(dir.path());
         std::fs::write(
-            dir.path().join("vendor-a/dossier.toml"),
+            maps.join("vendor-a/dossier.toml"),
             dossier.replace(
                 "[fields.TenTTHC]\n# The source's own procedure name.\nfrom = \"TenThuTuc\"",
                 "[fields.TenTTHC]\nvalue = \"Tên đã sửa\"",
@@ -732,7 +718,7 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
         cfg.sources[0].dossier_mapping = "vendor-a/dossier.toml".into();
         let plan = plan_remap(
             &*app.store,
-            &Routes::from_config(&cfg.sources, dir.path()).unwrap(),
+            &Routes::from_config(&cfg.sources, &maps).unwrap(),
             id,
         )
         .await
@@ -774,20 +760,7 @@ async fn remap_on_every_backend_records_the_new_mapping_version() {
 async fn the_admin_api_previews_a_remap_then_queues_it_on_confirmation() {
     // The source's mapping lives in a folder of its own, changed once a message is dead.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("vendor-a")).unwrap();
-    for f in [
-        "procedures.csv",
-        "tinh_trang.csv",
-        "step.toml",
-        "dossier.toml",
-    ] {
-        std::fs::copy(
-            mappings().join("vendor-a").join(f),
-            dir.path().join("vendor-a").join(f),
-        )
-        .unwrap();
-    }
-    let dossier_toml = dir.path().join("vendor-a/dossier.toml");
+    let dossier_toml = crate::support::copied_mappings(dir.path()).join("vendor-a/dossier.toml");
     let path = dossier_toml.clone();
     let app = spawn_app_with(sqlite().await, SimSettings::default(), move |c| {
         c.delivery.max_attempts = 1;

@@ -819,20 +819,7 @@ async fn every_try_of_a_message_shows_with_the_peer_s_answer() {
 async fn a_bulk_remap_renders_every_dead_message_matching_the_filter_again() {
     // The source's mapping lives in a folder of its own, changed once messages are dead.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("vendor-a")).unwrap();
-    for f in [
-        "procedures.csv",
-        "tinh_trang.csv",
-        "step.toml",
-        "dossier.toml",
-    ] {
-        std::fs::copy(
-            crate::support::mappings().join("vendor-a").join(f),
-            dir.path().join("vendor-a").join(f),
-        )
-        .unwrap();
-    }
-    let dossier_toml = dir.path().join("vendor-a/dossier.toml");
+    let dossier_toml = crate::support::copied_mappings(dir.path()).join("vendor-a/dossier.toml");
     let original = std::fs::read_to_string(&dossier_toml).unwrap();
     let own_name = "[fields.TenTTHC]\n# The source's own procedure name.\nfrom = \"TenThuTuc\"";
     assert!(original.contains(own_name));

@@ -7,7 +7,7 @@
 //! rows, watermarks and files; a polled source that is down in `/metrics`, which promtool reads
 //! and which serves every per-source metric `deploy/alerts.yml` uses.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::report::dossier;
-use crate::support::{self, mappings, spawn_app_with, sqlite, sqlite_in, TestApp};
+use crate::support::{self, copied_mappings, mappings, spawn_app_with, sqlite, sqlite_in, TestApp};
 
 const ADMIN: &str = "quarantine-admin-token";
 
@@ -68,19 +68,6 @@ vars = {{ DonViXuLy = "UBND huyện" }}
 "#,
         maps = maps.display()
     )
-}
-
-/// A copy of the shipped vendor-a mappings under `dir`, which a test then fixes.
-fn copied_mappings(dir: &Path) -> PathBuf {
-    let maps = dir.join("maps");
-    std::fs::create_dir_all(maps.join("vendor-a")).unwrap();
-    for f in std::fs::read_dir(mappings().join("vendor-a")).unwrap() {
-        let f = f.unwrap();
-        if f.file_type().unwrap().is_file() {
-            std::fs::copy(f.path(), maps.join("vendor-a").join(f.file_name())).unwrap();
-        }
-    }
-    maps
 }
 
 /// The fix: the copied dossier mapping learns the channel code `QUA_ZALO`.

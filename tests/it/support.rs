@@ -153,6 +153,20 @@ pub fn mappings() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings")
 }
 
+/// A copy of the shipped vendor-a mappings in `dir/maps/vendor-a`, which a test then changes;
+/// returns `dir/maps`.
+pub fn copied_mappings(dir: &std::path::Path) -> PathBuf {
+    let maps = dir.join("maps");
+    std::fs::create_dir_all(maps.join("vendor-a")).unwrap();
+    for f in std::fs::read_dir(mappings().join("vendor-a")).unwrap() {
+        let f = f.unwrap();
+        if f.file_type().unwrap().is_file() {
+            std::fs::copy(f.path(), maps.join("vendor-a").join(f.file_name())).unwrap();
+        }
+    }
+    maps
+}
+
 /// The configuration tests start from: one source `tinh` (vendor-a mappings), fast back-off.
 pub fn test_config(store_url: &str, sim_base: &str) -> Config {
     Config::from_toml(&test_config_text(store_url, sim_base)).expect("test config parses")
