@@ -412,8 +412,18 @@ pub fn mask_text(text: &str) -> String {
 }
 
 /// Runs of two or more capitalised words (`Nguyễn Văn An`, `NGUYỄN VĂN AN`, `Bến Nghé`) of which
-/// one at least has a letter outside ASCII, masked as one value. English text (`Service
-/// Unavailable`) and single capitalised words (`Hồ sơ đã tồn tại`) are left alone.
+/// one at least has a letter outside ASCII, or whose first word is a Vietnamese family name
+/// written without its marks (`Nguyen Van An`, `TRAN THI HOA`), masked as one value. English
+/// text (`Service Unavailable`) and single capitalised words (`Hồ sơ đã tồn tại`) are left
+/// alone.
+/// The family names most Vietnamese people carry, as written without marks (a name copied
+/// through a system that drops them).
+const FAMILY_NAMES: &[&str] = &[
+    "Nguyen", "Tran", "Le", "Pham", "Hoang", "Huynh", "Phan", "Vu", "Vo", "Dang", "Bui", "Do",
+    "Ho", "Ngo", "Duong", "Ly", "Dinh", "Truong", "Lam", "Mai", "Cao", "Trinh", "Doan", "Luong",
+    "Ha", "Ta", "Chu", "Quach", "Kieu", "Thai", "Luu", "La", "Tong", "Ton", "Lai", "Trieu",
+];
+
 fn mask_names(text: &str) -> std::borrow::Cow<'_, str> {
     static NAME: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     let Some(name) =
@@ -424,7 +434,9 @@ fn mask_names(text: &str) -> std::borrow::Cow<'_, str> {
     };
     name.replace_all(text, |c: &regex::Captures<'_>| {
         let run = &c[0];
-        if run.is_ascii() {
+        let first = run.split([' ', '\t']).next().unwrap_or_default();
+        let family = FAMILY_NAMES.iter().any(|f| f.eq_ignore_ascii_case(first));
+        if run.is_ascii() && !family {
             run.to_string()
         } else {
             value::mask(run)
