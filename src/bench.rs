@@ -917,7 +917,7 @@ async fn fill_and_deliver(
                     .with_header(HeaderRule::Header)],
                     dossier: m.dossier,
                     warnings: m.warnings.iter().map(ToString::to_string).collect(),
-                    record: record.clone(),
+                    record: record.to_string(),
                 }),
                 Err(_) => report.rejected += 1,
             }

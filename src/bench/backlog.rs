@@ -132,7 +132,7 @@ async fn fill(
             item["MaHoSo"] = Value::String(new_code.clone());
             accepted.push(AcceptedRecord {
                 record_id: Uuid::new_v4(),
-                record,
+                record: record.to_string(),
                 mapping_version: version.into(),
                 messages: vec![
                     NewMessage::new(PORTAL.name, OP_DOSSIERS, new_code.clone(), item)

@@ -277,6 +277,17 @@ impl Mapping {
             _ => Ok(Rendered::Json(Value::Object(mapped.item.clone()))),
         }
     }
+
+    /// [`Self::render`], the JSON item moved out of `mapped` rather than copied (it is left
+    /// empty; an XML document is rendered from it and it stays).
+    pub fn render_taken(&self, mapped: &mut Mapped) -> Result<Rendered, Rejection> {
+        match self.plan.target {
+            Target::SyncDocument => render_xml(mapped).map(Rendered::Xml),
+            _ => Ok(Rendered::Json(Value::Object(std::mem::take(
+                &mut mapped.item,
+            )))),
+        }
+    }
 }
 
 /// Renders a `sync_document` item as the `MSyncDocument` XML document (UTF-8, with its XML

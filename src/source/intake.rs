@@ -41,6 +41,9 @@ pub struct Along {
     pub origin: Option<String>,
     /// For a retry of quarantined records: the quarantine id of each record, in order.
     pub retry_of: Vec<String>,
+    /// Each record as JSON text, in order, when the way in has written it already (SQL polling
+    /// hashes it); otherwise intake writes it.
+    pub texts: Vec<String>,
 }
 
 /// A record mapped for every target of its route.
@@ -102,7 +105,7 @@ pub fn prepare(
     vars: &Vars,
     kind: RecordKind,
     records: Vec<Value>,
-    along: Along,
+    mut along: Along,
 ) -> Prepared {
     let mut retried = Vec::new();
     let mut good: Vec<(usize, Mapped)> = Vec::with_capacity(records.len());
@@ -119,7 +122,11 @@ pub fn prepare(
                     Mapped {
                         record: AcceptedRecord {
                             record_id: Uuid::now_v7(),
-                            record,
+                            record: along
+                                .texts
+                                .get_mut(index)
+                                .map(std::mem::take)
+                                .unwrap_or_else(|| record.to_string()),
                             mapping_version: route.primary().mapping.version().to_string(),
                             dossier: key,
                             warnings,
@@ -299,14 +306,18 @@ fn map_record(
     Ok((messages, warnings, key, at))
 }
 
-/// The item a mapping renders for the wire (an XML document is queued as a JSON string).
+/// The item a mapping renders for the wire (an XML document is queued as a JSON string), and
+/// the rest of what it mapped (its `item` left empty for a JSON target).
 pub fn render(
     mapping: &Mapping,
     record: &Value,
     vars: &Vars,
 ) -> Result<(Value, crate::mapping::Mapped), String> {
-    let mapped = mapping.map(record, vars).map_err(|r| r.to_string())?;
-    let item = match mapping.render(&mapped).map_err(|r| r.to_string())? {
+    let mut mapped = mapping.map(record, vars).map_err(|r| r.to_string())?;
+    let item = match mapping
+        .render_taken(&mut mapped)
+        .map_err(|r| r.to_string())?
+    {
         Rendered::Json(v) => v,
         Rendered::Xml(xml) => Value::String(xml),
     };

@@ -498,11 +498,7 @@ macro_rules! impl_ingest {
                 $crate::store::ingest::plan_enqueue(messages, &registered_now, &known, &mut active);
             // Queue positions for the new messages and the moved ones, in send order.
             let n = (messages.len() + waiting_rows.len()) as i64;
-            let mut positions: Vec<i64> = sqlx::query_scalar(<$Store>::NEXT_POSITIONS)
-                .bind(n)
-                .fetch_all(&mut **tx)
-                .await?;
-            positions.sort_unstable();
+            let positions = <$Store>::next_positions(&mut **tx, n).await?;
             if positions.len() as i64 != n {
                 return Err($crate::store::StoreError::Unavailable(
                     "the queue handed out too few positions".into(),
@@ -710,7 +706,7 @@ macro_rules! impl_ingest {
                             .bind(&w.source)
                             .bind(w.kind.as_str())
                             .bind(&r.dossier)
-                            .bind(r.record.to_string())
+                            .bind(&r.record)
                             .bind(&r.mapping_version)
                             .bind(w.now_ms);
                     }
@@ -720,9 +716,9 @@ macro_rules! impl_ingest {
                 // registration and waiting moves are per record, as if queued one by one).
                 let mut messages = Vec::new();
                 let mut owner = Vec::new();
-                for (i, r) in w.accepted.iter().enumerate() {
-                    for m in &r.messages {
-                        let mut m = m.clone();
+                let n_accepted = w.accepted.len();
+                for (i, r) in w.accepted.into_iter().enumerate() {
+                    for mut m in r.messages {
                         m.record_id.get_or_insert(r.record_id);
                         if m.mapping_version.is_none() {
                             m.mapping_version = Some(r.mapping_version.clone());
@@ -735,7 +731,7 @@ macro_rules! impl_ingest {
                 let queued =
                     enqueue_in(&mut tx, &messages, None, &w.source, w.now_ms, &mut peers).await?;
                 let mut result = $crate::store::IngestResult {
-                    waiting: vec![false; w.accepted.len()],
+                    waiting: vec![false; n_accepted],
                 };
                 for (q, i) in queued.iter().zip(owner) {
                     result.waiting[i] |= q.waiting;

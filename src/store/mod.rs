@@ -163,8 +163,8 @@ impl RecordKind {
 #[derive(Debug, Clone)]
 pub struct AcceptedRecord {
     pub record_id: Uuid,
-    /// The record as the source sent it.
-    pub record: Value,
+    /// The record as the source sent it, as JSON text.
+    pub record: String,
     /// The version of the record's first (primary) mapping.
     pub mapping_version: String,
     /// The record's key (`MaHoSo`).

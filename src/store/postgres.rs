@@ -53,10 +53,21 @@ impl PostgresStore {
     /// PostgreSQL's planner weighs the columns' statistics itself (see `SqliteStore::NO_INDEX`).
     pub(crate) const NO_INDEX: &'static str = "";
 
-    /// `$1` queue positions from the sequence (no table lock; concurrent writers interleave,
+    /// `n` queue positions from the sequence, in order (no table lock; concurrent writers interleave,
     /// which only matters within a key, and keys are locked).
-    const NEXT_POSITIONS: &'static str =
-        "SELECT nextval('outbox_position_seq') FROM generate_series(1, $1::BIGINT)";
+    async fn next_positions(
+        conn: &mut sqlx::PgConnection,
+        n: i64,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let mut positions: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval('outbox_position_seq') FROM generate_series(1, $1::BIGINT)",
+        )
+        .bind(n)
+        .fetch_all(conn)
+        .await?;
+        positions.sort_unstable();
+        Ok(positions)
+    }
 
     /// Transaction-scoped advisory locks on the keys (`{keys}`: one `($n)` row per key), taken
     /// in hash order so two transactions never wait on each other in a cycle.

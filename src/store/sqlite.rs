@@ -24,7 +24,64 @@ pub struct SqliteStore {
     /// One writer at a time, in arrival order. SQLite has one write lock per file; a connection
     /// that finds it taken sleeps in SQLite's busy handler (steps up to 100 ms), which shows
     /// as long tail latencies under load. Queueing here instead wakes the next writer at once.
-    writer: tokio::sync::Mutex<()>,
+    writer: Arc<tokio::sync::Mutex<()>>,
+    /// Stops the WAL's checkpoints when the store goes.
+    _checkpoints: tokio_util::sync::DropGuard,
+}
+
+/// How often `checkpoints` copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The WAL size (pages of 4 KiB, SQLite's own threshold) past which `checkpoints` makes the
+/// WAL start over.
+const WAL_RESTART_PAGES: i64 = 1000;
+
+/// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] on a connection of its own,
+/// until the guard is dropped.
+///
+/// SQLite's own checkpoint runs inside the commit that crosses its threshold, which an ingest
+/// of a thousand records crosses nearly every time: the writer waited for the copy while no one
+/// could write. Here the copy is made beside the writers (a passive checkpoint takes no write
+/// lock). But the WAL starts over only when a writer begins after a checkpoint that copied
+/// everything, which under a steady stream of commits never happens by chance: once the WAL
+/// is past [`WAL_RESTART_PAGES`], the next checkpoint takes the writers' turn, copies the little
+/// written since the last one, and lets the next writer start the WAL over. The WAL file stays
+/// about the size it stayed with SQLite's own checkpoints.
+fn checkpoints(
+    pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<()>>,
+) -> tokio_util::sync::DropGuard {
+    async fn checkpoint(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+        // (busy, pages in the WAL, pages copied)
+        let (_, pages, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+        Ok(pages)
+    }
+    let stop = CancellationToken::new();
+    let guard = stop.clone().drop_guard();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let copied = match checkpoint(&pool).await {
+                Ok(pages) if pages > WAL_RESTART_PAGES => {
+                    let _turn = writer.lock().await;
+                    checkpoint(&pool).await.map(|_| ())
+                }
+                other => other.map(|_| ()),
+            };
+            if let Err(e) = copied {
+                tracing::debug!(error = %e, "WAL checkpoint failed (tried again shortly)");
+            }
+        }
+        pool.close().await;
+    });
+    guard
 }
 
 impl SqliteStore {
@@ -40,17 +97,23 @@ impl SqliteStore {
             .pragma("cache_size", "-32768")
             // Statement journals (a multi-row statement inside a transaction) in memory, not
             // in temporary files.
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // The WAL is copied into the file by `checkpoints`, beside the writers; a commit
+            // does it itself only past this many pages (64 MiB), if that task fell behind.
+            .pragma("wal_autocheckpoint", "16384");
         let pool = pool_options(max_connections)
             .connect_with(options.clone())
             .await?;
+        let checkpointer = pool_options(1).connect_with(options.clone()).await?;
         let delivery = pool_options(max_connections)
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
+        let writer = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
             pool,
             delivery,
-            writer: tokio::sync::Mutex::new(()),
+            _checkpoints: checkpoints(checkpointer, Arc::clone(&writer)),
+            writer,
         })
     }
 
@@ -78,10 +141,17 @@ impl SqliteStore {
     /// walk (`browse::Driver`); left to itself it once sorted a million rows by queue position.
     pub(crate) const NO_INDEX: &'static str = "+";
 
-    /// `$1` queue positions after the last one (writers take turns: no one else draws).
-    const NEXT_POSITIONS: &'static str =
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
-         SELECT (SELECT COALESCE(MAX(position), 0) FROM outbox) + i FROM n";
+    /// `n` queue positions after the last one, in order (writers take turns: no one else
+    /// draws). One row read, not `n`.
+    async fn next_positions(
+        conn: &mut sqlx::SqliteConnection,
+        n: i64,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM outbox")
+            .fetch_one(conn)
+            .await?;
+        Ok((last + 1..=last + n).collect())
+    }
 
     /// Writers take turns in process: keys need no lock of their own.
     const LOCK_KEYS: Option<&'static str> = None;

@@ -21,7 +21,7 @@ fn one_dossier(n: usize) -> IngestWrite {
         kind: RecordKind::Dossier,
         accepted: vec![AcceptedRecord {
             record_id: uuid::Uuid::new_v4(),
-            record: json!({}),
+            record: json!({}).to_string(),
             mapping_version: "v1".into(),
             dossier: format!("D-{n}"),
             warnings: vec![],

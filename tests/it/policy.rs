@@ -65,7 +65,7 @@ fn accepted(app: &TestApp, peer: &str, records: &[Value]) -> Vec<AcceptedRecord>
             message.source_seq = m.source_seq;
             AcceptedRecord {
                 record_id: Uuid::new_v4(),
-                record: r.clone(),
+                record: r.to_string(),
                 mapping_version: mapping.version().to_string(),
                 dossier: m.dossier,
                 warnings: Vec::new(),

@@ -111,7 +111,7 @@ async fn check_prefilled(url: &str, name: &str) {
             kind: RecordKind::Dossier,
             accepted: vec![AcceptedRecord {
                 record_id: Uuid::new_v4(),
-                record: json!({ "MaHoSo": code }),
+                record: json!({ "MaHoSo": code }).to_string(),
                 mapping_version: "v1".into(),
                 dossier: code.into(),
                 warnings: vec![],

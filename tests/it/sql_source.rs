@@ -207,7 +207,7 @@ impl Local {
             )
             .await
             .unwrap();
-        match &rows[0][0].1 {
+        match rows[0].value(0).expect("a count") {
             SqlValue::Int(n) => *n,
             other => panic!("count is {other:?}"),
         }

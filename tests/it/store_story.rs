@@ -21,7 +21,7 @@ fn record(dossier: &str, n: i64) -> AcceptedRecord {
     m.source_seq = Some(n);
     AcceptedRecord {
         record_id: Uuid::new_v4(),
-        record: json!({ "MaHoSo": dossier, "n": n }),
+        record: json!({ "MaHoSo": dossier, "n": n }).to_string(),
         mapping_version: "v1".into(),
         dossier: dossier.into(),
         warnings: vec![],
@@ -329,4 +329,39 @@ async fn idempotency_key_is_stored_with_the_records() {
             ts.name
         );
     }
+}
+
+/// SQLite: the WAL reaches the database file by the store's own checkpoints, shortly after a
+/// commit and while nothing else is written, not in a writer's commit (which waits for no copy
+/// until the WAL is 64 MiB).
+#[tokio::test]
+async fn sqlite_copies_its_wal_into_the_database_file_by_itself() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ts, _) = crate::support::sqlite_in(dir.path()).await;
+    let file = dir.path().join("lienthong.db");
+    let size = || std::fs::metadata(&file).expect("the database file").len();
+    // The migrations' pages reach the file first.
+    let settle = std::time::Instant::now();
+    let mut before = size();
+    while settle.elapsed() < std::time::Duration::from_secs(3) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        before = size();
+    }
+    let records: Vec<AcceptedRecord> = (0..2_000)
+        .map(|n| record(&format!("000.00.56.H56-261105-{n:04}"), n))
+        .collect();
+    ts.store
+        .ingest(write(RecordKind::Dossier, records, 1), &answer)
+        .await
+        .expect("ingest");
+    let waited = std::time::Instant::now();
+    while size() <= before && waited.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        size() > before,
+        "the database file stayed at {before} bytes: the WAL was never copied into it"
+    );
+    let counts = ts.store.outbox_counts().await.expect("counts");
+    assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 2_000);
 }

@@ -8,6 +8,7 @@ use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::value::{read_mysql, read_pg, read_sqlite, SqlValue, Unreadable};
@@ -28,8 +29,46 @@ macro_rules! bind {
     };
 }
 
-/// One row: its columns in order.
-pub type LocalRow = Vec<(String, SqlValue)>;
+/// One row: its values in the order of its columns, whose names the rows of one query share.
+#[derive(Debug, Clone)]
+pub struct LocalRow {
+    names: Arc<[String]>,
+    values: Vec<SqlValue>,
+}
+
+impl LocalRow {
+    /// The value of column `name` (its exact name first, then ignoring ASCII case).
+    pub fn get(&self, name: &str) -> Option<&SqlValue> {
+        let at = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .or_else(|| self.names.iter().position(|n| n.eq_ignore_ascii_case(name)))?;
+        self.values.get(at)
+    }
+
+    /// The value of the `i`th column.
+    pub fn value(&self, i: usize) -> Option<&SqlValue> {
+        self.values.get(i)
+    }
+
+    /// Each column's name and value, the values moved out.
+    pub fn into_iter_owned(self) -> impl Iterator<Item = (String, SqlValue)> {
+        let names = self.names;
+        self.values
+            .into_iter()
+            .enumerate()
+            .map(move |(i, v)| (names[i].clone(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
 
 /// A connection pool to a local database.
 #[derive(Clone)]
@@ -146,8 +185,19 @@ impl LocalDb {
                 }
                 let mut out = Vec::new();
                 let mut stream = q.fetch($pool);
+                // The column names, read from the first row and shared by every row.
+                let mut names: Option<Arc<[String]>> = None;
                 while let Some(row) = stream.try_next().await? {
-                    out.push($read(&row)?);
+                    let names = names.get_or_insert_with(|| {
+                        sqlx::Row::columns(&row)
+                            .iter()
+                            .map(|c| sqlx::Column::name(c).to_string())
+                            .collect()
+                    });
+                    out.push(LocalRow {
+                        names: Arc::clone(names),
+                        values: $read(&row)?,
+                    });
                 }
                 out
             }};

@@ -359,6 +359,8 @@ struct Read {
     key: String,
     key_values: Vec<SqlValue>,
     record: Value,
+    /// The record as JSON text (what is hashed and stored).
+    text: String,
     hash: String,
     deleted: bool,
 }
@@ -396,7 +398,7 @@ impl StreamReader<'_> {
                     .rows(&sql, &[])
                     .await?
                     .first()
-                    .and_then(|r| r.first().map(|(_, v)| v.clone()))
+                    .and_then(|r| r.value(0).cloned())
             }
         };
         let Some(sample) = sample else {
@@ -638,12 +640,19 @@ impl StreamReader<'_> {
                 seen,
             }));
         }
-        let key_values: Vec<Vec<SqlValue>> = fresh.iter().map(|r| r.key_values.clone()).collect();
-        let records: Vec<Value> = fresh.into_iter().map(|r| r.record).collect();
+        let mut key_values = Vec::with_capacity(fresh.len());
+        let mut records = Vec::with_capacity(fresh.len());
+        let mut texts = Vec::with_capacity(fresh.len());
+        for r in fresh {
+            key_values.push(r.key_values);
+            records.push(r.record);
+            texts.push(r.text);
+        }
         let rows = records.len() as u64;
         let along = Along {
             positions,
             origin: Some(format!("sql {stream}")),
+            texts,
             ..Along::default()
         };
         Ok(PreparedPage {
@@ -944,7 +953,7 @@ impl PageSource {
                     let parent = column(&row, &c.parent_key)
                         .map(SqlValue::key_text)
                         .unwrap_or_default();
-                    by_parent.entry(parent).or_default().push(self.object(&row));
+                    by_parent.entry(parent).or_default().push(self.object(row));
                 }
             }
             out.insert(c.field.clone(), by_parent);
@@ -952,10 +961,11 @@ impl PageSource {
         Ok(out)
     }
 
-    fn object(&self, row: &LocalRow) -> Value {
+    /// The row as the JSON object a mapping reads (its values moved, not copied).
+    fn object(&self, row: LocalRow) -> Value {
         let mut m = Map::with_capacity(row.len());
-        for (name, v) in row {
-            m.insert(name.clone(), v.to_json(self.zone));
+        for (name, v) in row.into_iter_owned() {
+            m.insert(name, v.into_json(self.zone));
         }
         Value::Object(m)
     }
@@ -982,7 +992,10 @@ impl PageSource {
         children: &BTreeMap<String, HashMap<String, Vec<Value>>>,
     ) -> Read {
         let (key, key_values) = self.key_of(&row);
-        let mut record = self.object(&row);
+        let deleted_row = self.query.deleted.as_ref().filter(|d| {
+            column(&row, &d.column).map(SqlValue::key_text).as_deref() == Some(d.equals.as_str())
+        });
+        let mut record = self.object(row);
         if let Value::Object(m) = &mut record {
             for c in &self.query.ignore {
                 m.remove(c);
@@ -992,23 +1005,23 @@ impl PageSource {
             record[field.as_str()] = Value::Array(by_parent.get(&key).cloned().unwrap_or_default());
         }
         let mut deleted = false;
-        if let Some(d) = &self.query.deleted {
-            if column(&row, &d.column).map(SqlValue::key_text).as_deref() == Some(d.equals.as_str())
-            {
-                if d.set.is_empty() {
-                    deleted = true;
-                } else {
-                    for (k, v) in &d.set {
-                        record[k.as_str()] = Value::String(v.clone());
-                    }
+        if let Some(d) = deleted_row {
+            if d.set.is_empty() {
+                deleted = true;
+            } else {
+                for (k, v) in &d.set {
+                    record[k.as_str()] = Value::String(v.clone());
                 }
             }
         }
-        let hash = hex::encode(Sha256::digest(record.to_string().as_bytes()));
+        // The text hashed is the text stored: written once.
+        let text = record.to_string();
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
         Read {
             key,
             key_values,
             record,
+            text,
             hash,
             deleted,
         }
@@ -1016,10 +1029,7 @@ impl PageSource {
 }
 
 fn column<'r>(row: &'r LocalRow, name: &str) -> Option<&'r SqlValue> {
-    row.iter()
-        .find(|(n, _)| n == name)
-        .or_else(|| row.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
-        .map(|(_, v)| v)
+    row.get(name)
 }
 
 fn watermark_of(row: &LocalRow, watermark: &[String]) -> Option<Vec<SqlValue>> {

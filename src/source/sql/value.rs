@@ -54,6 +54,14 @@ impl SqlValue {
         }
     }
 
+    /// [`Self::to_json`], the text moved rather than copied.
+    pub fn into_json(self, zone: Tz) -> Value {
+        match self {
+            SqlValue::Text(s) => Value::String(s),
+            other => other.to_json(zone),
+        }
+    }
+
     /// The instant, for a timestamp (a naive one read in `zone`; SQLite's text parsed).
     pub fn instant(&self, zone: Tz) -> Option<DateTime<Utc>> {
         match self {
@@ -121,8 +129,8 @@ pub struct Unreadable {
     pub type_name: String,
 }
 
-/// Reads every column of `row` (each driver's row type): by the value's type name when `$fast`
-/// knows it (one decode), else trying the types the driver can decode.
+/// Reads the value of every column of `row` (each driver's row type): by the value's type name
+/// when `$fast` knows it (one decode), else trying the types the driver can decode.
 macro_rules! read_row {
     ($row:expr, $fast:expr, $($ty:ty => $wrap:expr),+ $(,)?) => {{
         let row = $row;
@@ -133,8 +141,8 @@ macro_rules! read_row {
                 if sqlx::ValueRef::is_null(&raw) {
                     value = Some(SqlValue::Null);
                 } else {
-                    let name = sqlx::ValueRef::type_info(&raw).name().to_string();
-                    value = $fast(row, i, name.as_str());
+                    let info = sqlx::ValueRef::type_info(&raw);
+                    value = $fast(row, i, info.name());
                 }
             }
             $(
@@ -148,7 +156,7 @@ macro_rules! read_row {
                 }
             )+
             match value {
-                Some(v) => out.push((col.name().to_string(), v)),
+                Some(v) => out.push(v),
                 None => {
                     return Err(Unreadable {
                         column: col.name().to_string(),
@@ -161,7 +169,7 @@ macro_rules! read_row {
     }};
 }
 
-pub fn read_pg(row: &sqlx::postgres::PgRow) -> Result<Vec<(String, SqlValue)>, Unreadable> {
+pub fn read_pg(row: &sqlx::postgres::PgRow) -> Result<Vec<SqlValue>, Unreadable> {
     fn fast(row: &sqlx::postgres::PgRow, i: usize, name: &str) -> Option<SqlValue> {
         match name {
             "INT8" => row.try_get::<i64, _>(i).ok().map(SqlValue::Int),
@@ -196,7 +204,7 @@ pub fn read_pg(row: &sqlx::postgres::PgRow) -> Result<Vec<(String, SqlValue)>, U
     )
 }
 
-pub fn read_mysql(row: &sqlx::mysql::MySqlRow) -> Result<Vec<(String, SqlValue)>, Unreadable> {
+pub fn read_mysql(row: &sqlx::mysql::MySqlRow) -> Result<Vec<SqlValue>, Unreadable> {
     fn fast(row: &sqlx::mysql::MySqlRow, i: usize, name: &str) -> Option<SqlValue> {
         match name {
             "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" => {
@@ -224,7 +232,7 @@ pub fn read_mysql(row: &sqlx::mysql::MySqlRow) -> Result<Vec<(String, SqlValue)>
     )
 }
 
-pub fn read_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Vec<(String, SqlValue)>, Unreadable> {
+pub fn read_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Vec<SqlValue>, Unreadable> {
     fn fast(row: &sqlx::sqlite::SqliteRow, i: usize, name: &str) -> Option<SqlValue> {
         match name {
             "INTEGER" => row.try_get::<i64, _>(i).ok().map(SqlValue::Int),
