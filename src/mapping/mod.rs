@@ -269,18 +269,9 @@ impl Mapping {
 }
 
 impl Mapping {
-    /// The item as it goes on the wire: JSON for the JSON targets, the XML document for
-    /// `sync_document`.
-    pub fn render(&self, mapped: &Mapped) -> Result<Rendered, Rejection> {
-        match self.plan.target {
-            Target::SyncDocument => render_xml(mapped).map(Rendered::Xml),
-            _ => Ok(Rendered::Json(Value::Object(mapped.item.clone()))),
-        }
-    }
-
-    /// [`Self::render`], the JSON item moved out of `mapped` rather than copied (it is left
-    /// empty; an XML document is rendered from it and it stays).
-    pub fn render_taken(&self, mapped: &mut Mapped) -> Result<Rendered, Rejection> {
+    /// The item as it goes on the wire: JSON for the JSON targets (moved out of `mapped`,
+    /// which is left without it), the XML document for `sync_document`.
+    pub fn render(&self, mapped: &mut Mapped) -> Result<Rendered, Rejection> {
         match self.plan.target {
             Target::SyncDocument => render_xml(mapped).map(Rendered::Xml),
             _ => Ok(Rendered::Json(Value::Object(std::mem::take(

@@ -183,10 +183,10 @@ const FINISHED_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 fn xml_of(r: &Value) -> (String, Mapped) {
     let m = load("sync_document.toml");
-    let mapped = map_ok(&m, r);
+    let mut mapped = map_ok(&m, r);
     let xml = render_xml(&mapped).expect("renders");
     assert_eq!(
-        m.render(&mapped).expect("renders"),
+        m.render(&mut mapped).expect("renders"),
         Rendered::Xml(xml.clone())
     );
     (xml, mapped)
@@ -449,11 +449,13 @@ fn dry_run_shows_the_xml_of_a_sync_document() {
 #[test]
 fn json_targets_render_as_json() {
     let m = load("dossier.toml");
-    let got = map_ok(&m, &finished());
+    let mut got = map_ok(&m, &finished());
+    let item = got.item.clone();
     assert_eq!(
-        m.render(&got).expect("renders"),
-        Rendered::Json(Value::Object(got.item.clone()))
+        m.render(&mut got).expect("renders"),
+        Rendered::Json(Value::Object(item))
     );
+    assert!(got.item.is_empty(), "the item is moved out, not copied");
 }
 
 // ---------------------------------------------------------------- postal orders

@@ -314,10 +314,7 @@ pub fn render(
     vars: &Vars,
 ) -> Result<(Value, crate::mapping::Mapped), String> {
     let mut mapped = mapping.map(record, vars).map_err(|r| r.to_string())?;
-    let item = match mapping
-        .render_taken(&mut mapped)
-        .map_err(|r| r.to_string())?
-    {
+    let item = match mapping.render(&mut mapped).map_err(|r| r.to_string())? {
         Rendered::Json(v) => v,
         Rendered::Xml(xml) => Value::String(xml),
     };
