@@ -566,7 +566,7 @@ macro_rules! impl_ingest {
                         .bind(m.at_ms)
                         .bind(m.source_seq)
                         .bind(p.is_update as i64)
-                        .bind(m.item.to_string())
+                        .bind(serde_json::to_string(&m.item).expect("JSON values serialise"))
                         .bind(record_of(m).map(|r| r.to_string()))
                         .bind(
                             m.mapping_version

@@ -1014,8 +1014,9 @@ impl PageSource {
                 }
             }
         }
-        // The text hashed is the text stored: written once.
-        let text = record.to_string();
+        // The text hashed is the text stored: written once (straight into bytes, not through
+        // `Display`).
+        let text = serde_json::to_string(&record).expect("JSON values serialise");
         let hash = hex::encode(Sha256::digest(text.as_bytes()));
         Read {
             key,
