@@ -126,7 +126,9 @@ pub fn prepare(
                                 .texts
                                 .get_mut(index)
                                 .map(std::mem::take)
-                                .unwrap_or_else(|| record.to_string()),
+                                .unwrap_or_else(|| {
+                                    serde_json::to_string(&record).expect("JSON values serialise")
+                                }),
                             mapping_version: route.primary().mapping.version().to_string(),
                             dossier: key,
                             warnings,
